@@ -1,0 +1,26 @@
+//! Cairn's data path, pure: identifiers, the key hierarchy, segment sealing, erasure
+//! coding, path encryption, object metadata and redundancy policy. No I/O and no clock —
+//! randomness comes in as an argument — so every role can use it and tests drive it fully.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod aead;
+mod encoding;
+pub mod id;
+pub mod keys;
+pub mod path;
+pub mod phrase;
+pub mod policy;
+pub mod seal;
+pub mod wrap;
+
+pub use encoding::DecodeError;
+pub use id::{
+    AccountId, ContentHash, FragmentIndex, IdParseError, ObjectId, PeerId, PieceHash, SegmentIndex,
+};
+pub use keys::{AccountKey, FileKey, MasterSecret, MetadataKey, PathKey};
+pub use path::{EncryptedPath, Name, PathCipher, PathDecryptError, PathError, RemotePath};
+pub use phrase::{PhraseError, RecoveryPhrase};
+pub use policy::{PolicyError, Redundancy, RedundancyPolicy};
+pub use seal::{SealError, SegmentCipher};
+pub use wrap::{KdfParams, WrapError, WrappedSecret};
