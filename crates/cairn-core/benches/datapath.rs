@@ -3,6 +3,9 @@
 //!
 //! Run with `cargo bench -p cairn-core --bench datapath`; figures go to `docs/performance.md`.
 
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

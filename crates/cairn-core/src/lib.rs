@@ -6,21 +6,27 @@
 
 mod aead;
 mod encoding;
+pub mod erasure;
 pub mod id;
 pub mod keys;
+pub mod metadata;
 pub mod path;
 pub mod phrase;
 pub mod policy;
 pub mod seal;
+pub mod segment;
 pub mod wrap;
 
 pub use encoding::DecodeError;
+pub use erasure::{ErasureCodec, ErasureError};
 pub use id::{
     AccountId, ContentHash, FragmentIndex, IdParseError, ObjectId, PeerId, PieceHash, SegmentIndex,
 };
 pub use keys::{AccountKey, FileKey, MasterSecret, MetadataKey, PathKey};
+pub use metadata::{MetadataError, ObjectMetadata, SegmentRecord, Timestamp};
 pub use path::{EncryptedPath, Name, PathCipher, PathDecryptError, PathError, RemotePath};
 pub use phrase::{PhraseError, RecoveryPhrase};
 pub use policy::{PolicyError, Redundancy, RedundancyPolicy};
 pub use seal::{SealError, SegmentCipher};
+pub use segment::{EncodedSegment, LayoutError, ObjectCodec, SegmentError, SegmentLayout};
 pub use wrap::{KdfParams, WrapError, WrappedSecret};

@@ -64,10 +64,14 @@ pub struct ObjectMetadata {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetadataError {
     /// The blob does not open under this account's key for this object.
-    #[error("the object's metadata does not open: it belongs to another account or object, or was altered")]
+    #[error(
+        "the object's metadata does not open: it belongs to another account or object, or was altered"
+    )]
     Unauthentic,
     /// A newer Cairn wrote this blob.
-    #[error("the object's metadata has format version {0}, which this Cairn does not know; upgrade Cairn")]
+    #[error(
+        "the object's metadata has format version {0}, which this Cairn does not know; upgrade Cairn"
+    )]
     UnknownVersion(u8),
     /// The bytes end early or run on.
     #[error("the object's metadata is malformed: {0}")]
@@ -294,8 +298,33 @@ mod tests {
     #[test]
     fn known_answer_vector() {
         let metadata = sample(5000, Redundancy::ec(2, 1).unwrap());
+        // The fixed part of the plaintext record, field by field.
+        let record = metadata.encode().unwrap();
+        assert_eq!(
+            HEXLOWER.encode(&record[..FIXED_LEN]),
+            [
+                "0000000000001388",                                                 // size 5000
+                "0000000069248100", // secs 1,764,000,000
+                "075bcd15",         // nanos
+                "0808080808080808080808080808080808080808080808080808080808080808", // content hash
+                "0909090909090909090909090909090909090909090909090909090909090909", // file key
+                "0002",
+                "0001",
+                "0001",     // k, m, r
+                "00001000", // segment size 4096
+                "00000002", // segments
+            ]
+            .concat()
+        );
+        assert_eq!(record.len(), FIXED_LEN + 2 * 3 * 32);
+        // The whole sealed blob, by hash; cross-checked against an independent
+        // implementation (Python `blake3` and `cryptography`'s AESGCM) of this format.
         let blob = metadata.seal_with_nonce(&key(), OBJECT, [4; 12]).unwrap();
-        assert_eq!(HEXLOWER.encode(&blob), "");
+        assert_eq!(&HEXLOWER.encode(&blob[..13]), "01040404040404040404040404");
+        assert_eq!(
+            PieceHash::of(&blob).to_string(),
+            "b1706c24bed3306c9039f4ec81ce751c5d28b42a30c4caac9803e35a460d84ee"
+        );
     }
 
     #[test]
@@ -303,7 +332,10 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
         let metadata = sample(10_000, Redundancy::rep(2, 3).unwrap());
         let blob = metadata.seal(&key(), OBJECT, &mut rng).unwrap();
-        assert_eq!(ObjectMetadata::open(&key(), OBJECT, &blob).unwrap(), metadata);
+        assert_eq!(
+            ObjectMetadata::open(&key(), OBJECT, &blob).unwrap(),
+            metadata
+        );
         assert_eq!(
             ObjectMetadata::open(&key(), ObjectId::from_bytes([4; 16]), &blob),
             Err(MetadataError::Unauthentic)
@@ -314,10 +346,16 @@ mod tests {
         );
         let mut flipped = blob.clone();
         *flipped.last_mut().unwrap() ^= 1;
-        assert_eq!(ObjectMetadata::open(&key(), OBJECT, &flipped), Err(MetadataError::Unauthentic));
+        assert_eq!(
+            ObjectMetadata::open(&key(), OBJECT, &flipped),
+            Err(MetadataError::Unauthentic)
+        );
         let mut version = blob.clone();
         version[0] = 2;
-        assert_eq!(ObjectMetadata::open(&key(), OBJECT, &version), Err(MetadataError::UnknownVersion(2)));
+        assert_eq!(
+            ObjectMetadata::open(&key(), OBJECT, &version),
+            Err(MetadataError::UnknownVersion(2))
+        );
         // Two seals of the same record differ (fresh nonce) but open to the same thing.
         let again = metadata.seal(&key(), OBJECT, &mut rng).unwrap();
         assert_ne!(again, blob);
@@ -327,18 +365,33 @@ mod tests {
     fn inconsistent_records_are_refused() {
         let mut metadata = sample(10_000, Redundancy::ec(4, 2).unwrap());
         metadata.segments.pop();
-        assert!(matches!(metadata.encode(), Err(MetadataError::Inconsistent(_))));
+        assert!(matches!(
+            metadata.encode(),
+            Err(MetadataError::Inconsistent(_))
+        ));
         let mut metadata = sample(10, Redundancy::ec(4, 2).unwrap());
         metadata.segments[0].fragments.pop();
-        assert!(matches!(metadata.encode(), Err(MetadataError::Inconsistent(_))));
+        assert!(matches!(
+            metadata.encode(),
+            Err(MetadataError::Inconsistent(_))
+        ));
         let mut metadata = sample(10, Redundancy::ec(4, 2).unwrap());
         metadata.modified.nanos = 1_000_000_000;
-        assert!(matches!(metadata.encode(), Err(MetadataError::Inconsistent(_))));
+        assert!(matches!(
+            metadata.encode(),
+            Err(MetadataError::Inconsistent(_))
+        ));
         // A record claiming a billion segments but carrying none is refused before allocating.
-        let mut bytes = sample(10, Redundancy::ec(2, 1).unwrap()).encode().unwrap().to_vec();
+        let mut bytes = sample(10, Redundancy::ec(2, 1).unwrap())
+            .encode()
+            .unwrap()
+            .to_vec();
         bytes[..8].copy_from_slice(&(4096u64 * 1_000_000_000).to_be_bytes());
         bytes[FIXED_LEN - 4..FIXED_LEN].copy_from_slice(&1_000_000_000u32.to_be_bytes());
-        assert_eq!(ObjectMetadata::decode(&bytes), Err(MetadataError::Malformed(DecodeError::Truncated)));
+        assert_eq!(
+            ObjectMetadata::decode(&bytes),
+            Err(MetadataError::Malformed(DecodeError::Truncated))
+        );
     }
 
     use rand_core::SeedableRng;

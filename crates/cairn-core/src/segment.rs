@@ -20,10 +20,14 @@ pub const MAX_SEGMENT_SIZE: u32 = 256 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
     /// The segment size is outside the allowed range.
-    #[error("segment size {0} bytes is outside the allowed {MIN_SEGMENT_SIZE}..={MAX_SEGMENT_SIZE} bytes")]
+    #[error(
+        "segment size {0} bytes is outside the allowed {MIN_SEGMENT_SIZE}..={MAX_SEGMENT_SIZE} bytes"
+    )]
     SegmentSize(u32),
     /// The object would need more than `u32::MAX` segments.
-    #[error("an object of {size} bytes needs too many segments of {segment_size} bytes; use larger segments")]
+    #[error(
+        "an object of {size} bytes needs too many segments of {segment_size} bytes; use larger segments"
+    )]
     TooManySegments {
         /// The object size.
         size: u64,
@@ -183,7 +187,11 @@ impl ObjectCodec {
     }
 
     /// Seals, erasure-codes and hashes one segment's plaintext.
-    pub fn encode(&self, index: SegmentIndex, mut plaintext: Vec<u8>) -> Result<EncodedSegment, SegmentError> {
+    pub fn encode(
+        &self,
+        index: SegmentIndex,
+        mut plaintext: Vec<u8>,
+    ) -> Result<EncodedSegment, SegmentError> {
         let expected = self.layout.plaintext_len(index);
         if plaintext.len() != expected || index.0 >= self.layout.count() {
             return Err(SegmentError::WrongLength {
@@ -223,7 +231,9 @@ impl ObjectCodec {
                 return Err(SegmentError::CorruptFragment { index, fragment });
             }
         }
-        let mut sealed = self.erasure.decode(fragments, self.layout.ciphertext_len(index))?;
+        let mut sealed = self
+            .erasure
+            .decode(fragments, self.layout.ciphertext_len(index))?;
         self.cipher.open(index, &mut sealed)?;
         Ok(sealed)
     }
@@ -240,7 +250,10 @@ mod tests {
     fn layout_counts_and_lengths() {
         let kib = 4096;
         let empty = SegmentLayout::new(0, kib).unwrap();
-        assert_eq!((empty.count(), empty.plaintext_len(SegmentIndex(0))), (1, 0));
+        assert_eq!(
+            (empty.count(), empty.plaintext_len(SegmentIndex(0))),
+            (1, 0)
+        );
         let exact = SegmentLayout::new(2 * 4096, kib).unwrap();
         assert_eq!(exact.count(), 2);
         assert_eq!(exact.plaintext_len(SegmentIndex(1)), 4096);
@@ -254,7 +267,10 @@ mod tests {
         assert_eq!(over.segments_for(8192..u64::MAX), 2..3);
         assert_eq!(over.segments_for(5..5), 0..0);
         assert_eq!(over.segments_for(9000..10000), 0..0);
-        assert_eq!(SegmentLayout::new(1, 100), Err(LayoutError::SegmentSize(100)));
+        assert_eq!(
+            SegmentLayout::new(1, 100),
+            Err(LayoutError::SegmentSize(100))
+        );
         assert!(matches!(
             SegmentLayout::new(u64::MAX, MIN_SEGMENT_SIZE),
             Err(LayoutError::TooManySegments { .. })
@@ -278,7 +294,11 @@ mod tests {
             let plain = data[start..start + layout.plaintext_len(index)].to_vec();
             let encoded = codec.encode(index, plain.clone()).unwrap();
             assert_eq!(encoded.fragments.len(), 6);
-            let mut slots: Vec<Option<&[u8]>> = encoded.fragments.iter().map(|f| Some(f.as_slice())).collect();
+            let mut slots: Vec<Option<&[u8]>> = encoded
+                .fragments
+                .iter()
+                .map(|f| Some(f.as_slice()))
+                .collect();
             slots[0] = None;
             slots[3] = None;
             assert_eq!(codec.decode(index, &slots, &encoded.hashes).unwrap(), plain);
@@ -297,7 +317,11 @@ mod tests {
         }
         assert!(matches!(
             codec.encode(SegmentIndex(0), vec![0; 5]),
-            Err(SegmentError::WrongLength { expected: 4096, found: 5, .. })
+            Err(SegmentError::WrongLength {
+                expected: 4096,
+                found: 5,
+                ..
+            })
         ));
     }
 
@@ -306,12 +330,24 @@ mod tests {
         // Hashes recorded for segment 0 but fragments of segment 1: the hash check fails;
         // with hashes of segment 1 too, the AEAD binding to the index fails.
         let layout = SegmentLayout::new(8192, 4096).unwrap();
-        let codec = ObjectCodec::new(&FileKey::from_bytes([2; 32]), OBJECT, layout, Redundancy::rep(2, 2).unwrap()).unwrap();
+        let codec = ObjectCodec::new(
+            &FileKey::from_bytes([2; 32]),
+            OBJECT,
+            layout,
+            Redundancy::rep(2, 2).unwrap(),
+        )
+        .unwrap();
         let s0 = codec.encode(SegmentIndex(0), vec![0; 4096]).unwrap();
         let s1 = codec.encode(SegmentIndex(1), vec![0; 4096]).unwrap();
         let slots: Vec<Option<&[u8]>> = s1.fragments.iter().map(|f| Some(f.as_slice())).collect();
-        assert!(matches!(codec.decode(SegmentIndex(0), &slots, &s0.hashes), Err(SegmentError::CorruptFragment { .. })));
-        assert!(matches!(codec.decode(SegmentIndex(0), &slots, &s1.hashes), Err(SegmentError::Seal(_))));
+        assert!(matches!(
+            codec.decode(SegmentIndex(0), &slots, &s0.hashes),
+            Err(SegmentError::CorruptFragment { .. })
+        ));
+        assert!(matches!(
+            codec.decode(SegmentIndex(0), &slots, &s1.hashes),
+            Err(SegmentError::Seal(_))
+        ));
     }
 
     proptest! {
@@ -326,7 +362,8 @@ mod tests {
                 let plain = vec![i as u8; layout.plaintext_len(index)];
                 let encoded = codec.encode(index, plain.clone()).unwrap();
                 let mut slots: Vec<Option<&[u8]>> = encoded.fragments.iter().map(|f| Some(f.as_slice())).collect();
-                slots[drop.index(slots.len())] = None;
+                let lost = drop.index(slots.len());
+                slots[lost] = None;
                 prop_assert_eq!(codec.decode(index, &slots, &encoded.hashes).unwrap(), plain);
             }
         }
