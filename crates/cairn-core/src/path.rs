@@ -301,7 +301,9 @@ impl PathCipher {
         let sealed = BASE64URL_NOPAD
             .decode(component.as_bytes())
             .map_err(|_| not_encrypted())?;
-        if sealed.len() < SIV_TAG_LEN + PAD_BLOCK || !(sealed.len() - SIV_TAG_LEN).is_multiple_of(PAD_BLOCK) {
+        if sealed.len() < SIV_TAG_LEN + PAD_BLOCK
+            || !(sealed.len() - SIV_TAG_LEN).is_multiple_of(PAD_BLOCK)
+        {
             return Err(not_encrypted());
         }
         let padded = self
