@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use cairn_core::{
-    ContentHash, FileKey, KdfParams, MasterSecret, ObjectCodec, ObjectId, ObjectMetadata,
-    PathCipher, RecoveryPhrase, Redundancy, RemotePath, SegmentError, SegmentIndex, SegmentLayout,
-    SegmentRecord, Timestamp, WrapError, WrappedSecret,
+    ContentHash, EncodedSegment, FileKey, KdfParams, MasterSecret, ObjectCodec, ObjectId,
+    ObjectMetadata, PathCipher, RecoveryPhrase, Redundancy, RemotePath, SegmentError, SegmentIndex,
+    SegmentLayout, SegmentRecord, Timestamp, WrapError, WrappedSecret,
 };
 use rand::{CryptoRng, Rng};
 use serde::Serialize;
@@ -108,14 +108,20 @@ pub fn run(
     let (mut input_hash, mut output_hash) = (blake3::Hasher::new(), blake3::Hasher::new());
     let (mut encode_time, mut decode_time) = (Duration::ZERO, Duration::ZERO);
     let mut records = Vec::with_capacity(layout.count() as usize);
+    // One plaintext buffer and one set of fragment buffers, reused for every segment.
+    let mut plain = Vec::with_capacity(layout.plaintext_len(SegmentIndex(0)) + 16);
+    let mut encoded = EncodedSegment {
+        fragments: Vec::new(),
+        hashes: Vec::new(),
+    };
     for i in 0..layout.count() {
         let index = SegmentIndex(i);
-        let mut plain = vec![0u8; layout.plaintext_len(index)];
+        plain.resize(layout.plaintext_len(index), 0);
         rng.fill_bytes(&mut plain);
         input_hash.update(&plain);
 
         let started = Instant::now();
-        let encoded = codec.encode(index, plain)?;
+        codec.encode_into(index, &mut plain, &mut encoded)?;
         encode_time += started.elapsed();
 
         // Lose `m` random fragments (for replication, copies live on other peers instead).
@@ -152,7 +158,7 @@ pub fn run(
             }
         }
         records.push(SegmentRecord {
-            fragments: encoded.hashes,
+            fragments: encoded.hashes.clone(),
         });
     }
     ensure!(

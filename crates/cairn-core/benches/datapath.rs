@@ -114,6 +114,17 @@ fn datapath(c: &mut Criterion) {
                 BatchSize::LargeInput,
             )
         });
+        group.bench_function("pipeline encode ec:4+2, reused buffers", |b| {
+            let mut buf = Vec::with_capacity(len + 16);
+            let Ok(mut out) = codec.encode(SegmentIndex(0), plain.clone()) else {
+                return;
+            };
+            b.iter(|| {
+                buf.clear();
+                buf.extend_from_slice(&plain);
+                codec.encode_into(SegmentIndex(0), &mut buf, &mut out)
+            })
+        });
         let Ok(encoded) = codec.encode(SegmentIndex(0), plain.clone()) else {
             return;
         };

@@ -192,6 +192,24 @@ impl ObjectCodec {
         index: SegmentIndex,
         mut plaintext: Vec<u8>,
     ) -> Result<EncodedSegment, SegmentError> {
+        let mut out = EncodedSegment {
+            fragments: Vec::new(),
+            hashes: Vec::new(),
+        };
+        self.encode_into(index, &mut plaintext, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`encode`](Self::encode), but seals in `plaintext`'s own buffer and reuses the
+    /// fragment buffers of `out`, which is how a streaming client keeps memory flat and
+    /// avoids the page faults of fresh buffers (give `plaintext` 16 bytes of spare
+    /// capacity to avoid one copy). On return `plaintext` holds the sealed segment.
+    pub fn encode_into(
+        &self,
+        index: SegmentIndex,
+        plaintext: &mut Vec<u8>,
+        out: &mut EncodedSegment,
+    ) -> Result<(), SegmentError> {
         let expected = self.layout.plaintext_len(index);
         if plaintext.len() != expected || index.0 >= self.layout.count() {
             return Err(SegmentError::WrongLength {
@@ -200,11 +218,13 @@ impl ObjectCodec {
                 found: plaintext.len(),
             });
         }
-        plaintext.reserve_exact(SEAL_OVERHEAD);
-        self.cipher.seal(index, &mut plaintext)?;
-        let fragments = self.erasure.encode(&plaintext)?;
-        let hashes = fragments.iter().map(|f| PieceHash::of(f)).collect();
-        Ok(EncodedSegment { fragments, hashes })
+        plaintext.reserve(SEAL_OVERHEAD);
+        self.cipher.seal(index, plaintext)?;
+        self.erasure.encode_into(plaintext, &mut out.fragments)?;
+        out.hashes.clear();
+        out.hashes
+            .extend(out.fragments.iter().map(|f| PieceHash::of(f)));
+        Ok(())
     }
 
     /// Verifies present fragments against `hashes`, rebuilds the ciphertext from any `k` of
