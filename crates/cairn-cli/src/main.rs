@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 /// Cairn: a community cloud drive, encrypted on your device and spread across peers.
 #[derive(Debug, Parser)]
-#[command(name = "cairn", version, about)]
+#[command(name = "cairn", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
