@@ -10,7 +10,6 @@
 //! as unpadded base64url (292 characters).
 
 mod error;
-mod replay;
 mod verifier;
 
 use std::fmt;

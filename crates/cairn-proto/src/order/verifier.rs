@@ -7,8 +7,8 @@
 
 use cairn_core::{PeerId, PieceHash, PoolId};
 
-use super::replay::{Refused, ReplayCache};
-use super::{OrderAction, OrderError, SignedOrder};
+use super::{OrderAction, OrderError, OrderSerial, SignedOrder};
+use crate::replay::{Refused, ReplayCache};
 
 /// The longest an order may stay valid, in seconds (24 hours). An order that claims more is
 /// refused: it means a wrong clock or a bug, and it would pin a serial in memory for long.
@@ -26,7 +26,7 @@ pub struct OrderVerifier {
     /// This peer.
     peer: PeerId,
     /// Serials accepted and not yet expired.
-    seen: ReplayCache,
+    seen: ReplayCache<OrderSerial>,
     /// The latest time a check was made at; earlier times are treated as this one.
     latest: u64,
 }

@@ -1,36 +1,37 @@
-//! The bounded memory of order serials a peer has accepted, kept until each order expires.
+//! A bounded memory of things accepted once (order serials, request nonces), each kept
+//! until it expires.
 //!
-//! Forgetting a serial before its order expires would let that order be replayed, so when
-//! the cache is full of unexpired serials it refuses new ones instead of evicting. Expired
-//! serials are dropped cheaply (a min-heap by expiry), because an expired order is refused
-//! by its expiry alone.
+//! Forgetting an entry before it expires would let it be replayed, so when the cache is
+//! full of unexpired entries it refuses new ones instead of evicting. Expired entries are
+//! dropped cheaply (a min-heap by expiry), because an expired order or request is refused by
+//! its expiry alone.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use super::OrderSerial;
+use std::hash::Hash;
 
-/// Why a serial could not be remembered.
+/// Why an entry could not be remembered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refused {
-    /// The serial is already remembered.
+    /// The entry is already remembered.
     Seen,
-    /// The cache holds its capacity of unexpired serials.
+    /// The cache holds its capacity of unexpired entries.
     Full,
 }
 
-/// Serials of accepted orders, each remembered until its order's expiry.
+/// Accepted entries, each remembered until its expiry.
 #[derive(Debug)]
-pub(crate) struct ReplayCache {
-    /// Most serials remembered at once.
+pub(crate) struct ReplayCache<K> {
+    /// Most entries remembered at once.
     capacity: usize,
-    /// Each remembered serial and the expiry of its order.
-    expiry_of: HashMap<OrderSerial, u64>,
+    /// Each remembered entry and its expiry.
+    expiry_of: HashMap<K, u64>,
     /// The same entries ordered by expiry, soonest first, for pruning.
-    by_expiry: BinaryHeap<Reverse<(u64, OrderSerial)>>,
+    by_expiry: BinaryHeap<Reverse<(u64, K)>>,
 }
 
-impl ReplayCache {
+impl<K: Copy + Eq + Hash + Ord> ReplayCache<K> {
     /// An empty cache that remembers at most `capacity` serials.
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
@@ -40,12 +41,12 @@ impl ReplayCache {
         }
     }
 
-    /// How many serials are remembered.
+    /// How many entries are remembered.
     pub(crate) fn len(&self) -> usize {
         self.expiry_of.len()
     }
 
-    /// Forgets every serial whose order expired at or before `now`.
+    /// Forgets every entry that expired at or before `now`.
     pub(crate) fn prune(&mut self, now: u64) {
         while let Some(&Reverse((expires_at, serial))) = self.by_expiry.peek() {
             if expires_at > now {
@@ -57,12 +58,12 @@ impl ReplayCache {
     }
 
     /// Whether `serial` is remembered.
-    pub(crate) fn contains(&self, serial: OrderSerial) -> bool {
+    pub(crate) fn contains(&self, serial: K) -> bool {
         self.expiry_of.contains_key(&serial)
     }
 
     /// Checks that `serial` could be remembered, without remembering it.
-    pub(crate) fn can_insert(&self, serial: OrderSerial) -> Result<(), Refused> {
+    pub(crate) fn can_insert(&self, serial: K) -> Result<(), Refused> {
         if self.contains(serial) {
             return Err(Refused::Seen);
         }
@@ -73,7 +74,7 @@ impl ReplayCache {
     }
 
     /// Remembers `serial` until `expires_at`.
-    pub(crate) fn insert(&mut self, serial: OrderSerial, expires_at: u64) -> Result<(), Refused> {
+    pub(crate) fn insert(&mut self, serial: K, expires_at: u64) -> Result<(), Refused> {
         self.can_insert(serial)?;
         self.expiry_of.insert(serial, expires_at);
         self.by_expiry.push(Reverse((expires_at, serial)));
@@ -84,11 +85,12 @@ impl ReplayCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::order::OrderSerial;
     use proptest::prelude::*;
 
     #[test]
     fn remembers_until_expiry() {
-        let mut cache = ReplayCache::new(10);
+        let mut cache = ReplayCache::<OrderSerial>::new(10);
         assert_eq!(cache.insert(OrderSerial(1), 100), Ok(()));
         assert_eq!(cache.insert(OrderSerial(1), 200), Err(Refused::Seen));
         cache.prune(99);
@@ -100,7 +102,7 @@ mod tests {
 
     #[test]
     fn full_refuses_rather_than_forgets() {
-        let mut cache = ReplayCache::new(2);
+        let mut cache = ReplayCache::<OrderSerial>::new(2);
         cache.insert(OrderSerial(1), 100).unwrap();
         cache.insert(OrderSerial(2), 50).unwrap();
         assert_eq!(cache.insert(OrderSerial(3), 10), Err(Refused::Full));
@@ -113,7 +115,7 @@ mod tests {
 
     #[test]
     fn zero_capacity_refuses_everything() {
-        let mut cache = ReplayCache::new(0);
+        let mut cache = ReplayCache::<OrderSerial>::new(0);
         assert_eq!(cache.insert(OrderSerial(1), 1), Err(Refused::Full));
     }
 
@@ -124,7 +126,7 @@ mod tests {
         fn matches_a_simple_model(
             steps in proptest::collection::vec((0u64..20, 0u64..50, 0u64..5), 0..200),
         ) {
-            let mut cache = ReplayCache::new(8);
+            let mut cache = ReplayCache::<OrderSerial>::new(8);
             let mut model: HashMap<OrderSerial, u64> = HashMap::new();
             let mut now = 0;
             for (serial, expires_at, advance) in steps {

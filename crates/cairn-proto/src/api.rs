@@ -1,0 +1,351 @@
+//! The pool's HTTP API, version 1: paths and the JSON bodies of each request and answer.
+//!
+//! Requests that act for a peer or an account are signed ([`crate::auth`]). Encrypted paths
+//! are the client's text form (base64url components joined by `/`); the pool stores and
+//! compares them but cannot read them. Binary blobs travel as unpadded base64url. Times are
+//! Unix milliseconds.
+
+use cairn_core::{PeerId, PieceHash, PoolId};
+use serde::{Deserialize, Serialize};
+
+use crate::order::SignedOrder;
+use crate::peer_state::PeerState;
+use crate::receipt::Receipt;
+
+/// `GET`: who the pool is and how it runs.
+pub const INFO: &str = "/v1/info";
+/// `POST` (signed by the peer): register or re-register a peer.
+pub const PEER_REGISTER: &str = "/v1/peers/register";
+/// `POST` (signed by the peer): heartbeat.
+pub const PEER_HEARTBEAT: &str = "/v1/peers/heartbeat";
+/// `POST` (signed by the peer): start draining (leave on purpose).
+pub const PEER_DRAIN: &str = "/v1/peers/drain";
+/// `POST` (signed by the account): begin an upload.
+pub const UPLOADS: &str = "/v1/uploads";
+/// `GET` (signed by the account): list objects (`?prefix=&after=&limit=`).
+pub const OBJECTS: &str = "/v1/objects";
+/// `GET` / `DELETE` (signed by the account): one object (`?path=`).
+pub const OBJECT: &str = "/v1/object";
+/// `POST` (signed by the account): rename an object or a folder.
+pub const RENAME: &str = "/v1/rename";
+/// `GET`: the network's state.
+pub const STATUS: &str = "/v1/status";
+/// `GET`: Prometheus metrics.
+pub const METRICS: &str = "/metrics";
+
+/// `POST` path placing segment `index` of `upload`.
+pub fn place_segment_path(upload: &str, index: u32) -> String {
+    format!("/v1/uploads/{upload}/segments/{index}/place")
+}
+
+/// `POST` path committing segment `index` of `upload`.
+pub fn commit_segment_path(upload: &str, index: u32) -> String {
+    format!("/v1/uploads/{upload}/segments/{index}/commit")
+}
+
+/// `POST` path committing `upload` as an object; `DELETE` on [`upload_path`] aborts it.
+pub fn commit_upload_path(upload: &str) -> String {
+    format!("/v1/uploads/{upload}/commit")
+}
+
+/// `DELETE` path aborting `upload`.
+pub fn upload_path(upload: &str) -> String {
+    format!("/v1/uploads/{upload}")
+}
+
+/// Answer to [`INFO`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolInfo {
+    /// The pool's identity; peers check orders against it.
+    pub pool: PoolId,
+    /// The pool's software version.
+    pub version: String,
+    /// How often peers should heartbeat, in milliseconds.
+    pub heartbeat_interval_ms: u64,
+    /// The durability target `auto` redundancy aims for (e.g. 0.999999).
+    pub durability_target: f64,
+}
+
+/// Body of [`PEER_REGISTER`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterPeer {
+    /// Base URL where the peer serves pieces, e.g. `http://203.0.113.5:7000`.
+    pub address: String,
+    /// The peer's failure domain, if its operator named one.
+    pub zone: Option<String>,
+    /// Bytes the peer offers.
+    pub capacity: u64,
+    /// Bytes the peer's pieces use now.
+    pub used: u64,
+    /// Every piece the peer holds.
+    pub pieces: Vec<PieceHash>,
+}
+
+/// Answer to [`PEER_REGISTER`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerRegistered {
+    /// The pool the peer registered with.
+    pub pool: PoolId,
+    /// The peer, as the pool knows it.
+    pub peer: PeerId,
+    /// The peer's state after registering.
+    pub state: PeerState,
+    /// How often to heartbeat, in milliseconds.
+    pub heartbeat_interval_ms: u64,
+    /// Pieces from the inventory the pool has no record of: the peer may delete each once
+    /// it has held it longer than an upload can stay open.
+    pub unknown_pieces: Vec<PieceHash>,
+}
+
+/// Body of [`PEER_HEARTBEAT`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Bytes the peer's pieces use now.
+    pub used: u64,
+    /// Pieces the peer holds now.
+    pub piece_count: u64,
+    /// Requests the peer is serving now.
+    pub load: u32,
+    /// Pieces deleted on the pool's word since the last heartbeat (or already absent).
+    pub deleted: Vec<PieceHash>,
+}
+
+/// Answer to [`PEER_HEARTBEAT`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatAck {
+    /// The peer's state.
+    pub state: PeerState,
+    /// Delete orders: pieces the pool no longer needs from this peer.
+    pub delete: Vec<SignedOrder>,
+}
+
+/// Body of [`UPLOADS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeginUpload {
+    /// The object's encrypted path.
+    pub path: String,
+    /// `auto`, `ec:K+M` or `rep:KxR`.
+    pub redundancy: String,
+}
+
+/// Answer to [`UPLOADS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadBegun {
+    /// The upload's id.
+    pub upload: String,
+    /// The redundancy chosen, `ec:K+M` or `rep:KxR`.
+    pub redundancy: String,
+    /// When the upload is abandoned if not committed.
+    pub expires_at_ms: u64,
+}
+
+/// One fragment of a segment, as the client computed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FragmentInfo {
+    /// The fragment's index (`0..k+m`).
+    pub fragment: u16,
+    /// BLAKE3 of the fragment's bytes (every copy of it is the same piece).
+    pub hash: PieceHash,
+}
+
+/// Body of [`place_segment_path`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaceSegment {
+    /// Every fragment's size in bytes (they are equal).
+    pub piece_size: u64,
+    /// One entry per fragment, `0..k+m` in order.
+    pub fragments: Vec<FragmentInfo>,
+}
+
+/// Where one copy of a fragment goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutTarget {
+    /// The fragment.
+    pub fragment: u16,
+    /// The peer.
+    pub peer: PeerId,
+    /// The peer's base URL.
+    pub address: String,
+    /// The put order for this fragment on this peer.
+    pub order: SignedOrder,
+}
+
+/// A spare peer, for a fragment whose upload to its first peer fails or lags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpareTarget {
+    /// The peer.
+    pub peer: PeerId,
+    /// The peer's base URL.
+    pub address: String,
+    /// One put order per fragment, in fragment order.
+    pub orders: Vec<SignedOrder>,
+}
+
+/// Answer to [`place_segment_path`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentPlaced {
+    /// `(k + m) × r` targets, every one on a different peer: fragment `f`'s copies first
+    /// come in order, `r` per fragment.
+    pub targets: Vec<PutTarget>,
+    /// Spare peers, distinct from the targets and each other.
+    pub spares: Vec<SpareTarget>,
+}
+
+/// Body of [`commit_segment_path`]: one receipt per stored piece.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitSegment {
+    /// For each piece: its fragment and the peer's receipt.
+    pub pieces: Vec<CommittedPiece>,
+}
+
+/// A stored piece, vouched for by its peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedPiece {
+    /// The fragment the piece is a copy of.
+    pub fragment: u16,
+    /// The peer's receipt.
+    pub receipt: Receipt,
+}
+
+/// Body of [`commit_upload_path`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitUpload {
+    /// The object's sealed metadata, unpadded base64url.
+    pub metadata: String,
+    /// Bytes the object stores (its ciphertext size; the plaintext size is sealed).
+    pub size: u64,
+    /// How many segments the object has.
+    pub segment_count: u32,
+}
+
+/// Answer to [`commit_upload_path`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadCommitted {
+    /// The path now holding the object.
+    pub path: String,
+    /// Whether an earlier object at the path was replaced.
+    pub replaced: bool,
+}
+
+/// One object in a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectEntry {
+    /// Encrypted path.
+    pub path: String,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// When it was committed.
+    pub committed_at_ms: u64,
+    /// Sealed metadata, unpadded base64url.
+    pub metadata: String,
+}
+
+/// Answer to [`OBJECTS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectList {
+    /// Objects in path order.
+    pub objects: Vec<ObjectEntry>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// Where one piece can be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetTarget {
+    /// The fragment it is a copy of.
+    pub fragment: u16,
+    /// BLAKE3 of its bytes, to check on receipt.
+    pub hash: PieceHash,
+    /// The peer holding it.
+    pub peer: PeerId,
+    /// The peer's base URL.
+    pub address: String,
+    /// The peer's state (a client tries online peers first).
+    pub state: PeerState,
+    /// The get order.
+    pub order: SignedOrder,
+}
+
+/// One segment of an object to download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentSources {
+    /// The segment's index.
+    pub index: u32,
+    /// Every fragment's size in bytes.
+    pub piece_size: u64,
+    /// Every stored piece, with its get order.
+    pub pieces: Vec<GetTarget>,
+}
+
+/// Answer to `GET` [`OBJECT`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectSources {
+    /// Encrypted path.
+    pub path: String,
+    /// `ec:K+M` or `rep:KxR`.
+    pub redundancy: String,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// When it was committed.
+    pub committed_at_ms: u64,
+    /// Sealed metadata, unpadded base64url.
+    pub metadata: String,
+    /// Segments in order.
+    pub segments: Vec<SegmentSources>,
+}
+
+/// Body of [`RENAME`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rename {
+    /// Encrypted path (or folder prefix, ending in `/`) now.
+    pub from: String,
+    /// Encrypted path (or folder prefix, ending in `/`) after.
+    pub to: String,
+}
+
+/// Answer to [`RENAME`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Renamed {
+    /// How many objects moved.
+    pub objects: u64,
+}
+
+/// One peer in [`NetworkStatus`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// The peer.
+    pub peer: PeerId,
+    /// Its base URL.
+    pub address: String,
+    /// Its zone, if named.
+    pub zone: Option<String>,
+    /// Its state.
+    pub state: PeerState,
+    /// Bytes offered.
+    pub capacity: u64,
+    /// Bytes used.
+    pub used: u64,
+    /// Pieces held.
+    pub piece_count: u64,
+    /// Availability score in `[0, 1]`.
+    pub availability: f64,
+    /// Measured round-trip time, milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Last heartbeat.
+    pub last_heartbeat_ms: u64,
+}
+
+/// Answer to [`STATUS`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkStatus {
+    /// The pool.
+    pub pool: PoolId,
+    /// Every peer the pool knows.
+    pub peers: Vec<PeerStatus>,
+    /// Committed objects across all accounts.
+    pub objects: u64,
+    /// Bytes those objects store.
+    pub bytes: u64,
+    /// Uploads begun and not yet committed or abandoned.
+    pub open_uploads: u64,
+}
