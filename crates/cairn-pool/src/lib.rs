@@ -4,6 +4,19 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod api;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod health;
+pub mod identity;
+pub mod placement;
+pub mod probe;
 pub mod state;
+pub mod store;
 
+pub use config::PoolConfig;
+pub use daemon::{PoolError, RunningPool};
 pub use state::PeerState;

@@ -1,0 +1,573 @@
+//! Account endpoints: the object index. Upload is begin → place segment → (client uploads
+//! pieces to peers) → commit segment with the peers' receipts → commit object; listing,
+//! reading, renaming and deleting work on committed objects only.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use cairn_core::{AccountId, EncryptedPath, PeerId, Redundancy, RedundancyPolicy};
+use cairn_proto::api::{
+    BeginUpload, CommitSegment, CommitUpload, GetTarget, ObjectEntry, ObjectList, ObjectSources,
+    PlaceSegment, PutTarget, Rename, Renamed, SegmentPlaced, SegmentSources, SpareTarget,
+    UploadBegun, UploadCommitted,
+};
+use cairn_proto::{Holder, OrderAction, PeerState};
+use data_encoding::BASE64URL_NOPAD;
+use serde::Deserialize;
+
+use super::signed::Signed;
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::placement::{self, Candidate, PlacementRequest};
+use crate::store::{
+    CommitObject, MetadataStore, NewUpload, PiecePlacement, SegmentCommit, UploadId, UploadRecord,
+};
+
+/// Largest piece the pool places (a 64 MiB segment cut in two, with room to spare).
+pub const MAX_PIECE_SIZE: u64 = 256 * 1024 * 1024;
+/// Largest sealed metadata blob accepted.
+pub const MAX_METADATA: usize = 1024 * 1024;
+/// Most segments one object may have.
+pub const MAX_SEGMENTS: u32 = 1 << 24;
+/// Default and largest page of a listing.
+const DEFAULT_PAGE: u32 = 1000;
+const MAX_PAGE: u32 = 10_000;
+
+fn account_id(signer: [u8; 32]) -> Result<AccountId, ApiError> {
+    AccountId::from_bytes(signer)
+        .map_err(|e| ApiError::bad_request(format!("the account key is invalid: {e}")))
+}
+
+fn check_path(path: &str) -> Result<(), ApiError> {
+    if path.is_empty() {
+        return Err(ApiError::bad_request("the path is empty"));
+    }
+    EncryptedPath::parse(path)
+        .map(|_| ())
+        .map_err(|e| ApiError::bad_request(format!("the path is not an encrypted path: {e}")))
+}
+
+/// A folder prefix: empty (everything) or an encrypted path followed by `/`.
+fn check_prefix(prefix: &str) -> Result<(), ApiError> {
+    match prefix.strip_suffix('/') {
+        None if prefix.is_empty() => Ok(()),
+        Some(folder) => check_path(folder),
+        None => Err(ApiError::bad_request("a folder prefix must end with '/'")),
+    }
+}
+
+fn parse_upload(text: &str) -> Result<UploadId, ApiError> {
+    UploadId::from_str(text)
+        .map_err(|_| ApiError::bad_request(format!("{text:?} is not an upload id")))
+}
+
+async fn open_upload<S: MetadataStore>(
+    app: &App<S>,
+    account: AccountId,
+    upload: UploadId,
+) -> Result<UploadRecord, ApiError> {
+    app.store.upload(account, upload).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "upload_unknown",
+            format!("upload {upload} does not exist, was committed or expired; begin a new one"),
+        )
+    })
+}
+
+/// Online peers as placement candidates.
+async fn candidates<S: MetadataStore>(app: &App<S>) -> Result<Vec<Candidate>, ApiError> {
+    Ok(app
+        .store
+        .peers()
+        .await?
+        .into_iter()
+        .filter(|p| p.state == PeerState::Online)
+        .map(|p| Candidate {
+            id: p.id,
+            domain: placement::failure_domain(p.zone.as_deref(), &p.address),
+            free: p.free(),
+            availability: p.availability,
+            rtt_ms: p.rtt_ms,
+        })
+        .collect())
+}
+
+/// `POST /v1/uploads`.
+pub async fn begin<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    request: Signed<BeginUpload>,
+) -> Result<Json<UploadBegun>, ApiError> {
+    let account = account_id(request.signer)?;
+    let body = request.body;
+    check_path(&body.path)?;
+    let policy = RedundancyPolicy::from_str(&body.redundancy)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_redundancy", e.to_string()))?;
+    let candidates = candidates(&app).await?;
+    let redundancy = placement::resolve_policy(policy, &candidates, app.config.durability_target)?;
+    let now = now_ms();
+    app.store.ensure_account(account, now).await?;
+    let id = UploadId::random();
+    let expires_at = now.saturating_add(crate::api::duration_ms(app.config.upload_ttl));
+    app.store
+        .begin_upload(NewUpload {
+            id,
+            account,
+            path: body.path,
+            redundancy,
+            created_at: now,
+            expires_at,
+        })
+        .await?;
+    Ok(Json(UploadBegun {
+        upload: id.to_string(),
+        redundancy: redundancy.to_string(),
+        expires_at_ms: expires_at,
+    }))
+}
+
+/// `POST /v1/uploads/{upload}/segments/{index}/place`.
+pub async fn place<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    Path((upload, index)): Path<(String, u32)>,
+    request: Signed<PlaceSegment>,
+) -> Result<Json<SegmentPlaced>, ApiError> {
+    let account = account_id(request.signer)?;
+    let upload = open_upload(&app, account, parse_upload(&upload)?).await?;
+    let body = request.body;
+    if index >= MAX_SEGMENTS {
+        return Err(ApiError::bad_request(format!(
+            "an object has at most {MAX_SEGMENTS} segments"
+        )));
+    }
+    let shape = upload.redundancy;
+    let fragments = usize::from(shape.fragments());
+    if body.fragments.len() != fragments
+        || body
+            .fragments
+            .iter()
+            .enumerate()
+            .any(|(i, f)| usize::from(f.fragment) != i)
+    {
+        return Err(ApiError::bad_request(format!(
+            "a segment under {shape} has fragments 0 to {}, listed once each in order",
+            fragments - 1
+        )));
+    }
+    if body.piece_size == 0 || body.piece_size > MAX_PIECE_SIZE {
+        return Err(ApiError::bad_request(format!(
+            "a piece must be 1 to {MAX_PIECE_SIZE} bytes, not {}",
+            body.piece_size
+        )));
+    }
+    let copies = usize::from(shape.r());
+    let candidates = candidates(&app).await?;
+    let chosen = placement::place(
+        &candidates,
+        &PlacementRequest {
+            pieces: fragments * copies,
+            piece_size: body.piece_size,
+            spares: app.config.spares,
+        },
+        &mut rand::rng(),
+    )?;
+    let addresses: HashMap<PeerId, String> = app
+        .store
+        .peers()
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.address))
+        .collect();
+    let address = |peer: &PeerId| addresses.get(peer).cloned().unwrap_or_default();
+    let now = now_ms();
+    let ttl = std::time::Duration::from_millis(upload.expires_at.saturating_sub(now))
+        .min(app.config.order_ttl.max(std::time::Duration::from_secs(60)));
+    let holder = Holder::Account(account);
+    let expires_at = App::<S>::expiry(now, ttl);
+    let put = |peer: PeerId, fragment: usize| {
+        let hash = body.fragments[fragment].hash;
+        app.order(
+            peer,
+            hash,
+            OrderAction::Put,
+            body.piece_size,
+            holder,
+            expires_at,
+        )
+    };
+    let mut placements = Vec::new();
+    let mut targets = Vec::with_capacity(chosen.peers.len());
+    for (slot, peer) in chosen.peers.iter().enumerate() {
+        let fragment = slot / copies;
+        targets.push(PutTarget {
+            fragment: body.fragments[fragment].fragment,
+            peer: *peer,
+            address: address(peer),
+            order: put(*peer, fragment)?,
+        });
+        placements.push((fragment, *peer));
+    }
+    let mut spares = Vec::with_capacity(chosen.spares.len());
+    for peer in &chosen.spares {
+        let orders = (0..fragments)
+            .map(|f| put(*peer, f))
+            .collect::<Result<_, _>>()?;
+        placements.extend((0..fragments).map(|f| (f, *peer)));
+        spares.push(SpareTarget {
+            peer: *peer,
+            address: address(peer),
+            orders,
+        });
+    }
+    app.store
+        .record_placement(
+            upload.id,
+            placements
+                .into_iter()
+                .map(|(fragment, peer)| PiecePlacement {
+                    segment: index,
+                    fragment: body.fragments[fragment].fragment,
+                    hash: body.fragments[fragment].hash,
+                    size: body.piece_size,
+                    peer,
+                })
+                .collect(),
+        )
+        .await?;
+    Ok(Json(SegmentPlaced { targets, spares }))
+}
+
+/// `POST /v1/uploads/{upload}/segments/{index}/commit`: records the pieces the peers
+/// vouched for; every fragment needs its `r` copies, every piece on a different peer that
+/// the pool placed it on.
+pub async fn commit_segment<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    Path((upload, index)): Path<(String, u32)>,
+    request: Signed<CommitSegment>,
+) -> Result<StatusCode, ApiError> {
+    let account = account_id(request.signer)?;
+    let upload = open_upload(&app, account, parse_upload(&upload)?).await?;
+    let placed = app.store.placements(upload.id, index).await?;
+    if placed.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "segment_not_placed",
+            format!("segment {index} was not placed; place it before committing it"),
+        ));
+    }
+    let shape = upload.redundancy;
+    let pieces = check_receipts(shape, &placed, &request.body)?;
+    let piece_size = pieces.first().map_or(0, |p| p.size);
+    app.store
+        .commit_segment(
+            account,
+            upload.id,
+            SegmentCommit {
+                index,
+                piece_size,
+                pieces,
+            },
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks a segment commit against what was placed; returns the pieces to record.
+fn check_receipts(
+    shape: Redundancy,
+    placed: &[PiecePlacement],
+    body: &CommitSegment,
+) -> Result<Vec<PiecePlacement>, ApiError> {
+    let refuse = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_commit", message);
+    let mut peers = HashSet::new();
+    let mut copies = vec![0u16; usize::from(shape.fragments())];
+    let mut pieces = Vec::with_capacity(body.pieces.len());
+    for piece in &body.pieces {
+        let receipt = &piece.receipt;
+        receipt.verify().map_err(|e| refuse(e.to_string()))?;
+        let Some(placement) = placed
+            .iter()
+            .find(|p| p.fragment == piece.fragment && p.peer == receipt.peer)
+        else {
+            return Err(refuse(format!(
+                "fragment {} was not placed on peer {}",
+                piece.fragment, receipt.peer
+            )));
+        };
+        if placement.hash != receipt.piece || placement.size != receipt.size {
+            return Err(refuse(format!(
+                "the receipt from peer {} is for another piece than fragment {} was placed as",
+                receipt.peer, piece.fragment
+            )));
+        }
+        if !peers.insert(receipt.peer) {
+            return Err(refuse(format!(
+                "peer {} holds two pieces of the segment; every piece must be on a different peer",
+                receipt.peer
+            )));
+        }
+        copies[usize::from(piece.fragment)] += 1;
+        pieces.push(placement.clone());
+    }
+    if let Some((fragment, have)) = copies.iter().enumerate().find(|(_, c)| **c != shape.r()) {
+        return Err(refuse(format!(
+            "fragment {fragment} has {have} stored copies; {shape} needs {}",
+            shape.r()
+        )));
+    }
+    Ok(pieces)
+}
+
+/// `POST /v1/uploads/{upload}/commit`.
+pub async fn commit<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    Path(upload): Path<String>,
+    request: Signed<CommitUpload>,
+) -> Result<Json<UploadCommitted>, ApiError> {
+    let account = account_id(request.signer)?;
+    let upload = open_upload(&app, account, parse_upload(&upload)?).await?;
+    let body = request.body;
+    if body.metadata.len() > MAX_METADATA.div_ceil(3) * 4 {
+        return Err(ApiError::bad_request(format!(
+            "the metadata is larger than {MAX_METADATA} bytes"
+        )));
+    }
+    let metadata = BASE64URL_NOPAD
+        .decode(body.metadata.as_bytes())
+        .map_err(|_| ApiError::bad_request("the metadata is not unpadded base64url"))?;
+    if body.segment_count == 0 || body.segment_count > MAX_SEGMENTS {
+        return Err(ApiError::bad_request("an object has 1 to 2^24 segments"));
+    }
+    let replaced = app
+        .store
+        .commit_object(
+            account,
+            upload.id,
+            CommitObject {
+                metadata,
+                size: body.size,
+                segment_count: body.segment_count,
+            },
+            now_ms(),
+        )
+        .await?;
+    Ok(Json(UploadCommitted {
+        path: upload.path,
+        replaced: replaced.is_some(),
+    }))
+}
+
+/// `DELETE /v1/uploads/{upload}`: abandons an upload; its pieces are collected.
+pub async fn abort<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    Path(upload): Path<String>,
+    request: Signed<Option<serde_json::Value>>,
+) -> Result<StatusCode, ApiError> {
+    let account = account_id(request.signer)?;
+    let upload = open_upload(&app, account, parse_upload(&upload)?).await?;
+    app.store.abort_upload(account, upload.id, now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /v1/objects`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Folder prefix (empty or ending in `/`).
+    #[serde(default)]
+    prefix: String,
+    /// Start after this path.
+    after: Option<String>,
+    /// Page size.
+    limit: Option<u32>,
+}
+
+/// `GET /v1/objects?prefix=&after=&limit=`.
+pub async fn list<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    Query(query): Query<ListQuery>,
+    request: Signed<Option<serde_json::Value>>,
+) -> Result<Json<ObjectList>, ApiError> {
+    let account = account_id(request.signer)?;
+    check_prefix(&query.prefix)?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let found = app
+        .store
+        .list_objects(account, query.prefix, query.after, limit)
+        .await?;
+    let next = (found.len() == limit as usize)
+        .then(|| found.last().map(|o| o.path.clone()))
+        .flatten();
+    Ok(Json(ObjectList {
+        objects: found
+            .into_iter()
+            .map(|o| ObjectEntry {
+                path: o.path,
+                size: o.size,
+                committed_at_ms: o.committed_at,
+                metadata: BASE64URL_NOPAD.encode(&o.metadata),
+            })
+            .collect(),
+        next,
+    }))
+}
+
+/// Query naming one object.
+#[derive(Debug, Deserialize)]
+pub struct PathQuery {
+    /// Encrypted path.
+    path: String,
+}
+
+fn no_object(path: &str) -> ApiError {
+    ApiError::not_found(
+        "object_not_found",
+        format!("no object at encrypted path {path}"),
+    )
+}
+
+/// `GET /v1/object?path=`: the object's record with a get order for every readable piece.
+pub async fn get<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    Query(query): Query<PathQuery>,
+    request: Signed<Option<serde_json::Value>>,
+) -> Result<Json<ObjectSources>, ApiError> {
+    let account = account_id(request.signer)?;
+    check_path(&query.path)?;
+    let object = app
+        .store
+        .object(account, query.path.clone())
+        .await?
+        .ok_or_else(|| no_object(&query.path))?;
+    let peers: HashMap<PeerId, _> = app
+        .store
+        .peers()
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let holder = Holder::Account(account);
+    let expires_at = App::<S>::expiry(now_ms(), app.config.order_ttl);
+    let mut segments = Vec::with_capacity(object.segments.len());
+    for segment in object.segments {
+        let mut pieces = Vec::with_capacity(segment.pieces.len());
+        for piece in segment.pieces {
+            let Some(peer) = peers.get(&piece.peer) else {
+                continue;
+            };
+            if matches!(
+                peer.state,
+                PeerState::Lost | PeerState::Left | PeerState::Disqualified
+            ) {
+                continue;
+            }
+            pieces.push(GetTarget {
+                fragment: piece.fragment,
+                hash: piece.hash,
+                peer: piece.peer,
+                address: peer.address.clone(),
+                state: peer.state,
+                order: app.order(
+                    piece.peer,
+                    piece.hash,
+                    OrderAction::Get,
+                    piece.size,
+                    holder,
+                    expires_at,
+                )?,
+            });
+        }
+        segments.push(SegmentSources {
+            index: segment.index,
+            piece_size: segment.piece_size,
+            pieces,
+        });
+    }
+    Ok(Json(ObjectSources {
+        path: object.path,
+        redundancy: object.redundancy.to_string(),
+        size: object.size,
+        committed_at_ms: object.committed_at,
+        metadata: BASE64URL_NOPAD.encode(&object.metadata),
+        segments,
+    }))
+}
+
+/// `DELETE /v1/object?path=`: removes the object; its peers delete the pieces.
+pub async fn delete<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    Query(query): Query<PathQuery>,
+    request: Signed<Option<serde_json::Value>>,
+) -> Result<StatusCode, ApiError> {
+    let account = account_id(request.signer)?;
+    check_path(&query.path)?;
+    match app
+        .store
+        .delete_object(account, query.path.clone(), now_ms())
+        .await
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(crate::store::StoreError::NotFound(_)) => Err(no_object(&query.path)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /v1/rename`: one object, or (both ending in `/`) every object under a folder.
+pub async fn rename<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    request: Signed<Rename>,
+) -> Result<Json<Renamed>, ApiError> {
+    let account = account_id(request.signer)?;
+    let Rename { from, to } = request.body;
+    let now = now_ms();
+    let objects = match (from.ends_with('/'), to.ends_with('/')) {
+        (true, true) => {
+            check_prefix(&from)?;
+            check_prefix(&to)?;
+            if from.is_empty() || to.is_empty() {
+                return Err(ApiError::bad_request("the root folder cannot be renamed"));
+            }
+            if to.starts_with(&from) {
+                return Err(ApiError::bad_request("a folder cannot move into itself"));
+            }
+            app.store.rename_prefix(account, from, to, now).await?
+        }
+        (false, false) => {
+            check_path(&from)?;
+            check_path(&to)?;
+            match app
+                .store
+                .rename_object(account, from.clone(), to, now)
+                .await
+            {
+                Ok(()) => 1,
+                Err(crate::store::StoreError::NotFound(_)) => return Err(no_object(&from)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "rename a folder to a folder (both ending in '/') or a file to a file",
+            ));
+        }
+    };
+    Ok(Json(Renamed { objects }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_folders() {
+        assert!(check_prefix("").is_ok());
+        assert!(check_prefix("abc/").is_ok());
+        assert!(check_prefix("abc/def/").is_ok());
+        assert!(check_prefix("abc").is_err());
+        assert!(check_prefix("/").is_err());
+        assert!(check_prefix("a%b/").is_err());
+    }
+}

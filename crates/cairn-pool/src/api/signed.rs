@@ -1,0 +1,74 @@
+//! The signed-request extractor: proves the caller holds its key (a peer's or an
+//! account's), refuses replays, then decodes the JSON body that was signed.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::HeaderMap;
+use cairn_proto::RequestAuth;
+use serde::de::DeserializeOwned;
+
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::error::ApiError;
+
+/// Most bytes a signed request body may have (a peer's inventory is the largest).
+pub const MAX_SIGNED_BODY: usize = 64 * 1024 * 1024;
+
+/// A request signed by `signer`, with its decoded body (an empty body reads as `{}`/`null`
+/// for types that accept it).
+#[derive(Debug)]
+pub struct Signed<T> {
+    /// The signer's public key.
+    pub signer: [u8; 32],
+    /// The decoded body.
+    pub body: T,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+impl<S, T> FromRequest<Arc<App<S>>> for Signed<T>
+where
+    S: Send + Sync + 'static,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, app: &Arc<App<S>>) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let auth = RequestAuth::from_headers(|name| header(&parts.headers, name))?;
+        let bytes = axum::body::to_bytes(body, MAX_SIGNED_BODY)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "request_too_large",
+                    format!(
+                        "the request body is larger than {MAX_SIGNED_BODY} bytes or was cut off"
+                    ),
+                )
+            })?;
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path(), |pq| pq.as_str());
+        let signer = {
+            let mut requests = app.requests.lock().map_err(|_| {
+                ApiError::internal("checking a signature", &"request memory poisoned")
+            })?;
+            requests.verify(&auth, parts.method.as_str(), path, &bytes, now_ms())?
+        };
+        let body = decode(&bytes)?;
+        Ok(Self { signer, body })
+    }
+}
+
+/// Decodes a JSON body; an empty body decodes as `null`.
+fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    let text: &[u8] = if bytes.is_empty() { b"null" } else { bytes };
+    serde_json::from_slice(text)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))
+}

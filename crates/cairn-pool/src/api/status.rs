@@ -1,0 +1,121 @@
+//! Public read-only endpoints: who the pool is, the network's state, and Prometheus metrics.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use cairn_proto::PeerState;
+use cairn_proto::api::{NetworkStatus, PeerStatus, PoolInfo};
+
+use super::peers::duration_ms;
+use crate::app::App;
+use crate::error::ApiError;
+use crate::store::MetadataStore;
+
+/// `GET /v1/info`.
+pub async fn info<S: MetadataStore>(State(app): State<Arc<App<S>>>) -> Json<PoolInfo> {
+    Json(PoolInfo {
+        pool: app.pool_id(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        heartbeat_interval_ms: duration_ms(app.config.timers.heartbeat_interval),
+        durability_target: app.config.durability_target,
+    })
+}
+
+/// `GET /v1/status`.
+pub async fn status<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+) -> Result<Json<NetworkStatus>, ApiError> {
+    let peers = app.store.peers().await?;
+    let stats = app.store.stats().await?;
+    Ok(Json(NetworkStatus {
+        pool: app.pool_id(),
+        peers: peers
+            .into_iter()
+            .map(|p| PeerStatus {
+                peer: p.id,
+                address: p.address,
+                zone: p.zone,
+                state: p.state,
+                capacity: p.capacity,
+                used: p.used,
+                piece_count: p.piece_count,
+                availability: p.availability,
+                rtt_ms: p.rtt_ms,
+                last_heartbeat_ms: p.last_heartbeat,
+            })
+            .collect(),
+        objects: stats.objects,
+        bytes: stats.bytes,
+        open_uploads: stats.pending_uploads,
+    }))
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let peers = app.store.peers().await?;
+    let stats = app.store.stats().await?;
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let by_state: Vec<(String, f64)> = PeerState::ALL
+        .iter()
+        .map(|state| {
+            let count = peers.iter().filter(|p| p.state == *state).count();
+            (format!("{{state=\"{state}\"}}"), count as f64)
+        })
+        .collect();
+    gauge(
+        "cairn_peers",
+        "Peers known to the pool, by state.",
+        &by_state,
+    );
+    let online = |p: &&crate::store::PeerRecord| p.state == PeerState::Online;
+    let capacity: u64 = peers.iter().filter(online).map(|p| p.capacity).sum();
+    let used: u64 = peers.iter().filter(online).map(|p| p.used).sum();
+    gauge(
+        "cairn_online_capacity_bytes",
+        "Capacity offered by online peers.",
+        &[(String::new(), capacity as f64)],
+    );
+    gauge(
+        "cairn_online_used_bytes",
+        "Bytes used on online peers.",
+        &[(String::new(), used as f64)],
+    );
+    gauge(
+        "cairn_accounts",
+        "Accounts.",
+        &[(String::new(), stats.accounts as f64)],
+    );
+    gauge(
+        "cairn_objects",
+        "Committed objects.",
+        &[(String::new(), stats.objects as f64)],
+    );
+    gauge(
+        "cairn_object_bytes",
+        "Bytes stored by committed objects.",
+        &[(String::new(), stats.bytes as f64)],
+    );
+    gauge(
+        "cairn_pieces",
+        "Pieces recorded.",
+        &[(String::new(), stats.pieces as f64)],
+    );
+    gauge(
+        "cairn_open_uploads",
+        "Uploads begun and not yet committed or abandoned.",
+        &[(String::new(), stats.pending_uploads as f64)],
+    );
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}

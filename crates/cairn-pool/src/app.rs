@@ -1,0 +1,68 @@
+//! The pool's shared state behind every request and background loop: the metadata store,
+//! the order signer, the memory of recent signed requests, and the configuration.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use cairn_core::{PeerId, PieceHash, PoolId};
+use cairn_proto::order::MAX_ORDER_LIFETIME;
+use cairn_proto::{
+    Holder, Order, OrderAction, OrderSerial, OrderSigner, RequestVerifier, SignedOrder,
+};
+use rand::Rng;
+
+use crate::config::PoolConfig;
+use crate::error::ApiError;
+
+/// Shared state of a running pool.
+pub struct App<S> {
+    /// The metadata store.
+    pub store: S,
+    /// Signs orders with the pool's key.
+    pub signer: OrderSigner,
+    /// Recent signed requests, so none is accepted twice.
+    pub requests: Mutex<RequestVerifier>,
+    /// The configuration.
+    pub config: PoolConfig,
+    /// HTTP client for probing peers.
+    pub http: reqwest::Client,
+}
+
+impl<S> App<S> {
+    /// The pool's identity.
+    pub fn pool_id(&self) -> PoolId {
+        self.signer.pool_id()
+    }
+
+    /// The expiry (Unix seconds) of an order issued at `now_ms` to last `ttl`, capped at the
+    /// longest lifetime peers accept.
+    pub fn expiry(now_ms: u64, ttl: Duration) -> u64 {
+        now_ms / 1000 + ttl.as_secs().clamp(1, MAX_ORDER_LIFETIME)
+    }
+
+    /// Signs an order for `peer` to perform `action` on `piece` (at most `max_size` bytes)
+    /// for `holder` until `expires_at` (see [`App::expiry`]), with a fresh random serial.
+    pub fn order(
+        &self,
+        peer: PeerId,
+        piece: PieceHash,
+        action: OrderAction,
+        max_size: u64,
+        holder: Holder,
+        expires_at: u64,
+    ) -> Result<SignedOrder, ApiError> {
+        let order = Order {
+            pool: self.pool_id(),
+            peer,
+            piece,
+            action,
+            max_size,
+            holder,
+            serial: OrderSerial(rand::rng().random()),
+            expires_at,
+        };
+        self.signer
+            .sign(order)
+            .map_err(|e| ApiError::internal("signing an order", &e))
+    }
+}

@@ -1,0 +1,244 @@
+//! A running pool: opens its data directory and store, serves the API, and runs the
+//! background loops — peer health by timers, round-trip probes, and collection of abandoned
+//! uploads.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn_core::PoolId;
+use cairn_proto::{OrderSigner, RequestVerifier};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::config::PoolConfig;
+use crate::health::{self, DEFAULT_AVAILABILITY_WINDOW, PeerSnapshot, TimersError};
+use crate::identity::{DataDir, IdentityError};
+use crate::probe;
+use crate::store::{MetadataStore, PeerHealthUpdate, SqliteStore, StoreError};
+
+/// The SQLite file in the data directory.
+pub const DATABASE_FILE: &str = "pool.sqlite";
+/// How often round-trip times are measured.
+const PROBE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Why the pool could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The data directory or identity is unusable.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The metadata store could not be opened.
+    #[error("cannot open the pool's metadata store: {0}")]
+    Store(#[from] StoreError),
+    /// The timers contradict each other.
+    #[error("invalid timers: {0}")]
+    Timers(#[from] TimersError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The durability target is not a probability strictly between 0 and 1.
+    #[error("the durability target must be strictly between 0 and 1, not {0}")]
+    Target(f64),
+}
+
+/// A pool serving on its address until shut down.
+pub struct RunningPool {
+    addr: SocketAddr,
+    pool: PoolId,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    _data: DataDir,
+}
+
+impl RunningPool {
+    /// Opens the data directory (creating the identity and store on first start), binds the
+    /// listen address and starts serving.
+    pub async fn start(config: PoolConfig) -> Result<Self, PoolError> {
+        config.timers.validate()?;
+        if !(config.durability_target > 0.0 && config.durability_target < 1.0) {
+            return Err(PoolError::Target(config.durability_target));
+        }
+        let data = DataDir::open(&config.data_dir)?;
+        let key = data.load_or_create_key()?;
+        let store = SqliteStore::open(&data.path().join(DATABASE_FILE))?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| PoolError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| PoolError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let app = Arc::new(App {
+            store,
+            signer: OrderSigner::new(key),
+            requests: Mutex::new(RequestVerifier::default()),
+            config,
+            http: reqwest::Client::new(),
+        });
+        let pool = app.pool_id();
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let router = crate::api::router(app.clone());
+        let mut serve_stop = stopped.clone();
+        tasks.spawn(async move {
+            let shutdown = async move { until_stopped(&mut serve_stop).await };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!("the pool's server stopped: {e}");
+            }
+        });
+        tasks.spawn(health_loop(app.clone(), stopped.clone()));
+        tasks.spawn(collect_loop(app.clone(), stopped.clone()));
+        tasks.spawn(probe_loop(app, stopped));
+        tracing::info!(pool = %pool, %addr, "pool started");
+        Ok(Self {
+            addr,
+            pool,
+            stop,
+            tasks,
+            _data: data,
+        })
+    }
+
+    /// The address the pool listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The pool's identity.
+    pub fn pool_id(&self) -> PoolId {
+        self.pool
+    }
+
+    /// Stops serving and waits for the loops to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Resolves once the stop signal is raised (or its sender is gone).
+async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}
+
+/// Runs `tick` every `every` until stopped.
+async fn every<F, Fut>(every: Duration, mut stopped: watch::Receiver<bool>, mut tick: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = until_stopped(&mut stopped) => return,
+            _ = interval.tick() => tick().await,
+        }
+    }
+}
+
+/// Moves peers along `online → suspect → offline → lost` by their silence and updates
+/// availability scores, once per heartbeat interval.
+async fn health_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver<bool>) {
+    let timers = app.config.timers;
+    let period = (timers.heartbeat_interval / 2).max(Duration::from_millis(50));
+    let mut last_tick = now_ms();
+    every(period, stopped, || {
+        let app = app.clone();
+        let previous = last_tick;
+        let now = now_ms();
+        last_tick = now;
+        async move {
+            let peers = match app.store.peers().await {
+                Ok(peers) => peers,
+                Err(e) => return tracing::error!("health check could not read peers: {e}"),
+            };
+            let snapshots: Vec<PeerSnapshot> = peers
+                .iter()
+                .map(|p| PeerSnapshot {
+                    id: p.id,
+                    state: p.state,
+                    state_since_ms: p.state_since,
+                    last_heartbeat_ms: p.last_heartbeat,
+                    availability: p.availability,
+                })
+                .collect();
+            let outcome = health::tick(
+                &snapshots,
+                now,
+                previous,
+                &timers,
+                DEFAULT_AVAILABILITY_WINDOW,
+            );
+            for change in &outcome.changes {
+                tracing::info!(peer = %change.id, from = %change.from, to = %change.to, "peer state changed");
+            }
+            let updates = outcome
+                .updates
+                .into_iter()
+                .map(|u| PeerHealthUpdate {
+                    id: u.id,
+                    state: u.state,
+                    state_since: u.state_since_ms,
+                    availability: u.availability,
+                })
+                .collect();
+            if let Err(e) = app.store.update_health(updates).await {
+                tracing::error!("health check could not save peer states: {e}");
+            }
+        }
+    })
+    .await;
+}
+
+/// Collects uploads left open past their expiry (their pieces are queued for deletion).
+async fn collect_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver<bool>) {
+    let period =
+        (app.config.upload_ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
+    every(period, stopped, || {
+        let app = app.clone();
+        async move {
+            match app.store.expire_uploads(now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(uploads = n, "collected abandoned uploads"),
+                Err(e) => tracing::error!("could not collect abandoned uploads: {e}"),
+            }
+        }
+    })
+    .await;
+}
+
+/// Measures every online peer's round-trip time now and then.
+async fn probe_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver<bool>) {
+    every(PROBE_INTERVAL, stopped, || {
+        let app = app.clone();
+        async move {
+            let Ok(peers) = app.store.peers().await else {
+                return;
+            };
+            for peer in peers
+                .into_iter()
+                .filter(|p| p.state == cairn_proto::PeerState::Online)
+            {
+                probe::spawn_probe(app.clone(), peer.id, peer.address);
+            }
+        }
+    })
+    .await;
+}

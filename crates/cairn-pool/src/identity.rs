@@ -1,0 +1,164 @@
+//! The pool's data directory: an exclusive lock so two pools never share it, and the pool's
+//! Ed25519 identity, created on first start and kept there.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use rand::RngCore;
+
+/// File holding the pool's 32-byte Ed25519 seed.
+pub const KEY_FILE: &str = "pool.key";
+/// File locked while a pool runs on the directory.
+pub const LOCK_FILE: &str = "pool.lock";
+
+/// Why the data directory could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Reading or writing the directory failed.
+    #[error("cannot use the pool's data directory {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// Another pool holds the directory's lock.
+    #[error("another pool is already running with data directory {0}")]
+    Locked(PathBuf),
+    /// The key file is not a 32-byte seed.
+    #[error(
+        "{path} is not a pool key (it is {len} bytes, not 32); restore it from a backup or move it aside"
+    )]
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> IdentityError + '_ {
+    move |source| IdentityError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// An open data directory: locked for as long as this value lives.
+#[derive(Debug)]
+pub struct DataDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl DataDir {
+    /// Creates the directory if needed and takes its lock.
+    pub fn open(path: &Path) -> Result<Self, IdentityError> {
+        fs::create_dir_all(path).map_err(io_error(path))?;
+        let lock_path = path.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_error(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(IdentityError::Locked(path.to_owned()));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_error(&lock_path)(e)),
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The pool's key: read from [`KEY_FILE`], or created there on first start (written to
+    /// a temporary file, synced, then renamed, so a crash never leaves half a key).
+    pub fn load_or_create_key(&self) -> Result<SigningKey, IdentityError> {
+        let path = self.path.join(KEY_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let seed: [u8; 32] =
+                    bytes
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| IdentityError::BadKey {
+                            path: path.clone(),
+                            len: bytes.len() as u64,
+                        })?;
+                Ok(SigningKey::from_bytes(&seed))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut seed = [0u8; 32];
+                rand::rng().fill_bytes(&mut seed);
+                write_private_file(&self.path, &path, &seed)?;
+                Ok(SigningKey::from_bytes(&seed))
+            }
+            Err(e) => Err(io_error(&path)(e)),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` crash-safely, readable by the owner only.
+fn write_private_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
+    let tmp = path.with_extension("tmp");
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(io_error(&tmp))?;
+    file.write_all(bytes).map_err(io_error(&tmp))?;
+    file.sync_all().map_err(io_error(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_error(path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = {
+            let data = DataDir::open(dir.path()).unwrap();
+            data.load_or_create_key().unwrap()
+        };
+        let data = DataDir::open(dir.path()).unwrap();
+        assert_eq!(
+            data.load_or_create_key().unwrap().to_bytes(),
+            first.to_bytes()
+        );
+    }
+
+    #[test]
+    fn a_second_pool_cannot_share_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = DataDir::open(dir.path()).unwrap();
+        assert!(matches!(
+            DataDir::open(dir.path()),
+            Err(IdentityError::Locked(_))
+        ));
+    }
+
+    #[test]
+    fn a_damaged_key_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(KEY_FILE), b"short").unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let err = data.load_or_create_key().unwrap_err();
+        assert!(err.to_string().contains("not a pool key"), "{err}");
+    }
+}

@@ -1,0 +1,85 @@
+//! The `auto` redundancy policy: the cheapest shape the current network can carry at the
+//! pool's durability target, and the check that a fixed shape fits the network at all.
+
+use std::collections::HashSet;
+
+use cairn_core::policy::{Redundancy, RedundancyPolicy, choose_policy};
+
+use super::{Candidate, PlacementError};
+
+/// Survival probability per segment that `auto` aims for when the operator sets none: six
+/// nines, the probability that a segment is readable at a random moment (see
+/// [`cairn_core::policy::segment_survival_probability`]). Repair restores lost pieces, so the
+/// chance of losing data for good is far smaller.
+pub const DEFAULT_DURABILITY_TARGET: f64 = 0.999_999;
+
+/// Availability assumed when no candidate has a usable score yet (a new network). It is what
+/// an always-on machine reaches (about 15 minutes away a day); a pool may also start a newly
+/// registered peer's score here, since a score of 0 would keep it from receiving pieces until
+/// the measured score catches up. At this value `auto` needs at least five peers for
+/// [`DEFAULT_DURABILITY_TARGET`] (`ec:2+3`), and picks `ec:3+3` on six.
+pub const ASSUMED_AVAILABILITY: f64 = 0.99;
+
+/// The cheapest shape that `eligible_peers` distinct peers with mean availability
+/// `mean_availability` can carry with a segment survival probability of at least `target`
+/// (core's [`choose_policy`]). Errors say which input was invalid, or that no shape fits and
+/// what to do about it.
+pub fn auto_redundancy(
+    eligible_peers: usize,
+    mean_availability: f64,
+    target: f64,
+) -> Result<Redundancy, PlacementError> {
+    Ok(choose_policy(eligible_peers, mean_availability, target)?)
+}
+
+/// Distinct candidates (first entry per id) that have any free space.
+fn with_room(candidates: &[Candidate]) -> Vec<&Candidate> {
+    let mut seen = HashSet::new();
+    (candidates.iter())
+        .filter(|c| seen.insert(c.id) && c.free > 0)
+        .collect()
+}
+
+/// The mean availability of the distinct candidates with free space, counting each score
+/// clamped to `[0, 1]` and skipping NaN and infinite ones; [`ASSUMED_AVAILABILITY`] when no
+/// score is usable.
+pub fn mean_availability(candidates: &[Candidate]) -> f64 {
+    let scores: Vec<f64> = (with_room(candidates).into_iter())
+        .map(|c| c.availability)
+        .filter(|a| a.is_finite())
+        .map(|a| a.clamp(0.0, 1.0))
+        .collect();
+    if scores.is_empty() {
+        return ASSUMED_AVAILABILITY;
+    }
+    let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+    mean.clamp(0.0, 1.0)
+}
+
+/// The shape to use for new segments on this network.
+///
+/// `auto` becomes [`auto_redundancy`] over the distinct candidates with any free space and their
+/// [`mean_availability`]. A fixed shape passes through unchanged if that many distinct peers
+/// exist, else fails with [`PlacementError::PolicyTooWide`]. Whether each peer has room for a
+/// particular piece is [`super::place`]'s check, since piece size depends on the shape.
+pub fn resolve_policy(
+    policy: RedundancyPolicy,
+    candidates: &[Candidate],
+    target: f64,
+) -> Result<Redundancy, PlacementError> {
+    let available = with_room(candidates).len();
+    match policy {
+        RedundancyPolicy::Auto => auto_redundancy(available, mean_availability(candidates), target),
+        RedundancyPolicy::Fixed(shape) => {
+            let needed = usize::from(shape.pieces());
+            if available < needed {
+                return Err(PlacementError::PolicyTooWide {
+                    shape,
+                    needed,
+                    available,
+                });
+            }
+            Ok(shape)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Round-trip probes: the pool asks a peer for its status, checks that the answer comes
+//! from that peer, and folds the time it took into the peer's round-trip estimate.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cairn_core::PeerId;
+use cairn_proto::peer_api::{PEER_STATUS, PeerInfo};
+
+use crate::app::App;
+use crate::health::next_rtt;
+use crate::store::MetadataStore;
+
+/// How long a probe may take before it counts as failed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Probes `peer` at `address` in the background.
+pub fn spawn_probe<S: MetadataStore>(app: Arc<App<S>>, peer: PeerId, address: String) {
+    tokio::spawn(async move {
+        if let Err(why) = probe(&app, peer, &address).await {
+            tracing::warn!(peer = %peer, %address, "peer did not answer a probe: {why}");
+        }
+    });
+}
+
+/// Probes `peer` once and records its round-trip time.
+pub async fn probe<S: MetadataStore>(
+    app: &App<S>,
+    peer: PeerId,
+    address: &str,
+) -> Result<f64, String> {
+    let started = Instant::now();
+    let response = app
+        .http
+        .get(format!("{address}{PEER_STATUS}"))
+        .timeout(PROBE_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let info: PeerInfo = response
+        .error_for_status()
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let sample = started.elapsed().as_secs_f64() * 1000.0;
+    if info.peer != peer {
+        return Err(format!("the address answers as peer {}", info.peer));
+    }
+    let previous = app
+        .store
+        .peer(peer)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|p| p.rtt_ms);
+    let rtt = next_rtt(previous, sample).unwrap_or(sample);
+    app.store
+        .set_peer_rtt(peer, rtt)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(rtt)
+}

@@ -1,0 +1,203 @@
+//! The pool's metadata store behind one trait: the peer registry, accounts, uploads and
+//! objects with their segments and pieces, and the queue of pieces peers should delete.
+//!
+//! Every method that changes several rows is one transaction. Times are arguments (Unix
+//! milliseconds), never read from a clock. [`SqliteStore`] is the embedded default; a
+//! PostgreSQL backend implements the same trait and passes the same
+//! conformance suite (`store/conformance.rs`).
+
+mod error;
+mod model;
+mod sqlite;
+
+#[cfg(test)]
+mod conformance;
+
+use cairn_core::{AccountId, PeerId, PieceHash};
+
+pub use error::StoreError;
+pub use model::{
+    BadUploadId, CommitObject, HeartbeatStats, NewUpload, ObjectRecord, ObjectSummary,
+    PeerHealthUpdate, PeerRecord, PeerRegistration, PiecePlacement, SegmentCommit, StoreStats,
+    StoredSegment, UploadId, UploadRecord,
+};
+pub use sqlite::SqliteStore;
+
+use crate::state::PeerState;
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The pool's persistence. See the module documentation for the rules every backend keeps.
+pub trait MetadataStore: Send + Sync + 'static {
+    /// Registers a peer or updates its registration: address, zone and usage are replaced
+    /// and its last heartbeat is `now`. A new peer starts `online`; a known one returns to
+    /// `online` unless it is `disqualified`, which it stays.
+    fn register_peer(
+        &self,
+        registration: PeerRegistration,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<PeerRecord>> + Send;
+
+    /// Records a heartbeat: usage and `now`. A `suspect`, `offline` or `lost` peer is
+    /// `online` again; other states stay. [`StoreError::NotFound`] for an unknown peer.
+    fn heartbeat(
+        &self,
+        id: PeerId,
+        stats: HeartbeatStats,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<PeerRecord>> + Send;
+
+    /// One peer.
+    fn peer(&self, id: PeerId) -> impl Future<Output = StoreResult<Option<PeerRecord>>> + Send;
+
+    /// Every peer, by id.
+    fn peers(&self) -> impl Future<Output = StoreResult<Vec<PeerRecord>>> + Send;
+
+    /// Writes a health tick's states and scores, in one transaction; unknown ids are skipped.
+    fn update_health(
+        &self,
+        updates: Vec<PeerHealthUpdate>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Records a peer's round-trip estimate.
+    fn set_peer_rtt(&self, id: PeerId, rtt_ms: f64)
+    -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Puts a peer in `state` (since `now` if it changes).
+    fn set_peer_state(
+        &self,
+        id: PeerId,
+        state: PeerState,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Creates the account if new; returns whether it was.
+    fn ensure_account(
+        &self,
+        id: AccountId,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Opens an upload.
+    fn begin_upload(&self, upload: NewUpload) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// An open upload of this account.
+    fn upload(
+        &self,
+        account: AccountId,
+        id: UploadId,
+    ) -> impl Future<Output = StoreResult<Option<UploadRecord>>> + Send;
+
+    /// Remembers that peers were given put orders for these pieces of an open upload, so
+    /// that whatever they store is collected if it is not committed.
+    fn record_placement(
+        &self,
+        upload: UploadId,
+        pieces: Vec<PiecePlacement>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The placements recorded for one segment of an open upload.
+    fn placements(
+        &self,
+        upload: UploadId,
+        segment: u32,
+    ) -> impl Future<Output = StoreResult<Vec<PiecePlacement>>> + Send;
+
+    /// Records a segment's stored pieces; committing an index again replaces its pieces.
+    fn commit_segment(
+        &self,
+        account: AccountId,
+        upload: UploadId,
+        segment: SegmentCommit,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Makes an upload a visible object once segments `0..segment_count` (and no others)
+    /// are committed. An object already at the path is replaced and its pieces queued for
+    /// deletion, as are placed pieces that were not committed. Returns the replaced
+    /// object's id.
+    fn commit_object(
+        &self,
+        account: AccountId,
+        upload: UploadId,
+        commit: CommitObject,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<Option<UploadId>>> + Send;
+
+    /// Abandons an open upload; everything placed for it is queued for deletion.
+    fn abort_upload(
+        &self,
+        account: AccountId,
+        upload: UploadId,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Abandons every open upload whose expiry is at or before `now`; returns how many.
+    fn expire_uploads(&self, now: u64) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Committed objects whose path starts with `prefix` (byte-wise) and sorts after
+    /// `after`, in path order, at most `limit`.
+    fn list_objects(
+        &self,
+        account: AccountId,
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<ObjectSummary>>> + Send;
+
+    /// One committed object with its segments and pieces.
+    fn object(
+        &self,
+        account: AccountId,
+        path: String,
+    ) -> impl Future<Output = StoreResult<Option<ObjectRecord>>> + Send;
+
+    /// Moves an object to a free path.
+    fn rename_object(
+        &self,
+        account: AccountId,
+        from: String,
+        to: String,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Moves every object under `from_prefix` to `to_prefix`, all or none; returns how many.
+    fn rename_prefix(
+        &self,
+        account: AccountId,
+        from_prefix: String,
+        to_prefix: String,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Removes an object and queues its pieces for deletion.
+    fn delete_object(
+        &self,
+        account: AccountId,
+        path: String,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Pieces a peer should delete, oldest first.
+    fn pending_deletes(
+        &self,
+        peer: PeerId,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<PieceHash>>> + Send;
+
+    /// Forgets deletions the peer reports done.
+    fn ack_deletes(
+        &self,
+        peer: PeerId,
+        hashes: Vec<PieceHash>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Every piece the pool expects on a peer (committed or part of an open upload).
+    fn pieces_on_peer(
+        &self,
+        peer: PeerId,
+    ) -> impl Future<Output = StoreResult<Vec<PieceHash>>> + Send;
+
+    /// Counts across the store.
+    fn stats(&self) -> impl Future<Output = StoreResult<StoreStats>> + Send;
+}

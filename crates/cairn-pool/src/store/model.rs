@@ -1,0 +1,291 @@
+//! The records the metadata store keeps: peers, uploads and objects, their segments and
+//! pieces. Times are Unix milliseconds; paths are the client's encrypted text, opaque here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use cairn_core::{AccountId, PeerId, PieceHash, Redundancy};
+use data_encoding::HEXLOWER_PERMISSIVE;
+use rand::RngCore;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::state::PeerState;
+
+/// An upload's id, which becomes the object's id when it is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UploadId(pub [u8; 16]);
+
+impl UploadId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&HEXLOWER_PERMISSIVE.encode(&self.0))
+    }
+}
+
+/// Text that is not 32 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an upload id is 32 hex digits")]
+pub struct BadUploadId;
+
+impl FromStr for UploadId {
+    type Err = BadUploadId;
+
+    fn from_str(text: &str) -> Result<Self, BadUploadId> {
+        if text.len() != 32 {
+            return Err(BadUploadId);
+        }
+        let bytes = HEXLOWER_PERMISSIVE
+            .decode(text.as_bytes())
+            .map_err(|_| BadUploadId)?;
+        bytes.try_into().map(Self).map_err(|_| BadUploadId)
+    }
+}
+
+impl Serialize for UploadId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for UploadId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a peer says about itself when it registers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRegistration {
+    /// The peer.
+    pub id: PeerId,
+    /// Its base URL.
+    pub address: String,
+    /// Its failure domain, if named.
+    pub zone: Option<String>,
+    /// Bytes offered.
+    pub capacity: u64,
+    /// Bytes used.
+    pub used: u64,
+    /// Pieces held.
+    pub piece_count: u64,
+}
+
+/// A peer as the registry knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerRecord {
+    /// The peer.
+    pub id: PeerId,
+    /// Its base URL.
+    pub address: String,
+    /// Its failure domain, if named.
+    pub zone: Option<String>,
+    /// Bytes offered.
+    pub capacity: u64,
+    /// Bytes used, as last reported.
+    pub used: u64,
+    /// Pieces held, as last reported.
+    pub piece_count: u64,
+    /// Requests in flight, as last reported.
+    pub load: u32,
+    /// Its state.
+    pub state: PeerState,
+    /// When it entered that state.
+    pub state_since: u64,
+    /// When it first registered.
+    pub registered_at: u64,
+    /// Its last heartbeat (or registration).
+    pub last_heartbeat: u64,
+    /// Availability score in `[0, 1]`.
+    pub availability: f64,
+    /// Round-trip time estimate, milliseconds.
+    pub rtt_ms: Option<f64>,
+}
+
+impl PeerRecord {
+    /// Bytes still free.
+    pub fn free(&self) -> u64 {
+        self.capacity.saturating_sub(self.used)
+    }
+}
+
+/// What a heartbeat reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatStats {
+    /// Bytes used.
+    pub used: u64,
+    /// Pieces held.
+    pub piece_count: u64,
+    /// Requests in flight.
+    pub load: u32,
+}
+
+/// A health tick's verdict for one peer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeerHealthUpdate {
+    /// The peer.
+    pub id: PeerId,
+    /// Its state.
+    pub state: PeerState,
+    /// When it entered that state.
+    pub state_since: u64,
+    /// Its availability score.
+    pub availability: f64,
+}
+
+/// An upload being begun.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUpload {
+    /// Its id.
+    pub id: UploadId,
+    /// The account uploading.
+    pub account: AccountId,
+    /// The object's encrypted path.
+    pub path: String,
+    /// The shape every segment is stored in.
+    pub redundancy: Redundancy,
+    /// When it began.
+    pub created_at: u64,
+    /// When it is abandoned unless committed.
+    pub expires_at: u64,
+}
+
+/// An open upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    /// Its id.
+    pub id: UploadId,
+    /// The account uploading.
+    pub account: AccountId,
+    /// The object's encrypted path.
+    pub path: String,
+    /// The shape every segment is stored in.
+    pub redundancy: Redundancy,
+    /// When it began.
+    pub created_at: u64,
+    /// When it is abandoned unless committed.
+    pub expires_at: u64,
+    /// Segments committed so far, ascending.
+    pub committed_segments: Vec<u32>,
+}
+
+/// One piece: a copy of a fragment of a segment, on a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PiecePlacement {
+    /// The segment's index.
+    pub segment: u32,
+    /// The fragment's index.
+    pub fragment: u16,
+    /// BLAKE3 of the piece.
+    pub hash: PieceHash,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The peer holding it (or given a put order for it).
+    pub peer: PeerId,
+}
+
+/// A segment's stored pieces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentCommit {
+    /// The segment's index.
+    pub index: u32,
+    /// Every fragment's size.
+    pub piece_size: u64,
+    /// The pieces, vouched for by their peers.
+    pub pieces: Vec<PiecePlacement>,
+}
+
+/// What committing an upload adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitObject {
+    /// Sealed metadata.
+    pub metadata: Vec<u8>,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// Segments the object has (all must be committed).
+    pub segment_count: u32,
+}
+
+/// A committed object in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSummary {
+    /// Encrypted path.
+    pub path: String,
+    /// Stored size.
+    pub size: u64,
+    /// When committed.
+    pub committed_at: u64,
+    /// Sealed metadata.
+    pub metadata: Vec<u8>,
+}
+
+/// A committed segment and its pieces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSegment {
+    /// Its index.
+    pub index: u32,
+    /// Every fragment's size.
+    pub piece_size: u64,
+    /// Its pieces, by fragment then peer.
+    pub pieces: Vec<PiecePlacement>,
+}
+
+/// A committed object with everything needed to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRecord {
+    /// Its id.
+    pub id: UploadId,
+    /// Encrypted path.
+    pub path: String,
+    /// Its shape.
+    pub redundancy: Redundancy,
+    /// Sealed metadata.
+    pub metadata: Vec<u8>,
+    /// Stored size.
+    pub size: u64,
+    /// When committed.
+    pub committed_at: u64,
+    /// Segments in order.
+    pub segments: Vec<StoredSegment>,
+}
+
+/// Counts across the store.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    /// Peers per state (states without peers omitted).
+    pub peers_by_state: Vec<(PeerState, u64)>,
+    /// Accounts.
+    pub accounts: u64,
+    /// Committed objects.
+    pub objects: u64,
+    /// Bytes those objects store.
+    pub bytes: u64,
+    /// Pieces recorded for committed objects and open uploads.
+    pub pieces: u64,
+    /// Open uploads.
+    pub pending_uploads: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_ids_round_trip_as_hex() {
+        let id = UploadId::random();
+        assert_eq!(id.to_string().parse::<UploadId>(), Ok(id));
+        assert_eq!(id.to_string().len(), 32);
+        assert!("zz".parse::<UploadId>().is_err());
+        assert!("0".repeat(31).parse::<UploadId>().is_err());
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(serde_json::from_str::<UploadId>(&json).unwrap(), id);
+    }
+}

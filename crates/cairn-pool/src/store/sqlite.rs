@@ -1,0 +1,1025 @@
+//! The embedded metadata store: one SQLite file in the pool's data directory, in WAL mode
+//! with full fsync, each trait method one transaction run off the async threads.
+
+mod schema;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use cairn_core::{AccountId, PeerId, PieceHash, Redundancy, RedundancyPolicy};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::{
+    CommitObject, HeartbeatStats, MetadataStore, NewUpload, ObjectRecord, ObjectSummary,
+    PeerHealthUpdate, PeerRecord, PeerRegistration, PiecePlacement, SegmentCommit, StoreError,
+    StoreResult, StoreStats, StoredSegment, UploadId, UploadRecord,
+};
+use crate::state::PeerState;
+
+/// The SQLite metadata store. Cheap to clone; clones share one connection.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Stored integers are SQLite's signed 64 bits; sizes and times fit comfortably.
+fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn uint(row: &Row<'_>, column: &str) -> rusqlite::Result<u64> {
+    let value: i64 = row.get(column)?;
+    Ok(u64::try_from(value).unwrap_or(0))
+}
+
+fn corrupt(what: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(what.to_string())))
+}
+
+fn bytes32(row: &Row<'_>, column: &str) -> rusqlite::Result<[u8; 32]> {
+    let bytes: Vec<u8> = row.get(column)?;
+    bytes
+        .try_into()
+        .map_err(|_| corrupt(format!("{column} is not 32 bytes")))
+}
+
+fn peer_id(row: &Row<'_>, column: &str) -> rusqlite::Result<PeerId> {
+    PeerId::from_bytes(bytes32(row, column)?).map_err(corrupt)
+}
+
+fn piece_hash(row: &Row<'_>, column: &str) -> rusqlite::Result<PieceHash> {
+    Ok(PieceHash::from_bytes(bytes32(row, column)?))
+}
+
+fn upload_id(row: &Row<'_>, column: &str) -> rusqlite::Result<UploadId> {
+    let bytes: Vec<u8> = row.get(column)?;
+    bytes
+        .try_into()
+        .map(UploadId)
+        .map_err(|_| corrupt(format!("{column} is not 16 bytes")))
+}
+
+fn redundancy(row: &Row<'_>) -> rusqlite::Result<Redundancy> {
+    let text: String = row.get("redundancy")?;
+    match RedundancyPolicy::from_str(&text) {
+        Ok(RedundancyPolicy::Fixed(shape)) => Ok(shape),
+        _ => Err(corrupt(format!("redundancy {text:?} is not a fixed shape"))),
+    }
+}
+
+const PEER_COLUMNS: &str = "id, address, zone, capacity, used, piece_count, load, state, \
+    state_since, registered_at, last_heartbeat, availability, rtt_ms";
+
+fn peer_row(row: &Row<'_>) -> rusqlite::Result<PeerRecord> {
+    let state: String = row.get("state")?;
+    Ok(PeerRecord {
+        id: peer_id(row, "id")?,
+        address: row.get("address")?,
+        zone: row.get("zone")?,
+        capacity: uint(row, "capacity")?,
+        used: uint(row, "used")?,
+        piece_count: uint(row, "piece_count")?,
+        load: u32::try_from(uint(row, "load")?).unwrap_or(u32::MAX),
+        state: PeerState::from_str(&state).map_err(corrupt)?,
+        state_since: uint(row, "state_since")?,
+        registered_at: uint(row, "registered_at")?,
+        last_heartbeat: uint(row, "last_heartbeat")?,
+        availability: row.get("availability")?,
+        rtt_ms: row.get("rtt_ms")?,
+    })
+}
+
+fn placement_row(row: &Row<'_>) -> rusqlite::Result<PiecePlacement> {
+    Ok(PiecePlacement {
+        segment: u32::try_from(uint(row, "segment")?).map_err(corrupt)?,
+        fragment: u16::try_from(uint(row, "fragment")?).map_err(corrupt)?,
+        hash: piece_hash(row, "hash")?,
+        size: uint(row, "size")?,
+        peer: peer_id(row, "peer")?,
+    })
+}
+
+fn get_peer(tx: &Connection, id: &PeerId) -> rusqlite::Result<Option<PeerRecord>> {
+    tx.query_row(
+        &format!("SELECT {PEER_COLUMNS} FROM peers WHERE id = ?1"),
+        [id.as_bytes().as_slice()],
+        peer_row,
+    )
+    .optional()
+}
+
+fn set_state(tx: &Connection, id: &PeerId, state: PeerState, now: u64) -> rusqlite::Result<usize> {
+    tx.execute(
+        "UPDATE peers SET state_since = CASE WHEN state = ?2 THEN state_since ELSE ?3 END, \
+         state = ?2 WHERE id = ?1",
+        params![id.as_bytes().as_slice(), state.as_str(), int(now)],
+    )
+}
+
+/// The `(peer, hash)` pairs an object's pieces and placements occupy.
+fn object_refs(
+    tx: &Transaction<'_>,
+    object: &UploadId,
+) -> rusqlite::Result<BTreeSet<(Vec<u8>, Vec<u8>)>> {
+    let mut refs = BTreeSet::new();
+    for table in ["pieces", "placements"] {
+        let mut stmt = tx.prepare(&format!("SELECT peer, hash FROM {table} WHERE object = ?1"))?;
+        let rows = stmt.query_map([object.0.as_slice()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        for pair in rows {
+            refs.insert(pair?);
+        }
+    }
+    Ok(refs)
+}
+
+/// Queues each pair for deletion unless a piece or placement still references it.
+fn queue_unreferenced(
+    tx: &Transaction<'_>,
+    refs: &BTreeSet<(Vec<u8>, Vec<u8>)>,
+    now: u64,
+) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare(
+        "INSERT OR IGNORE INTO deletions (peer, hash, queued_at) SELECT ?1, ?2, ?3 \
+         WHERE NOT EXISTS (SELECT 1 FROM pieces WHERE peer = ?1 AND hash = ?2) \
+         AND NOT EXISTS (SELECT 1 FROM placements WHERE peer = ?1 AND hash = ?2)",
+    )?;
+    for (peer, hash) in refs {
+        stmt.execute(params![peer, hash, int(now)])?;
+    }
+    Ok(())
+}
+
+/// Removes an object (committed or not) with its segments, pieces and placements, and
+/// queues what it occupied for deletion.
+fn remove_object(tx: &Transaction<'_>, object: &UploadId, now: u64) -> rusqlite::Result<()> {
+    let refs = object_refs(tx, object)?;
+    let id = object.0.as_slice();
+    tx.execute("DELETE FROM pieces WHERE object = ?1", [id])?;
+    tx.execute("DELETE FROM placements WHERE object = ?1", [id])?;
+    tx.execute("DELETE FROM segments WHERE object = ?1", [id])?;
+    tx.execute("DELETE FROM objects WHERE id = ?1", [id])?;
+    queue_unreferenced(tx, &refs, now)
+}
+
+/// The id of this account's open upload, if it is one.
+fn open_upload_id(
+    tx: &Connection,
+    account: &AccountId,
+    upload: &UploadId,
+) -> rusqlite::Result<Option<UploadId>> {
+    tx.query_row(
+        "SELECT id FROM objects WHERE id = ?1 AND account = ?2 AND committed = 0",
+        params![upload.0.as_slice(), account.as_bytes().as_slice()],
+        |row| upload_id(row, "id"),
+    )
+    .optional()
+}
+
+fn committed_id(
+    tx: &Connection,
+    account: &AccountId,
+    path: &str,
+) -> rusqlite::Result<Option<UploadId>> {
+    tx.query_row(
+        "SELECT id FROM objects WHERE account = ?1 AND path = ?2 AND committed = 1",
+        params![account.as_bytes().as_slice(), path],
+        |row| upload_id(row, "id"),
+    )
+    .optional()
+}
+
+/// The least string greater than every string starting with `prefix`, if any.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = char::from_u32(u32::from(last) + 1) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let mut conn = Connection::open(path).map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(backend)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "cannot use WAL mode (got {mode})"
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(backend)?;
+        schema::migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `work` in one transaction on a blocking thread.
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn
+                .lock()
+                .map_err(|_| StoreError::Backend("the connection lock is poisoned".to_owned()))?;
+            let tx = conn.transaction().map_err(backend)?;
+            let value = work(&tx)?;
+            tx.commit().map_err(backend)?;
+            Ok(value)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+/// Maps a plain SQLite error into the store's error (closures return `StoreResult`).
+trait Sql<T> {
+    fn sql(self) -> StoreResult<T>;
+}
+
+impl<T> Sql<T> for rusqlite::Result<T> {
+    fn sql(self) -> StoreResult<T> {
+        self.map_err(|e| match e {
+            rusqlite::Error::ToSqlConversionFailure(inner) => {
+                StoreError::Corrupt(inner.to_string())
+            }
+            other => backend(other),
+        })
+    }
+}
+
+impl MetadataStore for SqliteStore {
+    async fn register_peer(&self, reg: PeerRegistration, now: u64) -> StoreResult<PeerRecord> {
+        self.write(move |tx| {
+            let id = reg.id.as_bytes().as_slice();
+            match get_peer(tx, &reg.id).sql()? {
+                None => {
+                    tx.execute(
+                        &format!("INSERT INTO peers ({PEER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?8, ?8, ?9, NULL)"),
+                        params![
+                            id,
+                            reg.address,
+                            reg.zone,
+                            int(reg.capacity),
+                            int(reg.used),
+                            int(reg.piece_count),
+                            PeerState::Online.as_str(),
+                            int(now),
+                            crate::placement::ASSUMED_AVAILABILITY,
+                        ],
+                    )
+                    .sql()?;
+                }
+                Some(existing) => {
+                    tx.execute(
+                        "UPDATE peers SET address = ?2, zone = ?3, capacity = ?4, used = ?5, \
+                         piece_count = ?6, last_heartbeat = ?7 WHERE id = ?1",
+                        params![
+                            id,
+                            reg.address,
+                            reg.zone,
+                            int(reg.capacity),
+                            int(reg.used),
+                            int(reg.piece_count),
+                            int(now)
+                        ],
+                    )
+                    .sql()?;
+                    if existing.state != PeerState::Disqualified {
+                        set_state(tx, &reg.id, PeerState::Online, now).sql()?;
+                    }
+                }
+            }
+            get_peer(tx, &reg.id)
+                .sql()?
+                .ok_or_else(|| StoreError::Backend("a registered peer vanished".to_owned()))
+        })
+        .await
+    }
+
+    async fn heartbeat(
+        &self,
+        id: PeerId,
+        stats: HeartbeatStats,
+        now: u64,
+    ) -> StoreResult<PeerRecord> {
+        self.write(move |tx| {
+            let existing = get_peer(tx, &id)
+                .sql()?
+                .ok_or_else(|| StoreError::NotFound(format!("peer {id}")))?;
+            tx.execute(
+                "UPDATE peers SET used = ?2, piece_count = ?3, load = ?4, last_heartbeat = ?5 WHERE id = ?1",
+                params![
+                    id.as_bytes().as_slice(),
+                    int(stats.used),
+                    int(stats.piece_count),
+                    i64::from(stats.load),
+                    int(now)
+                ],
+            )
+            .sql()?;
+            if matches!(
+                existing.state,
+                PeerState::Suspect | PeerState::Offline | PeerState::Lost
+            ) {
+                set_state(tx, &id, PeerState::Online, now).sql()?;
+            }
+            get_peer(tx, &id)
+                .sql()?
+                .ok_or_else(|| StoreError::NotFound(format!("peer {id}")))
+        })
+        .await
+    }
+
+    async fn peer(&self, id: PeerId) -> StoreResult<Option<PeerRecord>> {
+        self.write(move |tx| get_peer(tx, &id).sql()).await
+    }
+
+    async fn peers(&self) -> StoreResult<Vec<PeerRecord>> {
+        self.write(|tx| {
+            let mut stmt = tx
+                .prepare(&format!("SELECT {PEER_COLUMNS} FROM peers ORDER BY id"))
+                .sql()?;
+            let rows = stmt.query_map([], peer_row).sql()?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().sql()
+        })
+        .await
+    }
+
+    async fn update_health(&self, updates: Vec<PeerHealthUpdate>) -> StoreResult<()> {
+        self.write(move |tx| {
+            let mut stmt = tx
+                .prepare(
+                    "UPDATE peers SET state = ?2, state_since = ?3, availability = ?4 WHERE id = ?1",
+                )
+                .sql()?;
+            for u in updates {
+                stmt.execute(params![
+                    u.id.as_bytes().as_slice(),
+                    u.state.as_str(),
+                    int(u.state_since),
+                    u.availability
+                ])
+                .sql()?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_peer_rtt(&self, id: PeerId, rtt_ms: f64) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE peers SET rtt_ms = ?2 WHERE id = ?1",
+                params![id.as_bytes().as_slice(), rtt_ms],
+            )
+            .sql()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_peer_state(&self, id: PeerId, state: PeerState, now: u64) -> StoreResult<()> {
+        self.write(move |tx| match set_state(tx, &id, state, now).sql()? {
+            0 => Err(StoreError::NotFound(format!("peer {id}"))),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    async fn ensure_account(&self, id: AccountId, now: u64) -> StoreResult<bool> {
+        self.write(move |tx| {
+            let inserted = tx
+                .execute(
+                    "INSERT OR IGNORE INTO accounts (id, created_at) VALUES (?1, ?2)",
+                    params![id.as_bytes().as_slice(), int(now)],
+                )
+                .sql()?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn begin_upload(&self, upload: NewUpload) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO accounts (id, created_at) VALUES (?1, ?2)",
+                params![upload.account.as_bytes().as_slice(), int(upload.created_at)],
+            )
+            .sql()?;
+            tx.execute(
+                "INSERT INTO objects (id, account, path, redundancy, committed, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
+                params![
+                    upload.id.0.as_slice(),
+                    upload.account.as_bytes().as_slice(),
+                    upload.path,
+                    upload.redundancy.to_string(),
+                    int(upload.created_at),
+                    int(upload.expires_at)
+                ],
+            )
+            .sql()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn upload(&self, account: AccountId, id: UploadId) -> StoreResult<Option<UploadRecord>> {
+        self.write(move |tx| {
+            let found = tx
+                .query_row(
+                    "SELECT id, account, path, redundancy, created_at, expires_at FROM objects \
+                     WHERE id = ?1 AND account = ?2 AND committed = 0",
+                    params![id.0.as_slice(), account.as_bytes().as_slice()],
+                    |row| {
+                        Ok(UploadRecord {
+                            id: upload_id(row, "id")?,
+                            account,
+                            path: row.get("path")?,
+                            redundancy: redundancy(row)?,
+                            created_at: uint(row, "created_at")?,
+                            expires_at: uint(row, "expires_at")?,
+                            committed_segments: Vec::new(),
+                        })
+                    },
+                )
+                .optional()
+                .sql()?;
+            let Some(mut record) = found else {
+                return Ok(None);
+            };
+            let mut stmt = tx
+                .prepare("SELECT idx FROM segments WHERE object = ?1 ORDER BY idx")
+                .sql()?;
+            let rows = stmt
+                .query_map([id.0.as_slice()], |row| row.get::<_, u32>(0))
+                .sql()?;
+            record.committed_segments = rows.collect::<rusqlite::Result<_>>().sql()?;
+            Ok(Some(record))
+        })
+        .await
+    }
+
+    async fn record_placement(
+        &self,
+        upload: UploadId,
+        pieces: Vec<PiecePlacement>,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            let open: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM objects WHERE id = ?1 AND committed = 0)",
+                    [upload.0.as_slice()],
+                    |row| row.get(0),
+                )
+                .sql()?;
+            if !open {
+                return Err(StoreError::NotFound(format!("upload {upload}")));
+            }
+            let mut insert = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO placements (object, segment, fragment, peer, hash, size) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .sql()?;
+            let mut unqueue = tx
+                .prepare("DELETE FROM deletions WHERE peer = ?1 AND hash = ?2")
+                .sql()?;
+            for p in pieces {
+                insert
+                    .execute(params![
+                        upload.0.as_slice(),
+                        p.segment,
+                        p.fragment,
+                        p.peer.as_bytes().as_slice(),
+                        p.hash.as_bytes().as_slice(),
+                        int(p.size)
+                    ])
+                    .sql()?;
+                unqueue
+                    .execute(params![p.peer.as_bytes().as_slice(), p.hash.as_bytes().as_slice()])
+                    .sql()?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn placements(&self, upload: UploadId, segment: u32) -> StoreResult<Vec<PiecePlacement>> {
+        self.write(move |tx| {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT segment, fragment, peer, hash, size FROM placements \
+                     WHERE object = ?1 AND segment = ?2 ORDER BY fragment, peer",
+                )
+                .sql()?;
+            let rows = stmt
+                .query_map(params![upload.0.as_slice(), segment], placement_row)
+                .sql()?;
+            rows.collect::<rusqlite::Result<_>>().sql()
+        })
+        .await
+    }
+
+    async fn commit_segment(
+        &self,
+        account: AccountId,
+        upload: UploadId,
+        segment: SegmentCommit,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            open_upload_id(tx, &account, &upload)
+                .sql()?
+                .ok_or_else(|| StoreError::NotFound(format!("upload {upload}")))?;
+            let id = upload.0.as_slice();
+            tx.execute(
+                "DELETE FROM pieces WHERE object = ?1 AND segment = ?2",
+                params![id, segment.index],
+            )
+            .sql()?;
+            tx.execute(
+                "INSERT OR REPLACE INTO segments (object, idx, piece_size) VALUES (?1, ?2, ?3)",
+                params![id, segment.index, int(segment.piece_size)],
+            )
+            .sql()?;
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO pieces (object, segment, fragment, peer, hash, size) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .sql()?;
+            for p in segment.pieces {
+                insert
+                    .execute(params![
+                        id,
+                        segment.index,
+                        p.fragment,
+                        p.peer.as_bytes().as_slice(),
+                        p.hash.as_bytes().as_slice(),
+                        int(p.size)
+                    ])
+                    .map_err(|e| match e {
+                        rusqlite::Error::SqliteFailure(f, _)
+                            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                        {
+                            StoreError::Conflict(format!(
+                                "fragment {} is listed twice on peer {}",
+                                p.fragment, p.peer
+                            ))
+                        }
+                        other => backend(other),
+                    })?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn commit_object(
+        &self,
+        account: AccountId,
+        upload: UploadId,
+        commit: CommitObject,
+        now: u64,
+    ) -> StoreResult<Option<UploadId>> {
+        self.write(move |tx| {
+            open_upload_id(tx, &account, &upload)
+                .sql()?
+                .ok_or_else(|| StoreError::NotFound(format!("upload {upload}")))?;
+            let id = upload.0.as_slice();
+            let committed: BTreeSet<u32> = {
+                let mut stmt = tx.prepare("SELECT idx FROM segments WHERE object = ?1").sql()?;
+                let rows = stmt.query_map([id], |row| row.get::<_, u32>(0)).sql()?;
+                rows.collect::<rusqlite::Result<_>>().sql()?
+            };
+            let wanted: BTreeSet<u32> = (0..commit.segment_count).collect();
+            if committed != wanted {
+                let missing = wanted.symmetric_difference(&committed).copied().collect();
+                return Err(StoreError::Incomplete { missing });
+            }
+            let path: String = tx
+                .query_row("SELECT path FROM objects WHERE id = ?1", [id], |row| row.get(0))
+                .sql()?;
+            let replaced = committed_id(tx, &account, &path).sql()?;
+            if let Some(old) = &replaced {
+                remove_object(tx, old, now).sql()?;
+            }
+            // Placed but never committed pieces (spares, failed attempts) go.
+            let refs = object_refs(tx, &upload).sql()?;
+            tx.execute("DELETE FROM placements WHERE object = ?1", [id]).sql()?;
+            queue_unreferenced(tx, &refs, now).sql()?;
+            tx.execute(
+                "UPDATE objects SET committed = 1, metadata = ?2, size = ?3, committed_at = ?4 WHERE id = ?1",
+                params![id, commit.metadata, int(commit.size), int(now)],
+            )
+            .sql()?;
+            Ok(replaced)
+        })
+        .await
+    }
+
+    async fn abort_upload(
+        &self,
+        account: AccountId,
+        upload: UploadId,
+        now: u64,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            open_upload_id(tx, &account, &upload)
+                .sql()?
+                .ok_or_else(|| StoreError::NotFound(format!("upload {upload}")))?;
+            remove_object(tx, &upload, now).sql()
+        })
+        .await
+    }
+
+    async fn expire_uploads(&self, now: u64) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let expired: Vec<UploadId> = {
+                let mut stmt = tx
+                    .prepare("SELECT id FROM objects WHERE committed = 0 AND expires_at <= ?1")
+                    .sql()?;
+                let rows = stmt
+                    .query_map([int(now)], |row| upload_id(row, "id"))
+                    .sql()?;
+                rows.collect::<rusqlite::Result<_>>().sql()?
+            };
+            for upload in &expired {
+                remove_object(tx, upload, now).sql()?;
+            }
+            Ok(expired.len() as u64)
+        })
+        .await
+    }
+
+    async fn list_objects(
+        &self,
+        account: AccountId,
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<ObjectSummary>> {
+        self.write(move |tx| {
+            let start = match after {
+                Some(after) if after >= prefix => after,
+                _ => String::new(),
+            };
+            let end = prefix_end(&prefix);
+            let mut stmt = tx
+                .prepare(
+                    "SELECT path, size, committed_at, metadata FROM objects \
+                     WHERE account = ?1 AND committed = 1 AND path >= ?2 AND path > ?3 \
+                     AND (?4 IS NULL OR path < ?4) ORDER BY path LIMIT ?5",
+                )
+                .sql()?;
+            let rows = stmt
+                .query_map(
+                    params![account.as_bytes().as_slice(), prefix, start, end, limit],
+                    |row| {
+                        Ok(ObjectSummary {
+                            path: row.get("path")?,
+                            size: uint(row, "size")?,
+                            committed_at: uint(row, "committed_at")?,
+                            metadata: row.get("metadata")?,
+                        })
+                    },
+                )
+                .sql()?;
+            let found: Vec<ObjectSummary> = rows.collect::<rusqlite::Result<_>>().sql()?;
+            // The range is by code point; keep the byte-wise prefix rule exact.
+            Ok(found
+                .into_iter()
+                .filter(|o| o.path.starts_with(&prefix))
+                .collect())
+        })
+        .await
+    }
+
+    async fn object(&self, account: AccountId, path: String) -> StoreResult<Option<ObjectRecord>> {
+        self.write(move |tx| {
+            let found = tx
+                .query_row(
+                    "SELECT id, path, redundancy, metadata, size, committed_at FROM objects \
+                     WHERE account = ?1 AND path = ?2 AND committed = 1",
+                    params![account.as_bytes().as_slice(), path],
+                    |row| {
+                        Ok(ObjectRecord {
+                            id: upload_id(row, "id")?,
+                            path: row.get("path")?,
+                            redundancy: redundancy(row)?,
+                            metadata: row.get("metadata")?,
+                            size: uint(row, "size")?,
+                            committed_at: uint(row, "committed_at")?,
+                            segments: Vec::new(),
+                        })
+                    },
+                )
+                .optional()
+                .sql()?;
+            let Some(mut object) = found else {
+                return Ok(None);
+            };
+            let id = object.id.0.as_slice();
+            let mut segments: Vec<StoredSegment> = {
+                let mut stmt = tx
+                    .prepare("SELECT idx, piece_size FROM segments WHERE object = ?1 ORDER BY idx")
+                    .sql()?;
+                let rows = stmt
+                    .query_map([id], |row| {
+                        Ok(StoredSegment {
+                            index: row.get("idx")?,
+                            piece_size: uint(row, "piece_size")?,
+                            pieces: Vec::new(),
+                        })
+                    })
+                    .sql()?;
+                rows.collect::<rusqlite::Result<_>>().sql()?
+            };
+            let mut stmt = tx
+                .prepare(
+                    "SELECT segment, fragment, peer, hash, size FROM pieces WHERE object = ?1 \
+                     ORDER BY segment, fragment, peer",
+                )
+                .sql()?;
+            let rows = stmt.query_map([id], placement_row).sql()?;
+            for piece in rows {
+                let piece = piece.sql()?;
+                if let Some(segment) = segments.iter_mut().find(|s| s.index == piece.segment) {
+                    segment.pieces.push(piece);
+                }
+            }
+            drop(stmt);
+            object.segments = std::mem::take(&mut segments);
+            Ok(Some(object))
+        })
+        .await
+    }
+
+    async fn rename_object(
+        &self,
+        account: AccountId,
+        from: String,
+        to: String,
+        _now: u64,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            let id = committed_id(tx, &account, &from)
+                .sql()?
+                .ok_or_else(|| StoreError::NotFound(format!("object {from}")))?;
+            if from == to {
+                return Ok(());
+            }
+            if committed_id(tx, &account, &to).sql()?.is_some() {
+                return Err(StoreError::AlreadyExists(format!("object {to}")));
+            }
+            tx.execute(
+                "UPDATE objects SET path = ?2 WHERE id = ?1",
+                params![id.0.as_slice(), to],
+            )
+            .sql()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rename_prefix(
+        &self,
+        account: AccountId,
+        from_prefix: String,
+        to_prefix: String,
+        _now: u64,
+    ) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let moving: Vec<(UploadId, String)> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT id, path FROM objects WHERE account = ?1 AND committed = 1 \
+                         AND substr(path, 1, length(?2)) = ?2",
+                    )
+                    .sql()?;
+                let rows = stmt
+                    .query_map(params![account.as_bytes().as_slice(), from_prefix], |row| {
+                        Ok((upload_id(row, "id")?, row.get::<_, String>("path")?))
+                    })
+                    .sql()?;
+                rows.collect::<rusqlite::Result<_>>().sql()?
+            };
+            let moving: Vec<(UploadId, String)> = moving
+                .into_iter()
+                .filter(|(_, path)| path.starts_with(&from_prefix))
+                .collect();
+            let mut targets = Vec::with_capacity(moving.len());
+            for (id, path) in &moving {
+                let target = format!("{to_prefix}{}", &path[from_prefix.len()..]);
+                if committed_id(tx, &account, &target).sql()?.is_some() {
+                    return Err(StoreError::AlreadyExists(format!("object {target}")));
+                }
+                targets.push((*id, target));
+            }
+            // Two steps so that no intermediate state collides on the unique path index.
+            for (id, _) in &targets {
+                tx.execute(
+                    "UPDATE objects SET path = char(0) || hex(id) WHERE id = ?1",
+                    [id.0.as_slice()],
+                )
+                .sql()?;
+            }
+            for (id, target) in &targets {
+                tx.execute(
+                    "UPDATE objects SET path = ?2 WHERE id = ?1",
+                    params![id.0.as_slice(), target],
+                )
+                .sql()?;
+            }
+            Ok(targets.len() as u64)
+        })
+        .await
+    }
+
+    async fn delete_object(&self, account: AccountId, path: String, now: u64) -> StoreResult<()> {
+        self.write(move |tx| {
+            let id = committed_id(tx, &account, &path)
+                .sql()?
+                .ok_or_else(|| StoreError::NotFound(format!("object {path}")))?;
+            remove_object(tx, &id, now).sql()
+        })
+        .await
+    }
+
+    async fn pending_deletes(&self, peer: PeerId, limit: u32) -> StoreResult<Vec<PieceHash>> {
+        self.write(move |tx| {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT hash FROM deletions WHERE peer = ?1 ORDER BY queued_at, hash LIMIT ?2",
+                )
+                .sql()?;
+            let rows = stmt
+                .query_map(params![peer.as_bytes().as_slice(), limit], |row| {
+                    piece_hash(row, "hash")
+                })
+                .sql()?;
+            rows.collect::<rusqlite::Result<_>>().sql()
+        })
+        .await
+    }
+
+    async fn ack_deletes(&self, peer: PeerId, hashes: Vec<PieceHash>) -> StoreResult<()> {
+        self.write(move |tx| {
+            let mut stmt = tx
+                .prepare("DELETE FROM deletions WHERE peer = ?1 AND hash = ?2")
+                .sql()?;
+            for hash in hashes {
+                stmt.execute(params![
+                    peer.as_bytes().as_slice(),
+                    hash.as_bytes().as_slice()
+                ])
+                .sql()?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pieces_on_peer(&self, peer: PeerId) -> StoreResult<Vec<PieceHash>> {
+        self.write(move |tx| {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT hash FROM pieces WHERE peer = ?1 UNION SELECT hash FROM placements WHERE peer = ?1",
+                )
+                .sql()?;
+            let rows = stmt
+                .query_map([peer.as_bytes().as_slice()], |row| piece_hash(row, "hash"))
+                .sql()?;
+            rows.collect::<rusqlite::Result<_>>().sql()
+        })
+        .await
+    }
+
+    async fn stats(&self) -> StoreResult<StoreStats> {
+        self.write(|tx| {
+            let mut stmt = tx
+                .prepare("SELECT state, count(*) FROM peers GROUP BY state ORDER BY state")
+                .sql()?;
+            let rows = stmt
+                .query_map([], |row| {
+                    let state: String = row.get(0)?;
+                    let count: i64 = row.get(1)?;
+                    Ok((PeerState::from_str(&state).map_err(corrupt)?, count as u64))
+                })
+                .sql()?;
+            let peers_by_state = rows.collect::<rusqlite::Result<_>>().sql()?;
+            drop(stmt);
+            let count = |sql: &str| -> StoreResult<u64> {
+                tx.query_row(sql, [], |row| row.get::<_, i64>(0))
+                    .map(|n| n as u64)
+                    .sql()
+            };
+            Ok(StoreStats {
+                peers_by_state,
+                accounts: count("SELECT count(*) FROM accounts")?,
+                objects: count("SELECT count(*) FROM objects WHERE committed = 1")?,
+                bytes: count("SELECT coalesce(sum(size), 0) FROM objects WHERE committed = 1")?,
+                pieces: count("SELECT count(*) FROM pieces")?,
+                pending_uploads: count("SELECT count(*) FROM objects WHERE committed = 0")?,
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &tempfile::TempDir) -> SqliteStore {
+        SqliteStore::open(&dir.path().join("pool.sqlite")).unwrap()
+    }
+
+    crate::store::conformance::suite!(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        (store, dir)
+    });
+
+    #[test]
+    fn wal_mode_and_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let conn = store.conn.lock().unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema::VERSION);
+    }
+
+    #[test]
+    fn reopening_applies_no_migration_twice_and_newer_schemas_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(&dir));
+        drop(open(&dir));
+        let path = dir.path().join("pool.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", schema::VERSION + 1)
+            .unwrap();
+        drop(conn);
+        assert_eq!(
+            SqliteStore::open(&path).unwrap_err(),
+            StoreError::SchemaTooNew {
+                found: schema::VERSION + 1,
+                known: schema::VERSION
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn everything_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (upload, account) = {
+            let store = open(&dir);
+            crate::store::conformance::committed_object(&store).await
+        };
+        let store = open(&dir);
+        assert_eq!(store.peers().await.unwrap().len(), 4);
+        let object = store
+            .object(account, "a/b".to_owned())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(object.id, upload);
+        assert_eq!(object.segments[0].pieces.len(), 4);
+    }
+
+    #[test]
+    fn prefix_end_is_the_next_string() {
+        assert_eq!(prefix_end("ab/"), Some("ab0".to_owned()));
+        assert_eq!(prefix_end(""), None);
+    }
+}

@@ -1,0 +1,108 @@
+//! The SQLite schema as an ordered list of migrations; `PRAGMA user_version` records how
+//! many have been applied. Append new migrations; never edit a published one.
+
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
+/// Every migration, in order; version `n` is the state after the first `n`.
+const MIGRATIONS: &[&str] = &[
+    // 1: registry, accounts, object index, delete queue.
+    r#"
+    CREATE TABLE peers (
+        id BLOB PRIMARY KEY,
+        address TEXT NOT NULL,
+        zone TEXT,
+        capacity INTEGER NOT NULL,
+        used INTEGER NOT NULL,
+        piece_count INTEGER NOT NULL,
+        load INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        state_since INTEGER NOT NULL,
+        registered_at INTEGER NOT NULL,
+        last_heartbeat INTEGER NOT NULL,
+        availability REAL NOT NULL,
+        rtt_ms REAL
+    ) STRICT;
+    CREATE TABLE accounts (
+        id BLOB PRIMARY KEY,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE objects (
+        id BLOB PRIMARY KEY,
+        account BLOB NOT NULL REFERENCES accounts(id),
+        path TEXT NOT NULL,
+        redundancy TEXT NOT NULL,
+        committed INTEGER NOT NULL DEFAULT 0,
+        metadata BLOB,
+        size INTEGER,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        committed_at INTEGER
+    ) STRICT;
+    CREATE UNIQUE INDEX objects_by_path ON objects(account, path) WHERE committed = 1;
+    CREATE INDEX objects_open_by_expiry ON objects(expires_at) WHERE committed = 0;
+    CREATE TABLE segments (
+        object BLOB NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        piece_size INTEGER NOT NULL,
+        PRIMARY KEY (object, idx)
+    ) STRICT;
+    CREATE TABLE pieces (
+        object BLOB NOT NULL,
+        segment INTEGER NOT NULL,
+        fragment INTEGER NOT NULL,
+        peer BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (object, segment, fragment, peer),
+        FOREIGN KEY (object, segment) REFERENCES segments(object, idx) ON DELETE CASCADE
+    ) STRICT;
+    CREATE INDEX pieces_by_peer ON pieces(peer, hash);
+    CREATE TABLE placements (
+        object BLOB NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+        segment INTEGER NOT NULL,
+        fragment INTEGER NOT NULL,
+        peer BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (object, segment, fragment, peer)
+    ) STRICT;
+    CREATE INDEX placements_by_peer ON placements(peer, hash);
+    CREATE TABLE deletions (
+        peer BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        queued_at INTEGER NOT NULL,
+        PRIMARY KEY (peer, hash)
+    ) STRICT;
+    "#,
+];
+
+/// The newest schema version this code knows.
+pub(super) const VERSION: u32 = MIGRATIONS.len() as u32;
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Applies every migration not yet applied, each in its own transaction; refuses a
+/// database from a newer version.
+pub(super) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
+    let found: u32 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(backend)?;
+    if found > VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: VERSION,
+        });
+    }
+    for (done, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.pragma_update(None, "user_version", done as u32 + 1)
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+    }
+    Ok(VERSION)
+}
