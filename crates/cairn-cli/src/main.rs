@@ -3,6 +3,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod selfcheck;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,10 @@ enum Command {
     /// Run the whole data path in memory — keys, passphrase wrapping, path encryption,
     /// sealing, erasure coding with lost fragments, metadata — and report its speed.
     Selfcheck(SelfcheckArgs),
+    /// Run a pool server: the registry of peers, placement and the encrypted object index.
+    Pool(serve::PoolArgs),
+    /// Run a peer: lend disk space to a pool and store encrypted pieces for it.
+    Peer(serve::PeerArgs),
 }
 
 /// Options of `cairn selfcheck`.
@@ -52,6 +57,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Selfcheck(args) => run_selfcheck(args),
+        Command::Pool(args) => serve::run_pool(args),
+        Command::Peer(args) => serve::run_peer(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

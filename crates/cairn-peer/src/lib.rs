@@ -1,1 +1,14 @@
-//! Cairn peer.
+//! The Cairn peer as a library: a crash-safe piece store within a capacity, a data path
+//! that checks every pool-signed order before storing, serving or deleting a piece, and the
+//! link that registers with the pool, heartbeats and deletes on its word.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod daemon;
+pub mod server;
+pub mod service;
+pub mod store;
+
+pub use daemon::{PeerConfig, PeerError, RunningPeer};
+pub use service::{PeerService, ServiceError};
+pub use store::PieceStore;

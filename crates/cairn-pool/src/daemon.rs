@@ -16,9 +16,9 @@ use crate::app::App;
 use crate::clock::now_ms;
 use crate::config::PoolConfig;
 use crate::health::{self, DEFAULT_AVAILABILITY_WINDOW, PeerSnapshot, TimersError};
-use crate::identity::{DataDir, IdentityError};
 use crate::probe;
 use crate::store::{MetadataStore, PeerHealthUpdate, SqliteStore, StoreError};
+use cairn_node::{DataDir, IdentityError};
 
 /// The SQLite file in the data directory.
 pub const DATABASE_FILE: &str = "pool.sqlite";
@@ -67,7 +67,7 @@ impl RunningPool {
         if !(config.durability_target > 0.0 && config.durability_target < 1.0) {
             return Err(PoolError::Target(config.durability_target));
         }
-        let data = DataDir::open(&config.data_dir)?;
+        let data = DataDir::open(&config.data_dir, "pool")?;
         let key = data.load_or_create_key()?;
         let store = SqliteStore::open(&data.path().join(DATABASE_FILE))?;
         let listener =

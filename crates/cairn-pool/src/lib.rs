@@ -11,7 +11,6 @@ pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod health;
-pub mod identity;
 pub mod placement;
 pub mod probe;
 pub mod state;

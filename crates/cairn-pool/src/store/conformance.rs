@@ -546,6 +546,482 @@ pub(crate) async fn renames_move_objects_atomically<S: MetadataStore>(store: S) 
     );
 }
 
+fn commit_of(index: u32, pieces: Vec<PiecePlacement>) -> SegmentCommit {
+    SegmentCommit {
+        index,
+        piece_size: 100,
+        pieces,
+    }
+}
+
+fn object_of(segment_count: u32) -> CommitObject {
+    CommitObject {
+        metadata: b"sealed".to_vec(),
+        size: 100 * u64::from(segment_count),
+        segment_count,
+    }
+}
+
+pub(crate) async fn registration_updates_details<S: MetadataStore>(store: S) {
+    for n in [3, 1, 2] {
+        store.register_peer(registration(n), 100).await.unwrap();
+    }
+    let ids: Vec<PeerId> = store.peers().await.unwrap().iter().map(|p| p.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "peers are listed by id");
+    let moved = PeerRegistration {
+        address: "http://10.0.0.1:7000".to_owned(),
+        zone: None,
+        capacity: 500,
+        used: 600,
+        piece_count: 7,
+        ..registration(1)
+    };
+    let record = store.register_peer(moved, 200).await.unwrap();
+    assert_eq!(
+        (
+            record.address.as_str(),
+            record.zone.as_deref(),
+            record.capacity,
+            record.used,
+            record.piece_count
+        ),
+        ("http://10.0.0.1:7000", None, 500, 600, 7)
+    );
+    assert_eq!(record.free(), 0, "over-full peers have nothing free");
+    assert_eq!(
+        (
+            record.registered_at,
+            record.state_since,
+            record.last_heartbeat
+        ),
+        (100, 100, 200),
+        "an online peer stays online since it first registered"
+    );
+    assert_eq!(record.rtt_ms, None);
+    assert!((0.0..=1.0).contains(&record.availability));
+    // Neither a heartbeat nor setting the same state again moves `state_since`.
+    let stats = HeartbeatStats {
+        used: 1,
+        piece_count: 1,
+        load: 0,
+    };
+    assert_eq!(
+        store.heartbeat(peer(1), stats, 300).await.unwrap().state_since,
+        100
+    );
+    store
+        .set_peer_state(peer(1), PeerState::Online, 400)
+        .await
+        .unwrap();
+    store
+        .set_peer_state(peer(2), PeerState::Draining, 400)
+        .await
+        .unwrap();
+    let one = store.peer(peer(1)).await.unwrap().unwrap();
+    let two = store.peer(peer(2)).await.unwrap().unwrap();
+    assert_eq!((one.state, one.state_since), (PeerState::Online, 100));
+    assert_eq!((two.state, two.state_since), (PeerState::Draining, 400));
+    // Re-registering brings a draining peer back online, since now.
+    let back = store.register_peer(registration(2), 500).await.unwrap();
+    assert_eq!((back.state, back.state_since), (PeerState::Online, 500));
+}
+
+pub(crate) async fn uploads_are_checked<S: MetadataStore>(store: S) {
+    let alice = account(1);
+    let upload = new_upload(alice, "u", 10);
+    let id = upload.id;
+    store.begin_upload(upload.clone()).await.unwrap();
+    let record = store.upload(alice, id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            record.path.as_str(),
+            record.redundancy,
+            record.created_at,
+            record.expires_at,
+            record.committed_segments.len()
+        ),
+        ("u", upload.redundancy, 10, 1010, 0)
+    );
+    assert!(matches!(
+        store.begin_upload(upload).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        store.record_placement(UploadId::random(), pieces(0)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .commit_segment(alice, UploadId::random(), commit_of(0, pieces(0)))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The same fragment twice on one peer is refused, and changes nothing.
+    let mut twice = pieces(0);
+    twice.push(twice[0].clone());
+    assert!(matches!(
+        store.commit_segment(alice, id, commit_of(0, twice)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store
+            .upload(alice, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .committed_segments
+            .is_empty()
+    );
+    // Segments beyond the count are as wrong as missing ones.
+    for index in [0, 1, 2] {
+        store
+            .commit_segment(alice, id, commit_of(index, pieces(index)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.commit_object(alice, id, object_of(2), 20).await,
+        Err(StoreError::Incomplete { missing: vec![2] })
+    );
+    assert_eq!(
+        store.commit_object(alice, id, object_of(4), 20).await,
+        Err(StoreError::Incomplete { missing: vec![3] })
+    );
+    assert_eq!(
+        store.commit_object(alice, id, object_of(3), 20).await,
+        Ok(None)
+    );
+    assert_eq!(
+        store.upload(alice, id).await.unwrap(),
+        None,
+        "a committed upload is no longer open"
+    );
+    assert!(matches!(
+        store.record_placement(id, pieces(5)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.abort_upload(alice, id, 30).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.expire_uploads(u64::MAX / 2).await.unwrap(),
+        0,
+        "committed objects never expire"
+    );
+    assert!(store.object(alice, "u".into()).await.unwrap().is_some());
+}
+
+pub(crate) async fn objects_keep_segment_and_piece_order<S: MetadataStore>(store: S) {
+    let alice = account(1);
+    let upload = new_upload(alice, "big", 10);
+    let id = upload.id;
+    store.begin_upload(upload).await.unwrap();
+    for index in [2, 0, 1] {
+        let mut segment = pieces(index);
+        segment.reverse();
+        // A second copy of fragment 0, on a peer that sorts anywhere.
+        segment.push(PiecePlacement {
+            peer: peer(9),
+            ..pieces(index)[0].clone()
+        });
+        store.record_placement(id, segment.clone()).await.unwrap();
+        store
+            .commit_segment(alice, id, commit_of(index, segment))
+            .await
+            .unwrap();
+    }
+    store
+        .commit_object(alice, id, object_of(3), 50)
+        .await
+        .unwrap();
+    let object = store.object(alice, "big".into()).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            object.id,
+            object.path.as_str(),
+            object.redundancy,
+            object.metadata.as_slice(),
+            object.size,
+            object.committed_at
+        ),
+        (
+            id,
+            "big",
+            Redundancy::ec(2, 2).unwrap(),
+            &b"sealed"[..],
+            300,
+            50
+        )
+    );
+    let indexes: Vec<u32> = object.segments.iter().map(|s| s.index).collect();
+    assert_eq!(indexes, [0, 1, 2]);
+    for segment in &object.segments {
+        assert_eq!(segment.piece_size, 100);
+        assert!(segment.pieces.iter().all(|p| p.segment == segment.index));
+        let mut expected = pieces(segment.index);
+        expected.push(PiecePlacement {
+            peer: peer(9),
+            ..pieces(segment.index)[0].clone()
+        });
+        expected.sort_by_key(|p| (p.fragment, p.peer));
+        assert_eq!(segment.pieces, expected);
+    }
+    let listed = store
+        .list_objects(alice, String::new(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        vec![ObjectSummary {
+            path: "big".into(),
+            size: 300,
+            committed_at: 50,
+            metadata: b"sealed".to_vec()
+        }]
+    );
+    assert_eq!(
+        store.pieces_on_peer(peer(9)).await.unwrap(),
+        {
+            let mut hashes = vec![hash(0, 0), hash(1, 0), hash(2, 0)];
+            hashes.sort();
+            hashes
+        },
+        "every piece the peer holds, once each, sorted"
+    );
+    assert!(store.object(account(2), "big".into()).await.unwrap().is_none());
+}
+
+pub(crate) async fn segment_retries_replace_pieces<S: MetadataStore>(store: S) {
+    let alice = account(1);
+    let upload = new_upload(alice, "r", 10);
+    let id = upload.id;
+    store.begin_upload(upload).await.unwrap();
+    // Fragment 0 was placed on peers 1 and 5; the first attempt used peer 1, the retry 5.
+    let moved = PiecePlacement {
+        peer: peer(5),
+        ..pieces(0)[0].clone()
+    };
+    let mut placed = pieces(0);
+    placed.push(moved.clone());
+    store.record_placement(id, placed).await.unwrap();
+    store
+        .commit_segment(alice, id, commit_of(0, pieces(0)))
+        .await
+        .unwrap();
+    let mut retry = pieces(0);
+    retry[0] = moved;
+    store
+        .commit_segment(alice, id, commit_of(0, retry.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .upload(alice, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .committed_segments,
+        vec![0]
+    );
+    assert_eq!(store.stats().await.unwrap().pieces, 4, "replaced, not added");
+    store
+        .commit_object(alice, id, object_of(1), 20)
+        .await
+        .unwrap();
+    let object = store.object(alice, "r".into()).await.unwrap().unwrap();
+    assert_eq!(object.segments[0].pieces, retry);
+    assert_eq!(
+        store.pending_deletes(peer(1), 10).await.unwrap(),
+        vec![hash(0, 0)],
+        "the first attempt's piece is collected"
+    );
+    assert!(store.pending_deletes(peer(5), 10).await.unwrap().is_empty());
+}
+
+pub(crate) async fn shared_pieces_are_deleted_last<S: MetadataStore>(store: S) {
+    let alice = account(1);
+    // Two objects whose pieces are the same bytes on the same peers.
+    commit_at(&store, alice, "one", 10).await;
+    commit_at(&store, alice, "two", 10).await;
+    // And an open upload that was told to put one of them on peer 1 again.
+    let open = new_upload(alice, "three", 10);
+    let open_id = open.id;
+    store.begin_upload(open).await.unwrap();
+    store
+        .record_placement(open_id, vec![pieces(0)[0].clone()])
+        .await
+        .unwrap();
+    store.delete_object(alice, "one".into(), 20).await.unwrap();
+    for n in 1..=4 {
+        assert!(store.pending_deletes(peer(n), 10).await.unwrap().is_empty());
+    }
+    store.delete_object(alice, "two".into(), 30).await.unwrap();
+    assert!(
+        store.pending_deletes(peer(1), 10).await.unwrap().is_empty(),
+        "the open upload still needs it"
+    );
+    for n in 2..=4 {
+        assert_eq!(store.pending_deletes(peer(n), 10).await.unwrap().len(), 1);
+    }
+    store.abort_upload(alice, open_id, 40).await.unwrap();
+    assert_eq!(
+        store.pending_deletes(peer(1), 10).await.unwrap(),
+        vec![hash(0, 0)]
+    );
+    // Limits, and acknowledging twice or for the wrong peer, are harmless.
+    let big = new_upload(alice, "big", 50);
+    let big_id = big.id;
+    store.begin_upload(big).await.unwrap();
+    let many: Vec<PiecePlacement> = (1..6)
+        .flat_map(|segment| pieces(segment).into_iter().take(1))
+        .collect();
+    store.record_placement(big_id, many).await.unwrap();
+    store.abort_upload(alice, big_id, 60).await.unwrap();
+    assert_eq!(store.pending_deletes(peer(1), 100).await.unwrap().len(), 6);
+    let first = store.pending_deletes(peer(1), 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    store.ack_deletes(peer(2), first.clone()).await.unwrap();
+    assert_eq!(store.pending_deletes(peer(1), 100).await.unwrap().len(), 6);
+    store.ack_deletes(peer(1), first.clone()).await.unwrap();
+    store.ack_deletes(peer(1), first.clone()).await.unwrap();
+    let rest = store.pending_deletes(peer(1), 100).await.unwrap();
+    assert_eq!(rest.len(), 4);
+    assert!(rest.iter().all(|h| !first.contains(h)));
+    assert!(store.pending_deletes(peer(1), 0).await.unwrap().is_empty());
+}
+
+pub(crate) async fn stats_count_everything<S: MetadataStore>(store: S) {
+    assert_eq!(store.stats().await.unwrap(), StoreStats::default());
+    for n in 1..=4 {
+        store.register_peer(registration(n), 10).await.unwrap();
+    }
+    store
+        .set_peer_state(peer(4), PeerState::Lost, 20)
+        .await
+        .unwrap();
+    commit_at(&store, account(1), "a", 30).await;
+    commit_at(&store, account(2), "a", 30).await;
+    let open = new_upload(account(3), "b", 40);
+    let open_id = open.id;
+    store.begin_upload(open).await.unwrap();
+    store.record_placement(open_id, pieces(0)).await.unwrap();
+    store
+        .commit_segment(account(3), open_id, commit_of(0, pieces(0)))
+        .await
+        .unwrap();
+    let mut stats = store.stats().await.unwrap();
+    stats.peers_by_state.sort_by_key(|(state, _)| state.as_str());
+    let mut expected = vec![(PeerState::Online, 3), (PeerState::Lost, 1)];
+    expected.sort_by_key(|(state, _)| state.as_str());
+    assert_eq!(
+        stats,
+        StoreStats {
+            peers_by_state: expected,
+            accounts: 3,
+            objects: 2,
+            bytes: 400,
+            pieces: 12,
+            pending_uploads: 1,
+        }
+    );
+}
+
+pub(crate) async fn folder_renames_may_nest<S: MetadataStore>(store: S) {
+    let alice = account(1);
+    for path in ["d/1", "d/x/1", "dz"] {
+        commit_at(&store, alice, path, 10).await;
+    }
+    // `d/1` lands where `d/x/1` was, which moves on too: nothing is overwritten.
+    assert_eq!(
+        store
+            .rename_prefix(alice, "d/".into(), "d/x/".into(), 20)
+            .await
+            .unwrap(),
+        2
+    );
+    let all: Vec<_> = store
+        .list_objects(alice, String::new(), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.path)
+        .collect();
+    assert_eq!(all, ["d/x/1", "d/x/x/1", "dz"]);
+    // A rename onto itself changes nothing and counts what it covered.
+    assert_eq!(
+        store
+            .rename_prefix(alice, "d/".into(), "d/".into(), 30)
+            .await
+            .unwrap(),
+        2
+    );
+    store
+        .rename_object(alice, "dz".into(), "dz".into(), 30)
+        .await
+        .unwrap();
+    // Open uploads are not objects: they are neither moved nor in the way.
+    let open = new_upload(alice, "e/1", 40);
+    store.begin_upload(open).await.unwrap();
+    store
+        .rename_object(alice, "dz".into(), "e/1".into(), 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rename_prefix(alice, "e/".into(), "f/".into(), 60)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.object(alice, "f/1".into()).await.unwrap().is_some());
+}
+
+/// Commits one object per path, then checks that paging through `prefix` with pages of
+/// `limit` gives exactly the sorted, byte-wise prefix matches, starting after `after`.
+pub(crate) async fn listing_matches_model<S: MetadataStore>(
+    store: S,
+    paths: Vec<String>,
+    prefix: String,
+    after: Option<String>,
+    limit: u32,
+) {
+    let alice = account(1);
+    for path in &paths {
+        commit_at(&store, alice, path, 10).await;
+    }
+    commit_at(&store, account(2), &prefix, 10).await;
+    let mut expected: Vec<String> = paths
+        .into_iter()
+        .filter(|p| p.as_bytes().starts_with(prefix.as_bytes()))
+        .filter(|p| after.as_ref().is_none_or(|a| p.as_bytes() > a.as_bytes()))
+        .collect();
+    expected.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    expected.dedup();
+    let mut listed = Vec::new();
+    let mut cursor = after;
+    loop {
+        let page = store
+            .list_objects(alice, prefix.clone(), cursor.clone(), limit)
+            .await
+            .unwrap();
+        assert!(page.len() <= limit as usize);
+        let full = page.len() == limit as usize;
+        listed.extend(page.into_iter().map(|o| o.path));
+        if !full || limit == 0 {
+            break;
+        }
+        cursor = listed.last().cloned();
+    }
+    if limit > 0 {
+        assert_eq!(listed, expected);
+    } else {
+        assert!(listed.is_empty());
+    }
+}
+
 /// Instantiates every conformance test for one backend.
 macro_rules! suite {
     ($make:expr) => {
@@ -573,6 +1049,13 @@ macro_rules! suite {
             case!(abort_and_expiry_collect_uploads);
             case!(listing_pages_by_prefix);
             case!(renames_move_objects_atomically);
+            case!(registration_updates_details);
+            case!(uploads_are_checked);
+            case!(objects_keep_segment_and_piece_order);
+            case!(segment_retries_replace_pieces);
+            case!(shared_pieces_are_deleted_last);
+            case!(stats_count_everything);
+            case!(folder_renames_may_nest);
         }
     };
 }

@@ -34,6 +34,10 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
 /// Stored integers are SQLite's signed 64 bits; sizes and times fit comfortably.
 fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -200,11 +204,21 @@ fn committed_id(
     .optional()
 }
 
+/// Paths starting with `?2`, given `?3 = prefix_end(?2)`: a range on the path index. SQLite
+/// compares text with `memcmp`, and UTF-8 byte order is code point order, so the range holds
+/// exactly the byte-wise prefix matches (no `LIKE`, whose `%` and `_` are wildcards).
+const UNDER_PREFIX: &str = "path >= ?2 AND (?3 IS NULL OR path < ?3)";
+
 /// The least string greater than every string starting with `prefix`, if any.
 fn prefix_end(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
-        if let Some(next) = char::from_u32(u32::from(last) + 1) {
+        // The code point after U+D7FF is U+E000: surrogates are not characters.
+        let next = match u32::from(last) {
+            0xD7FF => Some('\u{E000}'),
+            n => char::from_u32(n + 1),
+        };
+        if let Some(next) = next {
             chars.push(next);
             return Some(chars.into_iter().collect());
         }
@@ -242,9 +256,9 @@ impl SqliteStore {
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn
-                .lock()
-                .map_err(|_| StoreError::Backend("the connection lock is poisoned".to_owned()))?;
+            // A call that panicked dropped its transaction, which rolled it back, so the
+            // connection is still sound.
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let tx = conn.transaction().map_err(backend)?;
             let value = work(&tx)?;
             tx.commit().map_err(backend)?;
@@ -263,9 +277,12 @@ trait Sql<T> {
 impl<T> Sql<T> for rusqlite::Result<T> {
     fn sql(self) -> StoreResult<T> {
         self.map_err(|e| match e {
-            rusqlite::Error::ToSqlConversionFailure(inner) => {
+            rusqlite::Error::ToSqlConversionFailure(inner)
+            | rusqlite::Error::FromSqlConversionFailure(_, _, inner) => {
                 StoreError::Corrupt(inner.to_string())
             }
+            e @ (rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)) => StoreError::Corrupt(e.to_string()),
             other => backend(other),
         })
     }
@@ -442,7 +459,12 @@ impl MetadataStore for SqliteStore {
                     int(upload.expires_at)
                 ],
             )
-            .sql()?;
+            .map_err(|e| match e {
+                e if is_constraint(&e) => {
+                    StoreError::AlreadyExists(format!("upload {}", upload.id))
+                }
+                other => backend(other),
+            })?;
             Ok(())
         })
         .await
@@ -572,7 +594,17 @@ impl MetadataStore for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .sql()?;
+            let mut unqueue = tx
+                .prepare("DELETE FROM deletions WHERE peer = ?1 AND hash = ?2")
+                .sql()?;
             for p in segment.pieces {
+                // A piece the object now needs must not be deleted.
+                unqueue
+                    .execute(params![
+                        p.peer.as_bytes().as_slice(),
+                        p.hash.as_bytes().as_slice()
+                    ])
+                    .sql()?;
                 insert
                     .execute(params![
                         id,
@@ -583,14 +615,10 @@ impl MetadataStore for SqliteStore {
                         int(p.size)
                     ])
                     .map_err(|e| match e {
-                        rusqlite::Error::SqliteFailure(f, _)
-                            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                        {
-                            StoreError::Conflict(format!(
-                                "fragment {} is listed twice on peer {}",
-                                p.fragment, p.peer
-                            ))
-                        }
+                        e if is_constraint(&e) => StoreError::Conflict(format!(
+                            "fragment {} is listed twice on peer {}",
+                            p.fragment, p.peer
+                        )),
                         other => backend(other),
                     })?;
             }
@@ -690,15 +718,15 @@ impl MetadataStore for SqliteStore {
             };
             let end = prefix_end(&prefix);
             let mut stmt = tx
-                .prepare(
+                .prepare(&format!(
                     "SELECT path, size, committed_at, metadata FROM objects \
-                     WHERE account = ?1 AND committed = 1 AND path >= ?2 AND path > ?3 \
-                     AND (?4 IS NULL OR path < ?4) ORDER BY path LIMIT ?5",
-                )
+                     WHERE account = ?1 AND committed = 1 AND {UNDER_PREFIX} AND path > ?4 \
+                     ORDER BY path LIMIT ?5"
+                ))
                 .sql()?;
             let rows = stmt
                 .query_map(
-                    params![account.as_bytes().as_slice(), prefix, start, end, limit],
+                    params![account.as_bytes().as_slice(), prefix, end, start, limit],
                     |row| {
                         Ok(ObjectSummary {
                             path: row.get("path")?,
@@ -816,26 +844,34 @@ impl MetadataStore for SqliteStore {
         self.write(move |tx| {
             let moving: Vec<(UploadId, String)> = {
                 let mut stmt = tx
-                    .prepare(
+                    .prepare(&format!(
                         "SELECT id, path FROM objects WHERE account = ?1 AND committed = 1 \
-                         AND substr(path, 1, length(?2)) = ?2",
-                    )
+                         AND {UNDER_PREFIX}"
+                    ))
                     .sql()?;
                 let rows = stmt
-                    .query_map(params![account.as_bytes().as_slice(), from_prefix], |row| {
-                        Ok((upload_id(row, "id")?, row.get::<_, String>("path")?))
-                    })
+                    .query_map(
+                        params![
+                            account.as_bytes().as_slice(),
+                            from_prefix,
+                            prefix_end(&from_prefix)
+                        ],
+                        |row| Ok((upload_id(row, "id")?, row.get::<_, String>("path")?)),
+                    )
                     .sql()?;
                 rows.collect::<rusqlite::Result<_>>().sql()?
             };
-            let moving: Vec<(UploadId, String)> = moving
-                .into_iter()
-                .filter(|(_, path)| path.starts_with(&from_prefix))
-                .collect();
+            let moving_ids: BTreeSet<UploadId> = moving.iter().map(|(id, _)| *id).collect();
             let mut targets = Vec::with_capacity(moving.len());
             for (id, path) in &moving {
-                let target = format!("{to_prefix}{}", &path[from_prefix.len()..]);
-                if committed_id(tx, &account, &target).sql()?.is_some() {
+                let Some(rest) = path.strip_prefix(from_prefix.as_str()) else {
+                    continue;
+                };
+                let target = format!("{to_prefix}{rest}");
+                // A target held by an object that moves away too is free afterwards.
+                if let Some(holder) = committed_id(tx, &account, &target).sql()?
+                    && !moving_ids.contains(&holder)
+                {
                     return Err(StoreError::AlreadyExists(format!("object {target}")));
                 }
                 targets.push((*id, target));
@@ -908,7 +944,8 @@ impl MetadataStore for SqliteStore {
         self.write(move |tx| {
             let mut stmt = tx
                 .prepare(
-                    "SELECT hash FROM pieces WHERE peer = ?1 UNION SELECT hash FROM placements WHERE peer = ?1",
+                    "SELECT hash FROM pieces WHERE peer = ?1 \
+                     UNION SELECT hash FROM placements WHERE peer = ?1 ORDER BY hash",
                 )
                 .sql()?;
             let rows = stmt
@@ -942,7 +979,10 @@ impl MetadataStore for SqliteStore {
                 peers_by_state,
                 accounts: count("SELECT count(*) FROM accounts")?,
                 objects: count("SELECT count(*) FROM objects WHERE committed = 1")?,
-                bytes: count("SELECT coalesce(sum(size), 0) FROM objects WHERE committed = 1")?,
+                // `total` is a float and cannot overflow; the cast saturates.
+                bytes: count(
+                    "SELECT CAST(total(size) AS INTEGER) FROM objects WHERE committed = 1",
+                )?,
                 pieces: count("SELECT count(*) FROM pieces")?,
                 pending_uploads: count("SELECT count(*) FROM objects WHERE committed = 0")?,
             })

@@ -1,5 +1,7 @@
-//! The pool's data directory: an exclusive lock so two pools never share it, and the pool's
-//! Ed25519 identity, created on first start and kept there.
+//! A daemon's data directory (pool or peer): an exclusive lock so two daemons never share
+//! it, and the daemon's Ed25519 identity, created on first start and kept there.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -8,16 +10,11 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use rand::RngCore;
 
-/// File holding the pool's 32-byte Ed25519 seed.
-pub const KEY_FILE: &str = "pool.key";
-/// File locked while a pool runs on the directory.
-pub const LOCK_FILE: &str = "pool.lock";
-
 /// Why the data directory could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     /// Reading or writing the directory failed.
-    #[error("cannot use the pool's data directory {path}: {source}")]
+    #[error("cannot use the data directory {path}: {source}")]
     Io {
         /// The path involved.
         path: PathBuf,
@@ -25,11 +22,11 @@ pub enum IdentityError {
         source: io::Error,
     },
     /// Another pool holds the directory's lock.
-    #[error("another pool is already running with data directory {0}")]
+    #[error("another Cairn daemon is already running with data directory {0}")]
     Locked(PathBuf),
     /// The key file is not a 32-byte seed.
     #[error(
-        "{path} is not a pool key (it is {len} bytes, not 32); restore it from a backup or move it aside"
+        "{path} is not a key (it is {len} bytes, not 32); restore it from a backup or move it aside"
     )]
     BadKey {
         /// The key file.
@@ -50,14 +47,16 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> IdentityError + '_ {
 #[derive(Debug)]
 pub struct DataDir {
     path: PathBuf,
+    role: &'static str,
     _lock: File,
 }
 
 impl DataDir {
-    /// Creates the directory if needed and takes its lock.
-    pub fn open(path: &Path) -> Result<Self, IdentityError> {
+    /// Creates the directory if needed and takes its lock (`ROLE.lock`); the identity lives
+    /// in `ROLE.key` (`role` is `"pool"` or `"peer"`).
+    pub fn open(path: &Path, role: &'static str) -> Result<Self, IdentityError> {
         fs::create_dir_all(path).map_err(io_error(path))?;
-        let lock_path = path.join(LOCK_FILE);
+        let lock_path = path.join(format!("{role}.lock"));
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -73,6 +72,7 @@ impl DataDir {
         }
         Ok(Self {
             path: path.to_owned(),
+            role,
             _lock: lock,
         })
     }
@@ -82,10 +82,10 @@ impl DataDir {
         &self.path
     }
 
-    /// The pool's key: read from [`KEY_FILE`], or created there on first start (written to
+    /// The daemon's key: read from `ROLE.key`, or created there on first start (written to
     /// a temporary file, synced, then renamed, so a crash never leaves half a key).
     pub fn load_or_create_key(&self) -> Result<SigningKey, IdentityError> {
-        let path = self.path.join(KEY_FILE);
+        let path = self.path.join(format!("{}.key", self.role));
         match fs::read(&path) {
             Ok(bytes) => {
                 let seed: [u8; 32] =
@@ -109,8 +109,9 @@ impl DataDir {
     }
 }
 
-/// Writes `bytes` to `path` crash-safely, readable by the owner only.
-fn write_private_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
+/// Writes `bytes` to `path` crash-safely (temporary file, fsync, rename, fsync of the
+/// directory), readable by the owner only.
+pub fn write_private_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
     let tmp = path.with_extension("tmp");
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -133,10 +134,10 @@ mod tests {
     fn key_is_created_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let first = {
-            let data = DataDir::open(dir.path()).unwrap();
+            let data = DataDir::open(dir.path(), "pool").unwrap();
             data.load_or_create_key().unwrap()
         };
-        let data = DataDir::open(dir.path()).unwrap();
+        let data = DataDir::open(dir.path(), "pool").unwrap();
         assert_eq!(
             data.load_or_create_key().unwrap().to_bytes(),
             first.to_bytes()
@@ -146,9 +147,9 @@ mod tests {
     #[test]
     fn a_second_pool_cannot_share_the_directory() {
         let dir = tempfile::tempdir().unwrap();
-        let _held = DataDir::open(dir.path()).unwrap();
+        let _held = DataDir::open(dir.path(), "pool").unwrap();
         assert!(matches!(
-            DataDir::open(dir.path()),
+            DataDir::open(dir.path(), "pool"),
             Err(IdentityError::Locked(_))
         ));
     }
@@ -156,9 +157,9 @@ mod tests {
     #[test]
     fn a_damaged_key_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(KEY_FILE), b"short").unwrap();
-        let data = DataDir::open(dir.path()).unwrap();
+        fs::write(dir.path().join("pool.key"), b"short").unwrap();
+        let data = DataDir::open(dir.path(), "pool").unwrap();
         let err = data.load_or_create_key().unwrap_err();
-        assert!(err.to_string().contains("not a pool key"), "{err}");
+        assert!(err.to_string().contains("not a key"), "{err}");
     }
 }

@@ -1,0 +1,146 @@
+//! `cairn pool` and `cairn peer`: start a daemon, print where it listens, run until Ctrl-C.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use cairn_peer::{PeerConfig, RunningPeer};
+use cairn_pool::health::HealthTimers;
+use cairn_pool::{PoolConfig, RunningPool};
+
+/// Options of `cairn pool`.
+#[derive(Debug, clap::Args)]
+pub struct PoolArgs {
+    /// Data directory: the pool's identity and its SQLite metadata store.
+    #[arg(long, default_value = "cairn-pool")]
+    data: PathBuf,
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    listen: SocketAddr,
+    /// How often peers heartbeat (e.g. `2s`, `10s`).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    heartbeat_interval: Duration,
+    /// Silence after which a peer counts as offline (e.g. `5m`).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    offline_after: Duration,
+    /// Silence after which a peer counts as lost and its pieces are repaired (e.g. `1h`).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    repair_after: Duration,
+    /// How long an upload may stay open before it is abandoned and collected.
+    #[arg(long, default_value = "6h", value_parser = parse_duration)]
+    upload_ttl: Duration,
+}
+
+/// Options of `cairn peer`.
+#[derive(Debug, clap::Args)]
+pub struct PeerArgs {
+    /// The pool's URL, e.g. `http://127.0.0.1:7700`.
+    #[arg(long)]
+    pool: String,
+    /// Data directory: the peer's identity, its pieces and their index.
+    #[arg(long, default_value = "cairn-peer")]
+    data: PathBuf,
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Disk space to lend (e.g. `10GiB`, `500MB`); never exceeded.
+    #[arg(long, value_parser = crate::parse_size)]
+    capacity: u64,
+    /// Failure domain (a site or rack name); without it the pool uses the /24 or /64.
+    #[arg(long)]
+    zone: Option<String>,
+    /// URL other machines reach this peer at (default: http:// and the bound address).
+    #[arg(long)]
+    advertise: Option<String>,
+}
+
+/// Parses `2s`, `500ms`, `10m`, `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 2s, 500ms, 10m or 1h"))
+}
+
+/// Logs go to stderr (`RUST_LOG` filters them; default `info`); stdout carries only the
+/// `listening on` line, which scripts and tests wait for.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Prints the ready line and flushes it.
+pub fn announce(addr: SocketAddr) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `cairn pool`.
+pub fn run_pool(args: PoolArgs) -> anyhow::Result<()> {
+    init_logging();
+    let mut config = PoolConfig::new(args.data, args.listen);
+    config.timers = HealthTimers {
+        heartbeat_interval: args.heartbeat_interval,
+        offline_after: args.offline_after,
+        repair_after: args.repair_after,
+    };
+    config.upload_ttl = args.upload_ttl;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let pool = RunningPool::start(config).await?;
+        announce(pool.local_addr())?;
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        pool.shutdown().await;
+        Ok(())
+    })
+}
+
+/// `cairn peer`.
+pub fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
+    init_logging();
+    let mut config = PeerConfig::new(
+        args.pool.trim_end_matches('/').to_owned(),
+        args.data,
+        args.listen,
+        args.capacity,
+    );
+    config.zone = args.zone;
+    config.advertise = args.advertise;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let peer = RunningPeer::start(config).await?;
+        announce(peer.local_addr())?;
+        peer.run_until(shutdown_signal()).await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,609 @@
+//! The network as separate processes: a real `cairn pool` and real `cairn peer`s on
+//! 127.0.0.1:0 with SQLite and data directories in temp dirs. The test plays the client's
+//! part by hand (signed requests, erasure coding, piece uploads with orders), so every
+//! rule the pool and peers enforce is exercised over the wire.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cairn_core::{ErasureCodec, PieceHash};
+use cairn_proto::api::{
+    self, BeginUpload, CommitSegment, CommitUpload, CommittedPiece, FragmentInfo, NetworkStatus,
+    ObjectList, ObjectSources, PlaceSegment, Rename, Renamed, SegmentPlaced, UploadBegun,
+    UploadCommitted,
+};
+use cairn_proto::order::ORDER_HEADER;
+use cairn_proto::peer_api::{PEER_STATUS, PeerInfo, piece_path};
+use cairn_proto::{PeerState, Receipt};
+use cairn_testkit::{Daemon, SignedClient, wait_until};
+use ed25519_dalek::SigningKey;
+use rand::RngCore;
+
+const READY: Duration = Duration::from_secs(30);
+const SETTLE: Duration = Duration::from_secs(20);
+
+fn cairn() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cairn"))
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn start_pool(dir: &Path, listen: &str, extra: &[&str]) -> Daemon {
+    let mut a = args(&[
+        "pool",
+        "--data",
+        dir.to_str().unwrap(),
+        "--listen",
+        listen,
+        "--heartbeat-interval",
+        "200ms",
+        "--offline-after",
+        "1500ms",
+        "--repair-after",
+        "3s",
+    ]);
+    a.extend(args(extra));
+    Daemon::start(&cairn(), &a, READY).unwrap()
+}
+
+fn start_peer(pool: &str, dir: &Path, capacity: &str, zone: Option<&str>) -> Daemon {
+    let mut a = args(&[
+        "peer",
+        "--pool",
+        pool,
+        "--data",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--capacity",
+        capacity,
+    ]);
+    if let Some(zone) = zone {
+        a.extend(args(&["--zone", zone]));
+    }
+    Daemon::start(&cairn(), &a, READY).unwrap()
+}
+
+async fn status(pool: &str) -> NetworkStatus {
+    reqwest::get(format!("{pool}{}", api::STATUS))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn peer_info(peer: &str) -> PeerInfo {
+    reqwest::get(format!("{peer}{PEER_STATUS}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until `count` peers are online.
+async fn wait_online(pool: &str, count: usize) -> NetworkStatus {
+    wait_until(&format!("{count} peers online"), SETTLE, || async {
+        let s = status(pool).await;
+        (s.peers
+            .iter()
+            .filter(|p| p.state == PeerState::Online)
+            .count()
+            == count)
+            .then_some(s)
+    })
+    .await
+    .unwrap()
+}
+
+/// A pool and `n` peers, each in its own zone, all online.
+struct Network {
+    _dirs: tempfile::TempDir,
+    root: PathBuf,
+    pool: Daemon,
+    peers: Vec<Daemon>,
+}
+
+impl Network {
+    async fn start(n: usize, pool_extra: &[&str]) -> Self {
+        let dirs = tempfile::tempdir().unwrap();
+        let root = dirs.path().to_owned();
+        let pool = start_pool(&root.join("pool"), "127.0.0.1:0", pool_extra);
+        let peers = (0..n)
+            .map(|i| {
+                start_peer(
+                    pool.url(),
+                    &root.join(format!("peer{i}")),
+                    "64MiB",
+                    Some(&format!("zone-{i}")),
+                )
+            })
+            .collect();
+        wait_online(pool.url(), n).await;
+        Self {
+            _dirs: dirs,
+            root,
+            pool,
+            peers,
+        }
+    }
+
+    fn account(&self, seed: u8) -> SignedClient {
+        SignedClient::new(self.pool.url(), SigningKey::from_bytes(&[seed; 32]))
+    }
+}
+
+/// A fake encrypted path component (the pool only checks the shape).
+fn enc(text: &str) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(text.as_bytes())
+}
+
+/// Uploads one segment of `data` under `ec:2+2` and returns the placement answer.
+async fn upload_segment(
+    client: &SignedClient,
+    upload: &str,
+    index: u32,
+    data: &[u8],
+) -> (SegmentPlaced, Vec<Vec<u8>>) {
+    let fragments = ErasureCodec::new(2, 2).unwrap().encode(data).unwrap();
+    let placed: SegmentPlaced = client
+        .call(
+            "POST",
+            &api::place_segment_path(upload, index),
+            Some(&PlaceSegment {
+                piece_size: fragments[0].len() as u64,
+                fragments: fragments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| FragmentInfo {
+                        fragment: i as u16,
+                        hash: PieceHash::of(f),
+                    })
+                    .collect(),
+            }),
+        )
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut pieces = Vec::new();
+    for target in &placed.targets {
+        let bytes = fragments[usize::from(target.fragment)].clone();
+        let response = http
+            .put(format!(
+                "{}{}",
+                target.address,
+                piece_path(&PieceHash::of(&bytes))
+            ))
+            .header(ORDER_HEADER, target.order.to_header_value())
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status().as_u16(),
+            201,
+            "{:?}",
+            response.text().await
+        );
+        let receipt: Receipt = response.json().await.unwrap();
+        pieces.push(CommittedPiece {
+            fragment: target.fragment,
+            receipt,
+        });
+    }
+    let () = client
+        .call(
+            "POST",
+            &api::commit_segment_path(upload, index),
+            Some(&CommitSegment { pieces }),
+        )
+        .await
+        .unwrap();
+    (placed, fragments)
+}
+
+async fn begin(client: &SignedClient, path: &str, redundancy: &str) -> UploadBegun {
+    client
+        .call(
+            "POST",
+            api::UPLOADS,
+            Some(&BeginUpload {
+                path: path.to_owned(),
+                redundancy: redundancy.to_owned(),
+            }),
+        )
+        .await
+        .unwrap()
+}
+
+async fn list(client: &SignedClient, prefix: &str) -> ObjectList {
+    client
+        .call::<(), _>("GET", &format!("{}?prefix={prefix}", api::OBJECTS), None)
+        .await
+        .unwrap()
+}
+
+async fn fetch(client: &SignedClient, path: &str) -> ObjectSources {
+    client
+        .call::<(), _>("GET", &format!("{}?path={path}", api::OBJECT), None)
+        .await
+        .unwrap()
+}
+
+async fn total_pieces(peers: &[Daemon]) -> u64 {
+    let mut total = 0;
+    for peer in peers {
+        total += peer_info(peer.url()).await.piece_count;
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_register_and_move_through_every_timed_state() {
+    let net = Network::start(2, &[]).await;
+    let first = wait_online(net.pool.url(), 2).await;
+    assert!(first.peers.iter().all(|p| p.zone.is_some()));
+    let mut net = net;
+    let victim = net.peers[0].url().to_owned();
+    let victim_id = first
+        .peers
+        .iter()
+        .find(|p| p.address == victim)
+        .unwrap()
+        .peer;
+    // The pool measures a round-trip time once a peer registers.
+    wait_until("a round-trip time", SETTLE, || async {
+        status(net.pool.url())
+            .await
+            .peers
+            .iter()
+            .any(|p| p.peer == victim_id && p.rtt_ms.is_some())
+            .then_some(())
+    })
+    .await
+    .unwrap();
+
+    net.peers[0].kill();
+    for expected in [PeerState::Suspect, PeerState::Offline, PeerState::Lost] {
+        wait_until(&format!("peer {expected}"), SETTLE, || async {
+            let s = status(net.pool.url()).await;
+            let p = s.peers.iter().find(|p| p.peer == victim_id)?;
+            (p.state == expected).then_some(())
+        })
+        .await
+        .unwrap();
+    }
+    // The other peer kept heartbeating throughout.
+    let s = status(net.pool.url()).await;
+    assert!(
+        s.peers
+            .iter()
+            .any(|p| p.peer != victim_id && p.state == PeerState::Online)
+    );
+
+    // Restarted with its data directory, the peer comes back with the same identity.
+    let dir = net.root.join("peer0");
+    net.peers[0] = start_peer(net.pool.url(), &dir, "64MiB", Some("zone-0"));
+    wait_until("peer back online", SETTLE, || async {
+        let s = status(net.pool.url()).await;
+        let p = s.peers.iter().find(|p| p.peer == victim_id)?;
+        (p.state == PeerState::Online).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // A peer proves its key to drain.
+    let seed: [u8; 32] = std::fs::read(dir.join("peer.key"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let as_peer = SignedClient::new(net.pool.url(), SigningKey::from_bytes(&seed));
+    let () = as_peer
+        .call::<(), _>("POST", api::PEER_DRAIN, None)
+        .await
+        .unwrap();
+    let s = status(net.pool.url()).await;
+    assert_eq!(
+        s.peers.iter().find(|p| p.peer == victim_id).unwrap().state,
+        PeerState::Draining
+    );
+    // Someone else's key cannot drain it: an unknown key is an unknown peer.
+    let stranger = net.account(9);
+    let err = stranger
+        .call::<(), ()>("POST", api::PEER_DRAIN, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("peer_unknown"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_commit_list_read_rename_delete() {
+    let net = Network::start(6, &[]).await;
+    let alice = net.account(1);
+    let bob = net.account(2);
+    let path = format!("{}/{}", enc("docs"), enc("report.pdf"));
+    let upload = begin(&alice, &path, "ec:2+2").await;
+    assert_eq!(upload.redundancy, "ec:2+2");
+
+    let mut data = vec![0u8; 300_000];
+    rand::rng().fill_bytes(&mut data);
+    let (placed, fragments) = upload_segment(&alice, &upload.upload, 0, &data).await;
+    let peers: std::collections::HashSet<_> = placed.targets.iter().map(|t| t.peer).collect();
+    assert_eq!(peers.len(), 4, "every piece on a different peer");
+    assert_eq!(placed.spares.len(), 2);
+
+    // Nothing uncommitted is listed.
+    assert!(list(&alice, "").await.objects.is_empty());
+    // Another account cannot touch the upload.
+    let err = bob
+        .call::<_, UploadCommitted>(
+            "POST",
+            &api::commit_upload_path(&upload.upload),
+            Some(&CommitUpload {
+                metadata: enc("sealed"),
+                size: data.len() as u64,
+                segment_count: 1,
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("upload_unknown"));
+    // Committing more segments than were stored is refused.
+    let err = alice
+        .call::<_, UploadCommitted>(
+            "POST",
+            &api::commit_upload_path(&upload.upload),
+            Some(&CommitUpload {
+                metadata: enc("sealed"),
+                size: data.len() as u64,
+                segment_count: 2,
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("upload_incomplete"));
+
+    let committed: UploadCommitted = alice
+        .call(
+            "POST",
+            &api::commit_upload_path(&upload.upload),
+            Some(&CommitUpload {
+                metadata: enc("sealed"),
+                size: data.len() as u64,
+                segment_count: 1,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(committed.path, path);
+    assert!(!committed.replaced);
+
+    let listed = list(&alice, &format!("{}/", enc("docs"))).await;
+    assert_eq!(listed.objects.len(), 1);
+    assert_eq!(listed.objects[0].metadata, enc("sealed"));
+    assert!(
+        list(&alice, &format!("{}/", enc("other")))
+            .await
+            .objects
+            .is_empty()
+    );
+    assert!(
+        list(&bob, "").await.objects.is_empty(),
+        "accounts are isolated"
+    );
+
+    // Read back every piece with its get order and check it.
+    let sources = fetch(&alice, &path).await;
+    assert_eq!(sources.segments.len(), 1);
+    assert_eq!(sources.segments[0].pieces.len(), 4);
+    let http = reqwest::Client::new();
+    for piece in &sources.segments[0].pieces {
+        let bytes = http
+            .get(format!("{}{}", piece.address, piece_path(&piece.hash)))
+            .header(ORDER_HEADER, piece.order.to_header_value())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&bytes[..], &fragments[usize::from(piece.fragment)][..]);
+    }
+    let err = bob
+        .call::<(), ObjectSources>("GET", &format!("{}?path={path}", api::OBJECT), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("object_not_found"));
+
+    // Folder rename moves the object; the old path is gone.
+    let renamed: Renamed = alice
+        .call(
+            "POST",
+            api::RENAME,
+            Some(&Rename {
+                from: format!("{}/", enc("docs")),
+                to: format!("{}/", enc("archive")),
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.objects, 1);
+    let moved = format!("{}/{}", enc("archive"), enc("report.pdf"));
+    assert_eq!(fetch(&alice, &moved).await.segments[0].pieces.len(), 4);
+
+    // Delete: the peers are told to drop the pieces (spares were never used).
+    assert_eq!(total_pieces(&net.peers).await, 4);
+    let () = alice
+        .call::<(), _>("DELETE", &format!("{}?path={moved}", api::OBJECT), None)
+        .await
+        .unwrap();
+    assert!(list(&alice, "").await.objects.is_empty());
+    wait_until("peers to delete the pieces", SETTLE, || async {
+        (total_pieces(&net.peers).await == 0).then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_uploads_are_collected() {
+    let net = Network::start(4, &["--upload-ttl", "1s"]).await;
+    let alice = net.account(1);
+    let upload = begin(&alice, &enc("draft"), "ec:2+2").await;
+    let mut data = vec![0u8; 10_000];
+    rand::rng().fill_bytes(&mut data);
+    upload_segment(&alice, &upload.upload, 0, &data).await;
+    assert_eq!(total_pieces(&net.peers).await, 4);
+    wait_until("abandoned pieces to be deleted", SETTLE, || async {
+        (total_pieces(&net.peers).await == 0).then_some(())
+    })
+    .await
+    .unwrap();
+    let err = alice
+        .call::<_, UploadCommitted>(
+            "POST",
+            &api::commit_upload_path(&upload.upload),
+            Some(&CommitUpload {
+                metadata: enc("sealed"),
+                size: 10_000,
+                segment_count: 1,
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("upload_unknown"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_too_small_for_the_policy_is_a_clear_error() {
+    let net = Network::start(3, &[]).await;
+    let alice = net.account(1);
+    for redundancy in ["ec:4+2", "auto", "rep:2x2"] {
+        let err = alice
+            .call::<_, UploadBegun>(
+                "POST",
+                api::UPLOADS,
+                Some(&BeginUpload {
+                    path: enc("big"),
+                    redundancy: redundancy.to_owned(),
+                }),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("network_too_small"), "{redundancy}: {err}");
+    }
+    let err = alice
+        .call::<_, UploadBegun>(
+            "POST",
+            api::UPLOADS,
+            Some(&BeginUpload {
+                path: enc("big"),
+                redundancy: "ec:1+1".to_owned(),
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("bad_redundancy"));
+    let err = alice
+        .call::<_, UploadBegun>(
+            "POST",
+            api::UPLOADS,
+            Some(&BeginUpload {
+                path: "not a path!".to_owned(),
+                redundancy: "ec:2+1".to_owned(),
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("bad_request"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_requests_cannot_be_replayed_or_forged() {
+    let net = Network::start(1, &[]).await;
+    let key = SigningKey::from_bytes(&[5; 32]);
+    let http = reqwest::Client::new();
+    let path = format!("{}?prefix=", api::OBJECTS);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let auth = cairn_proto::RequestAuth::sign(&key, "GET", &path, b"", now, [1; 16]);
+    let send = |auth: cairn_proto::RequestAuth| {
+        let mut request = http.get(format!("{}{path}", net.pool.url()));
+        for (name, value) in auth.headers() {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    assert_eq!(send(auth.clone()).await.unwrap().status().as_u16(), 200);
+    let replay = send(auth.clone()).await.unwrap();
+    assert_eq!(replay.status().as_u16(), 409);
+    let mut forged = auth.clone();
+    forged.nonce = [2; 16];
+    assert_eq!(send(forged).await.unwrap().status().as_u16(), 401);
+    let unsigned = http
+        .get(format!("{}{path}", net.pool.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_pool_keeps_peers_objects_and_placements() {
+    let mut net = Network::start(4, &[]).await;
+    let alice = net.account(1);
+    let path = enc("keep");
+    let upload = begin(&alice, &path, "ec:2+2").await;
+    let mut data = vec![0u8; 50_000];
+    rand::rng().fill_bytes(&mut data);
+    upload_segment(&alice, &upload.upload, 0, &data).await;
+    let _: UploadCommitted = alice
+        .call(
+            "POST",
+            &api::commit_upload_path(&upload.upload),
+            Some(&CommitUpload {
+                metadata: enc("sealed"),
+                size: 50_000,
+                segment_count: 1,
+            }),
+        )
+        .await
+        .unwrap();
+    let before = fetch(&alice, &path).await;
+    let peers_before: Vec<_> = status(net.pool.url())
+        .await
+        .peers
+        .iter()
+        .map(|p| p.peer)
+        .collect();
+    let pool_id = status(net.pool.url()).await.pool;
+
+    let listen = net.pool.url().trim_start_matches("http://").to_owned();
+    assert!(
+        net.pool.stop(Duration::from_secs(10)),
+        "the pool stops cleanly on SIGTERM"
+    );
+    net.pool = start_pool(&net.root.join("pool"), &listen, &[]);
+    let after_status = wait_online(net.pool.url(), 4).await;
+    assert_eq!(after_status.pool, pool_id, "same identity");
+    let peers_after: Vec<_> = after_status.peers.iter().map(|p| p.peer).collect();
+    assert_eq!(peers_after, peers_before);
+    let after = fetch(&alice, &path).await;
+    let placement = |s: &ObjectSources| {
+        s.segments
+            .iter()
+            .flat_map(|seg| {
+                seg.pieces
+                    .iter()
+                    .map(|p| (seg.index, p.fragment, p.hash, p.peer))
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(placement(&after), placement(&before));
+    assert_eq!(after.metadata, before.metadata);
+}

@@ -1,0 +1,429 @@
+//! A running peer: opens its data directory, serves the data path, and keeps in touch with
+//! its pool — learns the pool's identity (and refuses a different pool later), registers
+//! with its inventory, heartbeats, and deletes pieces on the pool's signed word.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cairn_core::{PieceHash, PoolId};
+use cairn_node::{DataDir, IdentityError};
+use cairn_proto::api::{self, Heartbeat, HeartbeatAck, PeerRegistered, PoolInfo, RegisterPeer};
+use cairn_proto::{ErrorBody, OrderAction, RequestAuth};
+use ed25519_dalek::SigningKey;
+use rand::RngCore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::service::PeerService;
+use crate::store::{PieceStore, StoreError};
+
+/// File remembering the pool this peer serves.
+pub const POOL_FILE: &str = "pool.id";
+
+/// Everything `cairn peer` can be told.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// The pool's base URL.
+    pub pool: String,
+    /// Data directory: identity, pieces and their index.
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Bytes offered.
+    pub capacity: u64,
+    /// Failure domain, if named.
+    pub zone: Option<String>,
+    /// Base URL to register (default `http://` + the bound address).
+    pub advertise: Option<String>,
+    /// How long a piece the pool does not know is kept before it is deleted.
+    pub orphan_grace: Duration,
+}
+
+impl PeerConfig {
+    /// A configuration with defaults for the rest.
+    pub fn new(pool: String, data_dir: PathBuf, listen: SocketAddr, capacity: u64) -> Self {
+        Self {
+            pool,
+            data_dir,
+            listen,
+            capacity,
+            zone: None,
+            advertise: None,
+            orphan_grace: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// Why the peer could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The data directory or identity is unusable.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The piece store could not be opened.
+    #[error("cannot open the piece store: {0}")]
+    Store(#[from] StoreError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The pool at the URL is not the pool this peer joined.
+    #[error(
+        "the pool at {url} is {found}, but this peer belongs to pool {expected}; use the right --pool or a fresh --data directory"
+    )]
+    WrongPool {
+        /// The URL.
+        url: String,
+        /// The pool remembered.
+        expected: PoolId,
+        /// The pool that answered.
+        found: PoolId,
+    },
+    /// The pool refused the peer for good.
+    #[error("the pool refused this peer: {0}")]
+    Refused(String),
+}
+
+/// A peer serving until shut down.
+pub struct RunningPeer {
+    addr: SocketAddr,
+    service: Arc<PeerService>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<Result<(), PeerError>>,
+    _data: DataDir,
+}
+
+impl RunningPeer {
+    /// Opens the data directory, binds the address and starts serving and the pool loop.
+    pub async fn start(config: PeerConfig) -> Result<Self, PeerError> {
+        let data = DataDir::open(&config.data_dir, "peer")?;
+        let key = data.load_or_create_key()?;
+        let store = PieceStore::open(data.path(), config.capacity)?;
+        let service = Arc::new(PeerService::new(store, key.clone()));
+        if let Some(pool) = remembered_pool(&config)? {
+            service.trust_pool(pool);
+        }
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| PeerError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| PeerError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let router = crate::server::router(service.clone());
+        let mut serve_stop = stopped.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { until_stopped(&mut serve_stop).await })
+                .await
+                .map_err(|source| PeerError::Listen { addr, source })
+        });
+        let advertise = config
+            .advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let link = PoolLink {
+            http: reqwest::Client::new(),
+            config,
+            key,
+            service: service.clone(),
+            advertise,
+        };
+        let mut link_stop = stopped;
+        tasks.spawn(async move {
+            tokio::select! {
+                () = until_stopped(&mut link_stop) => Ok(()),
+                result = link.run() => result,
+            }
+        });
+        Ok(Self {
+            addr,
+            service,
+            stop,
+            tasks,
+            _data: data,
+        })
+    }
+
+    /// The address the peer listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The data path (for tests and status).
+    pub fn service(&self) -> &Arc<PeerService> {
+        &self.service
+    }
+
+    /// Runs until `shutdown` resolves or a task fails for good.
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> Result<(), PeerError> {
+        let result = tokio::select! {
+            () = shutdown => Ok(()),
+            Some(done) = self.tasks.join_next() => match done {
+                Ok(result) => result,
+                Err(e) => Err(PeerError::Refused(format!("a peer task failed: {e}"))),
+            },
+        };
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        result
+    }
+}
+
+async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}
+
+fn remembered_pool(config: &PeerConfig) -> Result<Option<PoolId>, PeerError> {
+    let path = config.data_dir.join(POOL_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| PeerError::Refused(format!("{} is damaged: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(PeerError::Store(StoreError::Io(e.to_string()))),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Why one exchange with the pool failed.
+#[derive(Debug)]
+enum LinkError {
+    /// The pool could not be reached or answered nonsense: retry.
+    Transient(String),
+    /// The pool answered with an error.
+    Refused(u16, ErrorBody),
+}
+
+impl std::fmt::Display for LinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Transient(why) => f.write_str(why),
+            Self::Refused(status, body) => write!(f, "{status}: {body}"),
+        }
+    }
+}
+
+/// The peer's side of the conversation with its pool.
+struct PoolLink {
+    http: reqwest::Client,
+    config: PeerConfig,
+    key: SigningKey,
+    service: Arc<PeerService>,
+    advertise: String,
+}
+
+impl PoolLink {
+    async fn run(self) -> Result<(), PeerError> {
+        let pool = self.discover().await?;
+        let mut deleted: Vec<PieceHash> = Vec::new();
+        let mut backoff = Duration::from_millis(100);
+        'register: loop {
+            let registered = match self.register().await {
+                Ok(r) => r,
+                Err(LinkError::Refused(403, body)) => return Err(PeerError::Refused(body.message)),
+                Err(e) => {
+                    tracing::warn!("cannot register with the pool: {e}; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if registered.pool != pool {
+                return Err(PeerError::WrongPool {
+                    url: self.config.pool.clone(),
+                    expected: pool,
+                    found: registered.pool,
+                });
+            }
+            backoff = Duration::from_millis(100);
+            tracing::info!(peer = %registered.peer, state = %registered.state, "registered with the pool");
+            self.collect_orphans(&registered.unknown_pieces);
+            let interval = Duration::from_millis(registered.heartbeat_interval_ms.max(50));
+            loop {
+                tokio::time::sleep(interval).await;
+                let (used, piece_count) = self.service.store().usage();
+                let beat = Heartbeat {
+                    used,
+                    piece_count,
+                    load: self.service.load(),
+                    deleted: deleted.clone(),
+                };
+                match self
+                    .signed::<_, HeartbeatAck>(api::PEER_HEARTBEAT, &beat)
+                    .await
+                {
+                    Ok(ack) => {
+                        deleted = self.apply_deletes(&ack);
+                    }
+                    Err(LinkError::Refused(404, _)) => continue 'register,
+                    Err(LinkError::Refused(403, body)) => {
+                        return Err(PeerError::Refused(body.message));
+                    }
+                    Err(e) => tracing::warn!("heartbeat failed: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Learns the pool's identity, retrying while it is unreachable; remembers it on first
+    /// contact and refuses a different pool afterwards.
+    async fn discover(&self) -> Result<PoolId, PeerError> {
+        let mut backoff = Duration::from_millis(100);
+        let info = loop {
+            match self
+                .http
+                .get(format!("{}{}", self.config.pool, api::INFO))
+                .send()
+                .await
+            {
+                Ok(response) if response.status().is_success() => {
+                    match response.json::<PoolInfo>().await {
+                        Ok(info) => break info,
+                        Err(e) => tracing::warn!("the pool's info is unreadable: {e}"),
+                    }
+                }
+                Ok(response) => tracing::warn!("the pool answered {}; retrying", response.status()),
+                Err(e) => tracing::warn!(
+                    "cannot reach the pool at {}: {e}; retrying",
+                    self.config.pool
+                ),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        };
+        match remembered_pool(&self.config)? {
+            Some(expected) if expected != info.pool => {
+                return Err(PeerError::WrongPool {
+                    url: self.config.pool.clone(),
+                    expected,
+                    found: info.pool,
+                });
+            }
+            Some(_) => {}
+            None => {
+                cairn_node::write_private_file(
+                    &self.config.data_dir,
+                    &self.config.data_dir.join(POOL_FILE),
+                    info.pool.to_string().as_bytes(),
+                )?;
+            }
+        }
+        self.service.trust_pool(info.pool);
+        Ok(info.pool)
+    }
+
+    async fn register(&self) -> Result<PeerRegistered, LinkError> {
+        let inventory = self
+            .service
+            .store()
+            .inventory()
+            .map_err(|e| LinkError::Transient(e.to_string()))?;
+        let (used, _) = self.service.store().usage();
+        let body = RegisterPeer {
+            address: self.advertise.clone(),
+            zone: self.config.zone.clone(),
+            capacity: self.config.capacity,
+            used,
+            pieces: inventory.into_iter().map(|(hash, _)| hash).collect(),
+        };
+        self.signed(api::PEER_REGISTER, &body).await
+    }
+
+    /// Deletes pieces the pool does not know once they are older than the grace period.
+    fn collect_orphans(&self, unknown: &[PieceHash]) {
+        if unknown.is_empty() {
+            return;
+        }
+        let Ok(inventory) = self.service.store().inventory() else {
+            return;
+        };
+        let cutoff = now_ms().saturating_sub(
+            u64::try_from(self.config.orphan_grace.as_millis()).unwrap_or(u64::MAX),
+        );
+        let unknown: std::collections::HashSet<_> = unknown.iter().collect();
+        for (hash, stored_at) in inventory {
+            if unknown.contains(&hash) && stored_at < cutoff {
+                match self.service.store().delete(&hash) {
+                    Ok(_) => {
+                        tracing::info!(piece = %hash, "deleted a piece the pool does not know")
+                    }
+                    Err(e) => tracing::warn!(piece = %hash, "cannot delete orphan piece: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Carries out the delete orders in a heartbeat answer; returns the pieces now gone.
+    fn apply_deletes(&self, ack: &HeartbeatAck) -> Vec<PieceHash> {
+        let mut done = Vec::new();
+        for order in &ack.delete {
+            let piece = order.order.piece;
+            match self.service.check(order, OrderAction::Delete, &piece, 0) {
+                Ok(()) => match self.service.store().delete(&piece) {
+                    Ok(_) => done.push(piece),
+                    Err(e) => tracing::warn!(piece = %piece, "cannot delete piece: {e}"),
+                },
+                Err(e) => tracing::warn!(piece = %piece, "refused a delete order: {e}"),
+            }
+        }
+        done
+    }
+
+    /// A signed JSON `POST` to the pool.
+    async fn signed<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, LinkError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| LinkError::Transient(e.to_string()))?;
+        let mut nonce = [0u8; 16];
+        rand::rng().fill_bytes(&mut nonce);
+        let auth = RequestAuth::sign(&self.key, "POST", path, &bytes, now_ms(), nonce);
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.config.pool))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(Duration::from_secs(30))
+            .body(bytes);
+        for (name, value) in auth.headers() {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| LinkError::Transient(e.to_string()))?;
+        let status = response.status();
+        let answer = response
+            .bytes()
+            .await
+            .map_err(|e| LinkError::Transient(e.to_string()))?;
+        if !status.is_success() {
+            let body = ErrorBody::from_json(&answer)
+                .unwrap_or_else(|_| ErrorBody::new("unparsed", String::from_utf8_lossy(&answer)));
+            return Err(LinkError::Refused(status.as_u16(), body));
+        }
+        serde_json::from_slice(&answer).map_err(|e| LinkError::Transient(e.to_string()))
+    }
+}

@@ -1,0 +1,248 @@
+//! The peer's HTTP API (paths in [`cairn_proto::peer_api`]): raw piece bytes under signed
+//! orders, ranges on reads, and a status answer. Every refusal is an
+//! [`ErrorBody`] with a stable code.
+
+use std::io::SeekFrom;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use cairn_core::PieceHash;
+use cairn_proto::order::ORDER_HEADER;
+use cairn_proto::peer_api::{PEER_STATUS, PeerInfo};
+use cairn_proto::{ErrorBody, OrderError, SignedOrder};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use crate::service::{PeerService, ServiceError};
+use crate::store::StoreError;
+
+/// A refusal on the wire.
+struct Refusal(StatusCode, ErrorBody);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Refusal {
+    Refusal(status, ErrorBody::new(code, message))
+}
+
+impl From<ServiceError> for Refusal {
+    fn from(error: ServiceError) -> Self {
+        let message = error.to_string();
+        match &error {
+            ServiceError::PoolUnknown => {
+                refuse(StatusCode::SERVICE_UNAVAILABLE, "pool_unknown", message)
+            }
+            ServiceError::Order(order) => {
+                let status = match order {
+                    OrderError::Malformed(_) | OrderError::UnknownVersion(_) => {
+                        StatusCode::BAD_REQUEST
+                    }
+                    OrderError::Replayed(_) => StatusCode::CONFLICT,
+                    OrderError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    OrderError::ReplayCacheFull => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::FORBIDDEN,
+                };
+                refuse(status, order.code(), message)
+            }
+            ServiceError::Store(store) => match store {
+                StoreError::Full { .. } => {
+                    refuse(StatusCode::INSUFFICIENT_STORAGE, "peer_full", message)
+                }
+                StoreError::HashMismatch(_) => {
+                    refuse(StatusCode::BAD_REQUEST, "piece_hash_mismatch", message)
+                }
+                StoreError::WrongLength { .. } => {
+                    refuse(StatusCode::BAD_REQUEST, "piece_wrong_length", message)
+                }
+                StoreError::Interrupted(_) => {
+                    refuse(StatusCode::BAD_REQUEST, "piece_interrupted", message)
+                }
+                StoreError::NotFound(_) => {
+                    refuse(StatusCode::NOT_FOUND, "piece_not_found", message)
+                }
+                StoreError::Io(_) => {
+                    tracing::error!("piece store: {message}");
+                    refuse(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "the peer failed to read or write its disk; see its log",
+                    )
+                }
+            },
+        }
+    }
+}
+
+fn piece(text: &str) -> Result<PieceHash, Refusal> {
+    text.parse().map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{text:?} is not a piece hash: {e}"),
+        )
+    })
+}
+
+fn order(headers: &HeaderMap) -> Result<SignedOrder, Refusal> {
+    let text = headers
+        .get(ORDER_HEADER)
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::UNAUTHORIZED,
+                "order_missing",
+                format!("the request has no {ORDER_HEADER} header; ask the pool for an order"),
+            )
+        })?
+        .to_str()
+        .map_err(|_| {
+            refuse(
+                StatusCode::BAD_REQUEST,
+                "order_malformed",
+                "the order header is not text",
+            )
+        })?;
+    SignedOrder::from_header_value(text).map_err(|e| ServiceError::from(e).into())
+}
+
+/// The router serving the peer API.
+pub fn router(service: Arc<PeerService>) -> Router {
+    Router::new()
+        .route(PEER_STATUS, get(status))
+        .route(
+            "/v1/pieces/{hash}",
+            get(get_piece).put(put_piece).delete(delete_piece),
+        )
+        .with_state(service)
+}
+
+async fn status(State(service): State<Arc<PeerService>>) -> Result<Json<PeerInfo>, Refusal> {
+    let pool = service.pool().ok_or(ServiceError::PoolUnknown)?;
+    let (used, piece_count) = service.store().usage();
+    Ok(Json(PeerInfo {
+        peer: service.id(),
+        pool,
+        capacity: service.store().capacity(),
+        used,
+        piece_count,
+    }))
+}
+
+async fn put_piece(
+    State(service): State<Arc<PeerService>>,
+    Path(hash): Path<String>,
+    request: Request,
+) -> Result<Response, Refusal> {
+    let _in_flight = service.begin();
+    let hash = piece(&hash)?;
+    let order = order(request.headers())?;
+    let size = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::LENGTH_REQUIRED,
+                "length_required",
+                "a piece upload needs a Content-Length",
+            )
+        })?;
+    // Refuse an oversize body before reading a byte of it.
+    if size > order.order.max_size {
+        return Err(ServiceError::from(OrderError::TooLarge {
+            size,
+            max: order.order.max_size,
+        })
+        .into());
+    }
+    let body = request.into_body().into_data_stream().boxed();
+    let receipt = service.put(&order, hash, size, body).await?;
+    Ok((StatusCode::CREATED, Json(receipt)).into_response())
+}
+
+/// Parses `bytes=a-b` or `bytes=a-` against a piece of `total` bytes.
+fn range(headers: &HeaderMap, total: u64) -> Result<Option<(u64, u64)>, Refusal> {
+    let Some(value) = headers.get(header::RANGE) else {
+        return Ok(None);
+    };
+    let unsatisfiable = || {
+        refuse(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "bad_range",
+            format!("the range must be bytes=a-b within the piece's {total} bytes"),
+        )
+    };
+    let text = value.to_str().map_err(|_| unsatisfiable())?;
+    let spec = text.strip_prefix("bytes=").ok_or_else(unsatisfiable)?;
+    let (start, end) = spec.split_once('-').ok_or_else(unsatisfiable)?;
+    let start: u64 = start.trim().parse().map_err(|_| unsatisfiable())?;
+    let end: u64 = match end.trim() {
+        "" => total.checked_sub(1).ok_or_else(unsatisfiable)?,
+        end => end
+            .parse::<u64>()
+            .map_err(|_| unsatisfiable())?
+            .min(total.saturating_sub(1)),
+    };
+    if start > end || start >= total {
+        return Err(unsatisfiable());
+    }
+    Ok(Some((start, end)))
+}
+
+async fn get_piece(
+    State(service): State<Arc<PeerService>>,
+    Path(hash): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let _in_flight = service.begin();
+    let hash = piece(&hash)?;
+    let order = order(&headers)?;
+    let (mut file, total) = service.get(&order, hash).await?;
+    let io = |e: std::io::Error| Refusal::from(ServiceError::Store(StoreError::Io(e.to_string())));
+    match range(&headers, total)? {
+        None => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_LENGTH, total.to_string())],
+            Body::from_stream(ReaderStream::new(file)),
+        )
+            .into_response()),
+        Some((start, end)) => {
+            file.seek(SeekFrom::Start(start)).await.map_err(io)?;
+            let len = end - start + 1;
+            Ok((
+                StatusCode::PARTIAL_CONTENT,
+                [
+                    (header::CONTENT_LENGTH, len.to_string()),
+                    (
+                        header::CONTENT_RANGE,
+                        format!("bytes {start}-{end}/{total}"),
+                    ),
+                ],
+                Body::from_stream(ReaderStream::new(file.take(len))),
+            )
+                .into_response())
+        }
+    }
+}
+
+async fn delete_piece(
+    State(service): State<Arc<PeerService>>,
+    Path(hash): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Refusal> {
+    let hash = piece(&hash)?;
+    let order = order(&headers)?;
+    service.delete(&order, hash)?;
+    Ok(StatusCode::NO_CONTENT)
+}

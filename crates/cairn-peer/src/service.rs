@@ -1,0 +1,166 @@
+//! The peer's data path, independent of HTTP: every order checked (pool signature, expiry,
+//! this peer, action, piece, size, serial) before a byte is stored, served or deleted.
+//! A different transport can call the same methods.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use bytes::Bytes;
+use cairn_core::{PeerId, PieceHash, PoolId};
+use cairn_proto::order::DEFAULT_REPLAY_CAPACITY;
+use cairn_proto::{OrderAction, OrderError, OrderVerifier, Receipt, SignedOrder};
+use ed25519_dalek::SigningKey;
+use futures_util::Stream;
+
+use crate::store::{PieceStore, StoreError};
+
+/// Why a request on the data path was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The peer has not yet learnt which pool it serves.
+    #[error("this peer has not reached its pool yet and cannot check orders; try again shortly")]
+    PoolUnknown,
+    /// The order was refused.
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The peer's data path.
+#[derive(Debug)]
+pub struct PeerService {
+    store: PieceStore,
+    key: SigningKey,
+    id: PeerId,
+    pool: OnceLock<PoolId>,
+    verifier: Mutex<Option<OrderVerifier>>,
+    load: AtomicU32,
+}
+
+/// Counts a request in flight while alive.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a AtomicU32);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl PeerService {
+    /// A service over `store` for the peer whose key this is; it accepts orders once
+    /// [`PeerService::trust_pool`] is called.
+    pub fn new(store: PieceStore, key: SigningKey) -> Self {
+        let id = PeerId::from_verifying_key(&key.verifying_key());
+        Self {
+            store,
+            key,
+            id,
+            pool: OnceLock::new(),
+            verifier: Mutex::new(None),
+            load: AtomicU32::new(0),
+        }
+    }
+
+    /// Accepts orders signed by `pool` from now on (the first pool set stays).
+    pub fn trust_pool(&self, pool: PoolId) {
+        if self.pool.set(pool).is_ok()
+            && let Ok(mut verifier) = self.verifier.lock()
+        {
+            *verifier = Some(OrderVerifier::new(pool, self.id, DEFAULT_REPLAY_CAPACITY));
+        }
+    }
+
+    /// The pool whose orders this peer accepts, once known.
+    pub fn pool(&self) -> Option<PoolId> {
+        self.pool.get().copied()
+    }
+
+    /// This peer.
+    pub fn id(&self) -> PeerId {
+        self.id
+    }
+
+    /// The piece store.
+    pub fn store(&self) -> &PieceStore {
+        &self.store
+    }
+
+    /// Requests in flight.
+    pub fn load(&self) -> u32 {
+        self.load.load(Ordering::Relaxed)
+    }
+
+    /// Marks a request in flight until the guard drops.
+    pub fn begin(&self) -> InFlight<'_> {
+        self.load.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.load)
+    }
+
+    /// Checks `order` for `action` on `piece` with `size` bytes, using up its serial.
+    pub fn check(
+        &self,
+        order: &SignedOrder,
+        action: OrderAction,
+        piece: &PieceHash,
+        size: u64,
+    ) -> Result<(), ServiceError> {
+        let mut verifier = self
+            .verifier
+            .lock()
+            .map_err(|_| StoreError::Io("order verifier lock poisoned".to_owned()))?;
+        let verifier = verifier.as_mut().ok_or(ServiceError::PoolUnknown)?;
+        verifier.check(order, action, piece, size, now_secs())?;
+        Ok(())
+    }
+
+    /// Stores a piece of `size` bytes under a put order; returns the signed receipt.
+    /// Capacity is reserved before the order's serial is used, so a full peer refuses
+    /// without spending the order.
+    pub async fn put<S, E>(
+        &self,
+        order: &SignedOrder,
+        piece: PieceHash,
+        size: u64,
+        body: S,
+    ) -> Result<Receipt, ServiceError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        if self.verifier.lock().map(|v| v.is_none()).unwrap_or(true) {
+            return Err(ServiceError::PoolUnknown);
+        }
+        let reservation = self.store.reserve(size)?;
+        self.check(order, OrderAction::Put, &piece, size)?;
+        self.store.put(piece, size, body, reservation).await?;
+        Ok(Receipt::sign(&self.key, piece, size, order.order.serial))
+    }
+
+    /// Opens a piece under a get order.
+    pub async fn get(
+        &self,
+        order: &SignedOrder,
+        piece: PieceHash,
+    ) -> Result<(tokio::fs::File, u64), ServiceError> {
+        let size = self.store.size_of(&piece).unwrap_or(0);
+        self.check(order, OrderAction::Get, &piece, size)?;
+        Ok(self.store.open_piece(&piece).await?)
+    }
+
+    /// Deletes a piece under a delete order; returns whether it was held.
+    pub fn delete(&self, order: &SignedOrder, piece: PieceHash) -> Result<bool, ServiceError> {
+        self.check(order, OrderAction::Delete, &piece, 0)?;
+        Ok(self.store.delete(&piece)?)
+    }
+}

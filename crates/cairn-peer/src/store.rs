@@ -1,0 +1,516 @@
+//! The piece store: pieces as files named by their BLAKE3 hash under `pieces/ab/cd/`, each
+//! written to `tmp/`, hashed while written, fsynced and renamed into place, then recorded in
+//! a SQLite index so used space is known without scanning and never exceeds the capacity.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use cairn_core::PieceHash;
+use futures_util::{Stream, StreamExt};
+use rand::RngCore;
+use rusqlite::{Connection, params};
+use tokio::io::AsyncWriteExt;
+
+/// Why the store refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Storing the piece would exceed the capacity.
+    #[error(
+        "this peer is full: {needed} more bytes would exceed its capacity of {capacity} bytes ({used} used)"
+    )]
+    Full {
+        /// Bytes asked for.
+        needed: u64,
+        /// Bytes in use or reserved.
+        used: u64,
+        /// The capacity.
+        capacity: u64,
+    },
+    /// The bytes received do not hash to the piece's name.
+    #[error("the piece's bytes do not match its hash {0}")]
+    HashMismatch(PieceHash),
+    /// The body was longer or shorter than announced.
+    #[error("the piece body was {got} bytes, not the {expected} announced")]
+    WrongLength {
+        /// Announced.
+        expected: u64,
+        /// Received (so far).
+        got: u64,
+    },
+    /// The body could not be read to the end.
+    #[error("the piece upload was cut off: {0}")]
+    Interrupted(String),
+    /// No such piece.
+    #[error("this peer does not hold piece {0}")]
+    NotFound(PieceHash),
+    /// Disk or index failure.
+    #[error("the piece store failed: {0}")]
+    Io(String),
+}
+
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+#[derive(Debug, Default)]
+struct Usage {
+    used: u64,
+    reserved: u64,
+    sizes: HashMap<PieceHash, u64>,
+}
+
+/// Space set aside for a piece being received; released when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    usage: Arc<Mutex<Usage>>,
+    size: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Ok(mut usage) = self.usage.lock() {
+            usage.reserved = usage.reserved.saturating_sub(self.size);
+        }
+    }
+}
+
+/// The piece store of one peer.
+#[derive(Debug)]
+pub struct PieceStore {
+    dir: PathBuf,
+    capacity: u64,
+    usage: Arc<Mutex<Usage>>,
+    index: Arc<Mutex<Connection>>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl PieceStore {
+    /// Opens the store in `dir` with `capacity` bytes: removes whatever an interrupted write
+    /// left in `tmp/`, forgets index rows whose file is gone, and indexes complete piece
+    /// files that lack a row (a crash between rename and index) after checking their hash.
+    pub fn open(dir: &Path, capacity: u64) -> Result<Self, StoreError> {
+        let tmp = dir.join("tmp");
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(io)?;
+        }
+        fs::create_dir_all(&tmp).map_err(io)?;
+        fs::create_dir_all(dir.join("pieces")).map_err(io)?;
+        let conn = Connection::open(dir.join("index.sqlite")).map_err(io)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             CREATE TABLE IF NOT EXISTS pieces (
+                 hash BLOB PRIMARY KEY, size INTEGER NOT NULL, stored_at INTEGER NOT NULL
+             ) STRICT;",
+        )
+        .map_err(io)?;
+        let store = Self {
+            dir: dir.to_owned(),
+            capacity,
+            usage: Arc::new(Mutex::new(Usage::default())),
+            index: Arc::new(Mutex::new(conn)),
+        };
+        store.reconcile()?;
+        Ok(store)
+    }
+
+    fn lock_usage(&self) -> Result<MutexGuard<'_, Usage>, StoreError> {
+        self.usage.lock().map_err(|_| io("usage lock poisoned"))
+    }
+
+    fn lock_index(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.index.lock().map_err(|_| io("index lock poisoned"))
+    }
+
+    /// Where a piece's file lives.
+    pub fn piece_path(&self, hash: &PieceHash) -> PathBuf {
+        let name = hash.to_string();
+        self.dir
+            .join("pieces")
+            .join(&name[..2])
+            .join(&name[2..4])
+            .join(&name)
+    }
+
+    fn reconcile(&self) -> Result<(), StoreError> {
+        let conn = self.lock_index()?;
+        let mut rows: Vec<(PieceHash, u64)> = Vec::new();
+        {
+            let mut stmt = conn.prepare("SELECT hash, size FROM pieces").map_err(io)?;
+            let mapped = stmt
+                .query_map([], |row| {
+                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(io)?;
+            for row in mapped {
+                let (hash, size) = row.map_err(io)?;
+                let hash: [u8; 32] = hash.try_into().map_err(|_| io("a bad hash in the index"))?;
+                rows.push((
+                    PieceHash::from_bytes(hash),
+                    u64::try_from(size).unwrap_or(0),
+                ));
+            }
+        }
+        let mut usage = self.lock_usage()?;
+        for (hash, size) in rows {
+            if self.piece_path(&hash).is_file() {
+                usage.used += size;
+                usage.sizes.insert(hash, size);
+            } else {
+                tracing::warn!(piece = %hash, "indexed piece file is missing; forgetting it");
+                conn.execute(
+                    "DELETE FROM pieces WHERE hash = ?1",
+                    [hash.as_bytes().as_slice()],
+                )
+                .map_err(io)?;
+            }
+        }
+        // Files without a row: a crash after the rename but before the index write.
+        for first in fs::read_dir(self.dir.join("pieces")).map_err(io)? {
+            let first = first.map_err(io)?.path();
+            for second in fs::read_dir(&first).map_err(io)? {
+                let second = second.map_err(io)?.path();
+                for file in fs::read_dir(&second).map_err(io)? {
+                    let file = file.map_err(io)?.path();
+                    let name = file
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or_default();
+                    let Ok(hash) = name.parse::<PieceHash>() else {
+                        fs::remove_file(&file).map_err(io)?;
+                        continue;
+                    };
+                    if usage.sizes.contains_key(&hash) {
+                        continue;
+                    }
+                    let bytes = fs::read(&file).map_err(io)?;
+                    if hash.matches(&bytes) {
+                        let size = bytes.len() as u64;
+                        conn.execute(
+                            "INSERT INTO pieces (hash, size, stored_at) VALUES (?1, ?2, ?3)",
+                            params![hash.as_bytes().as_slice(), int(size), int(now_ms())],
+                        )
+                        .map_err(io)?;
+                        usage.used += size;
+                        usage.sizes.insert(hash, size);
+                    } else {
+                        fs::remove_file(&file).map_err(io)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Bytes used by stored pieces, and how many there are.
+    pub fn usage(&self) -> (u64, u64) {
+        self.lock_usage()
+            .map(|u| (u.used, u.sizes.len() as u64))
+            .unwrap_or((0, 0))
+    }
+
+    /// The size of a held piece.
+    pub fn size_of(&self, hash: &PieceHash) -> Option<u64> {
+        self.lock_usage().ok()?.sizes.get(hash).copied()
+    }
+
+    /// Every held piece and when it was stored (Unix ms).
+    pub fn inventory(&self) -> Result<Vec<(PieceHash, u64)>, StoreError> {
+        let conn = self.lock_index()?;
+        let mut stmt = conn
+            .prepare("SELECT hash, stored_at FROM pieces")
+            .map_err(io)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(io)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (hash, at) = row.map_err(io)?;
+            let hash: [u8; 32] = hash.try_into().map_err(|_| io("a bad hash in the index"))?;
+            out.push((PieceHash::from_bytes(hash), u64::try_from(at).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
+    /// Sets aside `size` bytes for a piece about to arrive, or refuses if it would not fit.
+    pub fn reserve(&self, size: u64) -> Result<Reservation, StoreError> {
+        let mut usage = self.lock_usage()?;
+        let taken = usage.used + usage.reserved;
+        if taken.saturating_add(size) > self.capacity {
+            return Err(StoreError::Full {
+                needed: size,
+                used: taken,
+                capacity: self.capacity,
+            });
+        }
+        usage.reserved += size;
+        Ok(Reservation {
+            usage: self.usage.clone(),
+            size,
+        })
+    }
+
+    /// Receives a piece of exactly `size` bytes (space already reserved) and stores it if
+    /// its bytes hash to `hash`. Returns whether it was new (a piece already held is kept
+    /// and counted once). Nothing is visible until the whole piece is checked and synced.
+    pub async fn put<S, E>(
+        &self,
+        hash: PieceHash,
+        size: u64,
+        mut body: S,
+        reservation: Reservation,
+    ) -> Result<bool, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut name = [0u8; 16];
+        rand::rng().fill_bytes(&mut name);
+        let tmp = self.dir.join("tmp").join(data_hex(&name));
+        let result = self.receive(&tmp, hash, size, &mut body).await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        result?;
+        let target = self.piece_path(&hash);
+        let index = self.index.clone();
+        let usage = self.usage.clone();
+        let stored = tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
+            let mut usage = usage.lock().map_err(|_| io("usage lock poisoned"))?;
+            if usage.sizes.contains_key(&hash) {
+                let _ = fs::remove_file(&tmp);
+                return Ok(false);
+            }
+            let parent = target
+                .parent()
+                .ok_or_else(|| io("a piece path has no parent"))?;
+            fs::create_dir_all(parent).map_err(io)?;
+            fs::rename(&tmp, &target).map_err(io)?;
+            fs::File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(io)?;
+            let conn = index.lock().map_err(|_| io("index lock poisoned"))?;
+            conn.execute(
+                "INSERT OR REPLACE INTO pieces (hash, size, stored_at) VALUES (?1, ?2, ?3)",
+                params![hash.as_bytes().as_slice(), int(size), int(now_ms())],
+            )
+            .map_err(io)?;
+            usage.used += size;
+            usage.sizes.insert(hash, size);
+            Ok(true)
+        })
+        .await
+        .map_err(io)?;
+        drop(reservation);
+        stored
+    }
+
+    async fn receive<S, E>(
+        &self,
+        tmp: &Path,
+        hash: PieceHash,
+        size: u64,
+        body: &mut S,
+    ) -> Result<(), StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut file = tokio::fs::File::create(tmp).await.map_err(io)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut got = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| StoreError::Interrupted(e.to_string()))?;
+            got += chunk.len() as u64;
+            if got > size {
+                return Err(StoreError::WrongLength {
+                    expected: size,
+                    got,
+                });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        if got != size {
+            return Err(StoreError::WrongLength {
+                expected: size,
+                got,
+            });
+        }
+        if PieceHash::from_bytes(*hasher.finalize().as_bytes()) != hash {
+            return Err(StoreError::HashMismatch(hash));
+        }
+        file.sync_all().await.map_err(io)?;
+        Ok(())
+    }
+
+    /// Opens a held piece for reading; returns the file and the piece's size.
+    pub async fn open_piece(&self, hash: &PieceHash) -> Result<(tokio::fs::File, u64), StoreError> {
+        let size = self.size_of(hash).ok_or(StoreError::NotFound(*hash))?;
+        let file = tokio::fs::File::open(self.piece_path(hash))
+            .await
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    StoreError::NotFound(*hash)
+                } else {
+                    io(e)
+                }
+            })?;
+        Ok((file, size))
+    }
+
+    /// Deletes a piece; returns whether it was held.
+    pub fn delete(&self, hash: &PieceHash) -> Result<bool, StoreError> {
+        let mut usage = self.lock_usage()?;
+        let Some(size) = usage.sizes.get(hash).copied() else {
+            return Ok(false);
+        };
+        let conn = self.lock_index()?;
+        conn.execute(
+            "DELETE FROM pieces WHERE hash = ?1",
+            [hash.as_bytes().as_slice()],
+        )
+        .map_err(io)?;
+        match fs::remove_file(self.piece_path(hash)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        usage.sizes.remove(hash);
+        usage.used = usage.used.saturating_sub(size);
+        Ok(true)
+    }
+}
+
+fn data_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(bytes: &[u8]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        futures_util::stream::iter(
+            bytes
+                .chunks(1000)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    async fn put(store: &PieceStore, bytes: &[u8]) -> Result<bool, StoreError> {
+        let reservation = store.reserve(bytes.len() as u64)?;
+        store
+            .put(
+                PieceHash::of(bytes),
+                bytes.len() as u64,
+                body(bytes),
+                reservation,
+            )
+            .await
+    }
+
+    #[tokio::test]
+    async fn pieces_round_trip_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PieceStore::open(dir.path(), 10_000).unwrap();
+        assert!(put(&store, &[7u8; 3000]).await.unwrap());
+        assert!(!put(&store, &[7u8; 3000]).await.unwrap(), "idempotent");
+        assert_eq!(store.usage(), (3000, 1));
+        drop(store);
+        let store = PieceStore::open(dir.path(), 10_000).unwrap();
+        assert_eq!(store.usage(), (3000, 1));
+        let (_, size) = store
+            .open_piece(&PieceHash::of(&[7u8; 3000]))
+            .await
+            .unwrap();
+        assert_eq!(size, 3000);
+        assert!(store.delete(&PieceHash::of(&[7u8; 3000])).unwrap());
+        assert_eq!(store.usage(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn capacity_counts_reservations() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PieceStore::open(dir.path(), 5000).unwrap();
+        let held = store.reserve(3000).unwrap();
+        assert!(matches!(store.reserve(2001), Err(StoreError::Full { .. })));
+        drop(held);
+        assert!(put(&store, &[1u8; 5000]).await.unwrap());
+        assert!(matches!(
+            put(&store, &[2u8; 1]).await,
+            Err(StoreError::Full { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PieceStore::open(dir.path(), 10_000).unwrap();
+        let r = store.reserve(100).unwrap();
+        let wrong = store
+            .put(PieceHash::of(b"other"), 100, body(&[0u8; 100]), r)
+            .await;
+        assert!(matches!(wrong, Err(StoreError::HashMismatch(_))));
+        let r = store.reserve(100).unwrap();
+        let short = store
+            .put(PieceHash::of(&[0u8; 100]), 100, body(&[0u8; 99]), r)
+            .await;
+        assert!(matches!(short, Err(StoreError::WrongLength { .. })));
+        let r = store.reserve(100).unwrap();
+        let long = store
+            .put(PieceHash::of(&[0u8; 100]), 100, body(&[0u8; 101]), r)
+            .await;
+        assert!(matches!(long, Err(StoreError::WrongLength { .. })));
+        assert_eq!(store.usage(), (0, 0));
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(dir.path().join("pieces")).unwrap().count(), 0);
+        assert!(store.reserve(10_000).is_ok(), "reservations were released");
+    }
+
+    #[tokio::test]
+    async fn crash_leftovers_are_cleaned_or_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PieceStore::open(dir.path(), 10_000).unwrap();
+        let good = [5u8; 500];
+        let path = store.piece_path(&PieceHash::of(&good));
+        drop(store);
+        // A half-written temp file, a complete but unindexed piece, and a corrupt one.
+        fs::write(dir.path().join("tmp").join("partial"), [1u8; 10]).unwrap();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, good).unwrap();
+        let bad = PieceHash::of(b"bad");
+        let bad_path = dir
+            .path()
+            .join("pieces")
+            .join(&bad.to_string()[..2])
+            .join(&bad.to_string()[2..4]);
+        fs::create_dir_all(&bad_path).unwrap();
+        fs::write(bad_path.join(bad.to_string()), b"not bad").unwrap();
+        let store = PieceStore::open(dir.path(), 10_000).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(store.usage(), (500, 1));
+        assert!(store.size_of(&bad).is_none());
+        assert!(!bad_path.join(bad.to_string()).exists());
+    }
+}

@@ -1,0 +1,11 @@
+//! Test support for Cairn (a dev-dependency only): real `cairn pool` / `cairn peer`
+//! processes on `127.0.0.1:0` with temporary data directories, polling with deadlines
+//! instead of sleeping, and a small client that signs requests as an account or a peer.
+
+mod client;
+mod daemon;
+mod wait;
+
+pub use client::{ApiFailure, SignedClient};
+pub use daemon::{Daemon, DaemonError};
+pub use wait::{WaitError, wait_until};
