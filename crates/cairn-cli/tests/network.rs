@@ -607,3 +607,104 @@ async fn a_restarted_pool_keeps_peers_objects_and_placements() {
     assert_eq!(placement(&after), placement(&before));
     assert_eq!(after.metadata, before.metadata);
 }
+
+fn files_under(path: &Path) -> usize {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        files_under(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_killed_mid_write_leaves_no_partial_piece() {
+    let mut net = Network::start(4, &[]).await;
+    let alice = net.account(1);
+    let upload = begin(&alice, &enc("big"), "ec:2+2").await;
+    let data = vec![3u8; 400_000];
+    let fragments = ErasureCodec::new(2, 2).unwrap().encode(&data).unwrap();
+    let placed: SegmentPlaced = alice
+        .call(
+            "POST",
+            &api::place_segment_path(&upload.upload, 0),
+            Some(&PlaceSegment {
+                piece_size: fragments[0].len() as u64,
+                fragments: fragments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| FragmentInfo {
+                        fragment: i as u16,
+                        hash: PieceHash::of(f),
+                    })
+                    .collect(),
+            }),
+        )
+        .await
+        .unwrap();
+    let target = &placed.targets[0];
+    let victim = net
+        .peers
+        .iter()
+        .position(|p| p.url() == target.address)
+        .unwrap();
+    let dir = net.root.join(format!("peer{victim}"));
+
+    // Send half the piece, then stall.
+    let bytes = fragments[usize::from(target.fragment)].clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+    });
+    let request = reqwest::Client::new()
+        .put(format!(
+            "{}{}",
+            target.address,
+            piece_path(&PieceHash::of(&bytes))
+        ))
+        .header(ORDER_HEADER, target.order.to_header_value())
+        .header("content-length", bytes.len().to_string())
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let pending = tokio::spawn(request);
+    tx.send(bytes[..bytes.len() / 2].to_vec()).await.unwrap();
+    wait_until("the partial piece on disk", SETTLE, || async {
+        (files_under(&dir.join("tmp")) == 1).then_some(())
+    })
+    .await
+    .unwrap();
+
+    net.peers[victim].kill();
+    drop(tx);
+    let _ = pending.await;
+    assert_eq!(
+        files_under(&dir.join("pieces")),
+        0,
+        "nothing partial is visible"
+    );
+
+    net.peers[victim] = start_peer(
+        net.pool.url(),
+        &dir,
+        "64MiB",
+        Some(&format!("zone-{victim}")),
+    );
+    let info = peer_info(net.peers[victim].url()).await;
+    assert_eq!((info.piece_count, info.used), (0, 0));
+    assert_eq!(
+        files_under(&dir.join("tmp")),
+        0,
+        "the partial write is cleaned up"
+    );
+    assert_eq!(files_under(&dir.join("pieces")), 0);
+}

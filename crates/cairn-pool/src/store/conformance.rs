@@ -608,7 +608,11 @@ pub(crate) async fn registration_updates_details<S: MetadataStore>(store: S) {
         load: 0,
     };
     assert_eq!(
-        store.heartbeat(peer(1), stats, 300).await.unwrap().state_since,
+        store
+            .heartbeat(peer(1), stats, 300)
+            .await
+            .unwrap()
+            .state_since,
         100
     );
     store
@@ -791,7 +795,13 @@ pub(crate) async fn objects_keep_segment_and_piece_order<S: MetadataStore>(store
         },
         "every piece the peer holds, once each, sorted"
     );
-    assert!(store.object(account(2), "big".into()).await.unwrap().is_none());
+    assert!(
+        store
+            .object(account(2), "big".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub(crate) async fn segment_retries_replace_pieces<S: MetadataStore>(store: S) {
@@ -826,7 +836,11 @@ pub(crate) async fn segment_retries_replace_pieces<S: MetadataStore>(store: S) {
             .committed_segments,
         vec![0]
     );
-    assert_eq!(store.stats().await.unwrap().pieces, 4, "replaced, not added");
+    assert_eq!(
+        store.stats().await.unwrap().pieces,
+        4,
+        "replaced, not added"
+    );
     store
         .commit_object(alice, id, object_of(1), 20)
         .await
@@ -913,7 +927,9 @@ pub(crate) async fn stats_count_everything<S: MetadataStore>(store: S) {
         .await
         .unwrap();
     let mut stats = store.stats().await.unwrap();
-    stats.peers_by_state.sort_by_key(|(state, _)| state.as_str());
+    stats
+        .peers_by_state
+        .sort_by_key(|(state, _)| state.as_str());
     let mut expected = vec![(PeerState::Online, 3), (PeerState::Lost, 1)];
     expected.sort_by_key(|(state, _)| state.as_str());
     assert_eq!(
@@ -977,6 +993,29 @@ pub(crate) async fn folder_renames_may_nest<S: MetadataStore>(store: S) {
         1
     );
     assert!(store.object(alice, "f/1".into()).await.unwrap().is_some());
+}
+
+/// Regression: listing without `after` once skipped an object at the empty path.
+pub(crate) async fn the_empty_path_is_listed<S: MetadataStore>(store: S) {
+    let alice = account(1);
+    commit_at(&store, alice, "", 10).await;
+    commit_at(&store, alice, "a", 10).await;
+    let paths: Vec<String> = store
+        .list_objects(alice, String::new(), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.path)
+        .collect();
+    assert_eq!(paths, ["", "a"]);
+    let after: Vec<String> = store
+        .list_objects(alice, String::new(), Some(String::new()), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.path)
+        .collect();
+    assert_eq!(after, ["a"]);
 }
 
 /// Commits one object per path, then checks that paging through `prefix` with pages of
@@ -1056,6 +1095,7 @@ macro_rules! suite {
             case!(shared_pieces_are_deleted_last);
             case!(stats_count_everything);
             case!(folder_renames_may_nest);
+            case!(the_empty_path_is_listed);
         }
     };
 }

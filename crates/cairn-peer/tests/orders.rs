@@ -1,0 +1,327 @@
+//! The peer's data path over real HTTP on 127.0.0.1:0 with a real data directory: the test
+//! signs orders as the pool would, and every bad order is refused with nothing stored.
+
+use std::sync::Arc;
+
+use cairn_core::{AccountId, PeerId, PieceHash};
+use cairn_peer::{PeerService, PieceStore, server};
+use cairn_proto::order::ORDER_HEADER;
+use cairn_proto::peer_api::piece_path;
+use cairn_proto::{
+    ErrorBody, Holder, Order, OrderAction, OrderSerial, OrderSigner, Receipt, SignedOrder,
+};
+use ed25519_dalek::SigningKey;
+
+struct Peer {
+    url: String,
+    service: Arc<PeerService>,
+    pool: OrderSigner,
+    dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn start(capacity: u64) -> Peer {
+    let dir = tempfile::tempdir().unwrap();
+    let store = PieceStore::open(dir.path(), capacity).unwrap();
+    let service = Arc::new(PeerService::new(store, SigningKey::from_bytes(&[1; 32])));
+    let pool = OrderSigner::new(SigningKey::from_bytes(&[2; 32]));
+    service.trust_pool(pool.pool_id());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, server::router(service.clone())).into_future());
+    Peer {
+        url,
+        service,
+        pool,
+        dir,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Peer {
+    fn order(&self, action: OrderAction, piece: PieceHash, max_size: u64, serial: u64) -> Order {
+        Order {
+            pool: self.pool.pool_id(),
+            peer: self.service.id(),
+            piece,
+            action,
+            max_size,
+            holder: Holder::Account(AccountId::from_verifying_key(
+                &SigningKey::from_bytes(&[3; 32]).verifying_key(),
+            )),
+            serial: OrderSerial(serial),
+            expires_at: now() + 600,
+        }
+    }
+
+    async fn put(&self, order: &SignedOrder, piece: PieceHash, body: Vec<u8>) -> (u16, Vec<u8>) {
+        let response = self
+            .http
+            .put(format!("{}{}", self.url, piece_path(&piece)))
+            .header(ORDER_HEADER, order.to_header_value())
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.bytes().await.unwrap().to_vec(),
+        )
+    }
+
+    async fn get(
+        &self,
+        order: &SignedOrder,
+        piece: PieceHash,
+        range: Option<&str>,
+    ) -> (u16, Vec<u8>) {
+        let mut request = self
+            .http
+            .get(format!("{}{}", self.url, piece_path(&piece)))
+            .header(ORDER_HEADER, order.to_header_value());
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        let response = request.send().await.unwrap();
+        (
+            response.status().as_u16(),
+            response.bytes().await.unwrap().to_vec(),
+        )
+    }
+
+    fn files(&self) -> usize {
+        fn count(path: &std::path::Path) -> usize {
+            std::fs::read_dir(path)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| {
+                            if e.path().is_dir() {
+                                count(&e.path())
+                            } else {
+                                1
+                            }
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        count(&self.dir.path().join("pieces")) + count(&self.dir.path().join("tmp"))
+    }
+}
+
+fn code(body: &[u8]) -> String {
+    ErrorBody::from_json(body).unwrap().code
+}
+
+#[tokio::test]
+async fn a_good_order_stores_serves_and_deletes() {
+    let peer = start(1 << 20).await;
+    let data = vec![9u8; 10_000];
+    let hash = PieceHash::of(&data);
+    let put = peer
+        .pool
+        .sign(peer.order(OrderAction::Put, hash, 10_000, 1))
+        .unwrap();
+    let (status, body) = peer.put(&put, hash, data.clone()).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let receipt: Receipt = serde_json::from_slice(&body).unwrap();
+    receipt.verify().unwrap();
+    assert_eq!(
+        (receipt.peer, receipt.piece, receipt.size),
+        (peer.service.id(), hash, 10_000)
+    );
+
+    let get = peer
+        .pool
+        .sign(peer.order(OrderAction::Get, hash, 10_000, 2))
+        .unwrap();
+    assert_eq!(peer.get(&get, hash, None).await, (200, data.clone()));
+    let get = peer
+        .pool
+        .sign(peer.order(OrderAction::Get, hash, 10_000, 3))
+        .unwrap();
+    assert_eq!(
+        peer.get(&get, hash, Some("bytes=10-19")).await,
+        (206, data[10..20].to_vec())
+    );
+    let get = peer
+        .pool
+        .sign(peer.order(OrderAction::Get, hash, 10_000, 4))
+        .unwrap();
+    assert_eq!(
+        peer.get(&get, hash, Some("bytes=9990-")).await,
+        (206, data[9990..].to_vec())
+    );
+    let get = peer
+        .pool
+        .sign(peer.order(OrderAction::Get, hash, 10_000, 5))
+        .unwrap();
+    assert_eq!(peer.get(&get, hash, Some("bytes=10000-")).await.0, 416);
+
+    let delete = peer
+        .pool
+        .sign(peer.order(OrderAction::Delete, hash, 0, 6))
+        .unwrap();
+    let response = peer
+        .http
+        .delete(format!("{}{}", peer.url, piece_path(&hash)))
+        .header(ORDER_HEADER, delete.to_header_value())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(peer.service.store().usage(), (0, 0));
+    let get = peer
+        .pool
+        .sign(peer.order(OrderAction::Get, hash, 10_000, 7))
+        .unwrap();
+    assert_eq!(peer.get(&get, hash, None).await.0, 404);
+}
+
+#[tokio::test]
+async fn bad_orders_are_refused_and_nothing_is_stored() {
+    let peer = start(1 << 20).await;
+    let data = vec![4u8; 1000];
+    let hash = PieceHash::of(&data);
+    let other_hash = PieceHash::of(b"other");
+    let forger = OrderSigner::new(SigningKey::from_bytes(&[66; 32]));
+    let other_peer = PeerId::from_verifying_key(&SigningKey::from_bytes(&[77; 32]).verifying_key());
+
+    let mut forged_sig = peer
+        .pool
+        .sign(peer.order(OrderAction::Put, hash, 1000, 10))
+        .unwrap();
+    forged_sig.signature[0] ^= 1;
+    let forged_pool = forger
+        .sign(Order {
+            pool: forger.pool_id(),
+            ..peer.order(OrderAction::Put, hash, 1000, 11)
+        })
+        .unwrap();
+    let expired = peer
+        .pool
+        .sign(Order {
+            expires_at: now() - 1,
+            ..peer.order(OrderAction::Put, hash, 1000, 12)
+        })
+        .unwrap();
+    let for_other_peer = peer
+        .pool
+        .sign(Order {
+            peer: other_peer,
+            ..peer.order(OrderAction::Put, hash, 1000, 13)
+        })
+        .unwrap();
+    let for_other_hash = peer
+        .pool
+        .sign(peer.order(OrderAction::Put, other_hash, 1000, 14))
+        .unwrap();
+    let too_small = peer
+        .pool
+        .sign(peer.order(OrderAction::Put, hash, 999, 15))
+        .unwrap();
+    let wrong_action = peer
+        .pool
+        .sign(peer.order(OrderAction::Get, hash, 1000, 16))
+        .unwrap();
+
+    let cases = [
+        (forged_sig, "order_bad_signature"),
+        (forged_pool, "order_wrong_pool"),
+        (expired, "order_expired"),
+        (for_other_peer, "order_wrong_peer"),
+        (for_other_hash, "order_wrong_piece"),
+        (too_small, "order_too_large"),
+        (wrong_action, "order_wrong_action"),
+    ];
+    for (order, expected) in cases {
+        let (status, body) = peer.put(&order, hash, data.clone()).await;
+        assert!(status >= 400, "{expected}: {status}");
+        assert_eq!(code(&body), expected);
+        assert_eq!(peer.service.store().usage(), (0, 0), "{expected}");
+        assert_eq!(peer.files(), 0, "{expected}");
+    }
+
+    // Bytes that do not match the hash in the URL and order.
+    let liar = peer
+        .pool
+        .sign(peer.order(OrderAction::Put, hash, 1000, 20))
+        .unwrap();
+    let (status, body) = peer.put(&liar, hash, vec![5u8; 1000]).await;
+    assert_eq!((status, code(&body).as_str()), (400, "piece_hash_mismatch"));
+    assert_eq!(peer.files(), 0);
+
+    // A good order works once; its replay is refused.
+    let good = peer
+        .pool
+        .sign(peer.order(OrderAction::Put, hash, 1000, 30))
+        .unwrap();
+    assert_eq!(peer.put(&good, hash, data.clone()).await.0, 201);
+    let (status, body) = peer.put(&good, hash, data.clone()).await;
+    assert_eq!((status, code(&body).as_str()), (409, "order_replayed"));
+
+    // Garbage never panics.
+    let response = peer
+        .http
+        .put(format!("{}/v1/pieces/not-a-hash", peer.url))
+        .header(ORDER_HEADER, "garbage")
+        .body(vec![1, 2, 3])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let response = peer
+        .http
+        .put(format!("{}{}", peer.url, piece_path(&hash)))
+        .header(ORDER_HEADER, "x".repeat(292))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let response = peer
+        .http
+        .get(format!("{}{}", peer.url, piece_path(&hash)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn capacity_is_never_exceeded_even_by_concurrent_uploads() {
+    let peer = Arc::new(start(25_000).await);
+    let mut tasks = Vec::new();
+    for i in 0..5u8 {
+        let peer = peer.clone();
+        tasks.push(tokio::spawn(async move {
+            let data = vec![i; 10_000];
+            let hash = PieceHash::of(&data);
+            let order = peer
+                .pool
+                .sign(peer.order(OrderAction::Put, hash, 10_000, 100 + u64::from(i)))
+                .unwrap();
+            peer.put(&order, hash, data).await
+        }));
+    }
+    let mut stored = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            201 => stored += 1,
+            507 => assert_eq!(code(&body), "peer_full"),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(stored, 2);
+    let (used, count) = peer.service.store().usage();
+    assert_eq!((used, count), (20_000, 2));
+    assert!(used <= peer.service.store().capacity());
+}
