@@ -79,7 +79,8 @@ pub trait MetadataStore: Send + Sync + 'static {
         now: u64,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 
-    /// Opens an upload.
+    /// Opens an upload (creating its account if new); [`StoreError::AlreadyExists`] if the
+    /// id is taken.
     fn begin_upload(&self, upload: NewUpload) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// An open upload of this account.
@@ -90,7 +91,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Option<UploadRecord>>> + Send;
 
     /// Remembers that peers were given put orders for these pieces of an open upload, so
-    /// that whatever they store is collected if it is not committed.
+    /// that whatever they store is collected if it is not committed. A placed piece is taken
+    /// off its peer's delete queue. [`StoreError::NotFound`] unless the upload is open.
     fn record_placement(
         &self,
         upload: UploadId,
@@ -105,6 +107,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Vec<PiecePlacement>>> + Send;
 
     /// Records a segment's stored pieces; committing an index again replaces its pieces.
+    /// [`StoreError::NotFound`] unless the upload is this account's and open;
+    /// [`StoreError::Conflict`] if a fragment is listed twice on one peer.
     fn commit_segment(
         &self,
         account: AccountId,
@@ -162,6 +166,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Moves every object under `from_prefix` to `to_prefix`, all or none; returns how many.
+    /// [`StoreError::AlreadyExists`] if a target is held by an object that does not move.
     fn rename_prefix(
         &self,
         account: AccountId,
