@@ -1,9 +1,12 @@
 //! The pool's HTTP API, version 1 (paths in [`cairn_proto::api`]).
 
+mod accounts;
 mod objects;
 mod peers;
 mod signed;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -27,6 +30,8 @@ pub fn router<S: MetadataStore>(app: Arc<App<S>>) -> Router {
         .route(paths::PEER_REGISTER, post(peers::register::<S>))
         .route(paths::PEER_HEARTBEAT, post(peers::heartbeat::<S>))
         .route(paths::PEER_DRAIN, post(peers::drain::<S>))
+        .route(paths::ACCOUNT, post(accounts::open::<S>))
+        .route(paths::ACCOUNT_HEALTH, get(accounts::account_health::<S>))
         .route(paths::UPLOADS, post(objects::begin::<S>))
         .route("/v1/uploads/{upload}", delete(objects::abort::<S>))
         .route("/v1/uploads/{upload}/commit", post(objects::commit::<S>))
@@ -43,6 +48,7 @@ pub fn router<S: MetadataStore>(app: Arc<App<S>>) -> Router {
             paths::OBJECT,
             get(objects::get::<S>).delete(objects::delete::<S>),
         )
+        .route(paths::OBJECT_HEALTH, get(accounts::object_health::<S>))
         .route(paths::RENAME, post(objects::rename::<S>))
         .layer(DefaultBodyLimit::max(MAX_SIGNED_BODY))
         .with_state(app)

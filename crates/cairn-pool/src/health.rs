@@ -1,8 +1,10 @@
 //! Peer health, pure: the timers that move a silent peer `online → suspect → offline → lost`,
 //! and one health tick that turns snapshots of the registry into state and score updates. The
 //! pool's health loop reads the clock and the store; this module only does the arithmetic.
+//! Segment health (which recorded pieces still count) is in `health/segment.rs`.
 
 mod score;
+mod segment;
 
 use std::fmt;
 use std::time::Duration;
@@ -13,6 +15,9 @@ use crate::state::PeerState;
 
 pub use score::{
     DEFAULT_AVAILABILITY_WINDOW, RTT_ALPHA, counts_as_up, next_availability, next_rtt,
+};
+pub use segment::{
+    ObjectCondition, is_readable, object_condition, object_health, piece_state, segment_health,
 };
 
 /// How many missed heartbeat intervals make a peer `suspect`.

@@ -205,4 +205,9 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Counts across the store.
     fn stats(&self) -> impl Future<Output = StoreResult<StoreStats>> + Send;
+
+    /// Committed segments (of every account) below full redundancy, the repair queue: a
+    /// segment counts when some fragment `0..k+m` of its object's shape has fewer than `r`
+    /// pieces on `online` peers. Open uploads do not count.
+    fn degraded_segments(&self) -> impl Future<Output = StoreResult<u64>> + Send;
 }

@@ -5,7 +5,7 @@
 //! compares them but cannot read them. Binary blobs travel as unpadded base64url. Times are
 //! Unix milliseconds.
 
-use cairn_core::{PeerId, PieceHash, PoolId};
+use cairn_core::{AccountId, PeerId, PieceHash, PoolId};
 use serde::{Deserialize, Serialize};
 
 use crate::order::SignedOrder;
@@ -20,12 +20,18 @@ pub const PEER_REGISTER: &str = "/v1/peers/register";
 pub const PEER_HEARTBEAT: &str = "/v1/peers/heartbeat";
 /// `POST` (signed by the peer): start draining (leave on purpose).
 pub const PEER_DRAIN: &str = "/v1/peers/drain";
+/// `POST` (signed by the account): open the account (idempotent).
+pub const ACCOUNT: &str = "/v1/account";
+/// `GET` (signed by the account): how healthy the account's objects are.
+pub const ACCOUNT_HEALTH: &str = "/v1/account/health";
 /// `POST` (signed by the account): begin an upload.
 pub const UPLOADS: &str = "/v1/uploads";
 /// `GET` (signed by the account): list objects (`?prefix=&after=&limit=`).
 pub const OBJECTS: &str = "/v1/objects";
 /// `GET` / `DELETE` (signed by the account): one object (`?path=`).
 pub const OBJECT: &str = "/v1/object";
+/// `GET` (signed by the account): one object's pieces and their health (`?path=`).
+pub const OBJECT_HEALTH: &str = "/v1/object/health";
 /// `POST` (signed by the account): rename an object or a folder.
 pub const RENAME: &str = "/v1/rename";
 /// `GET`: the network's state.
@@ -51,6 +57,15 @@ pub fn commit_upload_path(upload: &str) -> String {
 /// `DELETE` path aborting `upload`.
 pub fn upload_path(upload: &str) -> String {
     format!("/v1/uploads/{upload}")
+}
+
+/// Answer to [`ACCOUNT`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountOpened {
+    /// The account, as the pool knows it.
+    pub account: AccountId,
+    /// Whether this request created it.
+    pub created: bool,
 }
 
 /// Answer to [`INFO`].
@@ -348,4 +363,105 @@ pub struct NetworkStatus {
     pub bytes: u64,
     /// Uploads begun and not yet committed or abandoned.
     pub open_uploads: u64,
+    /// Segments with fewer healthy pieces than their redundancy asks for: the repair queue.
+    pub repair_queue: u64,
+}
+
+/// The health of one stored piece, as `cairn status` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PieceState {
+    /// Its peer is online and the piece is not known bad.
+    Healthy,
+    /// Its peer missed a heartbeat or two.
+    Suspect,
+    /// Its peer is offline.
+    Offline,
+    /// Its peer is lost; the piece counts as gone.
+    Lost,
+    /// Its peer is leaving; the piece still reads while it moves.
+    Draining,
+    /// Its peer has left.
+    Left,
+    /// Its peer was disqualified.
+    Disqualified,
+    /// The piece is known to be damaged.
+    Corrupt,
+}
+
+impl PieceState {
+    /// A piece's state from its peer's state (the piece itself not known bad).
+    pub const fn of_peer(state: PeerState) -> Self {
+        match state {
+            PeerState::Online => Self::Healthy,
+            PeerState::Suspect => Self::Suspect,
+            PeerState::Offline => Self::Offline,
+            PeerState::Lost => Self::Lost,
+            PeerState::Draining => Self::Draining,
+            PeerState::Left => Self::Left,
+            PeerState::Disqualified => Self::Disqualified,
+        }
+    }
+
+    /// The stable name shown to users and scripts.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Suspect => "suspect",
+            Self::Offline => "offline",
+            Self::Lost => "lost",
+            Self::Draining => "draining",
+            Self::Left => "left",
+            Self::Disqualified => "disqualified",
+            Self::Corrupt => "corrupt",
+        }
+    }
+}
+
+/// One piece of a segment in [`ObjectHealth`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PieceHealth {
+    /// The fragment it is a copy of.
+    pub fragment: u16,
+    /// The peer holding it.
+    pub peer: PeerId,
+    /// Its state.
+    pub state: PieceState,
+}
+
+/// One segment in [`ObjectHealth`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentHealth {
+    /// The segment's index.
+    pub index: u32,
+    /// Every piece the pool records for it.
+    pub pieces: Vec<PieceHealth>,
+    /// Whether every fragment has all its copies healthy.
+    pub full_redundancy: bool,
+    /// Whether enough distinct fragments are readable (healthy, suspect or draining).
+    pub readable: bool,
+}
+
+/// Answer to [`OBJECT_HEALTH`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectHealth {
+    /// Encrypted path.
+    pub path: String,
+    /// `ec:K+M` or `rep:KxR`.
+    pub redundancy: String,
+    /// Segments in order.
+    pub segments: Vec<SegmentHealth>,
+}
+
+/// Answer to [`ACCOUNT_HEALTH`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountHealth {
+    /// Committed objects in the account.
+    pub objects: u64,
+    /// Objects with every segment at full redundancy.
+    pub full: u64,
+    /// Encrypted paths of readable objects below full redundancy (at most 1,000).
+    pub degraded: Vec<String>,
+    /// Encrypted paths of objects with a segment that cannot be read now (at most 1,000).
+    pub unreadable: Vec<String>,
 }

@@ -38,12 +38,12 @@ pub const MAX_SEGMENTS: u32 = 1 << 24;
 const DEFAULT_PAGE: u32 = 1000;
 const MAX_PAGE: u32 = 10_000;
 
-fn account_id(signer: [u8; 32]) -> Result<AccountId, ApiError> {
+pub(super) fn account_id(signer: [u8; 32]) -> Result<AccountId, ApiError> {
     AccountId::from_bytes(signer)
         .map_err(|e| ApiError::bad_request(format!("the account key is invalid: {e}")))
 }
 
-fn check_path(path: &str) -> Result<(), ApiError> {
+pub(super) fn check_path(path: &str) -> Result<(), ApiError> {
     if path.is_empty() {
         return Err(ApiError::bad_request("the path is empty"));
     }
@@ -339,8 +339,18 @@ pub async fn commit<S: MetadataStore>(
     let metadata = BASE64URL_NOPAD
         .decode(body.metadata.as_bytes())
         .map_err(|_| ApiError::bad_request("the metadata is not unpadded base64url"))?;
-    if body.segment_count == 0 || body.segment_count > MAX_SEGMENTS {
-        return Err(ApiError::bad_request("an object has 1 to 2^24 segments"));
+    if body.segment_count > MAX_SEGMENTS {
+        return Err(ApiError::bad_request(format!(
+            "an object has at most {MAX_SEGMENTS} segments, not {}",
+            body.segment_count
+        )));
+    }
+    // An empty object (a folder marker, say) has no segments; anything else has some.
+    if body.segment_count == 0 && body.size != 0 {
+        return Err(ApiError::bad_request(format!(
+            "an object of {} bytes needs at least one segment; only an empty object has none",
+            body.size
+        )));
     }
     let replaced = app
         .store
@@ -419,10 +429,10 @@ pub async fn list<S: MetadataStore>(
 #[derive(Debug, Deserialize)]
 pub struct PathQuery {
     /// Encrypted path.
-    path: String,
+    pub(super) path: String,
 }
 
-fn no_object(path: &str) -> ApiError {
+pub(super) fn no_object(path: &str) -> ApiError {
     ApiError::not_found(
         "object_not_found",
         format!("no object at encrypted path {path}"),

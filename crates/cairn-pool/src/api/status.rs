@@ -31,6 +31,7 @@ pub async fn status<S: MetadataStore>(
 ) -> Result<Json<NetworkStatus>, ApiError> {
     let peers = app.store.peers().await?;
     let stats = app.store.stats().await?;
+    let repair_queue = app.store.degraded_segments().await?;
     Ok(Json(NetworkStatus {
         pool: app.pool_id(),
         peers: peers
@@ -51,6 +52,7 @@ pub async fn status<S: MetadataStore>(
         objects: stats.objects,
         bytes: stats.bytes,
         open_uploads: stats.pending_uploads,
+        repair_queue,
     }))
 }
 
@@ -60,6 +62,7 @@ pub async fn metrics<S: MetadataStore>(
 ) -> Result<impl IntoResponse, ApiError> {
     let peers = app.store.peers().await?;
     let stats = app.store.stats().await?;
+    let repair_queue = app.store.degraded_segments().await?;
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, samples: &[(String, f64)]| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
@@ -116,6 +119,11 @@ pub async fn metrics<S: MetadataStore>(
         "cairn_open_uploads",
         "Uploads begun and not yet committed or abandoned.",
         &[(String::new(), stats.pending_uploads as f64)],
+    );
+    gauge(
+        "cairn_repair_queue",
+        "Committed segments below full redundancy (some fragment has fewer than r pieces on online peers).",
+        &[(String::new(), repair_queue as f64)],
     );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

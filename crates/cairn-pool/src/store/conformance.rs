@@ -1018,6 +1018,162 @@ pub(crate) async fn the_empty_path_is_listed<S: MetadataStore>(store: S) {
     assert_eq!(after, ["a"]);
 }
 
+/// Begins an upload of `shape` at `path`, commits `segments` (segment `i` is `segments[i]`)
+/// and the object; returns its id.
+async fn commit_shaped<S: MetadataStore>(
+    store: &S,
+    account: AccountId,
+    path: &str,
+    shape: Redundancy,
+    segments: Vec<Vec<PiecePlacement>>,
+) -> UploadId {
+    let upload = NewUpload {
+        redundancy: shape,
+        ..new_upload(account, path, 10)
+    };
+    let id = upload.id;
+    store.begin_upload(upload).await.unwrap();
+    let count = segments.len() as u32;
+    for (index, pieces) in segments.into_iter().enumerate() {
+        store
+            .commit_segment(account, id, commit_of(index as u32, pieces))
+            .await
+            .unwrap();
+    }
+    store
+        .commit_object(account, id, object_of(count), 20)
+        .await
+        .unwrap();
+    id
+}
+
+pub(crate) async fn repair_queue_counts_segments_below_redundancy<S: MetadataStore>(store: S) {
+    assert_eq!(store.degraded_segments().await.unwrap(), 0);
+    let (_, alice) = committed_object(&store).await;
+    store.register_peer(registration(5), 10).await.unwrap();
+    let ec = Redundancy::ec(2, 2).unwrap();
+    // `c`: two segments; `d`: fragment 0 has a second copy on peer 5; `r`: rep:2x2 with
+    // fragment 0 on peers 1 and 2, fragment 1 on peers 3 and 4; `e`: no segments.
+    commit_shaped(&store, alice, "c", ec, vec![pieces(0), pieces(1)]).await;
+    let mut extra = pieces(0);
+    extra.push(PiecePlacement {
+        peer: peer(5),
+        ..extra[0].clone()
+    });
+    commit_shaped(&store, account(2), "d", ec, vec![extra]).await;
+    let rep = (1..=4u8)
+        .map(|n| PiecePlacement {
+            segment: 0,
+            fragment: u16::from((n - 1) / 2),
+            hash: hash(9, u16::from((n - 1) / 2)),
+            size: 100,
+            peer: peer(n),
+        })
+        .collect();
+    commit_shaped(
+        &store,
+        alice,
+        "r",
+        Redundancy::rep(2, 2).unwrap(),
+        vec![rep],
+    )
+    .await;
+    commit_shaped(&store, alice, "e", ec, Vec::new()).await;
+    // An open upload's committed segment is not in the queue, whatever its peers do.
+    let open = new_upload(alice, "open", 30);
+    let open_id = open.id;
+    store.begin_upload(open).await.unwrap();
+    store
+        .commit_segment(alice, open_id, commit_of(0, pieces(0)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.degraded_segments().await.unwrap(),
+        0,
+        "every piece is on an online peer"
+    );
+    // Peer 2 holds fragment 1 of every ec segment and a copy of rep fragment 0.
+    store
+        .set_peer_state(peer(2), PeerState::Offline, 40)
+        .await
+        .unwrap();
+    assert_eq!(store.degraded_segments().await.unwrap(), 5);
+    // Anything but online counts against a piece; an extra copy makes up for one.
+    store
+        .set_peer_state(peer(2), PeerState::Online, 50)
+        .await
+        .unwrap();
+    store
+        .set_peer_state(peer(1), PeerState::Suspect, 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.degraded_segments().await.unwrap(),
+        4,
+        "d still has peer 5"
+    );
+    store
+        .set_peer_state(peer(1), PeerState::Online, 60)
+        .await
+        .unwrap();
+    store
+        .set_peer_state(peer(5), PeerState::Lost, 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.degraded_segments().await.unwrap(),
+        0,
+        "a lost extra copy leaves r copies"
+    );
+    // Deleting an object takes its segments off the queue.
+    store
+        .set_peer_state(peer(3), PeerState::Draining, 70)
+        .await
+        .unwrap();
+    assert_eq!(store.degraded_segments().await.unwrap(), 5);
+    store.delete_object(alice, "c".into(), 80).await.unwrap();
+    assert_eq!(store.degraded_segments().await.unwrap(), 3);
+}
+
+pub(crate) async fn objects_may_have_no_segments<S: MetadataStore>(store: S) {
+    let alice = account(1);
+    let empty = new_upload(alice, "folder", 10);
+    let id = empty.id;
+    store.begin_upload(empty).await.unwrap();
+    let commit = CommitObject {
+        metadata: b"sealed".to_vec(),
+        size: 0,
+        segment_count: 0,
+    };
+    assert_eq!(
+        store.commit_object(alice, id, commit.clone(), 20).await,
+        Ok(None)
+    );
+    let object = store.object(alice, "folder".into()).await.unwrap().unwrap();
+    assert_eq!((object.size, object.segments.len()), (0, 0));
+    assert_eq!(
+        store
+            .list_objects(alice, String::new(), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // An upload with a committed segment is not empty.
+    let full = new_upload(alice, "file", 30);
+    let full_id = full.id;
+    store.begin_upload(full).await.unwrap();
+    store
+        .commit_segment(alice, full_id, commit_of(0, pieces(0)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.commit_object(alice, full_id, commit, 40).await,
+        Err(StoreError::Incomplete { missing: vec![0] })
+    );
+    assert_eq!(store.degraded_segments().await.unwrap(), 0);
+}
+
 /// Commits one object per path, then checks that paging through `prefix` with pages of
 /// `limit` gives exactly the sorted, byte-wise prefix matches, starting after `after`.
 pub(crate) async fn listing_matches_model<S: MetadataStore>(
@@ -1096,6 +1252,8 @@ macro_rules! suite {
             case!(stats_count_everything);
             case!(folder_renames_may_nest);
             case!(the_empty_path_is_listed);
+            case!(repair_queue_counts_segments_below_redundancy);
+            case!(objects_may_have_no_segments);
         }
     };
 }

@@ -985,6 +985,59 @@ impl MetadataStore for SqliteStore {
         })
         .await
     }
+
+    async fn degraded_segments(&self) -> StoreResult<u64> {
+        self.write(|tx| {
+            // The shape is stored as text; parse each distinct one here rather than in SQL.
+            let shapes: Vec<String> = {
+                let mut stmt = tx
+                    .prepare("SELECT DISTINCT redundancy FROM objects WHERE committed = 1")
+                    .sql()?;
+                let rows = stmt.query_map([], |row| row.get(0)).sql()?;
+                rows.collect::<rusqlite::Result<_>>().sql()?
+            };
+            // Per segment: how many fragments of the shape have at least `r` pieces on
+            // online peers; fewer than `k + m` such fragments is below full redundancy.
+            let mut stmt = tx
+                .prepare(
+                    "SELECT count(*) FROM segments s JOIN objects o ON o.id = s.object \
+                     WHERE o.committed = 1 AND o.redundancy = ?1 AND ( \
+                       SELECT count(*) FROM ( \
+                         SELECT p.fragment FROM pieces p JOIN peers e ON e.id = p.peer \
+                         WHERE p.object = s.object AND p.segment = s.idx \
+                         AND p.fragment >= 0 AND p.fragment < ?2 AND e.state = ?4 \
+                         GROUP BY p.fragment HAVING count(*) >= ?3 \
+                       ) \
+                     ) < ?2",
+                )
+                .sql()?;
+            let mut degraded = 0u64;
+            for text in shapes {
+                let shape = match RedundancyPolicy::from_str(&text) {
+                    Ok(RedundancyPolicy::Fixed(shape)) => shape,
+                    _ => {
+                        return Err(StoreError::Corrupt(format!(
+                            "redundancy {text:?} is not a fixed shape"
+                        )));
+                    }
+                };
+                let count: i64 = stmt
+                    .query_row(
+                        params![
+                            text,
+                            shape.fragments(),
+                            shape.r(),
+                            PeerState::Online.as_str()
+                        ],
+                        |row| row.get(0),
+                    )
+                    .sql()?;
+                degraded = degraded.saturating_add(u64::try_from(count).unwrap_or(0));
+            }
+            Ok(degraded)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,339 @@
+//! The API over real HTTP, in process: the router on `127.0.0.1:0` over a SQLite store in a
+//! temporary directory, called by a client that signs as an account. Peers and pieces are
+//! arranged through the store, where otherwise running peers and receipts would be needed.
+
+use std::sync::{Arc, Mutex};
+
+use cairn_core::{AccountId, PeerId, PieceHash, Redundancy};
+use cairn_proto::api::{
+    self as paths, AccountHealth, AccountOpened, BeginUpload, CommitUpload, NetworkStatus,
+    ObjectHealth, ObjectSources, PieceState, UploadBegun, UploadCommitted,
+};
+use cairn_proto::{OrderSigner, RequestVerifier};
+use cairn_testkit::SignedClient;
+use ed25519_dalek::SigningKey;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::config::PoolConfig;
+use crate::state::PeerState;
+use crate::store::{
+    CommitObject, MetadataStore, NewUpload, PeerRegistration, PiecePlacement, SegmentCommit,
+    SqliteStore, UploadId,
+};
+
+/// A pool serving in this process; the server task ends with it.
+struct TestPool {
+    base: String,
+    store: SqliteStore,
+    server: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestPool {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestPool {
+    /// A pool with peers 1 to 4 online.
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("pool.sqlite")).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = Arc::new(App {
+            store: store.clone(),
+            signer: OrderSigner::new(SigningKey::from_bytes(&[1; 32])),
+            requests: Mutex::new(RequestVerifier::default()),
+            config: PoolConfig::new(dir.path().to_owned(), listener.local_addr().unwrap()),
+            http: reqwest::Client::new(),
+        });
+        let router = super::router(app);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        for n in 1..=4 {
+            let registration = PeerRegistration {
+                id: peer(n),
+                address: format!("http://127.0.0.{n}:7000"),
+                zone: Some(format!("z{n}")),
+                capacity: 1 << 30,
+                used: 0,
+                piece_count: 0,
+            };
+            store
+                .register_peer(registration, crate::clock::now_ms())
+                .await
+                .unwrap();
+        }
+        Self {
+            base,
+            store,
+            server,
+            _dir: dir,
+        }
+    }
+
+    /// A client signing as account `n`, and that account.
+    fn account(&self, n: u8) -> (SignedClient, AccountId) {
+        let key = SigningKey::from_bytes(&[100 + n; 32]);
+        let account = AccountId::from_verifying_key(&key.verifying_key());
+        (SignedClient::new(&self.base, key), account)
+    }
+
+    async fn status(&self) -> NetworkStatus {
+        reqwest::get(format!("{}{}", self.base, paths::STATUS))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("{}{}", self.base, paths::METRICS))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Commits a one-segment `ec:2+2` object through the store: fragment `f` on peer `f + 1`.
+    async fn commit_object(&self, account: AccountId, path: &str) {
+        let id = UploadId::random();
+        self.store
+            .begin_upload(NewUpload {
+                id,
+                account,
+                path: path.to_owned(),
+                redundancy: Redundancy::ec(2, 2).unwrap(),
+                created_at: 1,
+                expires_at: u64::MAX / 2,
+            })
+            .await
+            .unwrap();
+        let pieces = (0..4u16)
+            .map(|f| PiecePlacement {
+                segment: 0,
+                fragment: f,
+                hash: PieceHash::of(format!("{path}/{f}").as_bytes()),
+                size: 100,
+                peer: peer(f as u8 + 1),
+            })
+            .collect();
+        self.store
+            .commit_segment(
+                account,
+                id,
+                SegmentCommit {
+                    index: 0,
+                    piece_size: 100,
+                    pieces,
+                },
+            )
+            .await
+            .unwrap();
+        self.store
+            .commit_object(
+                account,
+                id,
+                CommitObject {
+                    metadata: b"sealed".to_vec(),
+                    size: 200,
+                    segment_count: 1,
+                },
+                2,
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn set_state(&self, n: u8, state: PeerState) {
+        self.store
+            .set_peer_state(peer(n), state, crate::clock::now_ms())
+            .await
+            .unwrap();
+    }
+}
+
+fn peer(n: u8) -> PeerId {
+    PeerId::from_verifying_key(&SigningKey::from_bytes(&[n; 32]).verifying_key())
+}
+
+const NO_BODY: Option<&()> = None;
+
+async fn account_health(client: &SignedClient) -> AccountHealth {
+    client
+        .call("GET", paths::ACCOUNT_HEALTH, NO_BODY)
+        .await
+        .unwrap()
+}
+
+async fn object_health(client: &SignedClient, path: &str) -> ObjectHealth {
+    client
+        .call(
+            "GET",
+            &format!("{}?path={path}", paths::OBJECT_HEALTH),
+            NO_BODY,
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn accounts_open_once() {
+    let pool = TestPool::start().await;
+    let (client, account) = pool.account(1);
+    let opened: AccountOpened = client.call("POST", paths::ACCOUNT, NO_BODY).await.unwrap();
+    assert_eq!(
+        opened,
+        AccountOpened {
+            account,
+            created: true
+        }
+    );
+    let again: AccountOpened = client
+        .call("POST", paths::ACCOUNT, Some(&serde_json::Value::Null))
+        .await
+        .unwrap();
+    assert!(!again.created, "opening twice creates nothing");
+    assert_eq!(
+        account_health(&client).await,
+        AccountHealth {
+            objects: 0,
+            full: 0,
+            degraded: Vec::new(),
+            unreadable: Vec::new(),
+        }
+    );
+}
+
+#[tokio::test]
+async fn empty_objects_commit_without_segments() {
+    let pool = TestPool::start().await;
+    let (client, _) = pool.account(1);
+    let begun: UploadBegun = client
+        .call(
+            "POST",
+            paths::UPLOADS,
+            Some(&BeginUpload {
+                path: "Zm9sZGVy".to_owned(),
+                redundancy: "ec:2+2".to_owned(),
+            }),
+        )
+        .await
+        .unwrap();
+    let commit = |size: u64, segment_count: u32| CommitUpload {
+        metadata: "c2VhbGVk".to_owned(),
+        size,
+        segment_count,
+    };
+    let path = paths::commit_upload_path(&begun.upload);
+    for (size, count) in [(5, 0), (0, crate::api::objects::MAX_SEGMENTS + 1)] {
+        let refused = client
+            .call::<_, UploadCommitted>("POST", &path, Some(&commit(size, count)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (refused.status(), refused.code()),
+            (Some(400), Some("bad_request")),
+            "{size} bytes in {count} segments"
+        );
+    }
+    let committed: UploadCommitted = client
+        .call("POST", &path, Some(&commit(0, 0)))
+        .await
+        .unwrap();
+    assert_eq!(committed.path, "Zm9sZGVy");
+    let object: ObjectSources = client
+        .call("GET", &format!("{}?path=Zm9sZGVy", paths::OBJECT), NO_BODY)
+        .await
+        .unwrap();
+    assert_eq!((object.size, object.segments.len()), (0, 0));
+    assert!(object_health(&client, "Zm9sZGVy").await.segments.is_empty());
+    let health = account_health(&client).await;
+    assert_eq!((health.objects, health.full), (1, 1));
+    assert_eq!(pool.status().await.repair_queue, 0);
+}
+
+#[tokio::test]
+async fn health_follows_peer_states() {
+    let pool = TestPool::start().await;
+    let (client, alice) = pool.account(1);
+    let (stranger, _) = pool.account(2);
+    pool.commit_object(alice, "YWFh").await;
+    pool.commit_object(alice, "YmJi").await;
+
+    let health = object_health(&client, "YWFh").await;
+    assert_eq!(
+        (health.path.as_str(), health.redundancy.as_str()),
+        ("YWFh", "ec:2+2")
+    );
+    let segment = &health.segments[0];
+    assert_eq!(segment.pieces.len(), 4);
+    assert!(
+        segment
+            .pieces
+            .iter()
+            .all(|p| p.state == PieceState::Healthy)
+    );
+    assert!(segment.full_redundancy && segment.readable);
+    assert_eq!(account_health(&client).await.full, 2);
+    assert_eq!(pool.status().await.repair_queue, 0);
+    assert!(pool.metrics().await.contains("\ncairn_repair_queue 0\n"));
+
+    // One peer offline: every object is degraded, still readable.
+    pool.set_state(1, PeerState::Offline).await;
+    let segment = object_health(&client, "YWFh").await.segments.remove(0);
+    assert_eq!(
+        (segment.pieces[0].peer, segment.pieces[0].state),
+        (peer(1), PieceState::Offline)
+    );
+    assert!(!segment.full_redundancy && segment.readable);
+    assert_eq!(
+        account_health(&client).await,
+        AccountHealth {
+            objects: 2,
+            full: 0,
+            degraded: vec!["YWFh".to_owned(), "YmJi".to_owned()],
+            unreadable: Vec::new(),
+        }
+    );
+    assert_eq!(pool.status().await.repair_queue, 2);
+    assert!(pool.metrics().await.contains("\ncairn_repair_queue 2\n"));
+
+    // Three of four gone: fewer than k = 2 fragments can be read.
+    pool.set_state(2, PeerState::Lost).await;
+    pool.set_state(3, PeerState::Disqualified).await;
+    assert!(!object_health(&client, "YWFh").await.segments[0].readable);
+    let health = account_health(&client).await;
+    assert_eq!(health.unreadable, ["YWFh", "YmJi"]);
+    assert!(health.degraded.is_empty());
+
+    // Another account sees none of it; unknown and malformed paths are refused.
+    assert_eq!(account_health(&stranger).await.objects, 0);
+    let unknown = stranger
+        .call::<_, ObjectHealth>(
+            "GET",
+            &format!("{}?path=YWFh", paths::OBJECT_HEALTH),
+            NO_BODY,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (unknown.status(), unknown.code()),
+        (Some(404), Some("object_not_found"))
+    );
+    let malformed = client
+        .call::<_, ObjectHealth>(
+            "GET",
+            &format!("{}?path=a%25b", paths::OBJECT_HEALTH),
+            NO_BODY,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(malformed.status(), Some(400));
+}
