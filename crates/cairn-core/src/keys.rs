@@ -120,6 +120,11 @@ impl AccountKey {
         AccountId::from_verifying_key(&self.0.verifying_key())
     }
 
+    /// The Ed25519 signing key, for signing wire requests (`cairn-proto`'s `RequestAuth`).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.0
+    }
+
     /// Signs a message (a request, a challenge) as this account.
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.0.sign(message).to_bytes()

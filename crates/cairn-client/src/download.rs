@@ -1,0 +1,264 @@
+//! Getting a file back: per segment, fetch the fastest `k` distinct fragments (online peers
+//! first, another copy or fragment when one fails or lags), verify each against the hash in
+//! the sealed metadata, decode and open on a blocking thread; a segment or two ahead of the
+//! writer. A range fetches only the segments it touches.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cairn_core::{
+    ObjectCodec, ObjectId, ObjectMetadata, Redundancy, RedundancyPolicy, RemotePath, SegmentIndex,
+};
+use cairn_proto::PeerState;
+use cairn_proto::api::{GetTarget, ObjectSources, SegmentSources};
+use futures_util::stream::{self, FuturesUnordered, StreamExt, TryStreamExt};
+use rand::seq::SliceRandom;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::drive::Drive;
+use crate::error::{ClientError, ClientResult};
+use crate::peer::TransferError;
+use crate::progress::Progress;
+
+/// Segments fetched at once ahead of the writer.
+const SEGMENTS_IN_FLIGHT: usize = 2;
+
+/// A file ready to read: its record from the pool and its opened metadata.
+pub(crate) struct Readable {
+    pub(crate) path: RemotePath,
+    pub(crate) object: ObjectId,
+    pub(crate) metadata: ObjectMetadata,
+    pub(crate) sources: ObjectSources,
+}
+
+impl Drive {
+    /// Writes bytes `range` of `file` to `out`, in order; returns how many were written.
+    /// The whole file's content hash is checked when the range covers it.
+    pub(crate) async fn download<W: AsyncWrite + Unpin>(
+        &self,
+        file: &Readable,
+        range: Range<u64>,
+        out: &mut W,
+        progress: &Progress,
+    ) -> ClientResult<u64> {
+        let layout = file.metadata.layout;
+        let end = range.end.min(layout.size());
+        let start = range.start.min(end);
+        let whole = start == 0 && end == layout.size();
+        let redundancy = file.metadata.redundancy;
+        check_shape(&file.sources, redundancy)?;
+        let codec = Arc::new(ObjectCodec::new(
+            &file.metadata.file_key,
+            file.object,
+            layout,
+            redundancy,
+        )?);
+        let segments = if whole {
+            // An empty file still has one (empty) segment whose seal must open.
+            0..layout.count()
+        } else {
+            layout.segments_for(start..end)
+        };
+        let mut hasher = blake3::Hasher::new();
+        let mut written = 0u64;
+        let mut plaintexts = stream::iter(segments)
+            .map(|index| {
+                let codec = codec.clone();
+                async move {
+                    self.fetch_segment(file, &codec, index)
+                        .await
+                        .map(|p| (index, p))
+                }
+            })
+            .buffered(SEGMENTS_IN_FLIGHT);
+        while let Some((index, plaintext)) = plaintexts.try_next().await? {
+            let offset = layout.offset(SegmentIndex(index));
+            let from = usize::try_from(start.saturating_sub(offset)).unwrap_or(usize::MAX);
+            let to = usize::try_from(end - offset)
+                .unwrap_or(usize::MAX)
+                .min(plaintext.len());
+            let slice = plaintext.get(from.min(to)..to).unwrap_or_default();
+            if whole {
+                hasher.update(slice);
+            }
+            out.write_all(slice).await.map_err(|e| ClientError::Local {
+                path: "output".into(),
+                reason: e.to_string(),
+            })?;
+            written += slice.len() as u64;
+            progress.advance(slice.len() as u64);
+        }
+        if whole && *hasher.finalize().as_bytes() != *file.metadata.content_hash.as_bytes() {
+            return Err(ClientError::ContentMismatch(file.path.clone()));
+        }
+        out.flush().await.map_err(|e| ClientError::Local {
+            path: "output".into(),
+            reason: e.to_string(),
+        })?;
+        Ok(written)
+    }
+
+    /// Fetches `k` verified fragments of segment `index` and opens it.
+    async fn fetch_segment(
+        &self,
+        file: &Readable,
+        codec: &Arc<ObjectCodec>,
+        index: u32,
+    ) -> ClientResult<Vec<u8>> {
+        let redundancy = file.metadata.redundancy;
+        let hashes = file
+            .metadata
+            .segments
+            .get(index as usize)
+            .map(|s| s.fragments.clone())
+            .unwrap_or_default();
+        let sources = file
+            .sources
+            .segments
+            .iter()
+            .find(|s| s.index == index)
+            .ok_or_else(|| ClientError::BadAnswer {
+                what: "object",
+                reason: format!("segment {index} is missing"),
+            })?;
+        let mut queue = candidates(sources, &hashes, redundancy);
+        let k = usize::from(redundancy.k());
+        let total = usize::from(redundancy.fragments());
+        let mut have: Vec<Option<Bytes>> = vec![None; total];
+        let mut found = 0usize;
+        let mut in_flight: HashSet<u16> = HashSet::new();
+        let mut last: Option<TransferError> = None;
+        let mut fetches = FuturesUnordered::new();
+        let fetch = |target: GetTarget| {
+            let size = sources.piece_size;
+            async move {
+                let result = self
+                    .peers()
+                    .get(
+                        target.peer,
+                        &target.address,
+                        &target.order,
+                        target.hash,
+                        size,
+                    )
+                    .await;
+                (target.fragment, result)
+            }
+        };
+        // Launches the next candidate for a fragment neither held nor being fetched.
+        let launch = |queue: &mut Vec<GetTarget>,
+                      in_flight: &mut HashSet<u16>,
+                      have: &[Option<Bytes>]|
+         -> Option<GetTarget> {
+            let at = queue.iter().position(|t| {
+                !in_flight.contains(&t.fragment) && have[usize::from(t.fragment)].is_none()
+            })?;
+            let target = queue.remove(at);
+            in_flight.insert(target.fragment);
+            Some(target)
+        };
+        for _ in 0..k {
+            if let Some(target) = launch(&mut queue, &mut in_flight, &have) {
+                fetches.push(fetch(target));
+            }
+        }
+        let hedge = tokio::time::sleep(self.options().hedge_after);
+        tokio::pin!(hedge);
+        let mut hedged = false;
+        while found < k && !fetches.is_empty() {
+            tokio::select! {
+                Some((fragment, result)) = fetches.next() => {
+                    in_flight.remove(&fragment);
+                    match result {
+                        Ok(bytes) => {
+                            let slot = &mut have[usize::from(fragment)];
+                            if slot.is_none() {
+                                *slot = Some(bytes);
+                                found += 1;
+                            }
+                        }
+                        Err(error) => {
+                            tracing::debug!(segment = index, fragment, "piece read failed: {error}");
+                            last = Some(error);
+                            if let Some(target) = launch(&mut queue, &mut in_flight, &have) {
+                                fetches.push(fetch(target));
+                            }
+                        }
+                    }
+                }
+                () = &mut hedge, if !hedged => {
+                    hedged = true;
+                    if let Some(target) = launch(&mut queue, &mut in_flight, &have) {
+                        tracing::debug!(segment = index, "piece reads lag; racing another");
+                        fetches.push(fetch(target));
+                    }
+                }
+                else => break,
+            }
+        }
+        if found < k {
+            return Err(ClientError::Unreadable {
+                path: file.path.clone(),
+                segment: index,
+                found,
+                needed: k,
+                last: last.map_or_else(|| "no peer holds its pieces".into(), |e| e.to_string()),
+            });
+        }
+        drop(fetches);
+        let codec = codec.clone();
+        tokio::task::spawn_blocking(move || {
+            let fragments: Vec<Option<&[u8]>> = have.iter().map(|b| b.as_deref()).collect();
+            codec.decode(SegmentIndex(index), &fragments, &hashes)
+        })
+        .await
+        .map_err(|e| ClientError::BadAnswer {
+            what: "decode",
+            reason: e.to_string(),
+        })?
+        .map_err(ClientError::from)
+    }
+}
+
+/// The object's record must agree with its sealed metadata.
+fn check_shape(sources: &ObjectSources, redundancy: Redundancy) -> ClientResult<()> {
+    match RedundancyPolicy::from_str(&sources.redundancy) {
+        Ok(RedundancyPolicy::Fixed(r)) if r == redundancy => Ok(()),
+        _ => Err(ClientError::BadAnswer {
+            what: "object",
+            reason: format!(
+                "its redundancy {} is not the {redundancy} it was stored with",
+                sources.redundancy
+            ),
+        }),
+    }
+}
+
+/// The pieces worth trying, best first: only those whose hash is the one the sealed
+/// metadata records for their fragment; online peers first, then peers that may still
+/// answer; data fragments before parity (cheaper to decode); ties shuffled to spread load.
+fn candidates(
+    sources: &SegmentSources,
+    hashes: &[cairn_core::PieceHash],
+    redundancy: Redundancy,
+) -> Vec<GetTarget> {
+    let mut pieces: Vec<GetTarget> = sources
+        .pieces
+        .iter()
+        .filter(|p| hashes.get(usize::from(p.fragment)) == Some(&p.hash))
+        .cloned()
+        .collect();
+    pieces.shuffle(&mut rand::rng());
+    let rank = |state: PeerState| match state {
+        PeerState::Online => 0,
+        PeerState::Suspect | PeerState::Draining => 1,
+        PeerState::Offline => 2,
+        _ => 3,
+    };
+    let k = redundancy.k();
+    pieces.sort_by_key(|p| (rank(p.state), p.fragment >= k));
+    pieces
+}

@@ -1,0 +1,21 @@
+//! Cairn's client library: a drive of files and folders whose names and contents are
+//! encrypted on this device, erasure-coded and streamed straight to peers, with the pool
+//! keeping only encrypted records. The `cairn` command and later front ends are thin
+//! layers over [`Drive`].
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod download;
+pub mod drive;
+pub mod entry;
+pub mod error;
+pub mod home;
+pub mod peer;
+pub mod pool;
+pub mod progress;
+mod upload;
+
+pub use drive::{Drive, DriveOptions, FileStatus, Health, Kind, ListEntry, TreeReport, Walked};
+pub use error::{ClientError, ClientResult};
+pub use home::{Home, Protection};
+pub use progress::Progress;

@@ -1,0 +1,170 @@
+//! Moving piece bytes to and from peers under the pool's signed orders.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_core::{PeerId, PieceHash};
+use cairn_proto::order::ORDER_HEADER;
+use cairn_proto::peer_api::piece_path;
+use cairn_proto::{ErrorBody, Receipt, SignedOrder};
+
+/// How long one piece transfer may take (a 64 MiB piece on a slow link fits easily).
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long connecting to a peer may take before another is tried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why one piece transfer failed (the caller tries another peer).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransferError {
+    /// The peer could not be reached or the transfer broke off.
+    #[error("peer {peer} at {address} did not answer: {reason}")]
+    Unreachable {
+        /// The peer.
+        peer: PeerId,
+        /// Its address.
+        address: String,
+        /// The transport's error.
+        reason: String,
+    },
+    /// The peer refused.
+    #[error("peer {peer} refused: {message} ({code})")]
+    Refused {
+        /// The peer.
+        peer: PeerId,
+        /// Stable error code.
+        code: String,
+        /// The peer's explanation.
+        message: String,
+    },
+    /// The peer answered with the wrong bytes or a receipt for something else.
+    #[error("peer {peer} answered wrongly: {reason}")]
+    Wrong {
+        /// The peer.
+        peer: PeerId,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// An HTTP client for peers' data paths; cheap to clone, keeps connections alive.
+#[derive(Clone)]
+pub struct PeerClient {
+    http: reqwest::Client,
+}
+
+impl PeerClient {
+    /// A client with `TCP_NODELAY` and pooled HTTP/1.1 connections.
+    pub fn new() -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .http1_only()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(TRANSFER_TIMEOUT)
+                .pool_max_idle_per_host(16)
+                .build()?,
+        })
+    }
+
+    /// Stores `bytes` as piece `hash` on `peer` under a put order; returns the checked receipt.
+    pub async fn put(
+        &self,
+        peer: PeerId,
+        address: &str,
+        order: &SignedOrder,
+        hash: PieceHash,
+        bytes: Bytes,
+    ) -> Result<Receipt, TransferError> {
+        let size = bytes.len() as u64;
+        let url = format!("{}{}", address.trim_end_matches('/'), piece_path(&hash));
+        let response = self
+            .http
+            .put(url)
+            .header(ORDER_HEADER, order.to_header_value())
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| unreachable(peer, address, &e))?;
+        let body = checked(peer, address, response).await?;
+        let receipt: Receipt = serde_json::from_slice(&body).map_err(|e| TransferError::Wrong {
+            peer,
+            reason: format!("its receipt is not valid JSON: {e}"),
+        })?;
+        if receipt.peer != peer || receipt.piece != hash || receipt.size != size {
+            return Err(TransferError::Wrong {
+                peer,
+                reason: "its receipt is for another piece".into(),
+            });
+        }
+        receipt.verify().map_err(|e| TransferError::Wrong {
+            peer,
+            reason: e.to_string(),
+        })?;
+        Ok(receipt)
+    }
+
+    /// Reads piece `hash` from `peer` under a get order and checks its hash.
+    pub async fn get(
+        &self,
+        peer: PeerId,
+        address: &str,
+        order: &SignedOrder,
+        hash: PieceHash,
+        size: u64,
+    ) -> Result<Bytes, TransferError> {
+        let url = format!("{}{}", address.trim_end_matches('/'), piece_path(&hash));
+        let response = self
+            .http
+            .get(url)
+            .header(ORDER_HEADER, order.to_header_value())
+            .send()
+            .await
+            .map_err(|e| unreachable(peer, address, &e))?;
+        if response.content_length().is_some_and(|len| len != size) {
+            return Err(TransferError::Wrong {
+                peer,
+                reason: format!("it offered a piece of the wrong size (expected {size} bytes)"),
+            });
+        }
+        let body = checked(peer, address, response).await?;
+        if body.len() as u64 != size || !hash.matches(&body) {
+            return Err(TransferError::Wrong {
+                peer,
+                reason: format!("piece {hash} it sent does not match its hash"),
+            });
+        }
+        Ok(body)
+    }
+}
+
+fn unreachable(peer: PeerId, address: &str, error: &reqwest::Error) -> TransferError {
+    TransferError::Unreachable {
+        peer,
+        address: address.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+/// The body of a successful answer, or the peer's refusal.
+async fn checked(
+    peer: PeerId,
+    address: &str,
+    response: reqwest::Response,
+) -> Result<Bytes, TransferError> {
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| unreachable(peer, address, &e))?;
+    if status.is_success() {
+        return Ok(body);
+    }
+    let error = ErrorBody::from_json(&body)
+        .unwrap_or_else(|_| ErrorBody::new("unparsed", format!("HTTP {status}")));
+    Err(TransferError::Refused {
+        peer,
+        code: error.code,
+        message: error.message,
+    })
+}

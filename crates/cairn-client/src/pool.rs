@@ -1,0 +1,310 @@
+//! The pool's API as the account sees it: every request signed with the account key,
+//! every refusal turned into a [`ClientError`] that carries the pool's own explanation.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cairn_core::AccountKey;
+use cairn_proto::api::{
+    self as paths, AccountHealth, AccountOpened, BeginUpload, CommitSegment, CommitUpload,
+    NetworkStatus, ObjectHealth, ObjectList, ObjectSources, PlaceSegment, PoolInfo, Rename,
+    Renamed, SegmentPlaced, UploadBegun, UploadCommitted,
+};
+use cairn_proto::{ErrorBody, RequestAuth};
+use rand::RngCore;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ClientError, ClientResult};
+
+/// How long one pool request may take before the client gives up on it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A signed connection to one pool as one account.
+#[derive(Clone)]
+pub struct PoolClient {
+    http: reqwest::Client,
+    base: String,
+    key: AccountKey,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Percent-encodes a query value (encrypted paths are base64url and `/`, but be exact).
+fn query_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_./~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl PoolClient {
+    /// A client of the pool at `base` (e.g. `http://127.0.0.1:7700`) acting as `key`.
+    pub fn new(base: &str, key: AccountKey) -> ClientResult<Self> {
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| ClientError::PoolUnreachable {
+                url: base.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+        })
+    }
+
+    /// The pool's URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Vec<u8>,
+        signed: bool,
+    ) -> ClientResult<T> {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path_and_query}", self.base));
+        if signed {
+            let mut nonce = [0u8; 16];
+            rand::rng().fill_bytes(&mut nonce);
+            let auth = RequestAuth::sign(
+                self.key.signing_key(),
+                method.as_str(),
+                path_and_query,
+                &body,
+                now_ms(),
+                nonce,
+            );
+            for (name, value) in auth.headers() {
+                request = request.header(name, value);
+            }
+        }
+        if !body.is_empty() {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let unreachable = |e: reqwest::Error| ClientError::PoolUnreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        if !status.is_success() {
+            let body = ErrorBody::from_json(&bytes).unwrap_or_else(|_| {
+                ErrorBody::new(
+                    "unparsed",
+                    format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
+                )
+            });
+            return Err(ClientError::Refused {
+                status: status.as_u16(),
+                code: body.code,
+                message: body.message,
+            });
+        }
+        let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(bytes).map_err(|e| ClientError::BadAnswer {
+            what,
+            reason: e.to_string(),
+        })
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<&B>,
+    ) -> ClientResult<T> {
+        let bytes = match body {
+            Some(body) => serde_json::to_vec(body).map_err(|e| ClientError::BadAnswer {
+                what,
+                reason: e.to_string(),
+            })?,
+            None => Vec::new(),
+        };
+        self.send(what, method, path_and_query, bytes, true).await
+    }
+
+    /// `GET /v1/info` (unsigned).
+    pub async fn info(&self) -> ClientResult<PoolInfo> {
+        self.send("info", reqwest::Method::GET, paths::INFO, Vec::new(), false)
+            .await
+    }
+
+    /// `GET /v1/status` (unsigned): the network.
+    pub async fn network(&self) -> ClientResult<NetworkStatus> {
+        self.send(
+            "status",
+            reqwest::Method::GET,
+            paths::STATUS,
+            Vec::new(),
+            false,
+        )
+        .await
+    }
+
+    /// Opens (or confirms) the account.
+    pub async fn open_account(&self) -> ClientResult<AccountOpened> {
+        self.call::<(), _>("account", reqwest::Method::POST, paths::ACCOUNT, None)
+            .await
+    }
+
+    /// The health of the account's objects.
+    pub async fn account_health(&self) -> ClientResult<AccountHealth> {
+        self.call::<(), _>(
+            "account health",
+            reqwest::Method::GET,
+            paths::ACCOUNT_HEALTH,
+            None,
+        )
+        .await
+    }
+
+    /// Begins an upload at `path` (encrypted).
+    pub async fn begin(&self, path: &str, redundancy: &str) -> ClientResult<UploadBegun> {
+        let body = BeginUpload {
+            path: path.to_owned(),
+            redundancy: redundancy.to_owned(),
+        };
+        self.call(
+            "begin upload",
+            reqwest::Method::POST,
+            paths::UPLOADS,
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Places one segment.
+    pub async fn place(
+        &self,
+        upload: &str,
+        index: u32,
+        body: &PlaceSegment,
+    ) -> ClientResult<SegmentPlaced> {
+        let path = paths::place_segment_path(upload, index);
+        self.call("place segment", reqwest::Method::POST, &path, Some(body))
+            .await
+    }
+
+    /// Commits one segment with its receipts.
+    pub async fn commit_segment(
+        &self,
+        upload: &str,
+        index: u32,
+        body: &CommitSegment,
+    ) -> ClientResult<()> {
+        let path = paths::commit_segment_path(upload, index);
+        self.call("commit segment", reqwest::Method::POST, &path, Some(body))
+            .await
+    }
+
+    /// Commits the upload as an object.
+    pub async fn commit(&self, upload: &str, body: &CommitUpload) -> ClientResult<UploadCommitted> {
+        let path = paths::commit_upload_path(upload);
+        self.call("commit upload", reqwest::Method::POST, &path, Some(body))
+            .await
+    }
+
+    /// Abandons an upload; its pieces are collected.
+    pub async fn abort(&self, upload: &str) -> ClientResult<()> {
+        let path = paths::upload_path(upload);
+        self.call::<(), _>("abort upload", reqwest::Method::DELETE, &path, None)
+            .await
+    }
+
+    /// One page of objects under `prefix` (empty or ending in `/`), after `after`.
+    pub async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: Option<u32>,
+    ) -> ClientResult<ObjectList> {
+        let mut path = format!("{}?prefix={}", paths::OBJECTS, query_value(prefix));
+        if let Some(after) = after {
+            path.push_str(&format!("&after={}", query_value(after)));
+        }
+        if let Some(limit) = limit {
+            path.push_str(&format!("&limit={limit}"));
+        }
+        self.call::<(), _>("list", reqwest::Method::GET, &path, None)
+            .await
+    }
+
+    /// One object with a get order for every readable piece; `None` if there is none.
+    pub async fn object(&self, path: &str) -> ClientResult<Option<ObjectSources>> {
+        let query = format!("{}?path={}", paths::OBJECT, query_value(path));
+        not_found_as_none(
+            self.call::<(), _>("object", reqwest::Method::GET, &query, None)
+                .await,
+        )
+    }
+
+    /// One object's pieces and their health; `None` if there is no object at `path`.
+    pub async fn object_health(&self, path: &str) -> ClientResult<Option<ObjectHealth>> {
+        let query = format!("{}?path={}", paths::OBJECT_HEALTH, query_value(path));
+        not_found_as_none(
+            self.call::<(), _>("object health", reqwest::Method::GET, &query, None)
+                .await,
+        )
+    }
+
+    /// Deletes one object; `false` if there was none.
+    pub async fn delete(&self, path: &str) -> ClientResult<bool> {
+        let query = format!("{}?path={}", paths::OBJECT, query_value(path));
+        Ok(not_found_as_none(
+            self.call::<(), ()>("delete", reqwest::Method::DELETE, &query, None)
+                .await,
+        )?
+        .is_some())
+    }
+
+    /// Renames one object, or every object under a folder (both ending in `/`).
+    pub async fn rename(&self, from: &str, to: &str) -> ClientResult<Renamed> {
+        let body = Rename {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        };
+        self.call("rename", reqwest::Method::POST, paths::RENAME, Some(&body))
+            .await
+    }
+}
+
+fn not_found_as_none<T>(result: ClientResult<T>) -> ClientResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(ClientError::Refused { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(query_value("ab-_/c"), "ab-_/c");
+        assert_eq!(query_value("a b&c=d"), "a%20b%26c%3Dd");
+        assert_eq!(query_value(""), "");
+    }
+}

@@ -1,0 +1,401 @@
+//! Putting one file: read → seal → erasure-code → hash on a blocking thread, a segment or
+//! two ahead of the network; each segment's pieces go to all its placed peers at once, a
+//! failed or lagging piece moves to a spare peer, the first receipts are kept and the slow
+//! rest cancelled; the object is committed only when every segment is.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use cairn_core::{
+    ContentHash, EncodedSegment, FileKey, ObjectCodec, ObjectId, ObjectMetadata, PieceHash,
+    Redundancy, RedundancyPolicy, SegmentIndex, SegmentLayout, SegmentRecord, Timestamp,
+};
+use cairn_proto::SignedOrder;
+use cairn_proto::api::{
+    CommitSegment, CommitUpload, CommittedPiece, FragmentInfo, PlaceSegment, SegmentPlaced,
+    SpareTarget,
+};
+use futures_util::stream::{FuturesUnordered, StreamExt, TryStreamExt};
+use tokio::sync::mpsc;
+
+use crate::drive::Drive;
+use crate::entry;
+use crate::error::{ClientError, ClientResult};
+use crate::peer::TransferError;
+use crate::progress::Progress;
+
+/// Segments being uploaded at once, beyond the one being encoded.
+const SEGMENTS_IN_FLIGHT: usize = 2;
+
+/// What the producer thread hands the uploader.
+type Produced = ClientResult<(u32, EncodedSegment)>;
+
+impl Drive {
+    /// Uploads the local file `local` to the encrypted path `path`, replacing what is there.
+    pub(crate) async fn upload_file(
+        &self,
+        local: &Path,
+        path: &str,
+        progress: &Progress,
+    ) -> ClientResult<()> {
+        let file = std::fs::File::open(local).map_err(ClientError::io(local))?;
+        let info = file.metadata().map_err(ClientError::io(local))?;
+        if !info.is_file() {
+            return Err(ClientError::Local {
+                path: local.to_owned(),
+                reason: "not a regular file".into(),
+            });
+        }
+        let modified = info
+            .modified()
+            .map_or_else(|_| Timestamp::default(), timestamp);
+        let layout = SegmentLayout::new(info.len(), self.options().segment_size)?;
+        let begun = self
+            .pool()
+            .begin(path, &self.options().redundancy.to_string())
+            .await?;
+        let result = self
+            .upload_segments(
+                file,
+                local,
+                layout,
+                modified,
+                &begun.upload,
+                &begun.redundancy,
+                progress,
+            )
+            .await;
+        if result.is_err() {
+            // Best effort: the pool also collects it when the upload expires.
+            if let Err(e) = self.pool().abort(&begun.upload).await {
+                tracing::warn!(upload = %begun.upload, "could not abandon the upload: {e}");
+            }
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_segments(
+        &self,
+        file: std::fs::File,
+        local: &Path,
+        layout: SegmentLayout,
+        modified: Timestamp,
+        upload: &str,
+        chosen: &str,
+        progress: &Progress,
+    ) -> ClientResult<()> {
+        let redundancy = match RedundancyPolicy::from_str(chosen) {
+            Ok(RedundancyPolicy::Fixed(r)) => r,
+            _ => {
+                return Err(ClientError::BadAnswer {
+                    what: "begin upload",
+                    reason: format!("{chosen:?} is not a concrete redundancy"),
+                });
+            }
+        };
+        let mut rng = rand::rng();
+        let object = ObjectId::random(&mut rng);
+        let file_key = FileKey::generate(&mut rng);
+        let codec = Arc::new(ObjectCodec::new(&file_key, object, layout, redundancy)?);
+        let (tx, rx) = mpsc::channel::<Produced>(1);
+        let producer = {
+            let codec = codec.clone();
+            let local = local.to_owned();
+            tokio::task::spawn_blocking(move || produce(file, &local, &codec, &tx))
+        };
+        // The first failure ends the stream, which drops the channel and stops the reader.
+        let segments: ClientResult<Vec<SegmentRecord>> = tokio_stream_from(rx)
+            .map(|produced| async {
+                let (index, segment) = produced?;
+                let len = layout.plaintext_len(SegmentIndex(index)) as u64;
+                let record = self
+                    .store_segment(upload, index, redundancy, segment)
+                    .await?;
+                progress.advance(len);
+                Ok(record)
+            })
+            .buffered(SEGMENTS_IN_FLIGHT)
+            .try_collect()
+            .await;
+        let produced = producer.await.map_err(|e| ClientError::Local {
+            path: local.to_owned(),
+            reason: format!("reading stopped unexpectedly: {e}"),
+        });
+        let segments = segments?;
+        let content_hash = produced??;
+        let metadata = ObjectMetadata {
+            layout,
+            modified,
+            content_hash,
+            file_key,
+            redundancy,
+            segments,
+        };
+        let sealed = entry::seal_file(self.metadata_key(), object, &metadata, &mut rng)?;
+        let size = (0..layout.count())
+            .map(|i| stored_size(&layout, redundancy, i))
+            .sum();
+        self.pool()
+            .commit(
+                upload,
+                &CommitUpload {
+                    metadata: sealed,
+                    size,
+                    segment_count: layout.count(),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Places one segment, stores its pieces and commits it.
+    async fn store_segment(
+        &self,
+        upload: &str,
+        index: u32,
+        redundancy: Redundancy,
+        segment: EncodedSegment,
+    ) -> ClientResult<SegmentRecord> {
+        let piece_size = segment.fragments.first().map_or(0, Vec::len) as u64;
+        let place = PlaceSegment {
+            piece_size,
+            fragments: segment
+                .hashes
+                .iter()
+                .enumerate()
+                .map(|(i, hash)| FragmentInfo {
+                    fragment: i as u16,
+                    hash: *hash,
+                })
+                .collect(),
+        };
+        let placed = self.pool().place(upload, index, &place).await?;
+        check_placement(&placed, redundancy)?;
+        let hashes = segment.hashes;
+        let fragments: Vec<Bytes> = segment.fragments.into_iter().map(Bytes::from).collect();
+        let spares = Mutex::new(VecDeque::from(placed.spares));
+        let results: Vec<Result<CommittedPiece, TransferError>> = placed
+            .targets
+            .iter()
+            .map(|target| {
+                let f = usize::from(target.fragment);
+                self.store_piece(
+                    target.fragment,
+                    hashes[f],
+                    fragments[f].clone(),
+                    Attempt {
+                        peer: target.peer,
+                        address: target.address.clone(),
+                        order: target.order.clone(),
+                    },
+                    &spares,
+                )
+            })
+            .collect::<FuturesUnordered<_>>()
+            .collect()
+            .await;
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        let mut pieces = Vec::with_capacity(results.len());
+        let mut last = None;
+        for result in results {
+            match result {
+                Ok(piece) => pieces.push(piece),
+                Err(e) => last = Some(e),
+            }
+        }
+        if let Some(last) = last {
+            return Err(ClientError::UploadFailed {
+                segment: index,
+                failed,
+                last: last.to_string(),
+            });
+        }
+        self.pool()
+            .commit_segment(upload, index, &CommitSegment { pieces })
+            .await?;
+        Ok(SegmentRecord { fragments: hashes })
+    }
+
+    /// Stores one copy of a fragment: on its placed peer, moving to a spare when that peer
+    /// fails, and racing a spare when it lags; the first receipt wins.
+    async fn store_piece(
+        &self,
+        fragment: u16,
+        hash: PieceHash,
+        bytes: Bytes,
+        first: Attempt,
+        spares: &Mutex<VecDeque<SpareTarget>>,
+    ) -> Result<CommittedPiece, TransferError> {
+        let take_spare = || -> Option<Attempt> {
+            let spare = spares.lock().ok()?.pop_front()?;
+            let order = spare.orders.get(usize::from(fragment))?.clone();
+            Some(Attempt {
+                peer: spare.peer,
+                address: spare.address,
+                order,
+            })
+        };
+        let put = |attempt: Attempt| {
+            let bytes = bytes.clone();
+            async move {
+                self.peers()
+                    .put(attempt.peer, &attempt.address, &attempt.order, hash, bytes)
+                    .await
+            }
+        };
+        let mut attempts = FuturesUnordered::new();
+        attempts.push(put(first));
+        let hedge = tokio::time::sleep(self.options().hedge_after);
+        tokio::pin!(hedge);
+        let mut hedged = false;
+        loop {
+            tokio::select! {
+                Some(result) = attempts.next() => match result {
+                    Ok(receipt) => return Ok(CommittedPiece { fragment, receipt }),
+                    Err(error) => {
+                        tracing::debug!(%hash, "piece upload failed: {error}");
+                        match take_spare() {
+                            Some(spare) => attempts.push(put(spare)),
+                            None if attempts.is_empty() => return Err(error),
+                            None => {}
+                        }
+                    }
+                },
+                () = &mut hedge, if !hedged => {
+                    hedged = true;
+                    if let Some(spare) = take_spare() {
+                        tracing::debug!(%hash, peer = %spare.peer, "piece upload lags; racing a spare");
+                        attempts.push(put(spare));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One peer to try for one piece.
+struct Attempt {
+    peer: cairn_core::PeerId,
+    address: String,
+    order: SignedOrder,
+}
+
+/// The pool must give `r` targets per fragment, every one on a different peer.
+fn check_placement(placed: &SegmentPlaced, redundancy: Redundancy) -> ClientResult<()> {
+    let fragments = usize::from(redundancy.fragments());
+    let mut copies = vec![0u16; fragments];
+    let mut peers = std::collections::HashSet::new();
+    let wrong = |reason: String| ClientError::BadAnswer {
+        what: "place segment",
+        reason,
+    };
+    for target in &placed.targets {
+        let Some(count) = copies.get_mut(usize::from(target.fragment)) else {
+            return Err(wrong(format!(
+                "fragment {} does not exist",
+                target.fragment
+            )));
+        };
+        *count += 1;
+        if !peers.insert(target.peer) {
+            return Err(wrong(format!("peer {} got two pieces", target.peer)));
+        }
+    }
+    if copies.iter().any(|c| *c != redundancy.r()) {
+        return Err(wrong(format!(
+            "the targets do not give every fragment {} copies",
+            redundancy.r()
+        )));
+    }
+    if placed
+        .spares
+        .iter()
+        .any(|s| s.orders.len() != fragments || !peers.insert(s.peer))
+    {
+        return Err(wrong("a spare repeats a peer or lacks orders".into()));
+    }
+    Ok(())
+}
+
+/// Bytes segment `index` stores across its pieces.
+fn stored_size(layout: &SegmentLayout, redundancy: Redundancy, index: u32) -> u64 {
+    let k = u64::from(redundancy.k());
+    let piece = (layout.ciphertext_len(SegmentIndex(index)) as u64).div_ceil(k);
+    piece * u64::from(redundancy.pieces())
+}
+
+/// Reads, seals, codes and hashes every segment on a blocking thread; returns the
+/// whole plaintext's hash.
+fn produce(
+    file: std::fs::File,
+    local: &Path,
+    codec: &ObjectCodec,
+    tx: &mpsc::Sender<Produced>,
+) -> ClientResult<ContentHash> {
+    let layout = *codec.layout();
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut hasher = blake3::Hasher::new();
+    for index in 0..layout.count() {
+        let len = layout.plaintext_len(SegmentIndex(index));
+        let mut buf = Vec::with_capacity(len + cairn_core::seal::SEAL_OVERHEAD);
+        let read = (&mut reader)
+            .take(len as u64)
+            .read_to_end(&mut buf)
+            .map_err(ClientError::io(local))?;
+        if read != len {
+            let _ = tx.blocking_send(Err(ClientError::SourceChanged(local.to_owned())));
+            return Err(ClientError::SourceChanged(local.to_owned()));
+        }
+        hasher.update(&buf);
+        let encoded = codec.encode(SegmentIndex(index), buf);
+        let produced = encoded
+            .map(|segment| (index, segment))
+            .map_err(ClientError::from);
+        if tx.blocking_send(produced).is_err() {
+            // The uploader stopped (it failed); it reports why.
+            return Err(ClientError::Local {
+                path: local.to_owned(),
+                reason: "the upload stopped".into(),
+            });
+        }
+    }
+    let mut probe = [0u8; 1];
+    if reader.read(&mut probe).map_err(ClientError::io(local))? != 0 {
+        return Err(ClientError::SourceChanged(local.to_owned()));
+    }
+    Ok(ContentHash::from_bytes(*hasher.finalize().as_bytes()))
+}
+
+/// The receiving half of a channel as a stream.
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// A file time as a metadata timestamp.
+pub(crate) fn timestamp(time: std::time::SystemTime) -> Timestamp {
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => Timestamp {
+            secs: i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+            nanos: after.subsec_nanos(),
+        },
+        Err(before) => {
+            let d = before.duration();
+            let secs = -i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            if d.subsec_nanos() == 0 {
+                Timestamp { secs, nanos: 0 }
+            } else {
+                Timestamp {
+                    secs: secs - 1,
+                    nanos: 1_000_000_000 - d.subsec_nanos(),
+                }
+            }
+        }
+    }
+}
