@@ -2,8 +2,13 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod files;
+mod init;
+mod local;
+mod report;
 mod selfcheck;
 mod serve;
+mod session;
 
 use std::process::ExitCode;
 
@@ -15,12 +20,35 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version)]
 struct Cli {
+    #[command(flatten)]
+    global: session::Global,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start a whole network on this machine — a pool and peers — with a ready client home;
+    /// runs until Ctrl-C, and resumes with the same files when run again.
+    Local(local::LocalArgs),
+    /// Create an account on a pool (its recovery phrase is shown once), or restore one.
+    Init(init::InitArgs),
+    /// Upload a file (or, with -r, a folder): encrypted here, spread across peers.
+    Put(files::PutArgs),
+    /// Download a file (or, with -r, a folder); `-` writes to standard output.
+    Get(files::GetArgs),
+    /// List a folder.
+    Ls(files::LsArgs),
+    /// Make a folder.
+    Mkdir(files::MkdirArgs),
+    /// Move or rename a file or folder.
+    Mv(files::MvArgs),
+    /// Remove a file (or, with -r, a folder and everything in it).
+    Rm(files::RmArgs),
+    /// A file's redundancy and pieces, or the whole drive's health.
+    Status(report::StatusArgs),
+    /// The pool's peers, their states and space.
+    Network(report::NetworkArgs),
     /// Run the whole data path in memory — keys, passphrase wrapping, path encryption,
     /// sealing, erasure coding with lost fragments, metadata — and report its speed.
     Selfcheck(SelfcheckArgs),
@@ -59,6 +87,16 @@ fn main() -> ExitCode {
         Command::Selfcheck(args) => run_selfcheck(args),
         Command::Pool(args) => serve::run_pool(args),
         Command::Peer(args) => serve::run_peer(args),
+        Command::Local(args) => local::local(args),
+        Command::Init(args) => init::init(&cli.global, args),
+        Command::Put(args) => files::put(&cli.global, args),
+        Command::Get(args) => files::get(&cli.global, args),
+        Command::Ls(args) => files::ls(&cli.global, args),
+        Command::Mkdir(args) => files::mkdir(&cli.global, args),
+        Command::Mv(args) => files::mv(&cli.global, args),
+        Command::Rm(args) => files::rm(&cli.global, args),
+        Command::Status(args) => report::status(&cli.global, args),
+        Command::Network(args) => report::network(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -65,8 +65,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Logs go to stderr (`RUST_LOG` filters them; default `info`); stdout carries only the
 /// `listening on` line, which scripts and tests wait for.
 pub fn init_logging() {
+    init_logging_default("info");
+}
+
+/// Like [`init_logging`], with `default` as the filter when `RUST_LOG` is unset.
+pub fn init_logging_default(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

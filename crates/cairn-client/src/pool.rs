@@ -24,7 +24,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct PoolClient {
     http: reqwest::Client,
     base: String,
-    key: AccountKey,
+    /// `None` for a client of the pool's public endpoints only.
+    key: Option<AccountKey>,
 }
 
 fn now_ms() -> u64 {
@@ -49,6 +50,16 @@ fn query_value(text: &str) -> String {
 impl PoolClient {
     /// A client of the pool at `base` (e.g. `http://127.0.0.1:7700`) acting as `key`.
     pub fn new(base: &str, key: AccountKey) -> ClientResult<Self> {
+        Self::build(base, Some(key))
+    }
+
+    /// A client of the pool's public endpoints ([`info`](Self::info),
+    /// [`network`](Self::network)), which need no account.
+    pub fn anonymous(base: &str) -> ClientResult<Self> {
+        Self::build(base, None)
+    }
+
+    fn build(base: &str, key: Option<AccountKey>) -> ClientResult<Self> {
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
             .timeout(REQUEST_TIMEOUT)
@@ -81,10 +92,13 @@ impl PoolClient {
             .http
             .request(method.clone(), format!("{}{path_and_query}", self.base));
         if signed {
+            let Some(key) = &self.key else {
+                return Err(ClientError::PassphraseNeeded);
+            };
             let mut nonce = [0u8; 16];
             rand::rng().fill_bytes(&mut nonce);
             let auth = RequestAuth::sign(
-                self.key.signing_key(),
+                key.signing_key(),
                 method.as_str(),
                 path_and_query,
                 &body,

@@ -1,0 +1,289 @@
+//! `cairn put`, `get`, `ls`, `mkdir`, `mv` and `rm`: the drive's files and folders.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use cairn_client::{Kind, ListEntry};
+use cairn_core::{Name, RedundancyPolicy, RemotePath, Timestamp};
+use serde::Serialize;
+
+use crate::session::{Bar, Global, human, runtime};
+
+/// Options of `cairn put`.
+#[derive(Debug, clap::Args)]
+pub struct PutArgs {
+    /// The local file (or, with -r, folder) to upload.
+    local: PathBuf,
+    /// Where it goes in the drive (default: `/<its name>`; into it when it is a folder).
+    remote: Option<String>,
+    /// Redundancy: `auto` (the pool picks for its durability target), `ec:K+M` or `rep:KxR`.
+    #[arg(long, default_value = "auto")]
+    redundancy: RedundancyPolicy,
+    /// Upload a folder and everything in it.
+    #[arg(short, long)]
+    recursive: bool,
+}
+
+/// Options of `cairn get`.
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    /// The file (or, with -r, folder) in the drive.
+    remote: String,
+    /// Where to write it (default: its name in the current directory); `-` is standard
+    /// output.
+    local: Option<PathBuf>,
+    /// Download a folder and everything in it.
+    #[arg(short, long)]
+    recursive: bool,
+}
+
+/// Options of `cairn ls`.
+#[derive(Debug, clap::Args)]
+pub struct LsArgs {
+    /// The folder to list (default: `/`).
+    #[arg(default_value = "/")]
+    dir: String,
+    /// Print a JSON array of `{path, size, kind, modified}`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `cairn mkdir`.
+#[derive(Debug, clap::Args)]
+pub struct MkdirArgs {
+    /// The folder to make.
+    path: String,
+    /// Make missing parents too, and accept a folder that already exists.
+    #[arg(short, long)]
+    parents: bool,
+}
+
+/// Options of `cairn mv`.
+#[derive(Debug, clap::Args)]
+pub struct MvArgs {
+    /// What to move.
+    src: String,
+    /// Its new path (into it, when it is an existing folder).
+    dst: String,
+}
+
+/// Options of `cairn rm`.
+#[derive(Debug, clap::Args)]
+pub struct RmArgs {
+    /// The file or folder to remove.
+    path: String,
+    /// Remove a folder with everything in it.
+    #[arg(short, long)]
+    recursive: bool,
+}
+
+fn remote(text: &str) -> anyhow::Result<RemotePath> {
+    RemotePath::parse(text).with_context(|| format!("`{text}` is not a valid drive path"))
+}
+
+fn local_name(local: &Path) -> anyhow::Result<Name> {
+    let name = std::fs::canonicalize(local)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_owned()))
+        .or_else(|| local.file_name().map(|n| n.to_owned()))
+        .with_context(|| {
+            format!(
+                "{} has no name to store it under; give a REMOTE path",
+                local.display()
+            )
+        })?;
+    let text = name.to_str().with_context(|| {
+        format!(
+            "{} is not a UTF-8 name; give a REMOTE path",
+            local.display()
+        )
+    })?;
+    Ok(Name::new(text)?)
+}
+
+/// `cairn put`.
+pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
+    let info = std::fs::metadata(&args.local)
+        .with_context(|| format!("cannot read {}", args.local.display()))?;
+    if info.is_dir() && !args.recursive {
+        bail!(
+            "{} is a folder; use -r to upload it with everything in it",
+            args.local.display()
+        );
+    }
+    let drive = global.drive(Some(args.redundancy))?;
+    let name = local_name(&args.local)?;
+    runtime()?.block_on(async {
+        let target = match &args.remote {
+            Some(text) => drive.target_for(&name, &remote(text)?).await?,
+            None => RemotePath::root().join(name)?,
+        };
+        if info.is_dir() {
+            let bar = Bar::bytes(dir_size(&args.local), "put", false);
+            let report = drive.put_tree(&args.local, &target, &bar.progress()).await;
+            bar.finish();
+            let report = report?;
+            println!(
+                "stored {} files ({}) under {target}",
+                report.files,
+                human(report.bytes)
+            );
+        } else {
+            let bar = Bar::bytes(info.len(), "put", false);
+            let result = drive.put(&args.local, &target, &bar.progress()).await;
+            bar.finish();
+            result?;
+            println!("stored {target} ({})", human(info.len()));
+        }
+        Ok(())
+    })
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                Ok(t) if t.is_file() => total += entry.metadata().map_or(0, |m| m.len()),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
+/// `cairn get`.
+pub fn get(global: &Global, args: GetArgs) -> anyhow::Result<()> {
+    let drive = global.drive(None)?;
+    let path = remote(&args.remote)?;
+    runtime()?.block_on(async {
+        if args.local.as_deref() == Some(Path::new("-")) {
+            if args.recursive {
+                bail!("a folder cannot go to standard output; give a local directory");
+            }
+            let mut stdout = tokio::io::stdout();
+            drive
+                .get_to(&path, &mut stdout, &cairn_client::Progress::silent())
+                .await?;
+            return Ok(());
+        }
+        let default_name = || -> anyhow::Result<PathBuf> {
+            Ok(PathBuf::from(
+                path.file_name()
+                    .context("the root folder has no name; give a LOCAL directory")?
+                    .as_str(),
+            ))
+        };
+        if args.recursive {
+            let local = match &args.local {
+                Some(local) => local.clone(),
+                None => default_name()?,
+            };
+            let report = drive
+                .get_tree(&path, &local, &cairn_client::Progress::silent())
+                .await?;
+            println!(
+                "wrote {} files ({}) to {}",
+                report.files,
+                human(report.bytes),
+                local.display()
+            );
+        } else {
+            let local = match &args.local {
+                Some(local) => local.clone(),
+                None => default_name()?,
+            };
+            let size = drive.size(&path).await?;
+            let bar = Bar::bytes(size, "get", false);
+            let written = drive.get(&path, &local, &bar.progress()).await;
+            bar.finish();
+            let written = written?;
+            println!("wrote {} ({})", written.display(), human(size));
+        }
+        Ok(())
+    })
+}
+
+/// One line of `cairn ls --json`.
+#[derive(Debug, Serialize)]
+struct LsJson {
+    path: String,
+    size: u64,
+    kind: &'static str,
+    modified: Option<String>,
+}
+
+/// A timestamp as RFC 3339 (UTC, seconds), if representable.
+pub fn rfc3339(time: Timestamp) -> Option<String> {
+    let secs = u64::try_from(time.secs).ok()?;
+    let system = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs))?;
+    Some(humantime::format_rfc3339_seconds(system).to_string())
+}
+
+/// `cairn ls`.
+pub fn ls(global: &Global, args: LsArgs) -> anyhow::Result<()> {
+    let drive = global.drive(None)?;
+    let dir = remote(&args.dir)?;
+    let entries: Vec<ListEntry> = runtime()?.block_on(drive.list(&dir))?;
+    if args.json {
+        let json: Vec<LsJson> = entries
+            .iter()
+            .map(|e| LsJson {
+                path: e.path.to_string(),
+                size: e.size,
+                kind: e.kind.as_str(),
+                modified: e.modified.and_then(rfc3339),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
+    }
+    for entry in &entries {
+        let name = entry
+            .path
+            .file_name()
+            .map_or_else(|| entry.path.to_string(), |n| n.to_string());
+        let modified = entry.modified.and_then(rfc3339).unwrap_or_default();
+        match entry.kind {
+            Kind::Folder => println!("{:>10}  {modified:20}  {name}/", "-"),
+            Kind::File => println!("{:>10}  {modified:20}  {name}", human(entry.size)),
+        }
+    }
+    Ok(())
+}
+
+/// `cairn mkdir`.
+pub fn mkdir(global: &Global, args: MkdirArgs) -> anyhow::Result<()> {
+    let drive = global.drive(None)?;
+    let path = remote(&args.path)?;
+    runtime()?.block_on(drive.mkdir(&path, args.parents))?;
+    println!("made {path}");
+    Ok(())
+}
+
+/// `cairn mv`.
+pub fn mv(global: &Global, args: MvArgs) -> anyhow::Result<()> {
+    let drive = global.drive(None)?;
+    let (src, dst) = (remote(&args.src)?, remote(&args.dst)?);
+    let moved = runtime()?.block_on(drive.mv(&src, &dst))?;
+    println!("moved {src} to {moved}");
+    Ok(())
+}
+
+/// `cairn rm`.
+pub fn rm(global: &Global, args: RmArgs) -> anyhow::Result<()> {
+    let drive = global.drive(None)?;
+    let path = remote(&args.path)?;
+    let files = runtime()?.block_on(drive.rm(&path, args.recursive))?;
+    if args.recursive {
+        println!("removed {path} ({files} files)");
+    } else {
+        println!("removed {path}");
+    }
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! `cairn status` and `cairn network`: how the user's files and the pool's peers stand.
+
+use anyhow::Context;
+use cairn_client::{FileStatus, Health, Home};
+use cairn_core::RemotePath;
+use cairn_proto::PeerState;
+use cairn_proto::api::NetworkStatus;
+use serde::Serialize;
+
+use crate::session::{Global, human, runtime};
+
+/// Options of `cairn status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// A file: its redundancy and the state of every piece (default: the whole drive).
+    path: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `cairn network`.
+#[derive(Debug, clap::Args)]
+pub struct NetworkArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Ask this pool instead of the home's.
+    #[arg(long)]
+    pool: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PieceJson {
+    fragment: u16,
+    peer: String,
+    state: &'static str,
+}
+
+#[derive(Serialize)]
+struct SegmentJson {
+    index: u32,
+    full_redundancy: bool,
+    readable: bool,
+    pieces: Vec<PieceJson>,
+}
+
+#[derive(Serialize)]
+struct FileJson {
+    path: String,
+    redundancy: String,
+    size: u64,
+    full_redundancy: bool,
+    readable: bool,
+    segments: Vec<SegmentJson>,
+}
+
+fn file_json(status: &FileStatus) -> FileJson {
+    FileJson {
+        path: status.path.to_string(),
+        redundancy: status.redundancy.clone(),
+        size: status.size,
+        full_redundancy: status.full_redundancy(),
+        readable: status.readable(),
+        segments: status
+            .segments
+            .iter()
+            .map(|s| SegmentJson {
+                index: s.index,
+                full_redundancy: s.full_redundancy,
+                readable: s.readable,
+                pieces: s
+                    .pieces
+                    .iter()
+                    .map(|p| PieceJson {
+                        fragment: p.fragment,
+                        peer: p.peer.to_string(),
+                        state: p.state.as_str(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+#[derive(Serialize)]
+struct PeerJson {
+    id: String,
+    address: String,
+    zone: Option<String>,
+    state: &'static str,
+    capacity_bytes: u64,
+    used_bytes: u64,
+    pieces: u64,
+    availability: f64,
+    rtt_ms: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct TotalsJson {
+    peers: usize,
+    online: usize,
+    capacity_bytes: u64,
+    used_bytes: u64,
+    pieces: u64,
+    objects: u64,
+    stored_bytes: u64,
+}
+
+#[derive(Serialize)]
+struct NetworkJson {
+    pool: String,
+    peers: Vec<PeerJson>,
+    totals: TotalsJson,
+    open_uploads: u64,
+    repair_queue: u64,
+}
+
+fn totals(network: &NetworkStatus) -> TotalsJson {
+    TotalsJson {
+        peers: network.peers.len(),
+        online: network
+            .peers
+            .iter()
+            .filter(|p| p.state == PeerState::Online)
+            .count(),
+        capacity_bytes: network.peers.iter().map(|p| p.capacity).sum(),
+        used_bytes: network.peers.iter().map(|p| p.used).sum(),
+        pieces: network.peers.iter().map(|p| p.piece_count).sum(),
+        objects: network.objects,
+        stored_bytes: network.bytes,
+    }
+}
+
+fn network_json(network: &NetworkStatus) -> NetworkJson {
+    NetworkJson {
+        pool: network.pool.to_string(),
+        peers: network
+            .peers
+            .iter()
+            .map(|p| PeerJson {
+                id: p.peer.to_string(),
+                address: p.address.clone(),
+                zone: p.zone.clone(),
+                state: p.state.as_str(),
+                capacity_bytes: p.capacity,
+                used_bytes: p.used,
+                pieces: p.piece_count,
+                availability: p.availability,
+                rtt_ms: p.rtt_ms,
+            })
+            .collect(),
+        totals: totals(network),
+        open_uploads: network.open_uploads,
+        repair_queue: network.repair_queue,
+    }
+}
+
+/// A one-line summary of the network.
+fn network_line(network: &NetworkStatus) -> String {
+    let t = totals(network);
+    format!(
+        "{} of {} peers online, {} used of {}, {} segments waiting for repair",
+        t.online,
+        t.peers,
+        human(t.used_bytes),
+        human(t.capacity_bytes),
+        network.repair_queue
+    )
+}
+
+#[derive(Serialize)]
+struct HealthJson {
+    objects: u64,
+    full: u64,
+    degraded: Vec<String>,
+    unreadable: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct DriveJson {
+    network: NetworkJson,
+    files: HealthJson,
+}
+
+fn health_json(health: &Health) -> HealthJson {
+    let paths = |list: &[RemotePath]| list.iter().map(ToString::to_string).collect();
+    HealthJson {
+        objects: health.objects,
+        full: health.full,
+        degraded: paths(&health.degraded),
+        unreadable: paths(&health.unreadable),
+    }
+}
+
+/// `cairn status`.
+pub fn status(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
+    let drive = global.drive(None)?;
+    let rt = runtime()?;
+    if let Some(text) = &args.path {
+        let path = RemotePath::parse(text)
+            .with_context(|| format!("`{text}` is not a valid drive path"))?;
+        let status = rt.block_on(drive.status(&path))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&file_json(&status))?);
+            return Ok(());
+        }
+        let verdict = if status.full_redundancy() {
+            "at full redundancy"
+        } else if status.readable() {
+            "readable, below full redundancy"
+        } else {
+            "NOT readable now"
+        };
+        println!(
+            "{} — {}, {}, {verdict}",
+            status.path,
+            human(status.size),
+            status.redundancy
+        );
+        for segment in &status.segments {
+            let healthy = segment
+                .pieces
+                .iter()
+                .filter(|p| p.state == cairn_proto::api::PieceState::Healthy)
+                .count();
+            println!(
+                "  segment {}: {healthy} of {} pieces healthy",
+                segment.index,
+                segment.pieces.len()
+            );
+            for piece in segment
+                .pieces
+                .iter()
+                .filter(|p| p.state != cairn_proto::api::PieceState::Healthy)
+            {
+                println!(
+                    "    fragment {} on {}: {}",
+                    piece.fragment,
+                    piece.peer,
+                    piece.state.as_str()
+                );
+            }
+        }
+        return Ok(());
+    }
+    let (network, health) = rt.block_on(async {
+        Ok::<_, anyhow::Error>((drive.network().await?, drive.health().await?))
+    })?;
+    if args.json {
+        let json = DriveJson {
+            network: network_json(&network),
+            files: health_json(&health),
+        };
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
+    }
+    println!("network: {}", network_line(&network));
+    println!(
+        "files: {} stored, {} at full redundancy, {} degraded, {} unreadable",
+        health.objects,
+        health.full,
+        health.degraded.len(),
+        health.unreadable.len()
+    );
+    for path in &health.degraded {
+        println!("  degraded: {path}");
+    }
+    for path in &health.unreadable {
+        println!("  unreadable: {path}");
+    }
+    Ok(())
+}
+
+/// `cairn network` (needs no passphrase: the pool's status is public to its users).
+pub fn network(global: &Global, args: NetworkArgs) -> anyhow::Result<()> {
+    let pool = match args.pool {
+        Some(pool) => pool,
+        None => Home::open(&global.home_dir()?)?.pool().to_owned(),
+    };
+    let client = cairn_client::pool::PoolClient::anonymous(&pool)?;
+    let network = runtime()?.block_on(client.network())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&network_json(&network))?);
+        return Ok(());
+    }
+    println!("pool {pool} ({})", network.pool);
+    println!("{}", network_line(&network));
+    println!(
+        "{} objects storing {}; {} uploads open",
+        network.objects,
+        human(network.bytes),
+        network.open_uploads
+    );
+    for p in &network.peers {
+        println!(
+            "  {}  {:12}  {:>10} / {:>10}  {:>6} pieces  {}{}",
+            p.peer,
+            p.state.as_str(),
+            human(p.used),
+            human(p.capacity),
+            p.piece_count,
+            p.address,
+            p.zone
+                .as_deref()
+                .map(|z| format!("  zone {z}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! What every client command shares: the home directory, the passphrase, the drive, the
+//! async runtime, and progress bars that show only on a terminal.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use cairn_client::{Drive, DriveOptions, Home, Progress};
+use cairn_core::RedundancyPolicy;
+use indicatif::{ProgressBar, ProgressStyle};
+use zeroize::Zeroizing;
+
+/// Options every client command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Client home: the pool's address and the wrapped master secret (default: the user's
+    /// config directory, `cairn` in it).
+    #[arg(long, env = "CAIRN_HOME", global = true)]
+    pub home: Option<PathBuf>,
+    /// Read the passphrase from this file (else CAIRN_PASSPHRASE, else a prompt on a
+    /// terminal).
+    #[arg(long, global = true)]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl Global {
+    /// The home directory in use.
+    pub fn home_dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.home {
+            Some(dir) => Ok(dir.clone()),
+            None => dirs::config_dir()
+                .map(|d| d.join("cairn"))
+                .context("cannot find a config directory for the client home; pass --home DIR"),
+        }
+    }
+
+    /// The passphrase, if one was given or can be asked for; `prompt` is shown on a
+    /// terminal.
+    pub fn passphrase(&self, prompt: &str) -> anyhow::Result<Option<Zeroizing<String>>> {
+        if let Some(file) = &self.passphrase_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the passphrase file {}", file.display()))?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            return Ok(Some(Zeroizing::new(text.to_owned())));
+        }
+        if let Ok(text) = std::env::var("CAIRN_PASSPHRASE") {
+            return Ok(Some(Zeroizing::new(text)));
+        }
+        if std::io::stdin().is_terminal() {
+            let text = rpassword::prompt_password(prompt).context("cannot read the passphrase")?;
+            return Ok(Some(Zeroizing::new(text)));
+        }
+        Ok(None)
+    }
+
+    /// The initialised home.
+    pub fn open_home(&self) -> anyhow::Result<Home> {
+        Ok(Home::open(&self.home_dir()?)?)
+    }
+
+    /// The user's drive, unlocked.
+    pub fn drive(&self, redundancy: Option<RedundancyPolicy>) -> anyhow::Result<Drive> {
+        let home = self.open_home()?;
+        let passphrase = if home.needs_passphrase() {
+            self.passphrase("Passphrase: ")?
+        } else {
+            None
+        };
+        let mut options = DriveOptions::default();
+        if let Some(redundancy) = redundancy {
+            options.redundancy = redundancy;
+        }
+        Ok(Drive::open(
+            &home,
+            passphrase.as_ref().map(|p| p.as_bytes()),
+            options,
+        )?)
+    }
+}
+
+/// A runtime for one command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
+/// A byte progress bar on a terminal's stderr, or nothing when not on a terminal or when
+/// the output is JSON.
+pub struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    /// A bar for `total` bytes labelled `label`.
+    pub fn bytes(total: u64, label: &str, quiet: bool) -> Self {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = ProgressBar::new(total);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(label.to_owned());
+        Self(Some(bar))
+    }
+
+    /// The library's view of this bar.
+    pub fn progress(&self) -> Progress {
+        match &self.0 {
+            Some(bar) => {
+                let bar = bar.clone();
+                Progress::new(move |n| bar.inc(n))
+            }
+            None => Progress::silent(),
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Bytes as a short human figure (`1.5 MiB`).
+pub fn human(bytes: u64) -> String {
+    bytesize::ByteSize::b(bytes).display().iec().to_string()
+}
