@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use cairn_client::{Kind, ListEntry};
+use cairn_core::segment::{MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 use cairn_core::{Name, RedundancyPolicy, RemotePath, Timestamp};
 use serde::Serialize;
 
@@ -22,6 +23,10 @@ pub struct PutArgs {
     /// Upload a folder and everything in it.
     #[arg(short, long)]
     recursive: bool,
+    /// Plaintext bytes per segment, 4KiB to 256MiB (large segments code fastest; a few are
+    /// in memory at once).
+    #[arg(long, default_value = "16MiB", value_parser = crate::parse_size)]
+    segment_size: u64,
 }
 
 /// Options of `cairn get`.
@@ -111,7 +116,14 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
             args.local.display()
         );
     }
-    let drive = global.drive(Some(args.redundancy))?;
+    let segment_size = u32::try_from(args.segment_size)
+        .ok()
+        .filter(|s| (MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(s))
+        .context("--segment-size must be between 4KiB and 256MiB")?;
+    let drive = global.drive(|options| {
+        options.redundancy = args.redundancy;
+        options.segment_size = segment_size;
+    })?;
     let name = local_name(&args.local)?;
     runtime()?.block_on(async {
         let target = match &args.remote {
@@ -159,7 +171,7 @@ fn dir_size(dir: &Path) -> u64 {
 
 /// `cairn get`.
 pub fn get(global: &Global, args: GetArgs) -> anyhow::Result<()> {
-    let drive = global.drive(None)?;
+    let drive = global.drive(|_| {})?;
     let path = remote(&args.remote)?;
     runtime()?.block_on(async {
         if args.local.as_deref() == Some(Path::new("-")) {
@@ -227,7 +239,7 @@ pub fn rfc3339(time: Timestamp) -> Option<String> {
 
 /// `cairn ls`.
 pub fn ls(global: &Global, args: LsArgs) -> anyhow::Result<()> {
-    let drive = global.drive(None)?;
+    let drive = global.drive(|_| {})?;
     let dir = remote(&args.dir)?;
     let entries: Vec<ListEntry> = runtime()?.block_on(drive.list(&dir))?;
     if args.json {
@@ -259,7 +271,7 @@ pub fn ls(global: &Global, args: LsArgs) -> anyhow::Result<()> {
 
 /// `cairn mkdir`.
 pub fn mkdir(global: &Global, args: MkdirArgs) -> anyhow::Result<()> {
-    let drive = global.drive(None)?;
+    let drive = global.drive(|_| {})?;
     let path = remote(&args.path)?;
     runtime()?.block_on(drive.mkdir(&path, args.parents))?;
     println!("made {path}");
@@ -268,7 +280,7 @@ pub fn mkdir(global: &Global, args: MkdirArgs) -> anyhow::Result<()> {
 
 /// `cairn mv`.
 pub fn mv(global: &Global, args: MvArgs) -> anyhow::Result<()> {
-    let drive = global.drive(None)?;
+    let drive = global.drive(|_| {})?;
     let (src, dst) = (remote(&args.src)?, remote(&args.dst)?);
     let moved = runtime()?.block_on(drive.mv(&src, &dst))?;
     println!("moved {src} to {moved}");
@@ -277,7 +289,7 @@ pub fn mv(global: &Global, args: MvArgs) -> anyhow::Result<()> {
 
 /// `cairn rm`.
 pub fn rm(global: &Global, args: RmArgs) -> anyhow::Result<()> {
-    let drive = global.drive(None)?;
+    let drive = global.drive(|_| {})?;
     let path = remote(&args.path)?;
     let files = runtime()?.block_on(drive.rm(&path, args.recursive))?;
     if args.recursive {

@@ -30,6 +30,10 @@ pub struct LocalArgs {
     /// Disk space each peer lends (e.g. `2GiB`).
     #[arg(long, default_value = "2GiB", value_parser = crate::parse_size)]
     capacity: u64,
+    /// The probability that a segment survives which `auto` redundancy aims for (lower it
+    /// to run fewer than 6 peers with `auto`).
+    #[arg(long, default_value_t = cairn_pool::placement::DEFAULT_DURABILITY_TARGET, value_parser = crate::serve::parse_probability)]
+    durability_target: f64,
 }
 
 /// What a run remembers for the next: the pool's port, which the client home records.
@@ -74,6 +78,7 @@ pub fn local(args: LocalArgs) -> anyhow::Result<()> {
             offline_after: Duration::from_secs(10),
             repair_after: Duration::from_secs(120),
         };
+        config.durability_target = args.durability_target;
         let pool = RunningPool::start(config).await.with_context(|| {
             format!(
                 "cannot start the pool on 127.0.0.1:{port} (is another `cairn local` using {}?)",

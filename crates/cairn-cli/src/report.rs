@@ -195,7 +195,7 @@ fn health_json(health: &Health) -> HealthJson {
 
 /// `cairn status`.
 pub fn status(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
-    let drive = global.drive(None)?;
+    let drive = global.drive(|_| {})?;
     let rt = runtime()?;
     if let Some(text) = &args.path {
         let path = RemotePath::parse(text)

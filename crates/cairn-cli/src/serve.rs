@@ -31,6 +31,19 @@ pub struct PoolArgs {
     /// How long an upload may stay open before it is abandoned and collected.
     #[arg(long, default_value = "6h", value_parser = parse_duration)]
     upload_ttl: Duration,
+    /// The probability that a segment survives which `auto` redundancy aims for.
+    #[arg(long, default_value_t = cairn_pool::placement::DEFAULT_DURABILITY_TARGET, value_parser = parse_probability)]
+    durability_target: f64,
+}
+
+/// Parses a probability strictly between 0 and 1, like `0.999999`.
+pub fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
+        _ => Err(format!(
+            "`{text}` is not a probability between 0 and 1, like 0.999999"
+        )),
+    }
 }
 
 /// Options of `cairn peer`.
@@ -119,6 +132,7 @@ pub fn run_pool(args: PoolArgs) -> anyhow::Result<()> {
         repair_after: args.repair_after,
     };
     config.upload_ttl = args.upload_ttl;
+    config.durability_target = args.durability_target;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let pool = RunningPool::start(config).await?;

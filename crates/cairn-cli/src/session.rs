@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use cairn_client::{Drive, DriveOptions, Home, Progress};
-use cairn_core::RedundancyPolicy;
 use indicatif::{ProgressBar, ProgressStyle};
 use zeroize::Zeroizing;
 
@@ -59,8 +58,8 @@ impl Global {
         Ok(Home::open(&self.home_dir()?)?)
     }
 
-    /// The user's drive, unlocked.
-    pub fn drive(&self, redundancy: Option<RedundancyPolicy>) -> anyhow::Result<Drive> {
+    /// The user's drive, unlocked, with options adjusted by `configure`.
+    pub fn drive(&self, configure: impl FnOnce(&mut DriveOptions)) -> anyhow::Result<Drive> {
         let home = self.open_home()?;
         let passphrase = if home.needs_passphrase() {
             self.passphrase("Passphrase: ")?
@@ -68,9 +67,7 @@ impl Global {
             None
         };
         let mut options = DriveOptions::default();
-        if let Some(redundancy) = redundancy {
-            options.redundancy = redundancy;
-        }
+        configure(&mut options);
         Ok(Drive::open(
             &home,
             passphrase.as_ref().map(|p| p.as_bytes()),

@@ -3,138 +3,23 @@
 //! part by hand (signed requests, erasure coding, piece uploads with orders), so every
 //! rule the pool and peers enforce is exercised over the wire.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use cairn_core::{ErasureCodec, PieceHash};
 use cairn_proto::api::{
-    self, BeginUpload, CommitSegment, CommitUpload, CommittedPiece, FragmentInfo, NetworkStatus,
-    ObjectList, ObjectSources, PlaceSegment, Rename, Renamed, SegmentPlaced, UploadBegun,
-    UploadCommitted,
+    self, BeginUpload, CommitSegment, CommitUpload, CommittedPiece, FragmentInfo, ObjectList,
+    ObjectSources, PlaceSegment, Rename, Renamed, SegmentPlaced, UploadBegun, UploadCommitted,
 };
 use cairn_proto::order::ORDER_HEADER;
-use cairn_proto::peer_api::{PEER_STATUS, PeerInfo, piece_path};
+use cairn_proto::peer_api::piece_path;
 use cairn_proto::{PeerState, Receipt};
 use cairn_testkit::{Daemon, SignedClient, wait_until};
 use ed25519_dalek::SigningKey;
 use rand::RngCore;
 
-const READY: Duration = Duration::from_secs(30);
-const SETTLE: Duration = Duration::from_secs(20);
-
-fn cairn() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_cairn"))
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn start_pool(dir: &Path, listen: &str, extra: &[&str]) -> Daemon {
-    let mut a = args(&[
-        "pool",
-        "--data",
-        dir.to_str().unwrap(),
-        "--listen",
-        listen,
-        "--heartbeat-interval",
-        "200ms",
-        "--offline-after",
-        "1500ms",
-        "--repair-after",
-        "3s",
-    ]);
-    a.extend(args(extra));
-    Daemon::start(&cairn(), &a, READY).unwrap()
-}
-
-fn start_peer(pool: &str, dir: &Path, capacity: &str, zone: Option<&str>) -> Daemon {
-    let mut a = args(&[
-        "peer",
-        "--pool",
-        pool,
-        "--data",
-        dir.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--capacity",
-        capacity,
-    ]);
-    if let Some(zone) = zone {
-        a.extend(args(&["--zone", zone]));
-    }
-    Daemon::start(&cairn(), &a, READY).unwrap()
-}
-
-async fn status(pool: &str) -> NetworkStatus {
-    reqwest::get(format!("{pool}{}", api::STATUS))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn peer_info(peer: &str) -> PeerInfo {
-    reqwest::get(format!("{peer}{PEER_STATUS}"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Waits until `count` peers are online.
-async fn wait_online(pool: &str, count: usize) -> NetworkStatus {
-    wait_until(&format!("{count} peers online"), SETTLE, || async {
-        let s = status(pool).await;
-        (s.peers
-            .iter()
-            .filter(|p| p.state == PeerState::Online)
-            .count()
-            == count)
-            .then_some(s)
-    })
-    .await
-    .unwrap()
-}
-
-/// A pool and `n` peers, each in its own zone, all online.
-struct Network {
-    _dirs: tempfile::TempDir,
-    root: PathBuf,
-    pool: Daemon,
-    peers: Vec<Daemon>,
-}
-
-impl Network {
-    async fn start(n: usize, pool_extra: &[&str]) -> Self {
-        let dirs = tempfile::tempdir().unwrap();
-        let root = dirs.path().to_owned();
-        let pool = start_pool(&root.join("pool"), "127.0.0.1:0", pool_extra);
-        let peers = (0..n)
-            .map(|i| {
-                start_peer(
-                    pool.url(),
-                    &root.join(format!("peer{i}")),
-                    "64MiB",
-                    Some(&format!("zone-{i}")),
-                )
-            })
-            .collect();
-        wait_online(pool.url(), n).await;
-        Self {
-            _dirs: dirs,
-            root,
-            pool,
-            peers,
-        }
-    }
-
-    fn account(&self, seed: u8) -> SignedClient {
-        SignedClient::new(self.pool.url(), SigningKey::from_bytes(&[seed; 32]))
-    }
-}
+mod common;
+use common::*;
 
 /// A fake encrypted path component (the pool only checks the shape).
 fn enc(text: &str) -> String {

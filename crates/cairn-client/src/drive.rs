@@ -549,12 +549,20 @@ impl Drive {
         self.make_marker(path).await
     }
 
+    /// Folders exist while something is in them; when `gone` was the last thing in its
+    /// folder, a marker keeps the folder, as a drive's user expects.
+    async fn keep_parent(&self, gone: &RemotePath) -> ClientResult<()> {
+        match gone.parent() {
+            Some(parent) if !parent.is_root() && self.kind(&parent).await?.is_none() => {
+                self.make_marker(&parent).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn make_marker(&self, folder: &RemotePath) -> ClientResult<()> {
         let marker = entry::marker_path(&self.encrypt(folder));
-        let begun = self
-            .pool
-            .begin(&marker, &self.options.redundancy.to_string())
-            .await?;
+        let begun = self.pool.begin(&marker, entry::FOLDER_REDUNDANCY).await?;
         self.pool
             .commit(
                 &begun.upload,
@@ -607,6 +615,7 @@ impl Drive {
                     .await?
             }
         };
+        self.keep_parent(from).await?;
         Ok(to)
     }
 
@@ -623,6 +632,7 @@ impl Drive {
             None => Err(ClientError::NotFound(path.clone())),
             Some(Kind::File) => {
                 self.pool.delete(self.encrypt(path).as_str()).await?;
+                self.keep_parent(path).await?;
                 Ok(1)
             }
             Some(Kind::Folder) => {
@@ -641,6 +651,7 @@ impl Drive {
                     .buffer_unordered(self.options.concurrency.max(1))
                     .try_collect::<Vec<_>>()
                     .await?;
+                self.keep_parent(path).await?;
                 Ok(files)
             }
         }

@@ -19,6 +19,10 @@ use crate::error::{ClientError, ClientResult};
 /// The last component of a folder marker's encrypted path.
 pub const FOLDER_MARKER: &str = "folder";
 
+/// The redundancy a folder marker is begun with. A marker stores no pieces, but the pool
+/// checks every upload's shape against the network, so ask for the narrowest one.
+pub const FOLDER_REDUNDANCY: &str = "ec:2+1";
+
 const VERSION: u8 = 1;
 const KIND_FILE: u8 = 1;
 const KIND_FOLDER: u8 = 2;

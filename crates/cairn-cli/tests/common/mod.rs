@@ -1,0 +1,251 @@
+//! What the process-level tests share: a real `cairn pool` and real `cairn peer`s on
+//! 127.0.0.1:0 with data in a temp dir, and waiting on their state with deadlines.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cairn_proto::PeerState;
+use cairn_proto::api::{self, NetworkStatus};
+use cairn_proto::peer_api::{PEER_STATUS, PeerInfo};
+use cairn_testkit::{Daemon, SignedClient, wait_until};
+use ed25519_dalek::SigningKey;
+
+pub const READY: Duration = Duration::from_secs(30);
+pub const SETTLE: Duration = Duration::from_secs(20);
+
+pub fn cairn() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cairn"))
+}
+
+pub fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+pub fn start_pool(dir: &Path, listen: &str, extra: &[&str]) -> Daemon {
+    let mut a = args(&[
+        "pool",
+        "--data",
+        dir.to_str().unwrap(),
+        "--listen",
+        listen,
+        "--heartbeat-interval",
+        "200ms",
+        "--offline-after",
+        "1500ms",
+        "--repair-after",
+        "3s",
+    ]);
+    a.extend(args(extra));
+    Daemon::start(&cairn(), &a, READY).unwrap()
+}
+
+pub fn start_peer(pool: &str, dir: &Path, capacity: &str, zone: Option<&str>) -> Daemon {
+    let mut a = args(&[
+        "peer",
+        "--pool",
+        pool,
+        "--data",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--capacity",
+        capacity,
+    ]);
+    if let Some(zone) = zone {
+        a.extend(args(&["--zone", zone]));
+    }
+    Daemon::start(&cairn(), &a, READY).unwrap()
+}
+
+pub async fn status(pool: &str) -> NetworkStatus {
+    reqwest::get(format!("{pool}{}", api::STATUS))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+pub async fn peer_info(peer: &str) -> PeerInfo {
+    reqwest::get(format!("{peer}{PEER_STATUS}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until `count` peers are online.
+pub async fn wait_online(pool: &str, count: usize) -> NetworkStatus {
+    wait_until(&format!("{count} peers online"), SETTLE, || async {
+        let s = status(pool).await;
+        (s.peers
+            .iter()
+            .filter(|p| p.state == PeerState::Online)
+            .count()
+            == count)
+            .then_some(s)
+    })
+    .await
+    .unwrap()
+}
+
+/// A pool and `n` peers, each in its own zone, all online.
+pub struct Network {
+    pub _dirs: tempfile::TempDir,
+    pub root: PathBuf,
+    pub pool: Daemon,
+    pub peers: Vec<Daemon>,
+}
+
+impl Network {
+    pub async fn start(n: usize, pool_extra: &[&str]) -> Self {
+        let dirs = tempfile::tempdir().unwrap();
+        let root = dirs.path().to_owned();
+        let pool = start_pool(&root.join("pool"), "127.0.0.1:0", pool_extra);
+        let peers = (0..n)
+            .map(|i| {
+                start_peer(
+                    pool.url(),
+                    &root.join(format!("peer{i}")),
+                    "64MiB",
+                    Some(&format!("zone-{i}")),
+                )
+            })
+            .collect();
+        wait_online(pool.url(), n).await;
+        Self {
+            _dirs: dirs,
+            root,
+            pool,
+            peers,
+        }
+    }
+
+    pub fn account(&self, seed: u8) -> SignedClient {
+        SignedClient::new(self.pool.url(), SigningKey::from_bytes(&[seed; 32]))
+    }
+}
+
+/// What one `cairn` command did.
+#[derive(Debug)]
+pub struct Run {
+    /// Whether it exited 0.
+    pub ok: bool,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+/// A client home, driven through the real `cairn` binary.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The home directory.
+    pub home: PathBuf,
+    /// Extra environment (e.g. the passphrase).
+    pub env: Vec<(String, String)>,
+}
+
+impl Client {
+    /// A client on `home` (not initialised yet).
+    pub fn at(home: PathBuf) -> Self {
+        Self {
+            home,
+            env: Vec::new(),
+        }
+    }
+
+    /// Initialises a passphrase-less (loopback playground) home on `pool`; returns the
+    /// client and its recovery phrase.
+    pub fn init(home: PathBuf, pool: &str) -> (Self, String) {
+        let client = Self::at(home);
+        let out = client.ok(&["init", "--pool", pool, "--no-passphrase"]);
+        (client, phrase_in(&out))
+    }
+
+    /// The same home with `name=value` in the environment.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Runs `cairn args...` against this home with no terminal and no inherited secrets.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut command = std::process::Command::new(cairn());
+        command
+            .args(args)
+            .env("CAIRN_HOME", &self.home)
+            .env_remove("CAIRN_PASSPHRASE")
+            .env_remove("CAIRN_RECOVERY_PHRASE")
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        Run {
+            ok: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Runs a command that must succeed; returns its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert!(run.ok, "cairn {args:?} failed: {}", run.stderr);
+        run.stdout
+    }
+
+    /// Runs a command that must fail with one clear line; returns its standard error.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert!(!run.ok, "cairn {args:?} should have failed: {}", run.stdout);
+        assert!(
+            run.stderr.trim().starts_with("error: ") && run.stderr.trim().lines().count() == 1,
+            "cairn {args:?} should explain itself in one line: {:?}",
+            run.stderr
+        );
+        run.stderr
+    }
+
+    /// `cairn ls DIR --json`, as `(path, kind, size)` triples.
+    pub fn ls(&self, dir: &str) -> Vec<(String, String, u64)> {
+        let json: serde_json::Value =
+            serde_json::from_str(&self.ok(&["ls", dir, "--json"])).unwrap();
+        json.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["path"].as_str().unwrap().to_owned(),
+                    e["kind"].as_str().unwrap().to_owned(),
+                    e["size"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The 24-word recovery phrase in `cairn init`'s output.
+pub fn phrase_in(output: &str) -> String {
+    output
+        .lines()
+        .map(str::trim)
+        .find(|line| line.split_whitespace().count() == 24)
+        .unwrap_or_else(|| panic!("no recovery phrase in {output:?}"))
+        .to_owned()
+}
+
+/// Writes `len` random bytes to `dir/name`.
+pub fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
+    use rand::RngCore;
+    let mut bytes = vec![0u8; len];
+    rand::rng().fill_bytes(&mut bytes);
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
