@@ -417,3 +417,54 @@ async fn cairn_local_runs_a_network_and_resumes_it() {
         "{summary}"
     );
 }
+
+/// The client's peak resident memory so far, from `/proc` (Linux), in bytes.
+#[cfg(target_os = "linux")]
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Runs `cairn args...` for `client`, sampling its peak memory until it exits.
+#[cfg(target_os = "linux")]
+fn run_measured(client: &Client, args: &[&str]) -> u64 {
+    let mut child = std::process::Command::new(cairn())
+        .args(args)
+        .env("CAIRN_HOME", &client.home)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "cairn {args:?} failed");
+            return peak;
+        }
+        peak = peak.max(peak_rss(child.id()).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Memory stays flat however large the file: a file larger than the bound goes up and
+/// comes back with the client's peak memory under it.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_file_larger_than_the_memory_bound_streams_through() {
+    const BOUND: u64 = 256 * 1024 * 1024;
+    let net = Network::start(6, &[]).await;
+    let (client, _) = Client::init(net.root.join("home"), net.pool.url());
+    let size = 320 * 1024 * 1024;
+    let local = random_file(&net.root, "large", size);
+    let put = run_measured(
+        &client,
+        &["put", local.to_str().unwrap(), "--redundancy", "ec:4+2"],
+    );
+    assert!(put > 0 && put < BOUND, "put peaked at {put} bytes");
+    let back = net.root.join("back");
+    let get = run_measured(&client, &["get", "/large", back.to_str().unwrap()]);
+    assert!(get > 0 && get < BOUND, "get peaked at {get} bytes");
+    assert_eq!(std::fs::metadata(&back).unwrap().len(), size as u64);
+    assert!(read(&back) == read(&local));
+}

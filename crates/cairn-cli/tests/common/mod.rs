@@ -110,7 +110,7 @@ impl Network {
                 start_peer(
                     pool.url(),
                     &root.join(format!("peer{i}")),
-                    "64MiB",
+                    "1GiB",
                     Some(&format!("zone-{i}")),
                 )
             })
