@@ -136,8 +136,8 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
             bar.finish();
             let report = report?;
             println!(
-                "stored {} files ({}) under {target}",
-                report.files,
+                "stored {} ({}) under {target}",
+                files(report.files),
                 human(report.bytes)
             );
         } else {
@@ -149,6 +149,15 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// "1 file", "2 files".
+fn files(count: u64) -> String {
+    if count == 1 {
+        "1 file".into()
+    } else {
+        format!("{count} files")
+    }
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -200,8 +209,8 @@ pub fn get(global: &Global, args: GetArgs) -> anyhow::Result<()> {
                 .get_tree(&path, &local, &cairn_client::Progress::silent())
                 .await?;
             println!(
-                "wrote {} files ({}) to {}",
-                report.files,
+                "wrote {} ({}) to {}",
+                files(report.files),
                 human(report.bytes),
                 local.display()
             );
@@ -291,9 +300,9 @@ pub fn mv(global: &Global, args: MvArgs) -> anyhow::Result<()> {
 pub fn rm(global: &Global, args: RmArgs) -> anyhow::Result<()> {
     let drive = global.drive(|_| {})?;
     let path = remote(&args.path)?;
-    let files = runtime()?.block_on(drive.rm(&path, args.recursive))?;
+    let removed = runtime()?.block_on(drive.rm(&path, args.recursive))?;
     if args.recursive {
-        println!("removed {path} ({files} files)");
+        println!("removed {path} ({})", files(removed));
     } else {
         println!("removed {path}");
     }
