@@ -205,9 +205,10 @@ pub fn get(global: &Global, args: GetArgs) -> anyhow::Result<()> {
                 Some(local) => local.clone(),
                 None => default_name()?,
             };
-            let report = drive
-                .get_tree(&path, &local, &cairn_client::Progress::silent())
-                .await?;
+            let bar = Bar::counter("get", false);
+            let report = drive.get_tree(&path, &local, &bar.progress()).await;
+            bar.finish();
+            let report = report?;
             println!(
                 "wrote {} ({}) to {}",
                 files(report.files),

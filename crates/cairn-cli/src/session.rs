@@ -101,6 +101,20 @@ impl Bar {
         Self(Some(bar))
     }
 
+    /// A byte counter for work of unknown size.
+    pub fn counter(label: &str, quiet: bool) -> Self {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec}") {
+            bar.set_style(style);
+        }
+        bar.set_message(label.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Self(Some(bar))
+    }
+
     /// The library's view of this bar.
     pub fn progress(&self) -> Progress {
         match &self.0 {

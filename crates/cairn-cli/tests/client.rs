@@ -161,6 +161,33 @@ async fn get_works_with_m_piece_holders_dead() {
 }
 
 #[tokio::test]
+async fn put_moves_pieces_from_a_dead_peer_to_spares() {
+    let mut net = Network::start(8, &[]).await;
+    let (client, _) = Client::init(net.root.join("home"), net.pool.url());
+    // The pool still believes this peer online, so it keeps placing pieces on it: each
+    // segment has 6 targets and 2 spares among 8 peers, and every segment that lands a
+    // piece on the dead peer can only be stored through a spare.
+    net.peers[2].kill();
+    let local = random_file(&net.root, "data", 8 * SEGMENT);
+    client.ok(&[
+        "put",
+        local.to_str().unwrap(),
+        "--redundancy",
+        "ec:4+2",
+        "--segment-size",
+        SEGMENT_ARG,
+    ]);
+    let status: serde_json::Value =
+        serde_json::from_str(&client.ok(&["status", "/data", "--json"])).unwrap();
+    for segment in status["segments"].as_array().unwrap() {
+        assert_eq!(segment["pieces"].as_array().unwrap().len(), 6);
+    }
+    let back = net.root.join("back");
+    client.ok(&["get", "/data", back.to_str().unwrap()]);
+    assert_eq!(read(&back), read(&local));
+}
+
+#[tokio::test]
 async fn folders_moves_and_removals_behave_like_a_drive() {
     let net = Network::start(6, &[]).await;
     let (c, _) = Client::init(net.root.join("home"), net.pool.url());
