@@ -127,6 +127,8 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
     let name = local_name(&args.local)?;
     runtime()?.block_on(async {
         let target = match &args.remote {
+            // A trailing `/` means "into this folder", whether or not it exists yet.
+            Some(text) if text.ends_with('/') => remote(text)?.join(name)?,
             Some(text) => drive.target_for(&name, &remote(text)?).await?,
             None => RemotePath::root().join(name)?,
         };

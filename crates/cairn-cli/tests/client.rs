@@ -230,6 +230,13 @@ async fn folders_moves_and_removals_behave_like_a_drive() {
             .contains("/renamed/g is a file")
     );
     assert!(c.fails(&["mkdir", "/renamed/g"]).contains("already exists"));
+    let deeper = c.fails(&["put", f, "/renamed/g/deeper/still"]);
+    assert!(deeper.contains("/renamed/g is a file"), "{deeper}");
+    c.ok(&["put", f, "/renamed/new/"]);
+    assert_eq!(
+        c.ls("/renamed/new"),
+        vec![("/renamed/new/f".into(), "file".into(), 100)]
+    );
     assert!(c.fails(&["get", "/renamed", "-"]).contains("is a folder"));
     assert!(c.fails(&["rm", "/renamed"]).contains("not empty"));
     assert!(

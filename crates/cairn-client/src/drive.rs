@@ -222,12 +222,16 @@ impl Drive {
         }
     }
 
-    /// The parent of `path` must be a folder (or not exist yet: folders are implied).
+    /// Every ancestor of `path` must be a folder or not exist yet (folders are implied):
+    /// walks up until one exists.
     async fn check_parent(&self, path: &RemotePath) -> ClientResult<()> {
-        if let Some(parent) = path.parent()
-            && self.kind(&parent).await? == Some(Kind::File)
-        {
-            return Err(ClientError::NotFolder(parent));
+        let mut ancestor = path.parent();
+        while let Some(dir) = ancestor {
+            match self.kind(&dir).await? {
+                Some(Kind::Folder) => return Ok(()),
+                Some(Kind::File) => return Err(ClientError::NotFolder(dir)),
+                None => ancestor = dir.parent(),
+            }
         }
         Ok(())
     }
