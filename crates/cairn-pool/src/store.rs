@@ -17,9 +17,9 @@ use cairn_core::{AccountId, PeerId, PieceHash};
 
 pub use error::StoreError;
 pub use model::{
-    BadUploadId, CommitObject, HeartbeatStats, NewUpload, ObjectRecord, ObjectSummary,
-    PeerHealthUpdate, PeerRecord, PeerRegistration, PiecePlacement, SegmentCommit, StoreStats,
-    StoredSegment, UploadId, UploadRecord,
+    AuditTally, BadUploadId, CommitObject, DamagedSegment, HeartbeatStats, NewUpload, ObjectRecord,
+    ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PiecePlacement, SegmentCommit,
+    StoreStats, StoredSegment, UploadId, UploadRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -210,4 +210,55 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// segment counts when some fragment `0..k+m` of its object's shape has fewer than `r`
     /// pieces on `online` peers. Open uploads do not count.
     fn degraded_segments(&self) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Committed segments with a piece the pool can no longer count on — known damaged, or
+    /// on a `lost`, `left`, `disqualified` or unknown peer — at most `limit`, each with all
+    /// its pieces.
+    fn damaged_segments(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<DamagedSegment>>> + Send;
+
+    /// Records a repair of segment `index` of committed object `object`, all or nothing:
+    /// the pieces on the `removed` peers leave the records (their peers are asked to delete
+    /// them, so a returning peer sheds its surplus) and the `added` pieces join. If the
+    /// object is gone meanwhile, the added pieces are queued for deletion instead and the
+    /// answer is [`StoreError::NotFound`].
+    fn repair_segment(
+        &self,
+        object: UploadId,
+        index: u32,
+        removed: Vec<PeerId>,
+        added: Vec<PiecePlacement>,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Marks the pieces `hash` on `peer` as damaged; returns how many records changed.
+    fn mark_corrupt(
+        &self,
+        peer: PeerId,
+        hash: PieceHash,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Counts one audit of `peer` (passed or failed) and returns its tally.
+    /// [`StoreError::NotFound`] for an unknown peer.
+    fn record_audit(
+        &self,
+        peer: PeerId,
+        passed: bool,
+    ) -> impl Future<Output = StoreResult<AuditTally>> + Send;
+
+    /// A random committed piece on `peer` not known damaged, with its size.
+    fn random_piece(
+        &self,
+        peer: PeerId,
+    ) -> impl Future<Output = StoreResult<Option<(PieceHash, u64)>>> + Send;
+
+    /// Whether a committed object of `account` has piece `hash` on `peer`.
+    fn account_has_piece(
+        &self,
+        account: AccountId,
+        peer: PeerId,
+        hash: PieceHash,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
 }

@@ -20,6 +20,10 @@ pub const PEER_REGISTER: &str = "/v1/peers/register";
 pub const PEER_HEARTBEAT: &str = "/v1/peers/heartbeat";
 /// `POST` (signed by the peer): start draining (leave on purpose).
 pub const PEER_DRAIN: &str = "/v1/peers/drain";
+/// `POST` (signed by the peer that ran it): the outcome of a repair job.
+pub const REPAIR_REPORT: &str = "/v1/repairs/report";
+/// `POST` (signed by the account): a piece whose bytes did not match its hash.
+pub const REPORT_CORRUPT: &str = "/v1/reports/corrupt";
 /// `POST` (signed by the account): open the account (idempotent).
 pub const ACCOUNT: &str = "/v1/account";
 /// `GET` (signed by the account): how healthy the account's objects are.
@@ -132,8 +136,63 @@ pub struct HeartbeatAck {
     pub state: PeerState,
     /// Delete orders: pieces the pool no longer needs from this peer.
     pub delete: Vec<SignedOrder>,
+    /// Repair jobs for this peer to run.
+    #[serde(default)]
+    pub repairs: Vec<RepairJob>,
 }
 
+/// A repair job: rebuild a segment's missing pieces from the ones that remain (Reed–Solomon
+/// on ciphertext for `ec`, a copy for `rep`) and store them on new peers. The peer running
+/// it needs no key and the pool never touches the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairJob {
+    /// The job's id, quoted in the report.
+    pub job: String,
+    /// The segment's shape, `ec:K+M` or `rep:KxR`.
+    pub redundancy: String,
+    /// Every piece's size in bytes.
+    pub piece_size: u64,
+    /// Healthy pieces to read, with get orders for the running peer; at least `k` distinct
+    /// fragments (for `rep`, a copy of every fragment to restore).
+    pub sources: Vec<GetTarget>,
+    /// Pieces to store, each on its own new peer, with put orders.
+    pub targets: Vec<RepairTarget>,
+}
+
+/// Where one rebuilt piece goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairTarget {
+    /// The fragment to rebuild.
+    pub fragment: u16,
+    /// Its recorded hash: the rebuilt bytes must match it.
+    pub hash: PieceHash,
+    /// The new peer.
+    pub peer: PeerId,
+    /// The new peer's base URL.
+    pub address: String,
+    /// The put order for it.
+    pub order: SignedOrder,
+}
+
+/// Body of [`REPAIR_REPORT`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairReport {
+    /// The job.
+    pub job: String,
+    /// Receipts of the pieces stored (possibly fewer than asked).
+    pub pieces: Vec<CommittedPiece>,
+    /// Why the job fell short, if it did.
+    pub error: Option<String>,
+}
+
+/// Body of [`REPORT_CORRUPT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorruptReport {
+    /// The peer that served the piece.
+    pub peer: PeerId,
+    /// The piece it should hold.
+    pub hash: PieceHash,
+}
 /// Body of [`UPLOADS`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BeginUpload {
@@ -348,6 +407,19 @@ pub struct PeerStatus {
     pub rtt_ms: Option<f64>,
     /// Last heartbeat.
     pub last_heartbeat_ms: u64,
+    /// Share of audits passed, recent ones weighing most, in `[0, 1]`.
+    #[serde(default = "perfect")]
+    pub audit_score: f64,
+    /// Audits passed.
+    #[serde(default)]
+    pub audits_passed: u64,
+    /// Audits failed.
+    #[serde(default)]
+    pub audits_failed: u64,
+}
+
+const fn perfect() -> f64 {
+    1.0
 }
 
 /// Answer to [`STATUS`].
@@ -440,6 +512,9 @@ pub struct SegmentHealth {
     pub full_redundancy: bool,
     /// Whether enough distinct fragments are readable (healthy, suspect or draining).
     pub readable: bool,
+    /// Whether a repair job is rebuilding it now.
+    #[serde(default)]
+    pub repairing: bool,
 }
 
 /// Answer to [`OBJECT_HEALTH`].

@@ -13,6 +13,15 @@ use serde::{Deserialize, Serialize};
 /// `GET`: the peer's identity and usage.
 pub const PEER_STATUS: &str = "/v1/status";
 
+/// `GET` with an audit order and `?start=&len=`: a BLAKE3-verified slice (Bao encoding) of
+/// the piece's bytes `start..start+len`, which the pool checks against the piece's hash.
+pub fn audit_path(piece: &PieceHash) -> String {
+    format!("/v1/pieces/{piece}/audit")
+}
+
+/// Audited ranges are whole BLAKE3 chunks of this many bytes (the last may be shorter).
+pub const AUDIT_CHUNK: u64 = 1024;
+
 /// The path of one piece.
 pub fn piece_path(piece: &PieceHash) -> String {
     format!("/v1/pieces/{piece}")

@@ -465,6 +465,9 @@ pub async fn get<S: MetadataStore>(
     for segment in object.segments {
         let mut pieces = Vec::with_capacity(segment.pieces.len());
         for piece in segment.pieces {
+            if segment.corrupt.contains(&piece.peer) {
+                continue;
+            }
             let Some(peer) = peers.get(&piece.peer) else {
                 continue;
             };

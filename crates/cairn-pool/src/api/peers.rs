@@ -169,6 +169,7 @@ pub async fn heartbeat<S: MetadataStore>(
     Ok(Json(HeartbeatAck {
         state: record.state,
         delete,
+        repairs: Vec::new(),
     }))
 }
 

@@ -47,6 +47,9 @@ pub async fn status<S: MetadataStore>(
                 availability: p.availability,
                 rtt_ms: p.rtt_ms,
                 last_heartbeat_ms: p.last_heartbeat,
+                audit_score: p.audit_score,
+                audits_passed: p.audits_passed,
+                audits_failed: p.audits_failed,
             })
             .collect(),
         objects: stats.objects,

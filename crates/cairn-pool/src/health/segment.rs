@@ -39,7 +39,11 @@ pub fn segment_health(
     let mut fetchable = vec![false; fragments];
     let mut pieces = Vec::with_capacity(segment.pieces.len());
     for piece in &segment.pieces {
-        let state = piece_state(peers, &piece.peer);
+        let state = if segment.corrupt.contains(&piece.peer) {
+            PieceState::Corrupt
+        } else {
+            piece_state(peers, &piece.peer)
+        };
         let slot = usize::from(piece.fragment);
         if let Some(count) = healthy.get_mut(slot)
             && state == PieceState::Healthy
@@ -60,6 +64,7 @@ pub fn segment_health(
         pieces,
         full_redundancy: healthy.iter().all(|copies| *copies >= shape.r()),
         readable: fetchable.iter().filter(|r| **r).count() >= usize::from(shape.k()),
+        repairing: false,
     }
 }
 
@@ -127,6 +132,7 @@ mod tests {
                     })
                 })
                 .collect(),
+            corrupt: Vec::new(),
         }
     }
 

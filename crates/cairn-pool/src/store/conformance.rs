@@ -1217,6 +1217,137 @@ pub(crate) async fn listing_matches_model<S: MetadataStore>(
     }
 }
 
+pub(crate) async fn damaged_segments_are_found_and_repaired<S: MetadataStore>(store: S) {
+    let (object, owner) = committed_object(&store).await;
+    store.register_peer(registration(5), 10).await.unwrap();
+    assert_eq!(store.damaged_segments(10).await.unwrap(), vec![]);
+    // Offline is not damage yet; lost is.
+    store
+        .set_peer_state(peer(2), PeerState::Offline, 30)
+        .await
+        .unwrap();
+    assert_eq!(store.damaged_segments(10).await.unwrap(), vec![]);
+    store
+        .set_peer_state(peer(2), PeerState::Lost, 40)
+        .await
+        .unwrap();
+    let damaged = store.damaged_segments(10).await.unwrap();
+    assert_eq!(damaged.len(), 1);
+    assert_eq!(damaged[0].object, object);
+    assert_eq!(damaged[0].redundancy, Redundancy::ec(2, 2).unwrap());
+    assert_eq!(damaged[0].segment.index, 0);
+    assert_eq!(damaged[0].segment.pieces.len(), 4);
+    assert!(damaged[0].segment.corrupt.is_empty());
+    // A damaged piece counts too, once; only its own record is marked.
+    assert_eq!(store.mark_corrupt(peer(3), hash(0, 2)).await.unwrap(), 1);
+    assert_eq!(store.mark_corrupt(peer(3), hash(0, 2)).await.unwrap(), 0);
+    assert_eq!(store.mark_corrupt(peer(4), hash(0, 2)).await.unwrap(), 0);
+    let damaged = store.damaged_segments(10).await.unwrap();
+    assert_eq!(damaged.len(), 1);
+    assert_eq!(damaged[0].segment.corrupt, vec![peer(3)]);
+    assert_eq!(store.degraded_segments().await.unwrap(), 1);
+    // The repair drops the lost and the damaged piece and rebuilds fragment 1 on peer 5.
+    let rebuilt = PiecePlacement {
+        segment: 0,
+        fragment: 1,
+        hash: hash(0, 1),
+        size: 100,
+        peer: peer(5),
+    };
+    store
+        .repair_segment(object, 0, vec![peer(2), peer(3)], vec![rebuilt.clone()], 50)
+        .await
+        .unwrap();
+    let record = store.object(owner, "a/b".into()).await.unwrap().unwrap();
+    let holders: Vec<(u16, PeerId)> = record.segments[0]
+        .pieces
+        .iter()
+        .map(|p| (p.fragment, p.peer))
+        .collect();
+    assert_eq!(holders, vec![(0, peer(1)), (1, peer(5)), (3, peer(4))]);
+    assert!(record.segments[0].corrupt.is_empty());
+    // The removed pieces are queued for their peers, so a returning peer sheds them.
+    assert_eq!(
+        store.pending_deletes(peer(2), 10).await.unwrap(),
+        vec![hash(0, 1)]
+    );
+    assert_eq!(
+        store.pending_deletes(peer(3), 10).await.unwrap(),
+        vec![hash(0, 2)]
+    );
+    assert_eq!(store.damaged_segments(10).await.unwrap(), vec![]);
+    // A repair of a segment whose object is gone records nothing and frees its pieces.
+    store.delete_object(owner, "a/b".into(), 60).await.unwrap();
+    let late = PiecePlacement {
+        peer: peer(2),
+        ..rebuilt
+    };
+    assert!(matches!(
+        store
+            .repair_segment(object, 0, vec![], vec![late], 70)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        store
+            .pending_deletes(peer(2), 10)
+            .await
+            .unwrap()
+            .contains(&hash(0, 1))
+    );
+}
+
+pub(crate) async fn audits_are_tallied_and_pieces_sampled<S: MetadataStore>(store: S) {
+    let (_, owner) = committed_object(&store).await;
+    let first = store.record_audit(peer(1), true).await.unwrap();
+    assert_eq!(
+        (first.passed, first.failed, first.failed_in_a_row),
+        (1, 0, 0)
+    );
+    assert!((first.score - 1.0).abs() < 1e-9);
+    store.record_audit(peer(1), false).await.unwrap();
+    let second = store.record_audit(peer(1), false).await.unwrap();
+    assert_eq!(
+        (second.passed, second.failed, second.failed_in_a_row),
+        (1, 2, 2)
+    );
+    assert!(second.score < first.score);
+    let third = store.record_audit(peer(1), true).await.unwrap();
+    assert_eq!(third.failed_in_a_row, 0);
+    assert!(third.score > second.score);
+    let record = store.peer(peer(1)).await.unwrap().unwrap();
+    assert_eq!((record.audits_passed, record.audits_failed), (2, 2));
+    assert!(matches!(
+        store.record_audit(peer(9), true).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.random_piece(peer(2)).await.unwrap(),
+        Some((hash(0, 1), 100))
+    );
+    assert_eq!(store.random_piece(peer(9)).await.unwrap(), None);
+    store.mark_corrupt(peer(2), hash(0, 1)).await.unwrap();
+    assert_eq!(store.random_piece(peer(2)).await.unwrap(), None);
+    assert!(
+        store
+            .account_has_piece(owner, peer(2), hash(0, 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .account_has_piece(owner, peer(3), hash(0, 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .account_has_piece(account(2), peer(2), hash(0, 1))
+            .await
+            .unwrap()
+    );
+}
+
 /// Instantiates every conformance test for one backend.
 macro_rules! suite {
     ($make:expr) => {
@@ -1254,6 +1385,8 @@ macro_rules! suite {
             case!(the_empty_path_is_listed);
             case!(repair_queue_counts_segments_below_redundancy);
             case!(objects_may_have_no_segments);
+            case!(damaged_segments_are_found_and_repaired);
+            case!(audits_are_tallied_and_pieces_sampled);
         }
     };
 }

@@ -108,6 +108,12 @@ pub struct PeerRecord {
     pub availability: f64,
     /// Round-trip time estimate, milliseconds.
     pub rtt_ms: Option<f64>,
+    /// Exponentially weighted share of recent audits passed, in `[0, 1]`.
+    pub audit_score: f64,
+    /// Audits passed, ever.
+    pub audits_passed: u64,
+    /// Audits failed, ever.
+    pub audits_failed: u64,
 }
 
 impl PeerRecord {
@@ -236,6 +242,34 @@ pub struct StoredSegment {
     pub piece_size: u64,
     /// Its pieces, by fragment then peer.
     pub pieces: Vec<PiecePlacement>,
+    /// Peers whose piece of this segment is known to be damaged (a peer holds at most one
+    /// piece of a segment).
+    pub corrupt: Vec<PeerId>,
+}
+
+/// A committed segment with a piece the pool can no longer count on: on a lost, departed,
+/// disqualified or unknown peer, or known to be damaged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedSegment {
+    /// The object it belongs to.
+    pub object: UploadId,
+    /// The object's shape.
+    pub redundancy: Redundancy,
+    /// The segment, with all its pieces.
+    pub segment: StoredSegment,
+}
+
+/// A peer's audit record after one more audit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AuditTally {
+    /// Audits passed, ever.
+    pub passed: u64,
+    /// Audits failed, ever.
+    pub failed: u64,
+    /// Failures since the last pass.
+    pub failed_in_a_row: u32,
+    /// Exponentially weighted share of recent audits passed, in `[0, 1]`.
+    pub score: f64,
 }
 
 /// A committed object with everything needed to read it.

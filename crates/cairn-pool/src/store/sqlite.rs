@@ -12,9 +12,9 @@ use cairn_core::{AccountId, PeerId, PieceHash, Redundancy, RedundancyPolicy};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{
-    CommitObject, HeartbeatStats, MetadataStore, NewUpload, ObjectRecord, ObjectSummary,
-    PeerHealthUpdate, PeerRecord, PeerRegistration, PiecePlacement, SegmentCommit, StoreError,
-    StoreResult, StoreStats, StoredSegment, UploadId, UploadRecord,
+    AuditTally, CommitObject, DamagedSegment, HeartbeatStats, MetadataStore, NewUpload,
+    ObjectRecord, ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PiecePlacement,
+    SegmentCommit, StoreError, StoreResult, StoreStats, StoredSegment, UploadId, UploadRecord,
 };
 use crate::state::PeerState;
 
@@ -29,6 +29,9 @@ impl std::fmt::Debug for SqliteStore {
         f.write_str("SqliteStore")
     }
 }
+
+/// How much one audit moves a peer's audit score (an exponentially weighted average).
+const AUDIT_SCORE_WEIGHT: f64 = 0.1;
 
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -84,7 +87,8 @@ fn redundancy(row: &Row<'_>) -> rusqlite::Result<Redundancy> {
 }
 
 const PEER_COLUMNS: &str = "id, address, zone, capacity, used, piece_count, load, state, \
-    state_since, registered_at, last_heartbeat, availability, rtt_ms";
+    state_since, registered_at, last_heartbeat, availability, rtt_ms, audit_score, \
+    audits_passed, audits_failed";
 
 fn peer_row(row: &Row<'_>) -> rusqlite::Result<PeerRecord> {
     let state: String = row.get("state")?;
@@ -102,6 +106,9 @@ fn peer_row(row: &Row<'_>) -> rusqlite::Result<PeerRecord> {
         last_heartbeat: uint(row, "last_heartbeat")?,
         availability: row.get("availability")?,
         rtt_ms: row.get("rtt_ms")?,
+        audit_score: row.get("audit_score")?,
+        audits_passed: uint(row, "audits_passed")?,
+        audits_failed: uint(row, "audits_failed")?,
     })
 }
 
@@ -175,6 +182,49 @@ fn remove_object(tx: &Transaction<'_>, object: &UploadId, now: u64) -> rusqlite:
     tx.execute("DELETE FROM segments WHERE object = ?1", [id])?;
     tx.execute("DELETE FROM objects WHERE id = ?1", [id])?;
     queue_unreferenced(tx, &refs, now)
+}
+
+/// The segments of `object` (only segment `only`, if given) with their pieces and which of
+/// those are known damaged.
+fn load_segments(
+    tx: &Connection,
+    object: &UploadId,
+    only: Option<u32>,
+) -> rusqlite::Result<Vec<StoredSegment>> {
+    let id = object.0.as_slice();
+    let only = only.map(i64::from).unwrap_or(-1);
+    let mut segments: Vec<StoredSegment> = {
+        let mut stmt = tx.prepare(
+            "SELECT idx, piece_size FROM segments WHERE object = ?1 AND (?2 < 0 OR idx = ?2) \
+             ORDER BY idx",
+        )?;
+        let rows = stmt.query_map(params![id, only], |row| {
+            Ok(StoredSegment {
+                index: row.get("idx")?,
+                piece_size: uint(row, "piece_size")?,
+                pieces: Vec::new(),
+                corrupt: Vec::new(),
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut stmt = tx.prepare(
+        "SELECT segment, fragment, peer, hash, size, corrupt FROM pieces \
+         WHERE object = ?1 AND (?2 < 0 OR segment = ?2) ORDER BY segment, fragment, peer",
+    )?;
+    let rows = stmt.query_map(params![id, only], |row| {
+        Ok((placement_row(row)?, row.get::<_, i64>("corrupt")? != 0))
+    })?;
+    for row in rows {
+        let (piece, corrupt) = row?;
+        if let Some(segment) = segments.iter_mut().find(|s| s.index == piece.segment) {
+            if corrupt {
+                segment.corrupt.push(piece.peer);
+            }
+            segment.pieces.push(piece);
+        }
+    }
+    Ok(segments)
 }
 
 /// The id of this account's open upload, if it is one.
@@ -295,7 +345,7 @@ impl MetadataStore for SqliteStore {
             match get_peer(tx, &reg.id).sql()? {
                 None => {
                     tx.execute(
-                        &format!("INSERT INTO peers ({PEER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?8, ?8, ?9, NULL)"),
+                        &format!("INSERT INTO peers ({PEER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?8, ?8, ?9, NULL, 1.0, 0, 0)"),
                         params![
                             id,
                             reg.address,
@@ -767,37 +817,7 @@ impl MetadataStore for SqliteStore {
             let Some(mut object) = found else {
                 return Ok(None);
             };
-            let id = object.id.0.as_slice();
-            let mut segments: Vec<StoredSegment> = {
-                let mut stmt = tx
-                    .prepare("SELECT idx, piece_size FROM segments WHERE object = ?1 ORDER BY idx")
-                    .sql()?;
-                let rows = stmt
-                    .query_map([id], |row| {
-                        Ok(StoredSegment {
-                            index: row.get("idx")?,
-                            piece_size: uint(row, "piece_size")?,
-                            pieces: Vec::new(),
-                        })
-                    })
-                    .sql()?;
-                rows.collect::<rusqlite::Result<_>>().sql()?
-            };
-            let mut stmt = tx
-                .prepare(
-                    "SELECT segment, fragment, peer, hash, size FROM pieces WHERE object = ?1 \
-                     ORDER BY segment, fragment, peer",
-                )
-                .sql()?;
-            let rows = stmt.query_map([id], placement_row).sql()?;
-            for piece in rows {
-                let piece = piece.sql()?;
-                if let Some(segment) = segments.iter_mut().find(|s| s.index == piece.segment) {
-                    segment.pieces.push(piece);
-                }
-            }
-            drop(stmt);
-            object.segments = std::mem::take(&mut segments);
+            object.segments = load_segments(tx, &object.id, None).sql()?;
             Ok(Some(object))
         })
         .await
@@ -1004,7 +1024,7 @@ impl MetadataStore for SqliteStore {
                      WHERE o.committed = 1 AND o.redundancy = ?1 AND ( \
                        SELECT count(*) FROM ( \
                          SELECT p.fragment FROM pieces p JOIN peers e ON e.id = p.peer \
-                         WHERE p.object = s.object AND p.segment = s.idx \
+                         WHERE p.object = s.object AND p.segment = s.idx AND p.corrupt = 0 \
                          AND p.fragment >= 0 AND p.fragment < ?2 AND e.state = ?4 \
                          GROUP BY p.fragment HAVING count(*) >= ?3 \
                        ) \
@@ -1035,6 +1055,206 @@ impl MetadataStore for SqliteStore {
                 degraded = degraded.saturating_add(u64::try_from(count).unwrap_or(0));
             }
             Ok(degraded)
+        })
+        .await
+    }
+
+    async fn damaged_segments(&self, limit: u32) -> StoreResult<Vec<DamagedSegment>> {
+        self.write(move |tx| {
+            let found: Vec<(UploadId, u32, Redundancy)> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT DISTINCT p.object AS id, p.segment AS segment, o.redundancy \
+                         FROM pieces p JOIN objects o ON o.id = p.object AND o.committed = 1 \
+                         LEFT JOIN peers e ON e.id = p.peer \
+                         WHERE p.corrupt = 1 OR e.id IS NULL \
+                            OR e.state IN ('lost', 'left', 'disqualified') \
+                         ORDER BY p.object, p.segment LIMIT ?1",
+                    )
+                    .sql()?;
+                let rows = stmt
+                    .query_map([i64::from(limit)], |row| {
+                        Ok((upload_id(row, "id")?, row.get("segment")?, redundancy(row)?))
+                    })
+                    .sql()?;
+                rows.collect::<rusqlite::Result<_>>().sql()?
+            };
+            let mut damaged = Vec::with_capacity(found.len());
+            for (object, index, redundancy) in found {
+                for segment in load_segments(tx, &object, Some(index)).sql()? {
+                    damaged.push(DamagedSegment {
+                        object,
+                        redundancy,
+                        segment,
+                    });
+                }
+            }
+            Ok(damaged)
+        })
+        .await
+    }
+
+    async fn repair_segment(
+        &self,
+        object: UploadId,
+        index: u32,
+        removed: Vec<PeerId>,
+        added: Vec<PiecePlacement>,
+        now: u64,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            let id = object.0.as_slice();
+            let live: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM segments s JOIN objects o ON o.id = s.object \
+                     WHERE s.object = ?1 AND s.idx = ?2 AND o.committed = 1)",
+                    params![id, index],
+                    |row| row.get(0),
+                )
+                .sql()?;
+            let added_refs: BTreeSet<(Vec<u8>, Vec<u8>)> = added
+                .iter()
+                .map(|p| (p.peer.as_bytes().to_vec(), p.hash.as_bytes().to_vec()))
+                .collect();
+            if !live {
+                queue_unreferenced(tx, &added_refs, now).sql()?;
+                return Err(StoreError::NotFound(format!(
+                    "segment {index} of object {object}"
+                )));
+            }
+            let mut gone = BTreeSet::new();
+            for peer in &removed {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT hash FROM pieces WHERE object = ?1 AND segment = ?2 AND peer = ?3",
+                    )
+                    .sql()?;
+                let hashes = stmt
+                    .query_map(params![id, index, peer.as_bytes().as_slice()], |row| {
+                        row.get::<_, Vec<u8>>(0)
+                    })
+                    .sql()?;
+                for hash in hashes {
+                    gone.insert((peer.as_bytes().to_vec(), hash.sql()?));
+                }
+                tx.execute(
+                    "DELETE FROM pieces WHERE object = ?1 AND segment = ?2 AND peer = ?3",
+                    params![id, index, peer.as_bytes().as_slice()],
+                )
+                .sql()?;
+            }
+            for piece in &added {
+                tx.execute(
+                    "INSERT OR REPLACE INTO pieces (object, segment, fragment, peer, hash, size) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        id,
+                        index,
+                        piece.fragment,
+                        piece.peer.as_bytes().as_slice(),
+                        piece.hash.as_bytes().as_slice(),
+                        int(piece.size)
+                    ],
+                )
+                .sql()?;
+                tx.execute(
+                    "DELETE FROM deletions WHERE peer = ?1 AND hash = ?2",
+                    params![
+                        piece.peer.as_bytes().as_slice(),
+                        piece.hash.as_bytes().as_slice()
+                    ],
+                )
+                .sql()?;
+            }
+            queue_unreferenced(tx, &gone, now).sql()
+        })
+        .await
+    }
+
+    async fn mark_corrupt(&self, peer: PeerId, hash: PieceHash) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE pieces SET corrupt = 1 WHERE peer = ?1 AND hash = ?2 AND corrupt = 0",
+                    params![peer.as_bytes().as_slice(), hash.as_bytes().as_slice()],
+                )
+                .sql()?;
+            Ok(changed as u64)
+        })
+        .await
+    }
+
+    async fn record_audit(&self, peer: PeerId, passed: bool) -> StoreResult<AuditTally> {
+        self.write(move |tx| {
+            let weight = AUDIT_SCORE_WEIGHT;
+            let changed = tx
+                .execute(
+                    "UPDATE peers SET \
+                       audits_passed = audits_passed + ?2, \
+                       audits_failed = audits_failed + (1 - ?2), \
+                       audit_failures_in_a_row = CASE WHEN ?2 = 1 THEN 0 \
+                         ELSE audit_failures_in_a_row + 1 END, \
+                       audit_score = audit_score * (1.0 - ?3) + ?2 * ?3 \
+                     WHERE id = ?1",
+                    params![peer.as_bytes().as_slice(), i64::from(passed), weight],
+                )
+                .sql()?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("peer {peer}")));
+            }
+            tx.query_row(
+                "SELECT audits_passed, audits_failed, audit_failures_in_a_row, audit_score \
+                 FROM peers WHERE id = ?1",
+                [peer.as_bytes().as_slice()],
+                |row| {
+                    Ok(AuditTally {
+                        passed: uint(row, "audits_passed")?,
+                        failed: uint(row, "audits_failed")?,
+                        failed_in_a_row: u32::try_from(uint(row, "audit_failures_in_a_row")?)
+                            .unwrap_or(u32::MAX),
+                        score: row.get("audit_score")?,
+                    })
+                },
+            )
+            .sql()
+        })
+        .await
+    }
+
+    async fn random_piece(&self, peer: PeerId) -> StoreResult<Option<(PieceHash, u64)>> {
+        self.write(move |tx| {
+            tx.query_row(
+                "SELECT p.hash AS hash, p.size AS size FROM pieces p \
+                 JOIN objects o ON o.id = p.object AND o.committed = 1 \
+                 WHERE p.peer = ?1 AND p.corrupt = 0 ORDER BY random() LIMIT 1",
+                [peer.as_bytes().as_slice()],
+                |row| Ok((piece_hash(row, "hash")?, uint(row, "size")?)),
+            )
+            .optional()
+            .sql()
+        })
+        .await
+    }
+
+    async fn account_has_piece(
+        &self,
+        account: AccountId,
+        peer: PeerId,
+        hash: PieceHash,
+    ) -> StoreResult<bool> {
+        self.write(move |tx| {
+            tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM pieces p \
+                 JOIN objects o ON o.id = p.object AND o.committed = 1 AND o.account = ?1 \
+                 WHERE p.peer = ?2 AND p.hash = ?3)",
+                params![
+                    account.as_bytes().as_slice(),
+                    peer.as_bytes().as_slice(),
+                    hash.as_bytes().as_slice()
+                ],
+                |row| row.get(0),
+            )
+            .sql()
         })
         .await
     }

@@ -76,6 +76,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (peer, hash)
     ) STRICT;
     "#,
+    // 2: self-healing: pieces known bad, audit tallies per peer.
+    r#"
+    ALTER TABLE pieces ADD COLUMN corrupt INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE peers ADD COLUMN audits_passed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE peers ADD COLUMN audits_failed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE peers ADD COLUMN audit_failures_in_a_row INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE peers ADD COLUMN audit_score REAL NOT NULL DEFAULT 1.0;
+    CREATE INDEX pieces_corrupt ON pieces(object, segment) WHERE corrupt = 1;
+    "#,
 ];
 
 /// The newest schema version this code knows.
