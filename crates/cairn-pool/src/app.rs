@@ -12,6 +12,7 @@ use cairn_proto::{
 use rand::Rng;
 
 use crate::config::PoolConfig;
+use crate::counters::Counters;
 use crate::error::ApiError;
 
 /// Shared state of a running pool.
@@ -24,8 +25,10 @@ pub struct App<S> {
     pub requests: Mutex<RequestVerifier>,
     /// The configuration.
     pub config: PoolConfig,
-    /// HTTP client for probing peers.
+    /// HTTP client for probing and auditing peers.
     pub http: reqwest::Client,
+    /// Totals of background work, for `/metrics`.
+    pub counters: Counters,
 }
 
 impl<S> App<S> {

@@ -23,6 +23,15 @@ pub struct PoolConfig {
     pub durability_target: f64,
     /// Spare peers offered per segment for long-tail cancellation.
     pub spares: usize,
+    /// How often every online peer is audited (one random slice of one random piece).
+    pub audit_interval: Duration,
+    /// Audit failures in a row after which a peer is disqualified.
+    pub disqualify_after: u32,
+    /// A segment is repaired once this many of its pieces are gone (lost, departed,
+    /// disqualified or damaged); 1 repairs at the first loss.
+    pub repair_threshold: u16,
+    /// Repair jobs in flight at once, across the pool.
+    pub max_repairs: usize,
 }
 
 impl PoolConfig {
@@ -36,6 +45,10 @@ impl PoolConfig {
             order_ttl: Duration::from_secs(60 * 60),
             durability_target: crate::placement::DEFAULT_DURABILITY_TARGET,
             spares: 2,
+            audit_interval: Duration::from_secs(10 * 60),
+            disqualify_after: 3,
+            repair_threshold: 1,
+            max_repairs: 16,
         }
     }
 }

@@ -87,6 +87,7 @@ impl RunningPool {
             requests: Mutex::new(RequestVerifier::default()),
             config,
             http: reqwest::Client::new(),
+            counters: crate::counters::Counters::default(),
         });
         let pool = app.pool_id();
         let (stop, stopped) = watch::channel(false);

@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod counters;
 pub mod daemon;
 pub mod error;
 pub mod health;

@@ -128,5 +128,11 @@ pub async fn metrics<S: MetadataStore>(
         "Committed segments below full redundancy (some fragment has fewer than r pieces on online peers).",
         &[(String::new(), repair_queue as f64)],
     );
+    for (name, help, value) in app.counters.samples() {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

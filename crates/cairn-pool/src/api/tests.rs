@@ -49,6 +49,7 @@ impl TestPool {
             requests: Mutex::new(RequestVerifier::default()),
             config: PoolConfig::new(dir.path().to_owned(), listener.local_addr().unwrap()),
             http: reqwest::Client::new(),
+            counters: crate::counters::Counters::default(),
         });
         let router = super::router(app);
         let server = tokio::spawn(async move {
