@@ -79,6 +79,7 @@ pub fn local(args: LocalArgs) -> anyhow::Result<()> {
             repair_after: Duration::from_secs(120),
         };
         config.durability_target = args.durability_target;
+        config.audit_interval = Duration::from_secs(60);
         let pool = RunningPool::start(config).await.with_context(|| {
             format!(
                 "cannot start the pool on 127.0.0.1:{port} (is another `cairn local` using {}?)",

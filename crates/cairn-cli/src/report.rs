@@ -42,6 +42,7 @@ struct SegmentJson {
     index: u32,
     full_redundancy: bool,
     readable: bool,
+    repairing: bool,
     pieces: Vec<PieceJson>,
 }
 
@@ -69,6 +70,7 @@ fn file_json(status: &FileStatus) -> FileJson {
                 index: s.index,
                 full_redundancy: s.full_redundancy,
                 readable: s.readable,
+                repairing: s.repairing,
                 pieces: s
                     .pieces
                     .iter()
@@ -94,6 +96,9 @@ struct PeerJson {
     pieces: u64,
     availability: f64,
     rtt_ms: Option<f64>,
+    audit_score: f64,
+    audits_passed: u64,
+    audits_failed: u64,
 }
 
 #[derive(Serialize)]
@@ -114,6 +119,7 @@ struct NetworkJson {
     totals: TotalsJson,
     open_uploads: u64,
     repair_queue: u64,
+    repairs_in_flight: u64,
 }
 
 fn totals(network: &NetworkStatus) -> TotalsJson {
@@ -148,11 +154,15 @@ fn network_json(network: &NetworkStatus) -> NetworkJson {
                 pieces: p.piece_count,
                 availability: p.availability,
                 rtt_ms: p.rtt_ms,
+                audit_score: p.audit_score,
+                audits_passed: p.audits_passed,
+                audits_failed: p.audits_failed,
             })
             .collect(),
         totals: totals(network),
         open_uploads: network.open_uploads,
         repair_queue: network.repair_queue,
+        repairs_in_flight: network.repairs_in_flight,
     }
 }
 
@@ -160,12 +170,13 @@ fn network_json(network: &NetworkStatus) -> NetworkJson {
 fn network_line(network: &NetworkStatus) -> String {
     let t = totals(network);
     format!(
-        "{} of {} peers online, {} used of {}, {} segments waiting for repair",
+        "{} of {} peers online, {} used of {}, {} segments below full redundancy, {} being repaired",
         t.online,
         t.peers,
         human(t.used_bytes),
         human(t.capacity_bytes),
-        network.repair_queue
+        network.repair_queue,
+        network.repairs_in_flight
     )
 }
 
@@ -224,8 +235,9 @@ pub fn status(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
                 .iter()
                 .filter(|p| p.state == cairn_proto::api::PieceState::Healthy)
                 .count();
+            let repairing = if segment.repairing { ", repairing" } else { "" };
             println!(
-                "  segment {}: {healthy} of {} pieces healthy",
+                "  segment {}: {healthy} of {} pieces healthy{repairing}",
                 segment.index,
                 segment.pieces.len()
             );
@@ -294,12 +306,13 @@ pub fn network(global: &Global, args: NetworkArgs) -> anyhow::Result<()> {
     );
     for p in &network.peers {
         println!(
-            "  {}  {:12}  {:>10} / {:>10}  {:>6} pieces  {}{}",
+            "  {}  {:12}  {:>10} / {:>10}  {:>6} pieces  audits {:>3.0}%  {}{}",
             p.peer,
             p.state.as_str(),
             human(p.used),
             human(p.capacity),
             p.piece_count,
+            p.audit_score * 100.0,
             p.address,
             p.zone
                 .as_deref()

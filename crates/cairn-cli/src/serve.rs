@@ -34,6 +34,13 @@ pub struct PoolArgs {
     /// The probability that a segment survives which `auto` redundancy aims for.
     #[arg(long, default_value_t = cairn_pool::placement::DEFAULT_DURABILITY_TARGET, value_parser = parse_probability)]
     durability_target: f64,
+    /// How often every online peer is audited: a random slice of a random piece it holds.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    audit_interval: Duration,
+    /// Audit failures in a row after which a peer is disqualified (its pieces are then
+    /// repaired elsewhere).
+    #[arg(long, default_value_t = 3)]
+    disqualify_after: u32,
 }
 
 /// Parses a probability strictly between 0 and 1, like `0.999999`.
@@ -133,6 +140,8 @@ pub fn run_pool(args: PoolArgs) -> anyhow::Result<()> {
     };
     config.upload_ttl = args.upload_ttl;
     config.durability_target = args.durability_target;
+    config.audit_interval = args.audit_interval;
+    config.disqualify_after = args.disqualify_after;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let pool = RunningPool::start(config).await?;

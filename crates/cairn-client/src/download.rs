@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_core::{
-    ObjectCodec, ObjectId, ObjectMetadata, Redundancy, RedundancyPolicy, RemotePath, SegmentIndex,
+    ObjectCodec, ObjectId, ObjectMetadata, PeerId, PieceHash, Redundancy, RedundancyPolicy,
+    RemotePath, SegmentIndex,
 };
 use cairn_proto::PeerState;
 use cairn_proto::api::{GetTarget, ObjectSources, SegmentSources};
@@ -101,6 +102,17 @@ impl Drive {
         Ok(written)
     }
 
+    /// Tells the pool, in the background, that `peer` sent piece `hash` damaged; the
+    /// download goes on without waiting, and a report that fails is only logged.
+    fn report_corrupt(&self, peer: PeerId, hash: PieceHash) {
+        let pool = self.pool().clone();
+        tokio::spawn(async move {
+            if let Err(e) = pool.report_corrupt(peer, hash).await {
+                tracing::debug!(%peer, piece = %hash, "could not report a damaged piece: {e}");
+            }
+        });
+    }
+
     /// Fetches `k` verified fragments of segment `index` and opens it.
     async fn fetch_segment(
         &self,
@@ -182,6 +194,9 @@ impl Drive {
                         }
                         Err(error) => {
                             tracing::debug!(segment = index, fragment, "piece read failed: {error}");
+                            if let TransferError::Corrupt { peer, hash } = &error {
+                                self.report_corrupt(*peer, *hash);
+                            }
                             last = Some(error);
                             if let Some(target) = launch(&mut queue, &mut in_flight, &have) {
                                 fetches.push(fetch(target));

@@ -10,10 +10,12 @@ pub mod drive;
 pub mod entry;
 pub mod error;
 pub mod home;
-pub mod peer;
 pub mod pool;
 pub mod progress;
 mod upload;
+
+/// Piece transfers to and from peers (shared with peers running repairs).
+pub use cairn_transfer as peer;
 
 pub use drive::{Drive, DriveOptions, FileStatus, Health, Kind, ListEntry, TreeReport, Walked};
 pub use error::{ClientError, ClientResult};

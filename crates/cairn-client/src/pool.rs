@@ -3,11 +3,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cairn_core::AccountKey;
+use cairn_core::{AccountKey, PeerId, PieceHash};
 use cairn_proto::api::{
     self as paths, AccountHealth, AccountOpened, BeginUpload, CommitSegment, CommitUpload,
-    NetworkStatus, ObjectHealth, ObjectList, ObjectSources, PlaceSegment, PoolInfo, Rename,
-    Renamed, SegmentPlaced, UploadBegun, UploadCommitted,
+    CorruptReport, NetworkStatus, ObjectHealth, ObjectList, ObjectSources, PlaceSegment, PoolInfo,
+    Rename, Renamed, SegmentPlaced, UploadBegun, UploadCommitted,
 };
 use cairn_proto::{ErrorBody, RequestAuth};
 use rand::RngCore;
@@ -290,6 +290,18 @@ impl PoolClient {
                 .await,
         )?
         .is_some())
+    }
+
+    /// Tells the pool that `peer` sent piece `hash` damaged; the pool audits it there.
+    pub async fn report_corrupt(&self, peer: PeerId, hash: PieceHash) -> ClientResult<()> {
+        let body = CorruptReport { peer, hash };
+        self.call::<_, ()>(
+            "corruption report",
+            reqwest::Method::POST,
+            paths::REPORT_CORRUPT,
+            Some(&body),
+        )
+        .await
     }
 
     /// Renames one object, or every object under a folder (both ending in `/`).

@@ -9,12 +9,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cairn_core::{PieceHash, PoolId};
 use cairn_node::{DataDir, IdentityError};
-use cairn_proto::api::{self, Heartbeat, HeartbeatAck, PeerRegistered, PoolInfo, RegisterPeer};
+use cairn_proto::api::{
+    self, Heartbeat, HeartbeatAck, PeerRegistered, PoolInfo, RegisterPeer, RepairJob, RepairReport,
+};
 use cairn_proto::{ErrorBody, OrderAction, RequestAuth};
+use cairn_transfer::PeerClient;
 use ed25519_dalek::SigningKey;
 use rand::RngCore;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::service::PeerService;
@@ -141,6 +144,9 @@ impl RunningPeer {
             key,
             service: service.clone(),
             advertise,
+            peers: PeerClient::new()
+                .map_err(|e| PeerError::Refused(format!("cannot build an HTTP client: {e}")))?,
+            repairs: Arc::new(Semaphore::new(CONCURRENT_REPAIRS)),
         };
         let mut link_stop = stopped;
         tasks.spawn(async move {
@@ -225,13 +231,19 @@ impl std::fmt::Display for LinkError {
     }
 }
 
+/// Repair jobs a peer runs at once; more wait their turn.
+const CONCURRENT_REPAIRS: usize = 2;
+
 /// The peer's side of the conversation with its pool.
+#[derive(Clone)]
 struct PoolLink {
     http: reqwest::Client,
     config: PeerConfig,
     key: SigningKey,
     service: Arc<PeerService>,
     advertise: String,
+    peers: PeerClient,
+    repairs: Arc<Semaphore>,
 }
 
 impl PoolLink {
@@ -276,6 +288,9 @@ impl PoolLink {
                 {
                     Ok(ack) => {
                         deleted = self.apply_deletes(&ack);
+                        for job in ack.repairs {
+                            tokio::spawn(self.clone().repair(job));
+                        }
                     }
                     Err(LinkError::Refused(404, _)) => continue 'register,
                     Err(LinkError::Refused(403, body)) => {
@@ -391,6 +406,32 @@ impl PoolLink {
         done
     }
 
+    /// Runs one repair job (a few at a time) and reports its outcome to the pool.
+    async fn repair(self, job: RepairJob) {
+        let Ok(_turn) = self.repairs.clone().acquire_owned().await else {
+            return;
+        };
+        tracing::info!(job = %job.job, pieces = job.targets.len(), "running a repair job");
+        let report = match crate::repair::run(&self.peers, &job).await {
+            Ok(pieces) => RepairReport {
+                job: job.job.clone(),
+                pieces,
+                error: None,
+            },
+            Err(shortfall) => {
+                tracing::warn!(job = %job.job, "repair fell short: {}", shortfall.error);
+                RepairReport {
+                    job: job.job.clone(),
+                    pieces: shortfall.pieces,
+                    error: Some(shortfall.error),
+                }
+            }
+        };
+        if let Err(e) = self.signed::<_, ()>(api::REPAIR_REPORT, &report).await {
+            tracing::warn!(job = %job.job, "could not report a repair: {e}");
+        }
+    }
+
     /// A signed JSON `POST` to the pool.
     async fn signed<B: serde::Serialize, T: serde::de::DeserializeOwned>(
         &self,
@@ -424,6 +465,7 @@ impl PoolLink {
                 .unwrap_or_else(|_| ErrorBody::new("unparsed", String::from_utf8_lossy(&answer)));
             return Err(LinkError::Refused(status.as_u16(), body));
         }
-        serde_json::from_slice(&answer).map_err(|e| LinkError::Transient(e.to_string()))
+        let answer: &[u8] = if answer.is_empty() { b"null" } else { &answer };
+        serde_json::from_slice(answer).map_err(|e| LinkError::Transient(e.to_string()))
     }
 }

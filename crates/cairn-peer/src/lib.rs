@@ -4,7 +4,9 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod audit;
 pub mod daemon;
+pub mod repair;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,6 +21,7 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
+use crate::audit::{AuditError, AuditQuery};
 use crate::service::{PeerService, ServiceError};
 use crate::store::StoreError;
 
@@ -80,6 +82,22 @@ impl From<ServiceError> for Refusal {
                     )
                 }
             },
+            ServiceError::Audit(audit) => match audit {
+                AuditError::Empty | AuditError::Misaligned(_) => {
+                    refuse(StatusCode::BAD_REQUEST, "bad_audit_range", message)
+                }
+                AuditError::OutOfRange { .. } => {
+                    refuse(StatusCode::RANGE_NOT_SATISFIABLE, "bad_range", message)
+                }
+                AuditError::Io(_) => {
+                    tracing::error!("audit: {message}");
+                    refuse(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "the peer failed to read its piece for an audit; see its log",
+                    )
+                }
+            },
         }
     }
 }
@@ -123,6 +141,7 @@ pub fn router(service: Arc<PeerService>) -> Router {
             "/v1/pieces/{hash}",
             get(get_piece).put(put_piece).delete(delete_piece),
         )
+        .route("/v1/pieces/{hash}/audit", get(audit_piece))
         .with_state(service)
 }
 
@@ -234,6 +253,32 @@ async fn get_piece(
                 .into_response())
         }
     }
+}
+
+/// `GET /v1/pieces/{hash}/audit?start=&len=` under an audit order: the Bao slice.
+async fn audit_piece(
+    State(service): State<Arc<PeerService>>,
+    Path(hash): Path<String>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let _in_flight = service.begin();
+    let hash = piece(&hash)?;
+    let Query(query) = query.map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("an audit needs ?start=S&len=L in bytes: {e}"),
+        )
+    })?;
+    let order = order(&headers)?;
+    let slice = service.audit(&order, hash, query).await?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        slice,
+    )
+        .into_response())
 }
 
 async fn delete_piece(

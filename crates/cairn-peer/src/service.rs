@@ -12,6 +12,7 @@ use cairn_proto::{OrderAction, OrderError, OrderVerifier, Receipt, SignedOrder};
 use ed25519_dalek::SigningKey;
 use futures_util::Stream;
 
+use crate::audit::{self, AuditError, AuditQuery};
 use crate::store::{PieceStore, StoreError};
 
 /// Why a request on the data path was refused.
@@ -26,6 +27,9 @@ pub enum ServiceError {
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An audit asked for an impossible slice, or its piece could not be read.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
 }
 
 /// Seconds since the Unix epoch.
@@ -156,6 +160,27 @@ impl PeerService {
         let size = self.store.size_of(&piece).unwrap_or(0);
         self.check(order, OrderAction::Get, &piece, size)?;
         Ok(self.store.open_piece(&piece).await?)
+    }
+
+    /// Answers an audit of `piece` under an audit order: the Bao slice of the queried range,
+    /// computed from the bytes on disk now (see [`crate::audit`]). A malformed range is
+    /// refused before the order's serial is used.
+    pub async fn audit(
+        &self,
+        order: &SignedOrder,
+        piece: PieceHash,
+        query: AuditQuery,
+    ) -> Result<Vec<u8>, ServiceError> {
+        query.check_shape()?;
+        let size = self.store.size_of(&piece).unwrap_or(0);
+        self.check(order, OrderAction::Audit, &piece, size)?;
+        let (file, size) = self.store.open_piece(&piece).await?;
+        let range = query.within(size)?;
+        let file = file.into_std().await;
+        let answer = tokio::task::spawn_blocking(move || audit::slice(file, range))
+            .await
+            .map_err(|e| StoreError::Io(format!("the audit task failed: {e}")))??;
+        Ok(answer)
     }
 
     /// Deletes a piece under a delete order; returns whether it was held.

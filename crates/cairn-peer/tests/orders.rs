@@ -6,7 +6,7 @@ use std::sync::Arc;
 use cairn_core::{AccountId, PeerId, PieceHash};
 use cairn_peer::{PeerService, PieceStore, server};
 use cairn_proto::order::ORDER_HEADER;
-use cairn_proto::peer_api::piece_path;
+use cairn_proto::peer_api::{audit_path, piece_path};
 use cairn_proto::{
     ErrorBody, Holder, Order, OrderAction, OrderSerial, OrderSigner, Receipt, SignedOrder,
 };
@@ -324,4 +324,176 @@ async fn capacity_is_never_exceeded_even_by_concurrent_uploads() {
     let (used, count) = peer.service.store().usage();
     assert_eq!((used, count), (20_000, 2));
     assert!(used <= peer.service.store().capacity());
+}
+
+impl Peer {
+    async fn audit(
+        &self,
+        order: &SignedOrder,
+        piece: PieceHash,
+        start: u64,
+        len: u64,
+    ) -> (u16, Vec<u8>) {
+        let response = self
+            .http
+            .get(format!(
+                "{}{}?start={start}&len={len}",
+                self.url,
+                audit_path(&piece)
+            ))
+            .header(ORDER_HEADER, order.to_header_value())
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.bytes().await.unwrap().to_vec(),
+        )
+    }
+
+    /// Stores `data` under a put order with `serial`.
+    async fn store(&self, data: &[u8], serial: u64) -> PieceHash {
+        let hash = PieceHash::of(data);
+        let put = self
+            .pool
+            .sign(self.order(OrderAction::Put, hash, data.len() as u64, serial))
+            .unwrap();
+        assert_eq!(self.put(&put, hash, data.to_vec()).await.0, 201);
+        hash
+    }
+}
+
+/// Decodes an audit slice against the piece's name, as the pool does.
+fn verified(hash: PieceHash, start: u64, len: u64, slice: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let root = bao::Hash::from(*hash.as_bytes());
+    let mut out = Vec::new();
+    bao::decode::SliceDecoder::new(slice, &root, start, len)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
+}
+
+#[tokio::test]
+async fn an_audit_answers_a_slice_that_verifies_against_the_piece_name() {
+    let peer = start(1 << 20).await;
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let hash = peer.store(&data, 1).await;
+    let audit = |serial| {
+        peer.pool
+            .sign(peer.order(OrderAction::Audit, hash, 10_000, serial))
+            .unwrap()
+    };
+
+    let (status, slice) = peer.audit(&audit(2), hash, 2048, 4096).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        verified(hash, 2048, 4096, &slice).unwrap(),
+        data[2048..6144]
+    );
+    // A range past the end is cut there; the whole piece can be asked for.
+    let (status, slice) = peer.audit(&audit(3), hash, 9216, 4096).await;
+    assert_eq!(status, 200);
+    assert_eq!(verified(hash, 9216, 4096, &slice).unwrap(), data[9216..]);
+    let (status, slice) = peer.audit(&audit(4), hash, 0, 1 << 30).await;
+    assert_eq!(status, 200);
+    assert_eq!(verified(hash, 0, 1 << 30, &slice).unwrap(), data);
+
+    // Impossible ranges.
+    let (status, body) = peer.audit(&audit(5), hash, 10_240, 1024).await;
+    assert_eq!((status, code(&body).as_str()), (416, "bad_range"));
+    let (status, body) = peer.audit(&audit(6), hash, 100, 1024).await;
+    assert_eq!((status, code(&body).as_str()), (400, "bad_audit_range"));
+    let (status, body) = peer.audit(&audit(7), hash, 0, 0).await;
+    assert_eq!((status, code(&body).as_str()), (400, "bad_audit_range"));
+    let response = peer
+        .http
+        .get(format!("{}{}?start=x", peer.url, audit_path(&hash)))
+        .header(ORDER_HEADER, audit(8).to_header_value())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    ErrorBody::from_json(&response.bytes().await.unwrap()).unwrap();
+
+    // A piece it does not hold.
+    let missing = PieceHash::of(b"never stored");
+    let order = peer
+        .pool
+        .sign(peer.order(OrderAction::Audit, missing, 10_000, 9))
+        .unwrap();
+    let (status, body) = peer.audit(&order, missing, 0, 1024).await;
+    assert_eq!((status, code(&body).as_str()), (404, "piece_not_found"));
+}
+
+#[tokio::test]
+async fn bad_audit_orders_are_refused() {
+    let peer = start(1 << 20).await;
+    let data = vec![5u8; 3000];
+    let hash = peer.store(&data, 1).await;
+    let forger = OrderSigner::new(SigningKey::from_bytes(&[66; 32]));
+
+    let get = peer
+        .pool
+        .sign(peer.order(OrderAction::Get, hash, 3000, 2))
+        .unwrap();
+    let (status, body) = peer.audit(&get, hash, 0, 1024).await;
+    assert_eq!((status, code(&body).as_str()), (403, "order_wrong_action"));
+
+    let forged = forger
+        .sign(Order {
+            pool: forger.pool_id(),
+            ..peer.order(OrderAction::Audit, hash, 3000, 3)
+        })
+        .unwrap();
+    let (status, body) = peer.audit(&forged, hash, 0, 1024).await;
+    assert_eq!((status, code(&body).as_str()), (403, "order_wrong_pool"));
+    let mut bad_signature = peer
+        .pool
+        .sign(peer.order(OrderAction::Audit, hash, 3000, 3))
+        .unwrap();
+    bad_signature.signature[0] ^= 1;
+    let (status, body) = peer.audit(&bad_signature, hash, 0, 1024).await;
+    assert_eq!((status, code(&body).as_str()), (403, "order_bad_signature"));
+
+    let mut expired = peer.order(OrderAction::Audit, hash, 3000, 4);
+    expired.expires_at = now() - 1;
+    let expired = peer.pool.sign(expired).unwrap();
+    let (status, body) = peer.audit(&expired, hash, 0, 1024).await;
+    assert_eq!((status, code(&body).as_str()), (403, "order_expired"));
+
+    let other = PieceHash::of(b"other");
+    let wrong_piece = peer
+        .pool
+        .sign(peer.order(OrderAction::Audit, other, 3000, 5))
+        .unwrap();
+    assert_eq!(peer.audit(&wrong_piece, hash, 0, 1024).await.0, 403);
+
+    let good = peer
+        .pool
+        .sign(peer.order(OrderAction::Audit, hash, 3000, 6))
+        .unwrap();
+    assert_eq!(peer.audit(&good, hash, 0, 1024).await.0, 200);
+    assert_eq!(peer.audit(&good, hash, 0, 1024).await.0, 409, "replayed");
+    // A malformed range is refused before the order is even looked at.
+    assert_eq!(peer.audit(&forged, hash, 0, 0).await.0, 400);
+}
+
+#[tokio::test]
+async fn a_piece_altered_on_disk_fails_its_audit() {
+    let peer = start(1 << 20).await;
+    let data: Vec<u8> = (0..8192u32).map(|i| (i % 199) as u8).collect();
+    let hash = peer.store(&data, 1).await;
+    let mut damaged = data.clone();
+    damaged[7000] ^= 0x10;
+    std::fs::write(peer.service.store().piece_path(&hash), &damaged).unwrap();
+
+    // The damaged byte lies outside the range asked for; the slice still fails.
+    let order = peer
+        .pool
+        .sign(peer.order(OrderAction::Audit, hash, 8192, 2))
+        .unwrap();
+    let (status, slice) = peer.audit(&order, hash, 0, 2048).await;
+    assert_eq!(status, 200);
+    assert!(verified(hash, 0, 2048, &slice).is_none());
 }

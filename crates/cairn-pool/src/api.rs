@@ -3,6 +3,7 @@
 mod accounts;
 mod objects;
 mod peers;
+mod reports;
 mod signed;
 mod status;
 #[cfg(test)]
@@ -18,6 +19,7 @@ use cairn_proto::api as paths;
 use crate::app::App;
 use crate::store::MetadataStore;
 
+pub use objects::MAX_PIECE_SIZE;
 pub(crate) use peers::duration_ms;
 pub use signed::MAX_SIGNED_BODY;
 
@@ -30,6 +32,8 @@ pub fn router<S: MetadataStore>(app: Arc<App<S>>) -> Router {
         .route(paths::PEER_REGISTER, post(peers::register::<S>))
         .route(paths::PEER_HEARTBEAT, post(peers::heartbeat::<S>))
         .route(paths::PEER_DRAIN, post(peers::drain::<S>))
+        .route(paths::REPAIR_REPORT, post(peers::repair_report::<S>))
+        .route(paths::REPORT_CORRUPT, post(reports::corrupt::<S>))
         .route(paths::ACCOUNT, post(accounts::open::<S>))
         .route(paths::ACCOUNT_HEALTH, get(accounts::account_health::<S>))
         .route(paths::UPLOADS, post(objects::begin::<S>))

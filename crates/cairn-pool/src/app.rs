@@ -14,6 +14,7 @@ use rand::Rng;
 use crate::config::PoolConfig;
 use crate::counters::Counters;
 use crate::error::ApiError;
+use crate::repair::Repairs;
 
 /// Shared state of a running pool.
 pub struct App<S> {
@@ -29,6 +30,8 @@ pub struct App<S> {
     pub http: reqwest::Client,
     /// Totals of background work, for `/metrics`.
     pub counters: Counters,
+    /// The repair queue and the jobs peers are running.
+    pub repairs: Repairs,
 }
 
 impl<S> App<S> {

@@ -88,6 +88,7 @@ impl RunningPool {
             config,
             http: reqwest::Client::new(),
             counters: crate::counters::Counters::default(),
+            repairs: crate::repair::Repairs::default(),
         });
         let pool = app.pool_id();
         let (stop, stopped) = watch::channel(false);
@@ -105,6 +106,8 @@ impl RunningPool {
         });
         tasks.spawn(health_loop(app.clone(), stopped.clone()));
         tasks.spawn(collect_loop(app.clone(), stopped.clone()));
+        tasks.spawn(repair_loop(app.clone(), stopped.clone()));
+        tasks.spawn(audit_loop(app.clone(), stopped.clone()));
         tasks.spawn(probe_loop(app, stopped));
         tracing::info!(pool = %pool, %addr, "pool started");
         Ok(Self {
@@ -219,6 +222,38 @@ async fn collect_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiv
                 Ok(0) => {}
                 Ok(n) => tracing::info!(uploads = n, "collected abandoned uploads"),
                 Err(e) => tracing::error!("could not collect abandoned uploads: {e}"),
+            }
+        }
+    })
+    .await;
+}
+
+/// Finds damaged segments and hands their repair to peers, once per heartbeat interval.
+async fn repair_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver<bool>) {
+    let period = app
+        .config
+        .timers
+        .heartbeat_interval
+        .max(Duration::from_millis(50));
+    every(period, stopped, || {
+        let app = app.clone();
+        async move {
+            if let Err(e) = crate::repair::check(&app).await {
+                tracing::error!("the repair checker failed: {e}");
+            }
+        }
+    })
+    .await;
+}
+
+/// Audits one random piece on every online peer, once per audit interval.
+async fn audit_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver<bool>) {
+    let period = app.config.audit_interval.max(Duration::from_millis(50));
+    every(period, stopped, || {
+        let app = app.clone();
+        async move {
+            if let Err(e) = crate::audit::audit_round(&app).await {
+                tracing::error!("the audit round failed: {e}");
             }
         }
     })

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod counters;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod health;
 pub mod placement;
 pub mod probe;
+pub mod repair;
 pub mod state;
 pub mod store;
 

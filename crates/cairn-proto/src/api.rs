@@ -437,6 +437,9 @@ pub struct NetworkStatus {
     pub open_uploads: u64,
     /// Segments with fewer healthy pieces than their redundancy asks for: the repair queue.
     pub repair_queue: u64,
+    /// Repair jobs peers are running now.
+    #[serde(default)]
+    pub repairs_in_flight: u64,
 }
 
 /// The health of one stored piece, as `cairn status` shows it.

@@ -61,7 +61,11 @@ pub async fn object_health<S: MetadataStore>(
         .await?
         .ok_or_else(|| no_object(&query.path))?;
     let peers = peer_states(&app).await?;
-    Ok(Json(health::object_health(&object, &peers)))
+    let mut answer = health::object_health(&object, &peers);
+    for segment in &mut answer.segments {
+        segment.repairing = app.repairs.is_repairing(object.id, segment.index);
+    }
+    Ok(Json(answer))
 }
 
 /// `GET /v1/account/health`: the account's committed objects counted by condition, naming

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use cairn_core::PeerId;
-use cairn_proto::api::{Heartbeat, HeartbeatAck, PeerRegistered, RegisterPeer};
+use cairn_proto::api::{Heartbeat, HeartbeatAck, PeerRegistered, RegisterPeer, RepairReport};
 use cairn_proto::{Holder, OrderAction, PeerState};
 
 use super::signed::Signed;
@@ -169,7 +169,7 @@ pub async fn heartbeat<S: MetadataStore>(
     Ok(Json(HeartbeatAck {
         state: record.state,
         delete,
-        repairs: Vec::new(),
+        repairs: app.repairs.take_for(id),
     }))
 }
 
@@ -188,6 +188,16 @@ pub async fn drain<S: MetadataStore>(
         .set_peer_state(id, PeerState::Draining, now_ms())
         .await?;
     tracing::info!(peer = %id, "peer draining");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/repairs/report`: a peer's outcome of a repair job it ran.
+pub async fn repair_report<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    request: Signed<RepairReport>,
+) -> Result<StatusCode, ApiError> {
+    let id = peer_id(request.signer)?;
+    crate::repair::report(&app, id, request.body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

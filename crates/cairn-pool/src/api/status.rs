@@ -56,6 +56,7 @@ pub async fn status<S: MetadataStore>(
         bytes: stats.bytes,
         open_uploads: stats.pending_uploads,
         repair_queue,
+        repairs_in_flight: app.repairs.in_flight(),
     }))
 }
 
@@ -127,6 +128,11 @@ pub async fn metrics<S: MetadataStore>(
         "cairn_repair_queue",
         "Committed segments below full redundancy (some fragment has fewer than r pieces on online peers).",
         &[(String::new(), repair_queue as f64)],
+    );
+    gauge(
+        "cairn_repairs_in_flight",
+        "Repair jobs peers are running now.",
+        &[(String::new(), app.repairs.in_flight() as f64)],
     );
     for (name, help, value) in app.counters.samples() {
         let _ = writeln!(

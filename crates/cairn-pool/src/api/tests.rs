@@ -50,6 +50,7 @@ impl TestPool {
             config: PoolConfig::new(dir.path().to_owned(), listener.local_addr().unwrap()),
             http: reqwest::Client::new(),
             counters: crate::counters::Counters::default(),
+            repairs: crate::repair::Repairs::default(),
         });
         let router = super::router(app);
         let server = tokio::spawn(async move {
@@ -337,4 +338,59 @@ async fn health_follows_peer_states() {
         .await
         .unwrap_err();
     assert_eq!(malformed.status(), Some(400));
+}
+
+#[tokio::test]
+async fn corruption_reports_are_taken_only_for_the_accounts_own_pieces() {
+    use cairn_proto::api::CorruptReport;
+
+    let pool = TestPool::start().await;
+    let (client, account) = pool.account(1);
+    let (stranger, _) = pool.account(2);
+    pool.commit_object(account, "YWFh").await;
+    let hash = PieceHash::of(b"YWFh/1");
+    let report = |peer| CorruptReport { peer, hash };
+    let send = |client: &SignedClient, body: Vec<u8>| {
+        let client = client.clone();
+        async move {
+            client
+                .send_raw("POST", paths::REPORT_CORRUPT, body)
+                .await
+                .unwrap()
+        }
+    };
+    let json = |r: CorruptReport| serde_json::to_vec(&r).unwrap();
+
+    // Another account's piece, and a piece on the wrong peer, are unknown.
+    let (status, body) = send(&stranger, json(report(peer(2)))).await;
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        cairn_proto::ErrorBody::from_json(&body).unwrap().code,
+        "piece_unknown"
+    );
+    assert_eq!(send(&client, json(report(peer(3)))).await.0, 404);
+    // Malformed reports.
+    assert_eq!(send(&client, b"{\"peer\":\"zz\"}".to_vec()).await.0, 400);
+    assert_eq!(send(&client, Vec::new()).await.0, 400);
+    assert!(
+        pool.metrics()
+            .await
+            .contains("\ncairn_corruption_reports_total 0\n")
+    );
+
+    // The owner's report is taken and counted; by itself it marks nothing damaged (the
+    // audit it triggers cannot reach this test's peer, so it proves nothing either way).
+    assert_eq!(send(&client, json(report(peer(2)))).await.0, 202);
+    assert!(
+        pool.metrics()
+            .await
+            .contains("\ncairn_corruption_reports_total 1\n")
+    );
+    let health = object_health(&client, "YWFh").await;
+    assert!(
+        health.segments[0]
+            .pieces
+            .iter()
+            .all(|p| p.state == PieceState::Healthy)
+    );
 }

@@ -1,4 +1,7 @@
-//! Moving piece bytes to and from peers under the pool's signed orders.
+//! Moving piece bytes to and from peers under the pool's signed orders: a client storing
+//! and reading its pieces, a peer running a repair job.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::time::Duration;
 
@@ -35,6 +38,15 @@ pub enum TransferError {
         code: String,
         /// The peer's explanation.
         message: String,
+    },
+    /// The peer sent bytes that do not match the piece's hash: its copy is damaged (or it
+    /// lies). Worth reporting to the pool, which audits the piece.
+    #[error("peer {peer} sent piece {hash} damaged: its bytes do not match the hash")]
+    Corrupt {
+        /// The peer.
+        peer: PeerId,
+        /// The piece.
+        hash: PieceHash,
     },
     /// The peer answered with the wrong bytes or a receipt for something else.
     #[error("peer {peer} answered wrongly: {reason}")]
@@ -129,10 +141,7 @@ impl PeerClient {
         }
         let body = checked(peer, address, response).await?;
         if body.len() as u64 != size || !hash.matches(&body) {
-            return Err(TransferError::Wrong {
-                peer,
-                reason: format!("piece {hash} it sent does not match its hash"),
-            });
+            return Err(TransferError::Corrupt { peer, hash });
         }
         Ok(body)
     }

@@ -1,0 +1,366 @@
+//! Self-repair: a checker finds segments that lost pieces (peers lost, departed or
+//! disqualified; pieces found damaged), most urgent first, and hands each to a healthy peer
+//! as a job — read `k` pieces with get orders, rebuild the missing ones (Reed–Solomon on
+//! ciphertext, or a copy for `rep`), store them on newly placed peers with put orders. The
+//! peer's report, with the new peers' receipts, swaps the records in one transaction. The
+//! pool never touches piece bytes and needs no key.
+//!
+//! Jobs travel in heartbeat answers; the queue lives in memory (after a restart the checker
+//! finds the same segments again, and pieces stored by jobs that never reported are
+//! collected as unknown pieces).
+
+mod plan;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use cairn_core::PeerId;
+use cairn_proto::api::{GetTarget, RepairJob, RepairReport, RepairTarget};
+use cairn_proto::{Holder, OrderAction};
+use rand::RngCore;
+
+pub use plan::{Plan, Unrepairable, plan};
+
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::counters::Counters;
+use crate::error::ApiError;
+use crate::placement::{self, Candidate, PlacementRequest};
+use crate::state::PeerState;
+use crate::store::{MetadataStore, PiecePlacement, StoreError, UploadId};
+
+/// Damaged segments the checker looks at per pass.
+const SCAN_LIMIT: u32 = 10_000;
+
+/// A job handed out and not yet reported.
+#[derive(Debug, Clone)]
+struct InFlight {
+    segment: (UploadId, u32),
+    executor: PeerId,
+    deadline: Instant,
+    piece_size: u64,
+    targets: Vec<PiecePlacement>,
+    remove: Vec<PeerId>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// Jobs waiting for their peer's next heartbeat.
+    waiting: HashMap<PeerId, Vec<RepairJob>>,
+    /// Jobs handed out or waiting, by id.
+    jobs: HashMap<String, InFlight>,
+    /// Segments with a job.
+    busy: HashSet<(UploadId, u32)>,
+    /// Segments needing repair at the last pass, with or without a job.
+    pending: u64,
+}
+
+/// The repair queue of a running pool.
+#[derive(Debug, Default)]
+pub struct Repairs {
+    queue: Mutex<Queue>,
+}
+
+impl Repairs {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Jobs for `peer` to run, handed over once.
+    pub fn take_for(&self, peer: PeerId) -> Vec<RepairJob> {
+        self.lock().waiting.remove(&peer).unwrap_or_default()
+    }
+
+    /// Segments needing repair (queued or being repaired), as of the last pass.
+    pub fn pending(&self) -> u64 {
+        self.lock().pending
+    }
+
+    /// Repair jobs handed out or waiting.
+    pub fn in_flight(&self) -> u64 {
+        self.lock().jobs.len() as u64
+    }
+
+    /// Whether segment `index` of `object` has a repair job now.
+    pub fn is_repairing(&self, object: UploadId, index: u32) -> bool {
+        self.lock().busy.contains(&(object, index))
+    }
+}
+
+/// How long a job may take before its segment is planned again.
+fn job_timeout<S>(app: &App<S>) -> Duration {
+    app.config.timers.heartbeat_interval * 10 + Duration::from_secs(60)
+}
+
+/// One checker pass: forgets timed-out jobs, plans every damaged segment, and hands the
+/// most urgent ones to peers until `max_repairs` are in flight.
+pub async fn check<S: MetadataStore>(app: &Arc<App<S>>) -> Result<(), StoreError> {
+    let now = Instant::now();
+    {
+        let mut queue = app.repairs.lock();
+        let expired: Vec<String> = (queue.jobs.iter())
+            .filter(|(_, job)| job.deadline <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if let Some(job) = queue.jobs.remove(&id) {
+                tracing::warn!(job = %id, executor = %job.executor, "repair job timed out");
+                queue.busy.remove(&job.segment);
+                if let Some(list) = queue.waiting.get_mut(&job.executor) {
+                    list.retain(|j| j.job != id);
+                }
+                Counters::add(&app.counters.repairs_failed, 1);
+            }
+        }
+    }
+    let damaged = app.store.damaged_segments(SCAN_LIMIT).await?;
+    let records = app.store.peers().await?;
+    let states: HashMap<PeerId, PeerState> = records.iter().map(|p| (p.id, p.state)).collect();
+    let mut plans = Vec::new();
+    for segment in &damaged {
+        match plan(segment, &states, app.config.repair_threshold) {
+            Ok(Some(p)) => plans.push(p),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                object = %segment.object, segment = segment.segment.index,
+                "segment cannot be repaired now: {e}"
+            ),
+        }
+    }
+    plans.sort_by_key(|p| p.margin);
+    let online: Vec<Candidate> = records
+        .iter()
+        .filter(|p| p.state == PeerState::Online)
+        .map(|p| Candidate {
+            id: p.id,
+            domain: placement::failure_domain(p.zone.as_deref(), &p.address),
+            free: p.free(),
+            availability: p.availability,
+            rtt_ms: p.rtt_ms,
+        })
+        .collect();
+    let addresses: HashMap<PeerId, String> =
+        records.iter().map(|p| (p.id, p.address.clone())).collect();
+    let pending = plans.len() as u64;
+    for plan in plans {
+        {
+            let mut queue = app.repairs.lock();
+            queue.pending = pending;
+            if queue.busy.contains(&(plan.object, plan.index)) {
+                continue;
+            }
+            if queue.jobs.len() >= app.config.max_repairs {
+                break;
+            }
+        }
+        let candidates: Vec<Candidate> = online
+            .iter()
+            .filter(|c| !plan.occupied.contains(&c.id))
+            .cloned()
+            .collect();
+        let chosen = match placement::place(
+            &candidates,
+            &PlacementRequest {
+                pieces: plan.missing.len(),
+                piece_size: plan.piece_size,
+                spares: 0,
+            },
+            &mut rand::rng(),
+        ) {
+            Ok(chosen) => chosen,
+            Err(e) => {
+                tracing::warn!(
+                    object = %plan.object, segment = plan.index,
+                    "no peer outside the segment's holders can take its rebuilt pieces: {e}"
+                );
+                continue;
+            }
+        };
+        match job_for(app, &plan, &chosen.peers, &addresses) {
+            Ok((job, inflight)) => {
+                tracing::info!(
+                    job = %job.job, executor = %inflight.executor, object = %plan.object,
+                    segment = plan.index, pieces = plan.missing.len(), "repair dispatched"
+                );
+                let mut queue = app.repairs.lock();
+                queue.busy.insert(inflight.segment);
+                queue
+                    .waiting
+                    .entry(inflight.executor)
+                    .or_default()
+                    .push(job.clone());
+                queue.jobs.insert(job.job.clone(), inflight);
+                Counters::add(&app.counters.repairs_dispatched, 1);
+            }
+            Err(e) => tracing::error!("could not build a repair job: {e}"),
+        }
+    }
+    app.repairs.lock().pending = pending;
+    Ok(())
+}
+
+/// The job for `plan` onto `targets` (one per missing copy), run by the first target.
+fn job_for<S>(
+    app: &App<S>,
+    plan: &Plan,
+    targets: &[PeerId],
+    addresses: &HashMap<PeerId, String>,
+) -> Result<(RepairJob, InFlight), ApiError> {
+    let executor = *targets
+        .first()
+        .ok_or_else(|| ApiError::internal("planning a repair", &"no target"))?;
+    let holder = Holder::Peer(executor);
+    let expires_at = App::<S>::expiry(now_ms(), job_timeout(app));
+    let address = |peer: &PeerId| addresses.get(peer).cloned().unwrap_or_default();
+    let sources = plan
+        .sources
+        .iter()
+        .map(|piece| {
+            Ok(GetTarget {
+                fragment: piece.fragment,
+                hash: piece.hash,
+                peer: piece.peer,
+                address: address(&piece.peer),
+                state: PeerState::Online,
+                order: app.order(
+                    piece.peer,
+                    piece.hash,
+                    OrderAction::Get,
+                    plan.piece_size,
+                    holder,
+                    expires_at,
+                )?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let mut placed = Vec::with_capacity(targets.len());
+    let mut repair_targets = Vec::with_capacity(targets.len());
+    for (peer, (fragment, hash)) in targets.iter().zip(&plan.missing) {
+        repair_targets.push(RepairTarget {
+            fragment: *fragment,
+            hash: *hash,
+            peer: *peer,
+            address: address(peer),
+            order: app.order(
+                *peer,
+                *hash,
+                OrderAction::Put,
+                plan.piece_size,
+                holder,
+                expires_at,
+            )?,
+        });
+        placed.push(PiecePlacement {
+            segment: plan.index,
+            fragment: *fragment,
+            hash: *hash,
+            size: plan.piece_size,
+            peer: *peer,
+        });
+    }
+    let mut id = [0u8; 12];
+    rand::rng().fill_bytes(&mut id);
+    let job = RepairJob {
+        job: data_encoding::HEXLOWER.encode(&id),
+        redundancy: plan.redundancy.to_string(),
+        piece_size: plan.piece_size,
+        sources,
+        targets: repair_targets,
+    };
+    let inflight = InFlight {
+        segment: (plan.object, plan.index),
+        executor,
+        deadline: Instant::now() + job_timeout(app),
+        piece_size: plan.piece_size,
+        targets: placed,
+        remove: plan.remove.clone(),
+    };
+    Ok((job, inflight))
+}
+
+/// Applies a peer's report on its job: the pieces whose receipts check out replace the
+/// gone ones, in one store transaction. Returns how many pieces were recorded.
+pub async fn report<S: MetadataStore>(
+    app: &App<S>,
+    executor: PeerId,
+    report: RepairReport,
+) -> Result<usize, ApiError> {
+    let job = {
+        let mut queue = app.repairs.lock();
+        let Some(job) = queue.jobs.get(&report.job) else {
+            return Err(ApiError::not_found(
+                "repair_unknown",
+                format!("repair job {} is unknown or timed out", report.job),
+            ));
+        };
+        if job.executor != executor {
+            return Err(ApiError::not_found(
+                "repair_unknown",
+                format!("repair job {} is not this peer's", report.job),
+            ));
+        }
+        let job = job.clone();
+        queue.jobs.remove(&report.job);
+        queue.busy.remove(&job.segment);
+        job
+    };
+    let mut added: Vec<PiecePlacement> = Vec::new();
+    let mut seen: HashSet<PeerId> = HashSet::new();
+    for piece in &report.pieces {
+        let receipt = &piece.receipt;
+        let Some(target) = job
+            .targets
+            .iter()
+            .find(|t| t.peer == receipt.peer && t.fragment == piece.fragment)
+        else {
+            continue;
+        };
+        let valid = receipt.verify().is_ok()
+            && receipt.piece == target.hash
+            && receipt.size == job.piece_size
+            && seen.insert(receipt.peer);
+        if valid {
+            added.push(target.clone());
+        } else {
+            tracing::warn!(job = %report.job, peer = %receipt.peer, "a repair receipt does not check out");
+        }
+    }
+    if let Some(error) = &report.error {
+        tracing::warn!(job = %report.job, %executor, "repair fell short: {error}");
+    }
+    let complete = added.len() == job.targets.len() && report.error.is_none();
+    Counters::add(
+        if complete {
+            &app.counters.repairs_completed
+        } else {
+            &app.counters.repairs_failed
+        },
+        1,
+    );
+    if added.is_empty() {
+        return Ok(0);
+    }
+    let count = added.len();
+    let bytes = job.piece_size * count as u64;
+    let (object, index) = job.segment;
+    match app
+        .store
+        .repair_segment(object, index, job.remove, added, now_ms())
+        .await
+    {
+        Ok(()) => {
+            Counters::add(&app.counters.pieces_rebuilt, count as u64);
+            Counters::add(&app.counters.bytes_rebuilt, bytes);
+            tracing::info!(job = %report.job, %object, segment = index, pieces = count, "repair recorded");
+            Ok(count)
+        }
+        Err(StoreError::NotFound(_)) => {
+            tracing::info!(job = %report.job, "the repaired object was deleted meanwhile");
+            Ok(0)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
