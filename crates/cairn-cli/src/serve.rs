@@ -41,6 +41,10 @@ pub struct PoolArgs {
     /// repaired elsewhere).
     #[arg(long, default_value_t = 3)]
     disqualify_after: u32,
+    /// Repair a segment once this many of its pieces are gone (1 repairs at the first loss;
+    /// higher waits to rebuild several pieces in one job).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    repair_threshold: u16,
 }
 
 /// Parses a probability strictly between 0 and 1, like `0.999999`.
@@ -142,6 +146,7 @@ pub fn run_pool(args: PoolArgs) -> anyhow::Result<()> {
     config.durability_target = args.durability_target;
     config.audit_interval = args.audit_interval;
     config.disqualify_after = args.disqualify_after;
+    config.repair_threshold = args.repair_threshold;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let pool = RunningPool::start(config).await?;

@@ -1,6 +1,7 @@
 //! A running peer: opens its data directory, serves the data path, and keeps in touch with
 //! its pool — learns the pool's identity (and refuses a different pool later), registers
-//! with its inventory, heartbeats, and deletes pieces on the pool's signed word.
+//! with its inventory, heartbeats, deletes pieces on the pool's signed word, and runs the
+//! repair jobs heartbeat answers carry.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

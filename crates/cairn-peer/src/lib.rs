@@ -1,6 +1,7 @@
 //! The Cairn peer as a library: a crash-safe piece store within a capacity, a data path
-//! that checks every pool-signed order before storing, serving or deleting a piece, and the
-//! link that registers with the pool, heartbeats and deletes on its word.
+//! that checks every pool-signed order before storing, serving, auditing or deleting a
+//! piece, the link that registers with the pool, heartbeats and deletes on its word, and
+//! the repair jobs it runs for the pool.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
