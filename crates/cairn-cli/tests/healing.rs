@@ -86,6 +86,10 @@ async fn survives_repeated_loss(policy: &str) {
         net.peers[i].kill();
     }
     wait_repaired(&client, "/data", &dead, &index).await;
+    // Each lost piece was rebuilt once: no segment has more pieces than its shape.
+    for segment in status_of(&client, "/data")["segments"].as_array().unwrap() {
+        assert_eq!(segment["pieces"].as_array().unwrap().len(), 6, "{segment}");
+    }
     let metrics = reqwest::get(format!("{}/metrics", net.pool.url()))
         .await
         .unwrap()

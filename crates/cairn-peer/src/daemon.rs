@@ -18,7 +18,7 @@ use cairn_transfer::PeerClient;
 use ed25519_dalek::SigningKey;
 use rand::RngCore;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::service::PeerService;
@@ -148,6 +148,7 @@ impl RunningPeer {
             peers: PeerClient::new()
                 .map_err(|e| PeerError::Refused(format!("cannot build an HTTP client: {e}")))?,
             repairs: Arc::new(Semaphore::new(CONCURRENT_REPAIRS)),
+            wake: Arc::new(Notify::new()),
         };
         let mut link_stop = stopped;
         tasks.spawn(async move {
@@ -245,6 +246,7 @@ struct PoolLink {
     advertise: String,
     peers: PeerClient,
     repairs: Arc<Semaphore>,
+    wake: Arc<Notify>,
 }
 
 impl PoolLink {
@@ -275,7 +277,11 @@ impl PoolLink {
             self.collect_orphans(&registered.unknown_pieces);
             let interval = Duration::from_millis(registered.heartbeat_interval_ms.max(50));
             loop {
-                tokio::time::sleep(interval).await;
+                // A finished repair job heartbeats at once, to report in and take the next.
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    () = self.wake.notified() => {}
+                }
                 let (used, piece_count) = self.service.store().usage();
                 let beat = Heartbeat {
                     used,
@@ -431,6 +437,7 @@ impl PoolLink {
         if let Err(e) = self.signed::<_, ()>(api::REPAIR_REPORT, &report).await {
             tracing::warn!(job = %job.job, "could not report a repair: {e}");
         }
+        self.wake.notify_one();
     }
 
     /// A signed JSON `POST` to the pool.

@@ -48,7 +48,7 @@ impl PoolConfig {
             audit_interval: Duration::from_secs(10 * 60),
             disqualify_after: 3,
             repair_threshold: 1,
-            max_repairs: 16,
+            max_repairs: 32,
         }
     }
 }

@@ -60,6 +60,8 @@ struct Queue {
 #[derive(Debug, Default)]
 pub struct Repairs {
     queue: Mutex<Queue>,
+    /// One checker pass at a time (the timer's, or one a report triggered).
+    pass: tokio::sync::Mutex<()>,
 }
 
 impl Repairs {
@@ -98,6 +100,7 @@ fn job_timeout<S>(app: &App<S>) -> Duration {
 /// One checker pass: forgets timed-out jobs, plans every damaged segment, and hands the
 /// most urgent ones to peers until `max_repairs` are in flight.
 pub async fn check<S: MetadataStore>(app: &Arc<App<S>>) -> Result<(), StoreError> {
+    let _pass = app.repairs.pass.lock().await;
     let now = Instant::now();
     {
         let mut queue = app.repairs.lock();
@@ -284,7 +287,7 @@ fn job_for<S>(
 /// Applies a peer's report on its job: the pieces whose receipts check out replace the
 /// gone ones, in one store transaction. Returns how many pieces were recorded.
 pub async fn report<S: MetadataStore>(
-    app: &App<S>,
+    app: &Arc<App<S>>,
     executor: PeerId,
     report: RepairReport,
 ) -> Result<usize, ApiError> {
@@ -304,9 +307,35 @@ pub async fn report<S: MetadataStore>(
         }
         let job = job.clone();
         queue.jobs.remove(&report.job);
-        queue.busy.remove(&job.segment);
         job
     };
+    // The segment stays busy until its records are swapped, so no pass plans it again
+    // from the old records meanwhile.
+    let result = record(app, &report, executor, &job).await;
+    {
+        // Under the pass lock: a pass already running planned from records read before
+        // this swap, and must not see the segment free.
+        let _pass = app.repairs.pass.lock().await;
+        app.repairs.lock().busy.remove(&job.segment);
+    }
+    // A peer just freed up: plan the next jobs now rather than at the next tick, so repair
+    // runs at the speed of the peers, not of the timer.
+    let next = Arc::clone(app);
+    tokio::spawn(async move {
+        if let Err(e) = check(&next).await {
+            tracing::error!("the repair checker failed: {e}");
+        }
+    });
+    result
+}
+
+/// Checks a report's receipts against its job and records the pieces that check out.
+async fn record<S: MetadataStore>(
+    app: &App<S>,
+    report: &RepairReport,
+    executor: PeerId,
+    job: &InFlight,
+) -> Result<usize, ApiError> {
     let mut added: Vec<PiecePlacement> = Vec::new();
     let mut seen: HashSet<PeerId> = HashSet::new();
     for piece in &report.pieces {
@@ -348,7 +377,7 @@ pub async fn report<S: MetadataStore>(
     let (object, index) = job.segment;
     match app
         .store
-        .repair_segment(object, index, job.remove, added, now_ms())
+        .repair_segment(object, index, job.remove.clone(), added, now_ms())
         .await
     {
         Ok(()) => {
