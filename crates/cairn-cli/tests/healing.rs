@@ -213,3 +213,35 @@ async fn clients_read_and_write_while_the_network_repairs() {
     }
     wait_repaired(&client, "/data", &dead, &index).await;
 }
+
+#[tokio::test]
+async fn pieces_a_peer_lost_from_its_disk_are_rebuilt_when_it_registers() {
+    let mut net = Network::start(7, &[]).await;
+    let (client, _) = Client::init(net.root.join("home"), net.pool.url());
+    let local = random_file(&net.root, "data", 2 * 65536);
+    client.ok(&[
+        "put",
+        local.to_str().unwrap(),
+        "--redundancy",
+        "ec:4+2",
+        "--segment-size",
+        SEGMENT_ARG,
+    ]);
+    let index = peer_index(&net).await;
+    let victim = holders(&client, "/data", &index)[0];
+    let dir = net.root.join(format!("peer{victim}"));
+    // Stopped, its disk loses every piece; it comes back within the repair window, so only
+    // its own inventory tells the pool.
+    assert!(net.peers[victim].stop(Duration::from_secs(10)));
+    std::fs::remove_dir_all(dir.join("pieces")).unwrap();
+    net.peers[victim] = start_peer(
+        net.pool.url(),
+        &dir,
+        "1GiB",
+        Some(&format!("zone-{victim}")),
+    );
+    wait_repaired(&client, "/data", &[victim], &index).await;
+    let back = net.root.join("back");
+    client.ok(&["get", "/data", back.to_str().unwrap()]);
+    assert!(same_bytes(&back, &local));
+}

@@ -14,6 +14,7 @@ use cairn_proto::{Holder, OrderAction, PeerState};
 use super::signed::Signed;
 use crate::app::App;
 use crate::clock::now_ms;
+use crate::counters::Counters;
 use crate::error::ApiError;
 use crate::probe;
 use crate::store::{HeartbeatStats, MetadataStore, PeerRegistration, StoreError};
@@ -104,9 +105,16 @@ pub async fn register<S: MetadataStore>(
         .copied()
         .filter(|p| !known.contains(p))
         .collect();
-    let missing = known.iter().filter(|p| !held.contains(p)).count();
+    // Pieces the records place on this peer that it no longer holds (a disk replaced or
+    // damaged while it was away) are gone: marking them damaged has them rebuilt elsewhere.
+    // (Pieces only placed for an open upload are not in the records yet and stay alone.)
+    let mut missing = 0u64;
+    for piece in known.iter().filter(|p| !held.contains(p)) {
+        missing += app.store.mark_corrupt(id, *piece).await?;
+    }
     if missing > 0 {
-        tracing::warn!(peer = %id, missing, "peer re-registered without pieces the pool expects");
+        tracing::warn!(peer = %id, missing, "peer re-registered without pieces it held; they will be rebuilt");
+        Counters::add(&app.counters.pieces_marked_corrupt, missing);
     }
     tracing::info!(peer = %id, address = %body.address, zone = ?body.zone, pieces = piece_count, "peer registered");
     probe::spawn_probe(app.clone(), id, body.address);
