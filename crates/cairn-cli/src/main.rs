@@ -4,6 +4,7 @@
 
 mod files;
 mod init;
+mod leave;
 mod local;
 mod report;
 mod selfcheck;
@@ -54,7 +55,8 @@ enum Command {
     Selfcheck(SelfcheckArgs),
     /// Run a pool server: the registry of peers, placement and the encrypted object index.
     Pool(serve::PoolArgs),
-    /// Run a peer: lend disk space to a pool and store encrypted pieces for it.
+    /// Run a peer: lend disk space to a pool and store encrypted pieces for it
+    /// (`cairn peer leave` takes it out of the pool gracefully).
     Peer(serve::PeerArgs),
 }
 
@@ -87,9 +89,14 @@ fn main() -> ExitCode {
         Err(error) if !error.use_stderr() => error.exit(),
         Err(error) => {
             // One line, like every other error; `--help` has the details.
+            // clap's message runs until its usage block; fold it into one line.
             let text = error.to_string();
-            let first = text.lines().next().unwrap_or("error: invalid arguments");
-            eprintln!("{first} (see --help)");
+            let message: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|line| !line.is_empty() && !line.starts_with("Usage:"))
+                .collect();
+            eprintln!("{} (see --help)", message.join(" "));
             return ExitCode::from(2);
         }
     };

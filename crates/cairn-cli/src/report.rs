@@ -93,6 +93,7 @@ struct PeerJson {
     state: &'static str,
     capacity_bytes: u64,
     used_bytes: u64,
+    utilisation: f64,
     pieces: u64,
     availability: f64,
     rtt_ms: Option<f64>,
@@ -120,6 +121,7 @@ struct NetworkJson {
     open_uploads: u64,
     repair_queue: u64,
     repairs_in_flight: u64,
+    migrations_in_flight: u64,
 }
 
 fn totals(network: &NetworkStatus) -> TotalsJson {
@@ -151,6 +153,7 @@ fn network_json(network: &NetworkStatus) -> NetworkJson {
                 state: p.state.as_str(),
                 capacity_bytes: p.capacity,
                 used_bytes: p.used,
+                utilisation: utilisation(p.used, p.capacity),
                 pieces: p.piece_count,
                 availability: p.availability,
                 rtt_ms: p.rtt_ms,
@@ -163,6 +166,16 @@ fn network_json(network: &NetworkStatus) -> NetworkJson {
         open_uploads: network.open_uploads,
         repair_queue: network.repair_queue,
         repairs_in_flight: network.repairs_in_flight,
+        migrations_in_flight: network.migrations_in_flight,
+    }
+}
+
+/// Used over offered (0 when nothing is offered).
+fn utilisation(used: u64, capacity: u64) -> f64 {
+    if capacity == 0 {
+        0.0
+    } else {
+        used as f64 / capacity as f64
     }
 }
 
@@ -170,13 +183,14 @@ fn network_json(network: &NetworkStatus) -> NetworkJson {
 fn network_line(network: &NetworkStatus) -> String {
     let t = totals(network);
     format!(
-        "{} of {} peers online, {} used of {}, {} segments below full redundancy, {} being repaired",
+        "{} of {} peers online, {} used of {}, {} segments below full redundancy, {} being repaired, {} pieces moving",
         t.online,
         t.peers,
         human(t.used_bytes),
         human(t.capacity_bytes),
         network.repair_queue,
-        network.repairs_in_flight
+        network.repairs_in_flight,
+        network.migrations_in_flight
     )
 }
 
@@ -306,11 +320,12 @@ pub fn network(global: &Global, args: NetworkArgs) -> anyhow::Result<()> {
     );
     for p in &network.peers {
         println!(
-            "  {}  {:12}  {:>10} / {:>10}  {:>6} pieces  audits {:>3.0}%  {}{}",
+            "  {}  {:12}  {:>10} / {:>10} ({:>3.0}%)  {:>6} pieces  audits {:>3.0}%  {}{}",
             p.peer,
             p.state.as_str(),
             human(p.used),
             human(p.capacity),
+            utilisation(p.used, p.capacity) * 100.0,
             p.piece_count,
             p.audit_score * 100.0,
             p.address,

@@ -45,6 +45,23 @@ pub struct PoolArgs {
     /// higher waits to rebuild several pieces in one job).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     repair_threshold: u16,
+    /// Rebalance until online peers' utilisation (used / capacity) differs by at most this
+    /// much between the fullest and the emptiest.
+    #[arg(long, default_value_t = 0.05, value_parser = parse_fraction)]
+    rebalance_tolerance: f64,
+    /// Pieces moving between peers at once, across the pool (rebalancing's rate limit).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    max_migrations: u64,
+}
+
+/// Parses a fraction from 0 to 1, like `0.05`.
+pub fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "`{text}` is not a fraction between 0 and 1, like 0.05"
+        )),
+    }
 }
 
 /// Parses a probability strictly between 0 and 1, like `0.999999`.
@@ -57,27 +74,38 @@ pub fn parse_probability(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Options of `cairn peer`.
+/// Options of `cairn peer`: run flags, or a subcommand.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct PeerArgs {
-    /// The pool's URL, e.g. `http://127.0.0.1:7700`.
+    #[command(subcommand)]
+    subcommand: Option<PeerCommand>,
+    /// The pool's URL, e.g. `http://127.0.0.1:7700` (required to run a peer).
     #[arg(long)]
-    pool: String,
+    pool: Option<String>,
     /// Data directory: the peer's identity, its pieces and their index.
     #[arg(long, default_value = "cairn-peer")]
     data: PathBuf,
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Disk space to lend (e.g. `10GiB`, `500MB`); never exceeded.
+    /// Disk space to lend (e.g. `10GiB`, `500MB`); never exceeded (required to run a peer).
     #[arg(long, value_parser = crate::parse_size)]
-    capacity: u64,
+    capacity: Option<u64>,
     /// Failure domain (a site or rack name); without it the pool uses the /24 or /64.
     #[arg(long)]
     zone: Option<String>,
     /// URL other machines reach this peer at (default: http:// and the bound address).
     #[arg(long)]
     advertise: Option<String>,
+}
+
+/// What `cairn peer` can do besides running.
+#[derive(Debug, clap::Subcommand)]
+pub enum PeerCommand {
+    /// Leave the pool gracefully: the pool moves every piece off this peer (keep it
+    /// running meanwhile); waits until it has, then says the data directory may go.
+    Leave(crate::leave::LeaveArgs),
 }
 
 /// Parses `2s`, `500ms`, `10m`, `1h 30m`.
@@ -147,6 +175,8 @@ pub fn run_pool(args: PoolArgs) -> anyhow::Result<()> {
     config.audit_interval = args.audit_interval;
     config.disqualify_after = args.disqualify_after;
     config.repair_threshold = args.repair_threshold;
+    config.rebalance_tolerance = args.rebalance_tolerance;
+    config.max_migrations = usize::try_from(args.max_migrations).unwrap_or(usize::MAX);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let pool = RunningPool::start(config).await?;
@@ -158,14 +188,23 @@ pub fn run_pool(args: PoolArgs) -> anyhow::Result<()> {
     })
 }
 
-/// `cairn peer`.
+/// `cairn peer` and its subcommands.
 pub fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
+    if let Some(PeerCommand::Leave(leave)) = args.subcommand {
+        return crate::leave::leave(leave);
+    }
+    let Some(pool) = args.pool else {
+        anyhow::bail!("a peer needs its pool: pass --pool URL (and --capacity SIZE)");
+    };
+    let Some(capacity) = args.capacity else {
+        anyhow::bail!("a peer needs the disk space it lends: pass --capacity SIZE, like 10GiB");
+    };
     init_logging();
     let mut config = PeerConfig::new(
-        args.pool.trim_end_matches('/').to_owned(),
+        pool.trim_end_matches('/').to_owned(),
         args.data,
         args.listen,
-        args.capacity,
+        capacity,
     );
     config.zone = args.zone;
     config.advertise = args.advertise;

@@ -34,6 +34,14 @@ pub enum IdentityError {
         /// Its length.
         len: u64,
     },
+    /// The directory holds no key for the role: it is not that daemon's data directory.
+    #[error("no {role} identity in {dir}; is it a {role}'s data directory?")]
+    NoKey {
+        /// The directory.
+        dir: PathBuf,
+        /// The role whose key was looked for.
+        role: String,
+    },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> IdentityError + '_ {
@@ -87,17 +95,7 @@ impl DataDir {
     pub fn load_or_create_key(&self) -> Result<SigningKey, IdentityError> {
         let path = self.path.join(format!("{}.key", self.role));
         match fs::read(&path) {
-            Ok(bytes) => {
-                let seed: [u8; 32] =
-                    bytes
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| IdentityError::BadKey {
-                            path: path.clone(),
-                            len: bytes.len() as u64,
-                        })?;
-                Ok(SigningKey::from_bytes(&seed))
-            }
+            Ok(bytes) => parse_key(&path, &bytes),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let mut seed = [0u8; 32];
                 rand::rng().fill_bytes(&mut seed);
@@ -107,6 +105,28 @@ impl DataDir {
             Err(e) => Err(io_error(&path)(e)),
         }
     }
+}
+
+/// Reads the identity in `DIR/ROLE.key` without taking the directory's lock or creating
+/// anything, so a command can act as a daemon that is running on the same directory.
+pub fn read_key(dir: &Path, role: &str) -> Result<SigningKey, IdentityError> {
+    let path = dir.join(format!("{role}.key"));
+    match fs::read(&path) {
+        Ok(bytes) => parse_key(&path, &bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(IdentityError::NoKey {
+            dir: dir.to_owned(),
+            role: role.to_owned(),
+        }),
+        Err(e) => Err(io_error(&path)(e)),
+    }
+}
+
+fn parse_key(path: &Path, bytes: &[u8]) -> Result<SigningKey, IdentityError> {
+    let seed: [u8; 32] = bytes.try_into().map_err(|_| IdentityError::BadKey {
+        path: path.to_owned(),
+        len: bytes.len() as u64,
+    })?;
+    Ok(SigningKey::from_bytes(&seed))
 }
 
 /// Writes `bytes` to `path` crash-safely (temporary file, fsync, rename, fsync of the
@@ -160,6 +180,48 @@ mod tests {
         fs::write(dir.path().join("pool.key"), b"short").unwrap();
         let data = DataDir::open(dir.path(), "pool").unwrap();
         let err = data.load_or_create_key().unwrap_err();
+        assert!(err.to_string().contains("not a key"), "{err}");
+    }
+
+    #[test]
+    fn read_key_reads_a_running_daemons_key_without_touching_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = DataDir::open(dir.path(), "peer").unwrap();
+        let key = held.load_or_create_key().unwrap();
+        let before: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            read_key(dir.path(), "peer").unwrap().to_bytes(),
+            key.to_bytes()
+        );
+        let after: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(before, after);
+        // The lock is still the daemon's.
+        assert!(matches!(
+            DataDir::open(dir.path(), "peer"),
+            Err(IdentityError::Locked(_))
+        ));
+    }
+
+    #[test]
+    fn read_key_in_a_directory_without_one_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_key(dir.path(), "peer").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "no peer identity in {}; is it a peer's data directory?",
+                dir.path().display()
+            )
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        fs::write(dir.path().join("peer.key"), b"short").unwrap();
+        let err = read_key(dir.path(), "peer").unwrap_err();
         assert!(err.to_string().contains("not a key"), "{err}");
     }
 }

@@ -27,6 +27,9 @@ use crate::store::{PieceStore, StoreError};
 /// File remembering the pool this peer serves.
 pub const POOL_FILE: &str = "pool.id";
 
+/// File remembering the URL the peer last reached its pool at (for `cairn peer leave`).
+pub const POOL_URL_FILE: &str = "pool.url";
+
 /// Everything `cairn peer` can be told.
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
@@ -351,6 +354,15 @@ impl PoolLink {
                     info.pool.to_string().as_bytes(),
                 )?;
             }
+        }
+        // Only a URL that answered as this peer's own pool is remembered.
+        let url_file = self.config.data_dir.join(POOL_URL_FILE);
+        if std::fs::read_to_string(&url_file).ok().as_deref() != Some(self.config.pool.as_str()) {
+            cairn_node::write_private_file(
+                &self.config.data_dir,
+                &url_file,
+                self.config.pool.as_bytes(),
+            )?;
         }
         self.service.trust_pool(info.pool);
         Ok(info.pool)

@@ -1,8 +1,9 @@
-//! Running a repair job the pool handed over in a heartbeat answer: read `k` healthy
-//! pieces from other peers with the job's get orders, rebuild the missing fragments with
-//! Reed–Solomon on ciphertext (for `rep`, take a surviving copy), check every rebuilt piece
-//! against its recorded hash, and store each on its new peer with the job's put orders.
-//! No key is involved; the receipts go back to the pool.
+//! Running a job the pool handed over in a heartbeat answer: a repair reads `k` healthy
+//! pieces from other peers with the job's get orders and rebuilds the missing fragments
+//! with Reed–Solomon on ciphertext (for `rep`, it takes a surviving copy); a migration
+//! copies one healthy piece. Every piece is checked against its recorded hash and stored on
+//! its new peer with the job's put orders. No key is involved; the receipts go back to the
+//! pool.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -74,7 +75,10 @@ pub async fn run(peers: &PeerClient, job: &RepairJob) -> Result<Vec<CommittedPie
     if wanted.iter().any(|f| usize::from(*f) >= total) {
         return Err(fail("a target names a fragment outside the shape"));
     }
-    let rebuilt: HashMap<u16, Bytes> = if shape.is_replicated() {
+    // A copy is enough when every wanted fragment can be read as it is: always for `rep`,
+    // and for a migration, which moves a healthy piece.
+    let direct = shape.is_replicated() || wanted.iter().all(|f| by_fragment.contains_key(f));
+    let rebuilt: HashMap<u16, Bytes> = if direct {
         let copies = join_all(wanted.iter().map(|f| {
             let sources = by_fragment.get(f).cloned().unwrap_or_default();
             async move { (*f, fetch(peers, &sources, job.piece_size).await) }

@@ -14,6 +14,7 @@ use rand::Rng;
 use crate::config::PoolConfig;
 use crate::counters::Counters;
 use crate::error::ApiError;
+use crate::rebalance::Rebalancer;
 use crate::repair::Repairs;
 
 /// Shared state of a running pool.
@@ -32,6 +33,8 @@ pub struct App<S> {
     pub counters: Counters,
     /// The repair queue and the jobs peers are running.
     pub repairs: Repairs,
+    /// The rebalancer's memory between passes.
+    pub rebalance: Rebalancer,
 }
 
 impl<S> App<S> {

@@ -480,6 +480,7 @@ mod tests {
             http: reqwest::Client::new(),
             counters: Counters::default(),
             repairs: crate::repair::Repairs::default(),
+            rebalance: crate::rebalance::Rebalancer::default(),
         };
         (app, dir)
     }

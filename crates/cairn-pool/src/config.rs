@@ -32,6 +32,11 @@ pub struct PoolConfig {
     pub repair_threshold: u16,
     /// Repair jobs in flight at once, across the pool.
     pub max_repairs: usize,
+    /// Rebalancing stops when online peers' utilisation (used / capacity) differs by at
+    /// most this much between the fullest and the emptiest.
+    pub rebalance_tolerance: f64,
+    /// Migration jobs in flight at once, across the pool (the rate limit of rebalancing).
+    pub max_migrations: usize,
 }
 
 impl PoolConfig {
@@ -49,6 +54,8 @@ impl PoolConfig {
             disqualify_after: 3,
             repair_threshold: 1,
             max_repairs: 32,
+            rebalance_tolerance: 0.05,
+            max_migrations: 8,
         }
     }
 }

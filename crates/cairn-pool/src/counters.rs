@@ -25,6 +25,18 @@ pub struct Counters {
     pub pieces_rebuilt: AtomicU64,
     /// Bytes of those pieces.
     pub bytes_rebuilt: AtomicU64,
+    /// Migration jobs handed to peers.
+    pub migrations_dispatched: AtomicU64,
+    /// Migration jobs that moved their piece.
+    pub migrations_completed: AtomicU64,
+    /// Migration jobs that failed or timed out.
+    pub migrations_failed: AtomicU64,
+    /// Pieces moved by migrations.
+    pub pieces_migrated: AtomicU64,
+    /// Bytes of those pieces.
+    pub bytes_migrated: AtomicU64,
+    /// Draining peers that finished leaving.
+    pub peers_left: AtomicU64,
 }
 
 impl Counters {

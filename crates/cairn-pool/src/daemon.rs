@@ -89,6 +89,7 @@ impl RunningPool {
             http: reqwest::Client::new(),
             counters: crate::counters::Counters::default(),
             repairs: crate::repair::Repairs::default(),
+            rebalance: crate::rebalance::Rebalancer::default(),
         });
         let pool = app.pool_id();
         let (stop, stopped) = watch::channel(false);
@@ -107,6 +108,7 @@ impl RunningPool {
         tasks.spawn(health_loop(app.clone(), stopped.clone()));
         tasks.spawn(collect_loop(app.clone(), stopped.clone()));
         tasks.spawn(repair_loop(app.clone(), stopped.clone()));
+        tasks.spawn(rebalance_loop(app.clone(), stopped.clone()));
         tasks.spawn(audit_loop(app.clone(), stopped.clone()));
         tasks.spawn(probe_loop(app, stopped));
         tracing::info!(pool = %pool, %addr, "pool started");
@@ -240,6 +242,25 @@ async fn repair_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receive
         async move {
             if let Err(e) = crate::repair::check(&app).await {
                 tracing::error!("the repair checker failed: {e}");
+            }
+        }
+    })
+    .await;
+}
+
+/// Moves pieces to even out utilisation, shed excess and widen spread, and finishes
+/// drains, once per heartbeat interval.
+async fn rebalance_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver<bool>) {
+    let period = app
+        .config
+        .timers
+        .heartbeat_interval
+        .max(Duration::from_millis(50));
+    every(period, stopped, || {
+        let app = app.clone();
+        async move {
+            if let Err(e) = crate::rebalance::pass(&app).await {
+                tracing::error!("the rebalancer failed: {e}");
             }
         }
     })

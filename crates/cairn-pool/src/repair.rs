@@ -33,9 +33,19 @@ use crate::store::{MetadataStore, PiecePlacement, StoreError, UploadId};
 /// Damaged segments the checker looks at per pass.
 const SCAN_LIMIT: u32 = 10_000;
 
+/// Why a job exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// Rebuild pieces that are gone.
+    Repair,
+    /// Move a healthy piece to another peer (rebalancing, draining, zone spread).
+    Migration,
+}
+
 /// A job handed out and not yet reported.
 #[derive(Debug, Clone)]
 struct InFlight {
+    kind: JobKind,
     segment: (UploadId, u32),
     executor: PeerId,
     deadline: Instant,
@@ -83,12 +93,38 @@ impl Repairs {
 
     /// Repair jobs handed out or waiting.
     pub fn in_flight(&self) -> u64 {
-        self.lock().jobs.len() as u64
+        self.count(JobKind::Repair)
     }
 
-    /// Whether segment `index` of `object` has a repair job now.
-    pub fn is_repairing(&self, object: UploadId, index: u32) -> bool {
+    /// Migration jobs handed out or waiting.
+    pub fn migrations_in_flight(&self) -> u64 {
+        self.count(JobKind::Migration)
+    }
+
+    fn count(&self, kind: JobKind) -> u64 {
+        self.lock().jobs.values().filter(|j| j.kind == kind).count() as u64
+    }
+
+    /// Migration jobs moving pieces off `peer` now.
+    pub fn migrations_from(&self, peer: PeerId) -> u64 {
+        self.lock()
+            .jobs
+            .values()
+            .filter(|j| j.kind == JobKind::Migration && j.remove.contains(&peer))
+            .count() as u64
+    }
+
+    /// Whether segment `index` of `object` has a job (repair or migration) now.
+    pub fn is_busy(&self, object: UploadId, index: u32) -> bool {
         self.lock().busy.contains(&(object, index))
+    }
+
+    /// Whether segment `index` of `object` is being repaired now.
+    pub fn is_repairing(&self, object: UploadId, index: u32) -> bool {
+        self.lock()
+            .jobs
+            .values()
+            .any(|j| j.kind == JobKind::Repair && j.segment == (object, index))
     }
 }
 
@@ -110,12 +146,12 @@ pub async fn check<S: MetadataStore>(app: &Arc<App<S>>) -> Result<(), StoreError
             .collect();
         for id in expired {
             if let Some(job) = queue.jobs.remove(&id) {
-                tracing::warn!(job = %id, executor = %job.executor, "repair job timed out");
+                tracing::warn!(job = %id, executor = %job.executor, kind = ?job.kind, "job timed out");
                 queue.busy.remove(&job.segment);
                 if let Some(list) = queue.waiting.get_mut(&job.executor) {
                     list.retain(|j| j.job != id);
                 }
-                Counters::add(&app.counters.repairs_failed, 1);
+                Counters::add(failed_counter(app, job.kind), 1);
             }
         }
     }
@@ -155,7 +191,13 @@ pub async fn check<S: MetadataStore>(app: &Arc<App<S>>) -> Result<(), StoreError
             if queue.busy.contains(&(plan.object, plan.index)) {
                 continue;
             }
-            if queue.jobs.len() >= app.config.max_repairs {
+            if queue
+                .jobs
+                .values()
+                .filter(|j| j.kind == JobKind::Repair)
+                .count()
+                >= app.config.max_repairs
+            {
                 break;
             }
         }
@@ -182,27 +224,59 @@ pub async fn check<S: MetadataStore>(app: &Arc<App<S>>) -> Result<(), StoreError
                 continue;
             }
         };
-        match job_for(app, &plan, &chosen.peers, &addresses) {
-            Ok((job, inflight)) => {
-                tracing::info!(
-                    job = %job.job, executor = %inflight.executor, object = %plan.object,
-                    segment = plan.index, pieces = plan.missing.len(), "repair dispatched"
-                );
-                let mut queue = app.repairs.lock();
-                queue.busy.insert(inflight.segment);
-                queue
-                    .waiting
-                    .entry(inflight.executor)
-                    .or_default()
-                    .push(job.clone());
-                queue.jobs.insert(job.job.clone(), inflight);
-                Counters::add(&app.counters.repairs_dispatched, 1);
-            }
-            Err(e) => tracing::error!("could not build a repair job: {e}"),
-        }
+        dispatch(app, &plan, &chosen.peers, &addresses, JobKind::Repair);
     }
     app.repairs.lock().pending = pending;
     Ok(())
+}
+
+/// Hands the job for `plan` onto `targets` to its executor (the first target) at its next
+/// heartbeat; the segment is busy until the job reports or times out. Returns whether it
+/// went out.
+pub fn dispatch<S>(
+    app: &App<S>,
+    plan: &Plan,
+    targets: &[PeerId],
+    addresses: &HashMap<PeerId, String>,
+    kind: JobKind,
+) -> bool {
+    match job_for(app, plan, targets, addresses, kind) {
+        Ok((job, inflight)) => {
+            tracing::info!(
+                job = %job.job, executor = %inflight.executor, object = %plan.object,
+                segment = plan.index, pieces = plan.missing.len(), ?kind, "job dispatched"
+            );
+            let mut queue = app.repairs.lock();
+            if !queue.busy.insert(inflight.segment) {
+                return false;
+            }
+            queue
+                .waiting
+                .entry(inflight.executor)
+                .or_default()
+                .push(job.clone());
+            queue.jobs.insert(job.job.clone(), inflight);
+            Counters::add(
+                match kind {
+                    JobKind::Repair => &app.counters.repairs_dispatched,
+                    JobKind::Migration => &app.counters.migrations_dispatched,
+                },
+                1,
+            );
+            true
+        }
+        Err(e) => {
+            tracing::error!("could not build a job: {e}");
+            false
+        }
+    }
+}
+
+fn failed_counter<S>(app: &App<S>, kind: JobKind) -> &std::sync::atomic::AtomicU64 {
+    match kind {
+        JobKind::Repair => &app.counters.repairs_failed,
+        JobKind::Migration => &app.counters.migrations_failed,
+    }
 }
 
 /// The job for `plan` onto `targets` (one per missing copy), run by the first target.
@@ -211,6 +285,7 @@ fn job_for<S>(
     plan: &Plan,
     targets: &[PeerId],
     addresses: &HashMap<PeerId, String>,
+    kind: JobKind,
 ) -> Result<(RepairJob, InFlight), ApiError> {
     let executor = *targets
         .first()
@@ -274,6 +349,7 @@ fn job_for<S>(
         targets: repair_targets,
     };
     let inflight = InFlight {
+        kind,
         segment: (plan.object, plan.index),
         executor,
         deadline: Instant::now() + job_timeout(app),
@@ -362,10 +438,10 @@ async fn record<S: MetadataStore>(
     }
     let complete = added.len() == job.targets.len() && report.error.is_none();
     Counters::add(
-        if complete {
-            &app.counters.repairs_completed
-        } else {
-            &app.counters.repairs_failed
+        match (complete, job.kind) {
+            (true, JobKind::Repair) => &app.counters.repairs_completed,
+            (true, JobKind::Migration) => &app.counters.migrations_completed,
+            (false, kind) => failed_counter(app, kind),
         },
         1,
     );
@@ -381,9 +457,17 @@ async fn record<S: MetadataStore>(
         .await
     {
         Ok(()) => {
-            Counters::add(&app.counters.pieces_rebuilt, count as u64);
-            Counters::add(&app.counters.bytes_rebuilt, bytes);
-            tracing::info!(job = %report.job, %object, segment = index, pieces = count, "repair recorded");
+            match job.kind {
+                JobKind::Repair => {
+                    Counters::add(&app.counters.pieces_rebuilt, count as u64);
+                    Counters::add(&app.counters.bytes_rebuilt, bytes);
+                }
+                JobKind::Migration => {
+                    Counters::add(&app.counters.pieces_migrated, count as u64);
+                    Counters::add(&app.counters.bytes_migrated, bytes);
+                }
+            }
+            tracing::info!(job = %report.job, %object, segment = index, pieces = count, kind = ?job.kind, "job recorded");
             Ok(count)
         }
         Err(StoreError::NotFound(_)) => {

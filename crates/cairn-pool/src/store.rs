@@ -17,9 +17,9 @@ use cairn_core::{AccountId, PeerId, PieceHash};
 
 pub use error::StoreError;
 pub use model::{
-    AuditTally, BadUploadId, CommitObject, DamagedSegment, HeartbeatStats, NewUpload, ObjectRecord,
-    ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PiecePlacement, SegmentCommit,
-    StoreStats, StoredSegment, UploadId, UploadRecord,
+    AuditTally, BadUploadId, CommitObject, HeartbeatStats, NewUpload, ObjectRecord, ObjectSegment,
+    ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage, PiecePlacement,
+    SegmentCommit, StoreStats, StoredSegment, UploadId, UploadRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -217,7 +217,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn damaged_segments(
         &self,
         limit: u32,
-    ) -> impl Future<Output = StoreResult<Vec<DamagedSegment>>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<ObjectSegment>>> + Send;
 
     /// Records a repair of segment `index` of committed object `object`, all or nothing:
     /// the pieces on the `removed` peers leave the records (their peers are asked to delete
@@ -253,6 +253,28 @@ pub trait MetadataStore: Send + Sync + 'static {
         &self,
         peer: PeerId,
     ) -> impl Future<Output = StoreResult<Option<(PieceHash, u64)>>> + Send;
+
+    /// What the records place on each peer that has anything (pieces of committed
+    /// segments, and deletions queued for it), by peer.
+    fn peer_usage(
+        &self,
+    ) -> impl Future<Output = StoreResult<std::collections::HashMap<PeerId, PeerUsage>>> + Send;
+
+    /// Committed segments with a piece on `peer` not known damaged, at most `limit`, each
+    /// with all its pieces.
+    fn segments_on_peer(
+        &self,
+        peer: PeerId,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<ObjectSegment>>> + Send;
+
+    /// Committed segments in (object, index) order after `after`, at most `limit`, each
+    /// with all its pieces: a cursor over everything stored.
+    fn segments_after(
+        &self,
+        after: Option<(UploadId, u32)>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<ObjectSegment>>> + Send;
 
     /// Whether a committed object of `account` has piece `hash` on `peer`.
     fn account_has_piece(

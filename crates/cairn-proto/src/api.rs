@@ -440,6 +440,9 @@ pub struct NetworkStatus {
     /// Repair jobs peers are running now.
     #[serde(default)]
     pub repairs_in_flight: u64,
+    /// Pieces moving between peers now (rebalancing, draining, spreading).
+    #[serde(default)]
+    pub migrations_in_flight: u64,
 }
 
 /// The health of one stored piece, as `cairn status` shows it.

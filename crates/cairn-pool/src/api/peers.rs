@@ -192,10 +192,13 @@ pub async fn drain<S: MetadataStore>(
             ApiError::not_found("peer_unknown", "the pool does not know this peer")
         })?;
     refuse_if_gone(record.state)?;
-    app.store
-        .set_peer_state(id, PeerState::Draining, now_ms())
-        .await?;
-    tracing::info!(peer = %id, "peer draining");
+    // Asking again is harmless: a draining peer keeps draining, a departed one stays gone.
+    if !matches!(record.state, PeerState::Draining | PeerState::Left) {
+        app.store
+            .set_peer_state(id, PeerState::Draining, now_ms())
+            .await?;
+        tracing::info!(peer = %id, "peer draining");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -57,6 +57,7 @@ pub async fn status<S: MetadataStore>(
         open_uploads: stats.pending_uploads,
         repair_queue,
         repairs_in_flight: app.repairs.in_flight(),
+        migrations_in_flight: app.repairs.migrations_in_flight(),
     }))
 }
 
@@ -133,6 +134,11 @@ pub async fn metrics<S: MetadataStore>(
         "cairn_repairs_in_flight",
         "Repair jobs peers are running now.",
         &[(String::new(), app.repairs.in_flight() as f64)],
+    );
+    gauge(
+        "cairn_migrations_in_flight",
+        "Pieces moving between peers now.",
+        &[(String::new(), app.repairs.migrations_in_flight() as f64)],
     );
     for (name, help, value) in app.counters.samples() {
         let _ = writeln!(

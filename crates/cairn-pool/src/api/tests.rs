@@ -51,6 +51,7 @@ impl TestPool {
             http: reqwest::Client::new(),
             counters: crate::counters::Counters::default(),
             repairs: crate::repair::Repairs::default(),
+            rebalance: crate::rebalance::Rebalancer::default(),
         });
         let router = super::router(app);
         let server = tokio::spawn(async move {

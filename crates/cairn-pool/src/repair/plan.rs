@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use cairn_core::{PeerId, PieceHash, Redundancy};
 
 use crate::state::PeerState;
-use crate::store::{DamagedSegment, PiecePlacement, UploadId};
+use crate::store::{ObjectSegment, PiecePlacement, UploadId};
 
 /// What repairing one segment takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +64,7 @@ fn is_readable(state: Option<PeerState>) -> bool {
 /// Plans the repair of `damaged` once at least `threshold` of its pieces are gone;
 /// `Ok(None)` while fewer are.
 pub fn plan(
-    damaged: &DamagedSegment,
+    damaged: &ObjectSegment,
     peers: &HashMap<PeerId, PeerState>,
     threshold: u16,
 ) -> Result<Option<Plan>, Unrepairable> {
@@ -151,7 +151,7 @@ mod tests {
     }
 
     /// Fragment `f`, copy `c` on peer `f * r + c + 1`, all online.
-    fn damaged(shape: Redundancy) -> (DamagedSegment, HashMap<PeerId, PeerState>) {
+    fn damaged(shape: Redundancy) -> (ObjectSegment, HashMap<PeerId, PeerState>) {
         let r = shape.r();
         let pieces: Vec<PiecePlacement> = (0..shape.fragments())
             .flat_map(|f| {
@@ -165,7 +165,7 @@ mod tests {
             })
             .collect();
         let states = pieces.iter().map(|p| (p.peer, PeerState::Online)).collect();
-        let segment = DamagedSegment {
+        let segment = ObjectSegment {
             object: UploadId([1; 16]),
             redundancy: shape,
             segment: StoredSegment {

@@ -1348,6 +1348,64 @@ pub(crate) async fn audits_are_tallied_and_pieces_sampled<S: MetadataStore>(stor
     );
 }
 
+pub(crate) async fn usage_and_segment_cursors<S: MetadataStore>(store: S) {
+    let (first, owner) = committed_object(&store).await;
+    let second = commit_at(&store, owner, "a/c", 30).await;
+    let usage = store.peer_usage().await.unwrap();
+    // Two one-segment objects, fragment f on peer f + 1; the hashes repeat, so each peer
+    // holds two records of 100 bytes.
+    for n in 1..=4 {
+        assert_eq!(
+            usage[&peer(n)],
+            PeerUsage {
+                bytes: 200,
+                pieces: 2,
+                pending_deletes: 0
+            }
+        );
+    }
+    assert!(!usage.contains_key(&peer(5)));
+    let on_two = store.segments_on_peer(peer(2), 10).await.unwrap();
+    let mut objects: Vec<UploadId> = on_two.iter().map(|s| s.object).collect();
+    objects.sort();
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(objects, expected);
+    assert!(on_two.iter().all(|s| s.segment.pieces.len() == 4));
+    assert_eq!(store.segments_on_peer(peer(2), 1).await.unwrap().len(), 1);
+    assert!(
+        store
+            .segments_on_peer(peer(9), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A cursor visits every committed segment once, in order.
+    let page = store.segments_after(None, 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+    let cursor = (page[0].object, page[0].segment.index);
+    let rest = store.segments_after(Some(cursor), 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_ne!(rest[0].object, page[0].object);
+    let last = (rest[0].object, rest[0].segment.index);
+    assert!(
+        store
+            .segments_after(Some(last), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Deleting one object queues its pieces' deletion only where no record remains.
+    store.delete_object(owner, "a/c".into(), 40).await.unwrap();
+    let usage = store.peer_usage().await.unwrap();
+    assert_eq!(usage[&peer(1)].pieces, 1);
+    assert_eq!(usage[&peer(1)].pending_deletes, 0);
+    store.delete_object(owner, "a/b".into(), 50).await.unwrap();
+    let usage = store.peer_usage().await.unwrap();
+    assert_eq!(usage[&peer(1)].pieces, 0);
+    assert_eq!(usage[&peer(1)].pending_deletes, 1);
+}
+
 /// Instantiates every conformance test for one backend.
 macro_rules! suite {
     ($make:expr) => {
@@ -1387,6 +1445,7 @@ macro_rules! suite {
             case!(objects_may_have_no_segments);
             case!(damaged_segments_are_found_and_repaired);
             case!(audits_are_tallied_and_pieces_sampled);
+            case!(usage_and_segment_cursors);
         }
     };
 }

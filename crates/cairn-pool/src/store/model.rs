@@ -247,10 +247,9 @@ pub struct StoredSegment {
     pub corrupt: Vec<PeerId>,
 }
 
-/// A committed segment with a piece the pool can no longer count on: on a lost, departed,
-/// disqualified or unknown peer, or known to be damaged.
+/// A committed segment with its object's id and shape, and all its pieces.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DamagedSegment {
+pub struct ObjectSegment {
     /// The object it belongs to.
     pub object: UploadId,
     /// The object's shape.
@@ -322,4 +321,15 @@ mod tests {
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(serde_json::from_str::<UploadId>(&json).unwrap(), id);
     }
+}
+
+/// What the records place on one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeerUsage {
+    /// Bytes of the pieces recorded on it.
+    pub bytes: u64,
+    /// How many pieces.
+    pub pieces: u64,
+    /// Deletions queued for it and not yet confirmed.
+    pub pending_deletes: u64,
 }

@@ -12,9 +12,10 @@ use cairn_core::{AccountId, PeerId, PieceHash, Redundancy, RedundancyPolicy};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{
-    AuditTally, CommitObject, DamagedSegment, HeartbeatStats, MetadataStore, NewUpload,
-    ObjectRecord, ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PiecePlacement,
-    SegmentCommit, StoreError, StoreResult, StoreStats, StoredSegment, UploadId, UploadRecord,
+    AuditTally, CommitObject, HeartbeatStats, MetadataStore, NewUpload, ObjectRecord,
+    ObjectSegment, ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage,
+    PiecePlacement, SegmentCommit, StoreError, StoreResult, StoreStats, StoredSegment, UploadId,
+    UploadRecord,
 };
 use crate::state::PeerState;
 
@@ -225,6 +226,24 @@ fn load_segments(
         }
     }
     Ok(segments)
+}
+
+/// The given segments, each with its object's id and shape and all its pieces.
+fn object_segments(
+    tx: &Connection,
+    found: Vec<(UploadId, u32, Redundancy)>,
+) -> StoreResult<Vec<ObjectSegment>> {
+    let mut out = Vec::with_capacity(found.len());
+    for (object, index, redundancy) in found {
+        for segment in load_segments(tx, &object, Some(index)).sql()? {
+            out.push(ObjectSegment {
+                object,
+                redundancy,
+                segment,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The id of this account's open upload, if it is one.
@@ -1059,7 +1078,7 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn damaged_segments(&self, limit: u32) -> StoreResult<Vec<DamagedSegment>> {
+    async fn damaged_segments(&self, limit: u32) -> StoreResult<Vec<ObjectSegment>> {
         self.write(move |tx| {
             let found: Vec<(UploadId, u32, Redundancy)> = {
                 let mut stmt = tx
@@ -1079,17 +1098,7 @@ impl MetadataStore for SqliteStore {
                     .sql()?;
                 rows.collect::<rusqlite::Result<_>>().sql()?
             };
-            let mut damaged = Vec::with_capacity(found.len());
-            for (object, index, redundancy) in found {
-                for segment in load_segments(tx, &object, Some(index)).sql()? {
-                    damaged.push(DamagedSegment {
-                        object,
-                        redundancy,
-                        segment,
-                    });
-                }
-            }
-            Ok(damaged)
+            object_segments(tx, found)
         })
         .await
     }
@@ -1232,6 +1241,103 @@ impl MetadataStore for SqliteStore {
             )
             .optional()
             .sql()
+        })
+        .await
+    }
+
+    async fn peer_usage(&self) -> StoreResult<std::collections::HashMap<PeerId, PeerUsage>> {
+        self.write(move |tx| {
+            let mut usage: std::collections::HashMap<PeerId, PeerUsage> =
+                std::collections::HashMap::new();
+            {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT p.peer AS peer, CAST(total(p.size) AS INTEGER) AS bytes, \
+                         count(*) AS pieces FROM pieces p \
+                         JOIN segments s ON s.object = p.object AND s.idx = p.segment \
+                         GROUP BY p.peer",
+                    )
+                    .sql()?;
+                let rows = stmt
+                    .query_map([], |row| {
+                        Ok((
+                            peer_id(row, "peer")?,
+                            uint(row, "bytes")?,
+                            uint(row, "pieces")?,
+                        ))
+                    })
+                    .sql()?;
+                for row in rows {
+                    let (peer, bytes, pieces) = row.sql()?;
+                    let entry = usage.entry(peer).or_default();
+                    entry.bytes = bytes;
+                    entry.pieces = pieces;
+                }
+            }
+            let mut stmt = tx
+                .prepare("SELECT peer, count(*) AS n FROM deletions GROUP BY peer")
+                .sql()?;
+            let rows = stmt
+                .query_map([], |row| Ok((peer_id(row, "peer")?, uint(row, "n")?)))
+                .sql()?;
+            for row in rows {
+                let (peer, n) = row.sql()?;
+                usage.entry(peer).or_default().pending_deletes = n;
+            }
+            Ok(usage)
+        })
+        .await
+    }
+
+    async fn segments_on_peer(&self, peer: PeerId, limit: u32) -> StoreResult<Vec<ObjectSegment>> {
+        self.write(move |tx| {
+            let found: Vec<(UploadId, u32, Redundancy)> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT p.object AS id, p.segment AS segment, o.redundancy \
+                         FROM pieces p JOIN objects o ON o.id = p.object AND o.committed = 1 \
+                         WHERE p.peer = ?1 AND p.corrupt = 0 \
+                         ORDER BY p.object, p.segment LIMIT ?2",
+                    )
+                    .sql()?;
+                let rows = stmt
+                    .query_map(
+                        params![peer.as_bytes().as_slice(), i64::from(limit)],
+                        |row| Ok((upload_id(row, "id")?, row.get("segment")?, redundancy(row)?)),
+                    )
+                    .sql()?;
+                rows.collect::<rusqlite::Result<_>>().sql()?
+            };
+            object_segments(tx, found)
+        })
+        .await
+    }
+
+    async fn segments_after(
+        &self,
+        after: Option<(UploadId, u32)>,
+        limit: u32,
+    ) -> StoreResult<Vec<ObjectSegment>> {
+        self.write(move |tx| {
+            let (object, index) =
+                after.map_or((Vec::new(), -1), |(o, i)| (o.0.to_vec(), i64::from(i)));
+            let found: Vec<(UploadId, u32, Redundancy)> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT s.object AS id, s.idx AS segment, o.redundancy \
+                         FROM segments s JOIN objects o ON o.id = s.object AND o.committed = 1 \
+                         WHERE s.object > ?1 OR (s.object = ?1 AND s.idx > ?2) \
+                         ORDER BY s.object, s.idx LIMIT ?3",
+                    )
+                    .sql()?;
+                let rows = stmt
+                    .query_map(params![object, index, i64::from(limit)], |row| {
+                        Ok((upload_id(row, "id")?, row.get("segment")?, redundancy(row)?))
+                    })
+                    .sql()?;
+                rows.collect::<rusqlite::Result<_>>().sql()?
+            };
+            object_segments(tx, found)
         })
         .await
     }
