@@ -137,7 +137,7 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
             let report = drive.put_tree(&args.local, &target, &bar.progress()).await;
             bar.finish();
             let report = report?;
-            println!(
+            say!(
                 "stored {} ({}) under {target}",
                 files(report.files),
                 human(report.bytes)
@@ -147,7 +147,7 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
             let result = drive.put(&args.local, &target, &bar.progress()).await;
             bar.finish();
             result?;
-            println!("stored {target} ({})", human(info.len()));
+            say!("stored {target} ({})", human(info.len()));
         }
         Ok(())
     })
@@ -211,7 +211,7 @@ pub fn get(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             let report = drive.get_tree(&path, &local, &bar.progress()).await;
             bar.finish();
             let report = report?;
-            println!(
+            say!(
                 "wrote {} ({}) to {}",
                 files(report.files),
                 human(report.bytes),
@@ -227,7 +227,7 @@ pub fn get(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             let written = drive.get(&path, &local, &bar.progress()).await;
             bar.finish();
             let written = written?;
-            println!("wrote {} ({})", written.display(), human(size));
+            say!("wrote {} ({})", written.display(), human(size));
         }
         Ok(())
     })
@@ -264,7 +264,7 @@ pub fn ls(global: &Global, args: LsArgs) -> anyhow::Result<()> {
                 modified: e.modified.and_then(rfc3339),
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        say!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
     for entry in &entries {
@@ -274,8 +274,8 @@ pub fn ls(global: &Global, args: LsArgs) -> anyhow::Result<()> {
             .map_or_else(|| entry.path.to_string(), |n| n.to_string());
         let modified = entry.modified.and_then(rfc3339).unwrap_or_default();
         match entry.kind {
-            Kind::Folder => println!("{:>10}  {modified:20}  {name}/", "-"),
-            Kind::File => println!("{:>10}  {modified:20}  {name}", human(entry.size)),
+            Kind::Folder => say!("{:>10}  {modified:20}  {name}/", "-"),
+            Kind::File => say!("{:>10}  {modified:20}  {name}", human(entry.size)),
         }
     }
     Ok(())
@@ -286,7 +286,7 @@ pub fn mkdir(global: &Global, args: MkdirArgs) -> anyhow::Result<()> {
     let drive = global.drive(|_| {})?;
     let path = remote(&args.path)?;
     runtime()?.block_on(drive.mkdir(&path, args.parents))?;
-    println!("made {path}");
+    say!("made {path}");
     Ok(())
 }
 
@@ -295,7 +295,7 @@ pub fn mv(global: &Global, args: MvArgs) -> anyhow::Result<()> {
     let drive = global.drive(|_| {})?;
     let (src, dst) = (remote(&args.src)?, remote(&args.dst)?);
     let moved = runtime()?.block_on(drive.mv(&src, &dst))?;
-    println!("moved {src} to {moved}");
+    say!("moved {src} to {moved}");
     Ok(())
 }
 
@@ -305,9 +305,9 @@ pub fn rm(global: &Global, args: RmArgs) -> anyhow::Result<()> {
     let path = remote(&args.path)?;
     let removed = runtime()?.block_on(drive.rm(&path, args.recursive))?;
     if args.recursive {
-        println!("removed {path} ({})", files(removed));
+        say!("removed {path} ({})", files(removed));
     } else {
-        println!("removed {path}");
+        say!("removed {path}");
     }
     Ok(())
 }

@@ -95,23 +95,23 @@ pub fn init(global: &Global, args: InitArgs) -> anyhow::Result<()> {
     };
     Home::create(&dir, &pool, &secret, protection, &mut rand::rng())?;
     if args.recover {
-        println!(
+        say!(
             "restored account {} on {pool}; client home {}",
             opened.account,
             dir.display()
         );
         return Ok(());
     }
-    println!(
+    say!(
         "opened account {} on {pool}; client home {}",
         opened.account,
         dir.display()
     );
-    println!();
-    println!("Your recovery phrase is shown only this once. Write it down and keep it safe:");
-    println!("it is the only way back to your files if you lose this device or your passphrase.");
-    println!();
-    println!("  {}", RecoveryPhrase::from_secret(&secret).words());
-    println!();
+    say!();
+    say!("Your recovery phrase is shown only this once. Write it down and keep it safe:");
+    say!("it is the only way back to your files if you lose this device or your passphrase.");
+    say!();
+    say!("  {}", RecoveryPhrase::from_secret(&secret).words());
+    say!();
     Ok(())
 }

@@ -86,7 +86,7 @@ pub fn leave(args: LeaveArgs) -> anyhow::Result<()> {
             ),
         }
     })?;
-    println!(
+    say!(
         "Peer {peer} has left the pool: you can stop the peer process and delete its data directory {}.",
         args.data.display()
     );

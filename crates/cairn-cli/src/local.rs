@@ -138,7 +138,7 @@ pub fn local(args: LocalArgs) -> anyhow::Result<()> {
                 &mut rand::rng(),
             )?;
         }
-        print_tour(&dir, &home, &url, args.peers, args.capacity);
+        print_tour(&dir, &home, &url, args.peers, args.capacity)?;
         announce(addr)?;
         shutdown_signal().await;
         eprintln!("stopping the peers and the pool…");
@@ -177,29 +177,36 @@ async fn wait_for_peers(url: &str, want: usize) -> anyhow::Result<()> {
     }
 }
 
-fn print_tour(dir: &Path, home: &Path, url: &str, peers: usize, capacity: u64) {
+fn print_tour(
+    dir: &Path,
+    home: &Path,
+    url: &str,
+    peers: usize,
+    capacity: u64,
+) -> anyhow::Result<()> {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "cairn".into());
-    println!(
+    say!(
         "Cairn is running on this machine: a pool at {url} and {peers} peers lending {} each.",
         human(capacity)
     );
-    println!(
+    say!(
         "Data lives in {}; the client home is {} (no passphrase: a playground).",
         dir.display(),
         home.display()
     );
-    println!();
-    println!("In another terminal, try:");
-    println!();
-    println!("  export CAIRN_HOME={}", home.display());
-    println!("  alias cairn={exe}");
-    println!("  cairn put README.md            # encrypt, split and spread a file");
-    println!("  cairn ls                       # list the drive");
-    println!("  cairn get /README.md copy.md   # fetch it back");
-    println!("  cairn status /README.md        # where its pieces are");
-    println!("  cairn network                  # the peers");
-    println!();
-    println!("Ctrl-C stops everything; run `cairn local` again to carry on with the same files.");
+    say!();
+    say!("In another terminal, try:");
+    say!();
+    say!("  export CAIRN_HOME={}", home.display());
+    say!("  alias cairn={exe}");
+    say!("  cairn put README.md            # encrypt, split and spread a file");
+    say!("  cairn ls                       # list the drive");
+    say!("  cairn get /README.md copy.md   # fetch it back");
+    say!("  cairn status /README.md        # where its pieces are");
+    say!("  cairn network                  # the peers");
+    say!();
+    say!("Ctrl-C stops everything; run `cairn local` again to carry on with the same files.");
+    Ok(())
 }

@@ -227,7 +227,7 @@ pub fn status(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
             .with_context(|| format!("`{text}` is not a valid drive path"))?;
         let status = rt.block_on(drive.status(&path))?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&file_json(&status))?);
+            say!("{}", serde_json::to_string_pretty(&file_json(&status))?);
             return Ok(());
         }
         let verdict = if status.full_redundancy() {
@@ -237,7 +237,7 @@ pub fn status(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
         } else {
             "NOT readable now"
         };
-        println!(
+        say!(
             "{} — {}, {}, {verdict}",
             status.path,
             human(status.size),
@@ -250,7 +250,7 @@ pub fn status(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
                 .filter(|p| p.state == cairn_proto::api::PieceState::Healthy)
                 .count();
             let repairing = if segment.repairing { ", repairing" } else { "" };
-            println!(
+            say!(
                 "  segment {}: {healthy} of {} pieces healthy{repairing}",
                 segment.index,
                 segment.pieces.len()
@@ -260,7 +260,7 @@ pub fn status(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
                 .iter()
                 .filter(|p| p.state != cairn_proto::api::PieceState::Healthy)
             {
-                println!(
+                say!(
                     "    fragment {} on {}: {}",
                     piece.fragment,
                     piece.peer,
@@ -278,11 +278,11 @@ pub fn status(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
             network: network_json(&network),
             files: health_json(&health),
         };
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        say!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
-    println!("network: {}", network_line(&network));
-    println!(
+    say!("network: {}", network_line(&network));
+    say!(
         "files: {} stored, {} at full redundancy, {} degraded, {} unreadable",
         health.objects,
         health.full,
@@ -290,10 +290,10 @@ pub fn status(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
         health.unreadable.len()
     );
     for path in &health.degraded {
-        println!("  degraded: {path}");
+        say!("  degraded: {path}");
     }
     for path in &health.unreadable {
-        println!("  unreadable: {path}");
+        say!("  unreadable: {path}");
     }
     Ok(())
 }
@@ -307,19 +307,19 @@ pub fn network(global: &Global, args: NetworkArgs) -> anyhow::Result<()> {
     let client = cairn_client::pool::PoolClient::anonymous(&pool)?;
     let network = runtime()?.block_on(client.network())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&network_json(&network))?);
+        say!("{}", serde_json::to_string_pretty(&network_json(&network))?);
         return Ok(());
     }
-    println!("pool {pool} ({})", network.pool);
-    println!("{}", network_line(&network));
-    println!(
+    say!("pool {pool} ({})", network.pool);
+    say!("{}", network_line(&network));
+    say!(
         "{} objects storing {}; {} uploads open",
         network.objects,
         human(network.bytes),
         network.open_uploads
     );
     for p in &network.peers {
-        println!(
+        say!(
             "  {}  {:12}  {:>10} / {:>10} ({:>3.0}%)  {:>6} pieces  audits {:>3.0}%  {}{}",
             p.peer,
             p.state.as_str(),

@@ -115,6 +115,22 @@ async fn a_tree_of_200_files_goes_up_and_comes_back() {
     assert_eq!(top.len(), 11);
     assert!(top.iter().all(|(_, kind, _)| kind == "folder"));
     assert_eq!(client.ls("/photos/album 3").len(), 20);
+    // A reader that stops early (`| head`) ends the listing quietly, not with a panic.
+    let piped = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; '{}' ls '/photos/album 3' | head -c 0",
+            cairn().display()
+        ))
+        .env("CAIRN_HOME", &client.home)
+        .output()
+        .unwrap();
+    assert!(piped.status.success(), "{piped:?}");
+    assert!(
+        piped.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
     let back = net.root.join("back");
     client.ok(&["get", "-r", "/photos", back.to_str().unwrap()]);
     assert_eq!(tree_of(&back), tree_of(&source));
