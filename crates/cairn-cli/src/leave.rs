@@ -195,8 +195,15 @@ async fn request_drain(pool: &str, key: &SigningKey) -> anyhow::Result<()> {
     let mut nonce = [0u8; 16];
     rand::rng().fill_bytes(&mut nonce);
     let auth = RequestAuth::sign(key, "POST", api::PEER_DRAIN, &[], now_ms(), nonce);
-    let mut request = reqwest::Client::new()
-        .post(format!("{pool}{}", api::PEER_DRAIN))
+    let endpoint = cairn_tls::Endpoint::parse(pool)?;
+    let http = match endpoint.identity {
+        Some(identity) if endpoint.is_tls() => {
+            cairn_tls::pinned_client(identity, reqwest::Client::builder())?
+        }
+        _ => reqwest::Client::new(),
+    };
+    let mut request = http
+        .post(format!("{}{}", endpoint.base, api::PEER_DRAIN))
         .timeout(REQUEST_TIMEOUT);
     for (name, value) in auth.headers() {
         request = request.header(name, value);

@@ -34,6 +34,9 @@ pub struct LocalArgs {
     /// to run fewer than 6 peers with `auto`).
     #[arg(long, default_value_t = cairn_pool::placement::DEFAULT_DURABILITY_TARGET, value_parser = crate::serve::parse_probability)]
     durability_target: f64,
+    /// Serve HTTPS between everyone, as a real network does (loopback is plain by default).
+    #[arg(long)]
+    tls: bool,
 }
 
 /// What a run remembers for the next: the pool's port, which the client home records.
@@ -79,6 +82,7 @@ pub fn local(args: LocalArgs) -> anyhow::Result<()> {
             repair_after: Duration::from_secs(120),
         };
         config.durability_target = args.durability_target;
+        config.tls = args.tls;
         config.audit_interval = Duration::from_secs(60);
         let pool = RunningPool::start(config).await.with_context(|| {
             format!(
@@ -92,16 +96,17 @@ pub fn local(args: LocalArgs) -> anyhow::Result<()> {
             std::fs::write(dir.join(STATE), text)
                 .with_context(|| format!("cannot write {}", dir.join(STATE).display()))?;
         }
-        let url = format!("http://{addr}");
+        let url = pool.url().to_owned();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut peers = tokio::task::JoinSet::new();
         for i in 1..=args.peers {
-            let config = PeerConfig::new(
+            let mut config = PeerConfig::new(
                 url.clone(),
                 dir.join(format!("peer-{i}")),
                 SocketAddr::from(([127, 0, 0, 1], 0)),
                 args.capacity,
             );
+            config.tls = args.tls;
             let peer = RunningPeer::start(config)
                 .await
                 .with_context(|| format!("cannot start peer {i}"))?;
@@ -139,7 +144,7 @@ pub fn local(args: LocalArgs) -> anyhow::Result<()> {
             )?;
         }
         print_tour(&dir, &home, &url, args.peers, args.capacity)?;
-        announce(addr)?;
+        announce(pool.url())?;
         shutdown_signal().await;
         eprintln!("stopping the peers and the pool…");
         let _ = stop.send(true);

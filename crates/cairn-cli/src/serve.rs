@@ -31,6 +31,11 @@ pub struct PoolArgs {
     /// How long an upload may stay open before it is abandoned and collected.
     #[arg(long, default_value = "6h", value_parser = parse_duration)]
     upload_ttl: Duration,
+    /// Serve HTTPS even on a loopback address (any other address always gets HTTPS, with
+    /// a certificate made from the pool's identity; give peers and clients the printed
+    /// `https://HOST:PORT#ID` address).
+    #[arg(long)]
+    tls: bool,
     /// The probability that a segment survives which `auto` redundancy aims for.
     #[arg(long, default_value_t = cairn_pool::placement::DEFAULT_DURABILITY_TARGET, value_parser = parse_probability)]
     durability_target: f64,
@@ -52,6 +57,10 @@ pub struct PoolArgs {
     /// Pieces moving between peers at once, across the pool (rebalancing's rate limit).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
     max_migrations: u64,
+    /// Bytes of pieces one account may store, every fragment and copy counted (e.g.
+    /// `500GiB`); placing past it is refused.
+    #[arg(long, default_value = "1TiB", value_parser = crate::parse_size)]
+    account_quota: u64,
 }
 
 /// Parses a fraction from 0 to 1, like `0.05`.
@@ -98,6 +107,10 @@ pub struct PeerArgs {
     /// URL other machines reach this peer at (default: http:// and the bound address).
     #[arg(long)]
     advertise: Option<String>,
+    /// Serve HTTPS even on a loopback address (any other address always gets HTTPS, with
+    /// a certificate made from the peer's identity).
+    #[arg(long)]
+    tls: bool,
 }
 
 /// What `cairn peer` can do besides running.
@@ -131,9 +144,9 @@ pub fn init_logging_default(default: &str) {
 }
 
 /// Prints the ready line and flushes it.
-pub fn announce(addr: SocketAddr) -> anyhow::Result<()> {
+pub fn announce(url: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{addr}")?;
+    writeln!(stdout, "listening on {url}")?;
     stdout.flush()?;
     Ok(())
 }
@@ -171,16 +184,18 @@ pub fn run_pool(args: PoolArgs) -> anyhow::Result<()> {
         repair_after: args.repair_after,
     };
     config.upload_ttl = args.upload_ttl;
+    config.tls = args.tls;
     config.durability_target = args.durability_target;
     config.audit_interval = args.audit_interval;
     config.disqualify_after = args.disqualify_after;
     config.repair_threshold = args.repair_threshold;
     config.rebalance_tolerance = args.rebalance_tolerance;
     config.max_migrations = usize::try_from(args.max_migrations).unwrap_or(usize::MAX);
+    config.account_quota = args.account_quota;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let pool = RunningPool::start(config).await?;
-        announce(pool.local_addr())?;
+        announce(pool.url())?;
         shutdown_signal().await;
         tracing::info!("shutting down");
         pool.shutdown().await;
@@ -208,10 +223,11 @@ pub fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     );
     config.zone = args.zone;
     config.advertise = args.advertise;
+    config.tls = args.tls;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let peer = RunningPeer::start(config).await?;
-        announce(peer.local_addr())?;
+        announce(peer.url())?;
         peer.run_until(shutdown_signal()).await?;
         Ok(())
     })

@@ -83,6 +83,9 @@ pub enum ClientError {
         /// What is wrong.
         reason: String,
     },
+    /// The pool's address cannot be used.
+    #[error("{0}")]
+    PoolAddress(String),
     /// The pool could not be reached.
     #[error("cannot reach the pool at {url}: {reason}; is it running?")]
     PoolUnreachable {

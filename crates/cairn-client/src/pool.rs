@@ -18,6 +18,13 @@ use crate::error::{ClientError, ClientResult};
 
 /// How long one pool request may take before the client gives up on it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Tries of a request the pool's rate limit turns away.
+const MAX_TRIES: u32 = 5;
+/// The longest the client waits before trying again.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+
+/// The pool asked to come back after this long.
+struct Retry(Duration);
 
 /// A signed connection to one pool as one account.
 #[derive(Clone)]
@@ -59,18 +66,24 @@ impl PoolClient {
         Self::build(base, None)
     }
 
-    fn build(base: &str, key: Option<AccountKey>) -> ClientResult<Self> {
-        let http = reqwest::Client::builder()
+    fn build(address: &str, key: Option<AccountKey>) -> ClientResult<Self> {
+        let endpoint = cairn_tls::Endpoint::parse(address)
+            .map_err(|e| ClientError::PoolAddress(e.to_string()))?;
+        let builder = reqwest::Client::builder()
             .tcp_nodelay(true)
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| ClientError::PoolUnreachable {
-                url: base.to_owned(),
-                reason: e.to_string(),
-            })?;
+            .timeout(REQUEST_TIMEOUT);
+        // Over TLS the pool must prove it holds the identity its address names.
+        let http = match endpoint.identity {
+            Some(identity) if endpoint.is_tls() => cairn_tls::pinned_client(identity, builder),
+            _ => builder.build(),
+        }
+        .map_err(|e| ClientError::PoolUnreachable {
+            url: address.to_owned(),
+            reason: e.to_string(),
+        })?;
         Ok(Self {
             http,
-            base: base.trim_end_matches('/').to_owned(),
+            base: endpoint.base,
             key,
         })
     }
@@ -80,6 +93,8 @@ impl PoolClient {
         &self.base
     }
 
+    /// Sends one request; a `429` (the pool's rate limit) is retried after the pool's
+    /// `Retry-After`, a few times, each try signed afresh.
     async fn send<T: DeserializeOwned>(
         &self,
         what: &'static str,
@@ -88,12 +103,41 @@ impl PoolClient {
         body: Vec<u8>,
         signed: bool,
     ) -> ClientResult<T> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self
+                .send_once(what, method.clone(), path_and_query, body.clone(), signed)
+                .await
+            {
+                Err(Retry(wait)) if tries < MAX_TRIES => tokio::time::sleep(wait).await,
+                Err(Retry(_)) => {
+                    return Err(ClientError::Refused {
+                        status: 429,
+                        code: "rate_limited".into(),
+                        message: "the pool is busy with this account's requests; try again shortly"
+                            .into(),
+                    });
+                }
+                Ok(result) => return result,
+            }
+        }
+    }
+
+    async fn send_once<T: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Vec<u8>,
+        signed: bool,
+    ) -> Result<ClientResult<T>, Retry> {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path_and_query}", self.base));
         if signed {
             let Some(key) = &self.key else {
-                return Err(ClientError::PassphraseNeeded);
+                return Ok(Err(ClientError::PassphraseNeeded));
             };
             let mut nonce = [0u8; 16];
             rand::rng().fill_bytes(&mut nonce);
@@ -118,9 +162,25 @@ impl PoolClient {
             url: self.base.clone(),
             reason: e.to_string(),
         };
-        let response = request.send().await.map_err(unreachable)?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return Ok(Err(unreachable(e))),
+        };
         let status = response.status();
-        let bytes = response.bytes().await.map_err(unreachable)?;
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let wait = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map_or(Duration::from_millis(500), Duration::from_secs)
+                .min(MAX_RETRY_WAIT);
+            return Err(Retry(wait));
+        }
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => return Ok(Err(unreachable(e))),
+        };
         if !status.is_success() {
             let body = ErrorBody::from_json(&bytes).unwrap_or_else(|_| {
                 ErrorBody::new(
@@ -128,17 +188,19 @@ impl PoolClient {
                     format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
                 )
             });
-            return Err(ClientError::Refused {
+            return Ok(Err(ClientError::Refused {
                 status: status.as_u16(),
                 code: body.code,
                 message: body.message,
-            });
+            }));
         }
         let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-        serde_json::from_slice(bytes).map_err(|e| ClientError::BadAnswer {
-            what,
-            reason: e.to_string(),
-        })
+        Ok(
+            serde_json::from_slice(bytes).map_err(|e| ClientError::BadAnswer {
+                what,
+                reason: e.to_string(),
+            }),
+        )
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(

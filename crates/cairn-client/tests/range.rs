@@ -33,10 +33,15 @@ impl Drop for Net {
 }
 
 async fn start() -> Net {
+    start_with(|_| {}).await
+}
+
+async fn start_with(configure: impl FnOnce(&mut PoolConfig)) -> Net {
     let dir = tempfile::tempdir().unwrap();
     let local = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut config = PoolConfig::new(dir.path().join("pool"), local);
     config.timers.heartbeat_interval = Duration::from_millis(200);
+    configure(&mut config);
     let pool = RunningPool::start(config).await.unwrap();
     let url = format!("http://{}", pool.local_addr());
     let mut peers = Vec::new();
@@ -151,4 +156,29 @@ async fn range_reads_fetch_exactly_the_segments_they_touch() {
         matches!(err, ClientError::Unreadable { segment: 0, .. }),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_client_waits_and_carries_on() {
+    // Ten requests a second with a burst of three: a many-segment upload runs into the
+    // limit, and the client waits as the pool asks instead of failing.
+    let net = start_with(|config| {
+        config.requests_per_second_per_key = 10;
+        config.request_burst_per_key = 3;
+    })
+    .await;
+    let secret = MasterSecret::generate(&mut rand::rng());
+    let options = DriveOptions {
+        redundancy: RedundancyPolicy::Fixed(cairn_core::Redundancy::ec(2, 2).unwrap()),
+        segment_size: SEGMENT,
+        ..DriveOptions::default()
+    };
+    let drive = Drive::new(&net.url, &secret, options).unwrap();
+    let mut data = vec![0u8; 6 * SEGMENT as usize];
+    rand::rng().fill_bytes(&mut data);
+    let local = net.dir.path().join("data");
+    std::fs::write(&local, &data).unwrap();
+    let path = RemotePath::parse("/data").unwrap();
+    drive.put(&local, &path, &Progress::silent()).await.unwrap();
+    assert_eq!(drive.read_range(&path, 0..u64::MAX).await.unwrap(), data);
 }

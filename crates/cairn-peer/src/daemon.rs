@@ -47,6 +47,12 @@ pub struct PeerConfig {
     pub advertise: Option<String>,
     /// How long a piece the pool does not know is kept before it is deleted.
     pub orphan_grace: Duration,
+    /// Serve HTTPS even on a loopback address (it always does on any other).
+    pub tls: bool,
+    /// How long a client may take to send a piece body: one that stalls this long, or
+    /// takes longer than this plus one second per [`crate::server::MIN_BODY_RATE`] bytes, is
+    /// refused with `408` and nothing is stored.
+    pub body_timeout: Duration,
 }
 
 impl PeerConfig {
@@ -60,6 +66,8 @@ impl PeerConfig {
             zone: None,
             advertise: None,
             orphan_grace: Duration::from_secs(24 * 60 * 60),
+            tls: false,
+            body_timeout: crate::server::DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -96,11 +104,15 @@ pub enum PeerError {
     /// The pool refused the peer for good.
     #[error("the pool refused this peer: {0}")]
     Refused(String),
+    /// The pool's address cannot be used.
+    #[error("{0}")]
+    PoolAddress(String),
 }
 
 /// A peer serving until shut down.
 pub struct RunningPeer {
     addr: SocketAddr,
+    url: String,
     service: Arc<PeerService>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<Result<(), PeerError>>,
@@ -128,22 +140,41 @@ impl RunningPeer {
             addr: config.listen,
             source,
         })?;
+        let pool = cairn_tls::Endpoint::parse(&config.pool)
+            .map_err(|e| PeerError::PoolAddress(e.to_string()))?;
+        let http = match pool.identity {
+            Some(identity) if pool.is_tls() => {
+                cairn_tls::pinned_client(identity, reqwest::Client::builder())
+            }
+            _ => reqwest::Client::builder().build(),
+        }
+        .map_err(|e| PeerError::PoolAddress(format!("cannot build an HTTP client: {e}")))?;
+        // HTTPS unless told otherwise on loopback; the certificate carries the peer's key,
+        // which everyone dialling it pins.
+        let tls = if config.tls || !addr.ip().is_loopback() {
+            Some(
+                cairn_tls::server_config(&key)
+                    .map_err(|e| PeerError::PoolAddress(format!("cannot set up TLS: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let router = crate::server::router(service.clone());
+        let router = crate::server::router_with(service.clone(), config.body_timeout);
         let mut serve_stop = stopped.clone();
         tasks.spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { until_stopped(&mut serve_stop).await })
-                .await
-                .map_err(|source| PeerError::Listen { addr, source })
+            let shutdown = async move { until_stopped(&mut serve_stop).await };
+            cairn_tls::serve(listener, router, tls, shutdown).await;
+            Ok(())
         });
-        let advertise = config
-            .advertise
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+        let url = format!("{scheme}://{addr}");
+        let advertise = config.advertise.clone().unwrap_or_else(|| url.clone());
         let link = PoolLink {
-            http: reqwest::Client::new(),
+            http,
+            pool_base: pool.base.clone(),
+            pool_identity: pool.identity,
             config,
             key,
             service: service.clone(),
@@ -162,6 +193,7 @@ impl RunningPeer {
         });
         Ok(Self {
             addr,
+            url,
             service,
             stop,
             tasks,
@@ -172,6 +204,11 @@ impl RunningPeer {
     /// The address the peer listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The base URL it serves at (`https://` unless plain on loopback).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The data path (for tests and status).
@@ -244,6 +281,10 @@ const CONCURRENT_REPAIRS: usize = 2;
 struct PoolLink {
     http: reqwest::Client,
     config: PeerConfig,
+    /// The pool's base URL, without the identity.
+    pool_base: String,
+    /// The pool's identity, when its address carries one.
+    pool_identity: Option<[u8; 32]>,
     key: SigningKey,
     service: Arc<PeerService>,
     advertise: String,
@@ -319,7 +360,7 @@ impl PoolLink {
         let info = loop {
             match self
                 .http
-                .get(format!("{}{}", self.config.pool, api::INFO))
+                .get(format!("{}{}", self.pool_base, api::INFO))
                 .send()
                 .await
             {
@@ -338,6 +379,16 @@ impl PoolLink {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         };
+        if let Some(identity) = self.pool_identity
+            && identity != *info.pool.as_bytes()
+            && let Ok(expected) = PoolId::from_bytes(identity)
+        {
+            return Err(PeerError::WrongPool {
+                url: self.config.pool.clone(),
+                expected,
+                found: info.pool,
+            });
+        }
         match remembered_pool(&self.config)? {
             Some(expected) if expected != info.pool => {
                 return Err(PeerError::WrongPool {
@@ -464,7 +515,7 @@ impl PoolLink {
         let auth = RequestAuth::sign(&self.key, "POST", path, &bytes, now_ms(), nonce);
         let mut request = self
             .http
-            .post(format!("{}{path}", self.config.pool))
+            .post(format!("{}{path}", self.pool_base))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .timeout(Duration::from_secs(30))
             .body(bytes);

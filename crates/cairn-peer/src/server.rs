@@ -1,24 +1,30 @@
 //! The peer's HTTP API (paths in [`cairn_proto::peer_api`]): raw piece bytes under signed
 //! orders, ranges on reads, and a status answer. Every refusal is an
-//! [`ErrorBody`] with a stable code.
+//! [`ErrorBody`] with a stable code — including an unknown route, a wrong method and a
+//! piece body that arrives too slowly.
 
 use std::io::SeekFrom;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use cairn_core::PieceHash;
 use cairn_proto::order::ORDER_HEADER;
 use cairn_proto::peer_api::{PEER_STATUS, PeerInfo};
 use cairn_proto::{ErrorBody, OrderError, SignedOrder};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::time::Instant;
 use tokio_util::io::ReaderStream;
 
 use crate::audit::{AuditError, AuditQuery};
@@ -102,12 +108,36 @@ impl From<ServiceError> for Refusal {
     }
 }
 
+/// Default of [`crate::PeerConfig::body_timeout`]: how long a piece body may stall, and
+/// how long a small one may take in all.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Slowest rate, in bytes per second, a large piece body is granted beyond the body
+/// timeout: a piece of `n` bytes may take `body_timeout + n / MIN_BODY_RATE` seconds.
+pub const MIN_BODY_RATE: u64 = 64 * 1024;
+
+/// Most bytes of a plain-text refusal (axum's own) carried into the JSON message.
+const MAX_REFUSAL_TEXT: usize = 1024;
+
+/// Most characters of a request path or piece name echoed back in a message.
+const MAX_ECHOED: usize = 100;
+
+/// At most `max` characters of `text`, with an ellipsis if cut.
+fn bounded(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+/// Parses a piece name from the URL: only a piece hash (64 lowercase hex digits) names a
+/// file, so `..`, slashes and absolute paths never reach the disk.
 fn piece(text: &str) -> Result<PieceHash, Refusal> {
     text.parse().map_err(|e| {
         refuse(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            format!("{text:?} is not a piece hash: {e}"),
+            format!("{:?} is not a piece hash: {e}", bounded(text, MAX_ECHOED)),
         )
     })
 }
@@ -133,16 +163,137 @@ fn order(headers: &HeaderMap) -> Result<SignedOrder, Refusal> {
     SignedOrder::from_header_value(text).map_err(|e| ServiceError::from(e).into())
 }
 
-/// The router serving the peer API.
+/// The router serving the peer API, with the default [`DEFAULT_BODY_TIMEOUT`].
 pub fn router(service: Arc<PeerService>) -> Router {
+    router_with(service, DEFAULT_BODY_TIMEOUT)
+}
+
+/// The router serving the peer API; a piece body must arrive within `body_timeout` (see
+/// [`crate::PeerConfig::body_timeout`]).
+pub fn router_with(service: Arc<PeerService>, body_timeout: Duration) -> Router {
     Router::new()
         .route(PEER_STATUS, get(status))
         .route(
             "/v1/pieces/{hash}",
-            get(get_piece).put(put_piece).delete(delete_piece),
+            get(get_piece)
+                .put(move |state, hash, request| put_piece(state, hash, request, body_timeout))
+                .delete(delete_piece),
         )
         .route("/v1/pieces/{hash}/audit", get(audit_piece))
+        .fallback(unknown_endpoint)
+        .layer(axum::middleware::from_fn(refusals))
         .with_state(service)
+}
+
+/// The fallback for a path no route serves: `404 unknown_endpoint`.
+async fn unknown_endpoint(method: Method, uri: Uri) -> Refusal {
+    refuse(
+        StatusCode::NOT_FOUND,
+        "unknown_endpoint",
+        format!(
+            "the peer has no endpoint {method} {}; check the URL and that client and peer are the same version",
+            bounded(uri.path(), MAX_ECHOED)
+        ),
+    )
+}
+
+/// The stable code for a refusal axum made without one.
+fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// Makes every refusal a JSON [`ErrorBody`] (axum answers an unknown method, a bad path or
+/// query in plain text or not at all), and closes the connection after a refusal that left
+/// a piece body unread.
+async fn refusals(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = bounded(request.uri().path(), MAX_ECHOED);
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let mut response = if is_json {
+        response
+    } else {
+        let (mut parts, body) = response.into_parts();
+        let text = axum::body::to_bytes(body, MAX_REFUSAL_TEXT)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+            .unwrap_or_default();
+        let message = if status.is_server_error() {
+            tracing::error!(%method, %path, %status, "refused: {text}");
+            "the peer failed to answer; see its log".to_owned()
+        } else if status == StatusCode::METHOD_NOT_ALLOWED {
+            format!("{path} does not accept {method}")
+        } else if text.is_empty() {
+            format!(
+                "the request was refused: {}",
+                status.canonical_reason().unwrap_or("client error")
+            )
+        } else {
+            text
+        };
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Response::from_parts(
+            parts,
+            Body::from(ErrorBody::new(code_for(status), message).to_json()),
+        )
+    };
+    if method == Method::PUT || status == StatusCode::REQUEST_TIMEOUT {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// A piece body that ends in an error, marking `slow`, once it stalls for `timeout` or
+/// runs past its deadline: the store then discards what it received, as for any cut-off
+/// upload, instead of the handler being cancelled midway.
+fn timed_body<S, E>(
+    body: S,
+    timeout: Duration,
+    size: u64,
+    slow: Arc<AtomicBool>,
+) -> impl Stream<Item = Result<Bytes, String>> + Send + Unpin
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+    E: std::fmt::Display,
+{
+    let deadline = Instant::now() + timeout + Duration::from_secs(size / MIN_BODY_RATE);
+    futures_util::stream::unfold(Some(body), move |body| {
+        let slow = slow.clone();
+        async move {
+            let mut body = body?;
+            let stall = (Instant::now() + timeout).min(deadline);
+            match tokio::time::timeout_at(stall, body.next()).await {
+                Err(_) => {
+                    slow.store(true, Ordering::Relaxed);
+                    Some((Err("the piece body arrived too slowly".to_owned()), None))
+                }
+                Ok(None) => None,
+                Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+                Ok(Some(Err(e))) => Some((Err(e.to_string()), None)),
+            }
+        }
+    })
+    .boxed()
 }
 
 async fn status(State(service): State<Arc<PeerService>>) -> Result<Json<PeerInfo>, Refusal> {
@@ -161,6 +312,7 @@ async fn put_piece(
     State(service): State<Arc<PeerService>>,
     Path(hash): Path<String>,
     request: Request,
+    body_timeout: Duration,
 ) -> Result<Response, Refusal> {
     let _in_flight = service.begin();
     let hash = piece(&hash)?;
@@ -185,9 +337,25 @@ async fn put_piece(
         })
         .into());
     }
-    let body = request.into_body().into_data_stream().boxed();
-    let receipt = service.put(&order, hash, size, body).await?;
-    Ok((StatusCode::CREATED, Json(receipt)).into_response())
+    let slow = Arc::new(AtomicBool::new(false));
+    let body = timed_body(
+        request.into_body().into_data_stream(),
+        body_timeout,
+        size,
+        slow.clone(),
+    );
+    match service.put(&order, hash, size, body).await {
+        Ok(receipt) => Ok((StatusCode::CREATED, Json(receipt)).into_response()),
+        Err(_) if slow.load(Ordering::Relaxed) => Err(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the piece body arrived too slowly (nothing for {} s, or under {MIN_BODY_RATE} bytes a second); send it again",
+                body_timeout.as_secs_f64()
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Parses `bytes=a-b` or `bytes=a-` against a piece of `total` bytes.

@@ -1,6 +1,8 @@
 //! The pool's HTTP API, version 1 (paths in [`cairn_proto::api`]).
 
 mod accounts;
+mod in_flight;
+mod limits;
 mod objects;
 mod peers;
 mod reports;
@@ -19,11 +21,42 @@ use cairn_proto::api as paths;
 use crate::app::App;
 use crate::store::MetadataStore;
 
+pub use in_flight::MAX_IN_FLIGHT_REQUESTS;
+pub use limits::{DEFAULT_BODY_TIMEOUT, MIN_BODY_RATE};
 pub use objects::MAX_PIECE_SIZE;
 pub(crate) use peers::duration_ms;
 pub use signed::MAX_SIGNED_BODY;
 
-/// The router serving every endpoint.
+/// Every endpoint the router serves, as (method, path pattern). Keep it in step with
+/// [`router`]: `tests/authorization.rs` checks that each entry is served, that no other
+/// method is, that the router has as many routes as this list has paths, and that each
+/// entry has a row in the authorization matrix.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", paths::INFO),
+    ("GET", paths::STATUS),
+    ("GET", paths::METRICS),
+    ("POST", paths::PEER_REGISTER),
+    ("POST", paths::PEER_HEARTBEAT),
+    ("POST", paths::PEER_DRAIN),
+    ("POST", paths::REPAIR_REPORT),
+    ("POST", paths::REPORT_CORRUPT),
+    ("POST", paths::ACCOUNT),
+    ("GET", paths::ACCOUNT_HEALTH),
+    ("POST", paths::UPLOADS),
+    ("DELETE", "/v1/uploads/{upload}"),
+    ("POST", "/v1/uploads/{upload}/commit"),
+    ("POST", "/v1/uploads/{upload}/segments/{index}/place"),
+    ("POST", "/v1/uploads/{upload}/segments/{index}/commit"),
+    ("GET", paths::OBJECTS),
+    ("GET", paths::OBJECT),
+    ("DELETE", paths::OBJECT),
+    ("GET", paths::OBJECT_HEALTH),
+    ("POST", paths::RENAME),
+];
+
+/// The router serving every endpoint. Every refusal, including an unknown route or a wrong
+/// method, is a JSON [`cairn_proto::ErrorBody`]; bodies are capped at [`MAX_SIGNED_BODY`]
+/// and must arrive within [`crate::PoolConfig::body_timeout`].
 pub fn router<S: MetadataStore>(app: Arc<App<S>>) -> Router {
     Router::new()
         .route(paths::INFO, get(status::info::<S>))
@@ -54,6 +87,12 @@ pub fn router<S: MetadataStore>(app: Arc<App<S>>) -> Router {
         )
         .route(paths::OBJECT_HEALTH, get(accounts::object_health::<S>))
         .route(paths::RENAME, post(objects::rename::<S>))
+        .fallback(limits::unknown_endpoint)
         .layer(DefaultBodyLimit::max(MAX_SIGNED_BODY))
+        .layer(axum::middleware::from_fn(limits::refusals))
+        .layer(axum::middleware::from_fn_with_state(
+            in_flight::permits(),
+            in_flight::limit,
+        ))
         .with_state(app)
 }

@@ -1,5 +1,6 @@
 //! The pool's shared state behind every request and background loop: the metadata store,
-//! the order signer, the memory of recent signed requests, and the configuration.
+//! the order signer, the memory of recent signed requests and request rates, and the
+//! configuration.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use rand::Rng;
 use crate::config::PoolConfig;
 use crate::counters::Counters;
 use crate::error::ApiError;
+use crate::rate::KeyRates;
 use crate::rebalance::Rebalancer;
 use crate::repair::Repairs;
 
@@ -27,14 +29,21 @@ pub struct App<S> {
     pub requests: Mutex<RequestVerifier>,
     /// The configuration.
     pub config: PoolConfig,
-    /// HTTP client for probing and auditing peers.
+    /// HTTP client for plain (loopback) requests.
     pub http: reqwest::Client,
+    /// Clients for probing and auditing peers: pinned to each peer's identity over TLS.
+    pub peer_http: cairn_tls::Clients,
     /// Totals of background work, for `/metrics`.
     pub counters: Counters,
     /// The repair queue and the jobs peers are running.
     pub repairs: Repairs,
     /// The rebalancer's memory between passes.
     pub rebalance: Rebalancer,
+    /// Every active signing key's request bucket (see [`crate::rate`]).
+    pub rates: Mutex<KeyRates>,
+    /// Held from reading an account's usage until its new placement is recorded, so that
+    /// concurrent placements cannot together pass the account's quota.
+    pub placing: tokio::sync::Mutex<()>,
 }
 
 impl<S> App<S> {

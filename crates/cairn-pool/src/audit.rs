@@ -173,8 +173,14 @@ pub async fn challenge<S>(
         peer.address.trim_end_matches('/'),
         audit_path(&hash)
     );
-    let response = match app
-        .http
+    let client = match app
+        .peer_http
+        .for_address(*peer.id.as_bytes(), &peer.address)
+    {
+        Ok(client) => client,
+        Err(e) => return AuditOutcome::Unreachable(e.to_string()),
+    };
+    let response = match client
         .get(url)
         .header(cairn_proto::order::ORDER_HEADER, order.to_header_value())
         .timeout(timeout)
@@ -478,9 +484,12 @@ mod tests {
             requests: std::sync::Mutex::new(cairn_proto::RequestVerifier::default()),
             config,
             http: reqwest::Client::new(),
+            peer_http: cairn_tls::Clients::new(reqwest::Client::builder).expect("an HTTP client"),
             counters: Counters::default(),
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),
+            rates: Default::default(),
+            placing: Default::default(),
         };
         (app, dir)
     }

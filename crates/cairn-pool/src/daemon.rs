@@ -48,11 +48,15 @@ pub enum PoolError {
     /// The durability target is not a probability strictly between 0 and 1.
     #[error("the durability target must be strictly between 0 and 1, not {0}")]
     Target(f64),
+    /// TLS or an HTTP client could not be set up.
+    #[error("cannot set up transport security: {0}")]
+    Tls(String),
 }
 
 /// A pool serving on its address until shut down.
 pub struct RunningPool {
     addr: SocketAddr,
+    url: String,
     pool: PoolId,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -81,29 +85,40 @@ impl RunningPool {
             addr: config.listen,
             source,
         })?;
+        let peer_http = cairn_tls::Clients::new(reqwest::Client::builder)
+            .map_err(|e| PoolError::Tls(e.to_string()))?;
+        // HTTPS unless told otherwise on loopback; the certificate carries the pool's key.
+        let tls = if config.tls || !config.listen.ip().is_loopback() {
+            Some(cairn_tls::server_config(&key).map_err(|e| PoolError::Tls(e.to_string()))?)
+        } else {
+            None
+        };
+        let rates = crate::rate::KeyRates::new(crate::rate::RateLimit::of(&config));
         let app = Arc::new(App {
             store,
             signer: OrderSigner::new(key),
             requests: Mutex::new(RequestVerifier::default()),
             config,
             http: reqwest::Client::new(),
+            peer_http,
             counters: crate::counters::Counters::default(),
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),
+            rates: Mutex::new(rates),
+            placing: tokio::sync::Mutex::new(()),
         });
         let pool = app.pool_id();
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let router = crate::api::router(app.clone());
         let mut serve_stop = stopped.clone();
+        let url = match &tls {
+            Some(_) => format!("https://{addr}#{pool}"),
+            None => format!("http://{addr}"),
+        };
         tasks.spawn(async move {
             let shutdown = async move { until_stopped(&mut serve_stop).await };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!("the pool's server stopped: {e}");
-            }
+            cairn_tls::serve(listener, router, tls, shutdown).await;
         });
         tasks.spawn(health_loop(app.clone(), stopped.clone()));
         tasks.spawn(collect_loop(app.clone(), stopped.clone()));
@@ -114,6 +129,7 @@ impl RunningPool {
         tracing::info!(pool = %pool, %addr, "pool started");
         Ok(Self {
             addr,
+            url,
             pool,
             stop,
             tasks,
@@ -129,6 +145,12 @@ impl RunningPool {
     /// The pool's identity.
     pub fn pool_id(&self) -> PoolId {
         self.pool
+    }
+
+    /// The address to give peers and clients: `https://HOST:PORT#POOL-ID`, or
+    /// `http://HOST:PORT` on loopback without TLS.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Stops serving and waits for the loops to finish.

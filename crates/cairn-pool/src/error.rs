@@ -2,11 +2,12 @@
 //! [`cairn_proto::ErrorBody`] with a stable code.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_proto::{AuthError, ErrorBody, ErrorCode};
 
 use crate::placement::PlacementError;
+use crate::rate::RateRefusal;
 use crate::store::StoreError;
 
 /// A refusal: status, stable code and a sentence for the user.
@@ -19,6 +20,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// One sentence for a person.
     pub message: String,
+    /// Seconds after which a retry may succeed, sent as `Retry-After`.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -28,7 +31,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
+    }
+
+    /// The same refusal, telling the caller to retry after `secs` seconds.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
     }
 
     /// `400`: the request is malformed.
@@ -54,7 +64,24 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody::new(self.code, self.message))).into_response()
+        let mut response =
+            (self.status, Json(ErrorBody::new(self.code, self.message))).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<RateRefusal> for ApiError {
+    fn from(refusal: RateRefusal) -> Self {
+        let (status, code) = match refusal {
+            RateRefusal::TooFast { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            RateRefusal::TooManyKeys => (StatusCode::SERVICE_UNAVAILABLE, "pool_busy"),
+        };
+        Self::new(status, code, refusal.to_string()).with_retry_after(refusal.retry_after_secs())
     }
 }
 

@@ -29,9 +29,12 @@ pub async fn probe<S: MetadataStore>(
     peer: PeerId,
     address: &str,
 ) -> Result<f64, String> {
+    let client = app
+        .peer_http
+        .for_address(*peer.as_bytes(), address)
+        .map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let response = app
-        .http
+    let response = client
         .get(format!("{address}{PEER_STATUS}"))
         .timeout(PROBE_TIMEOUT)
         .send()

@@ -276,6 +276,12 @@ pub trait MetadataStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<ObjectSegment>>> + Send;
 
+    /// Bytes of pieces `account` may have on peers now, what its quota counts: every piece
+    /// of its segments committed (in objects and in open uploads), and every placement (put
+    /// order, spares included) of its open uploads' segments not committed yet. A segment
+    /// placed twice counts both placements until it is committed.
+    fn account_usage(&self, account: AccountId) -> impl Future<Output = StoreResult<u64>> + Send;
+
     /// Whether a committed object of `account` has piece `hash` on `peer`.
     fn account_has_piece(
         &self,

@@ -1,7 +1,7 @@
 //! A `cairn` daemon (pool or peer) as a child process: started with its arguments, ready
 //! once it prints `listening on http://HOST:PORT`, killed when dropped.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -36,20 +36,53 @@ impl Daemon {
     /// Starts `program args...` (stderr inherited so logs show in test output) and waits up
     /// to `timeout` for its `listening on` line.
     pub fn start(program: &Path, args: &[String], timeout: Duration) -> Result<Self, DaemonError> {
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        Self::spawn(program, args, timeout, &filter, None)
+    }
+
+    /// Starts `program args...` like [`start`](Self::start), but with `RUST_LOG=filter` and
+    /// everything it prints — stderr, and stdout line by line — appended to the file `log`
+    /// (created if missing), so a test can read every byte the daemon logged.
+    pub fn start_logged(
+        program: &Path,
+        args: &[String],
+        timeout: Duration,
+        filter: &str,
+        log: &Path,
+    ) -> Result<Self, DaemonError> {
+        Self::spawn(program, args, timeout, filter, Some(log))
+    }
+
+    fn spawn(
+        program: &Path,
+        args: &[String],
+        timeout: Duration,
+        filter: &str,
+        log: Option<&Path>,
+    ) -> Result<Self, DaemonError> {
+        let spawn_error = |source| DaemonError::Spawn {
+            program: program.to_owned(),
+            source,
+        };
+        let open_log = |log: &Path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .map_err(spawn_error)
+        };
+        let (stderr, mut stdout_copy) = match log {
+            Some(log) => (Stdio::from(open_log(log)?), Some(open_log(log)?)),
+            None => (Stdio::inherit(), None),
+        };
         let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
-            )
+            .stderr(stderr)
+            .env("RUST_LOG", filter)
             .spawn()
-            .map_err(|source| DaemonError::Spawn {
-                program: program.to_owned(),
-                source,
-            })?;
+            .map_err(spawn_error)?;
         let Some(stdout) = child.stdout.take() else {
             let _ = child.kill();
             return Err(DaemonError::NotReady("no stdout".to_owned()));
@@ -58,6 +91,9 @@ impl Daemon {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if let Some(copy) = &mut stdout_copy {
+                    let _ = writeln!(copy, "{line}");
+                }
                 if let Some(url) = line.strip_prefix("listening on ") {
                     let _ = tx.send(url.trim().to_owned());
                 }

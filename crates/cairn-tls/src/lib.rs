@@ -6,10 +6,12 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod clients;
 mod endpoint;
 mod pin;
 mod serve;
 
+pub use clients::Clients;
 pub use endpoint::{Endpoint, EndpointError, is_loopback};
 pub use pin::{PinnedVerifier, pinned_client};
 pub use serve::{TlsError, serve, server_config};

@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 /// How long a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -49,15 +51,17 @@ pub fn server_config(key: &SigningKey) -> Result<Arc<rustls::ServerConfig>, TlsE
     Ok(Arc::new(config))
 }
 
-/// Serves `router` over TLS on `listener` until `shutdown` resolves; connections already
-/// open finish their requests.
+/// Serves `router` on `listener` until `shutdown` resolves — over TLS with `tls`, plain
+/// otherwise (loopback only, by the callers' rule); connections already open finish their
+/// requests. A client gets [`HEADER_TIMEOUT`] to send a request's headers and
+/// [`HANDSHAKE_TIMEOUT`] for the handshake, so trickling bytes cannot hold a connection.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
-    config: Arc<rustls::ServerConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(config);
+    let acceptor = tls.map(TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -74,16 +78,32 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let router = router.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => return tracing::debug!(%remote, "TLS handshake failed: {e}"),
-                Err(_) => return tracing::debug!(%remote, "TLS handshake timed out"),
-            };
             let service = TowerToHyperService::new(router);
-            if let Err(e) = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await
-            {
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let served = match acceptor {
+                Some(acceptor) => {
+                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => return tracing::debug!(%remote, "TLS handshake failed: {e}"),
+                        Err(_) => return tracing::debug!(%remote, "TLS handshake timed out"),
+                    };
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                        .await
+                }
+                None => {
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(%remote, "connection ended: {e}");
             }
         });
@@ -101,7 +121,7 @@ mod tests {
         let router = axum::Router::new().route("/hello", axum::routing::get(|| async { "hi" }));
         let config = server_config(key).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(serve(listener, router, config, async {
+        tokio::spawn(serve(listener, router, Some(config), async {
             let _ = stopped.await;
         }));
         (format!("https://{addr}"), stop)

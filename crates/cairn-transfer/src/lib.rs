@@ -3,6 +3,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,6 +11,7 @@ use cairn_core::{PeerId, PieceHash};
 use cairn_proto::order::ORDER_HEADER;
 use cairn_proto::peer_api::piece_path;
 use cairn_proto::{ErrorBody, Receipt, SignedOrder};
+use cairn_tls::Clients;
 
 /// How long one piece transfer may take (a 64 MiB piece on a slow link fits easily).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(300);
@@ -58,24 +60,36 @@ pub enum TransferError {
     },
 }
 
-/// An HTTP client for peers' data paths; cheap to clone, keeps connections alive.
+/// How every connection to a peer is set up.
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .http1_only()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(TRANSFER_TIMEOUT)
+        .pool_max_idle_per_host(16)
+}
+
+/// An HTTP client for peers' data paths; cheap to clone, keeps connections alive. A peer
+/// at an `https://` address is dialled pinned to its own identity.
 #[derive(Clone)]
 pub struct PeerClient {
-    http: reqwest::Client,
+    clients: Arc<Clients>,
 }
 
 impl PeerClient {
     /// A client with `TCP_NODELAY` and pooled HTTP/1.1 connections.
     pub fn new() -> Result<Self, reqwest::Error> {
         Ok(Self {
-            http: reqwest::Client::builder()
-                .tcp_nodelay(true)
-                .http1_only()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(TRANSFER_TIMEOUT)
-                .pool_max_idle_per_host(16)
-                .build()?,
+            clients: Arc::new(Clients::new(builder)?),
         })
+    }
+
+    /// The connection to `peer` at `address`.
+    fn http(&self, peer: PeerId, address: &str) -> Result<reqwest::Client, TransferError> {
+        self.clients
+            .for_address(*peer.as_bytes(), address)
+            .map_err(|e| unreachable(peer, address, &e))
     }
 
     /// Stores `bytes` as piece `hash` on `peer` under a put order; returns the checked receipt.
@@ -90,7 +104,7 @@ impl PeerClient {
         let size = bytes.len() as u64;
         let url = format!("{}{}", address.trim_end_matches('/'), piece_path(&hash));
         let response = self
-            .http
+            .http(peer, address)?
             .put(url)
             .header(ORDER_HEADER, order.to_header_value())
             .header(reqwest::header::CONTENT_LENGTH, size)
@@ -127,7 +141,7 @@ impl PeerClient {
     ) -> Result<Bytes, TransferError> {
         let url = format!("{}{}", address.trim_end_matches('/'), piece_path(&hash));
         let response = self
-            .http
+            .http(peer, address)?
             .get(url)
             .header(ORDER_HEADER, order.to_header_value())
             .send()

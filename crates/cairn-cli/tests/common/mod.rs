@@ -249,3 +249,69 @@ pub fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
     std::fs::write(&path, bytes).unwrap();
     path
 }
+
+/// The arguments [`start_pool`] runs the pool with (fast test timers), plus `extra`.
+pub fn pool_args(dir: &Path, listen: &str, extra: &[&str]) -> Vec<String> {
+    let mut a = args(&[
+        "pool",
+        "--data",
+        dir.to_str().unwrap(),
+        "--listen",
+        listen,
+        "--heartbeat-interval",
+        "200ms",
+        "--offline-after",
+        "1500ms",
+        "--repair-after",
+        "3s",
+    ]);
+    a.extend(args(extra));
+    a
+}
+
+/// The arguments [`start_peer`] runs a peer with, plus `extra`.
+pub fn peer_args(
+    pool: &str,
+    dir: &Path,
+    capacity: &str,
+    zone: Option<&str>,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut a = args(&[
+        "peer",
+        "--pool",
+        pool,
+        "--data",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--capacity",
+        capacity,
+    ]);
+    if let Some(zone) = zone {
+        a.extend(args(&["--zone", zone]));
+    }
+    a.extend(args(extra));
+    a
+}
+
+/// Like [`start_pool`] on `127.0.0.1:0`, but with `RUST_LOG=filter` and everything the
+/// pool prints appended to the file `log`.
+pub fn start_pool_logged(dir: &Path, extra: &[&str], filter: &str, log: &Path) -> Daemon {
+    let a = pool_args(dir, "127.0.0.1:0", extra);
+    Daemon::start_logged(&cairn(), &a, READY, filter, log).unwrap()
+}
+
+/// Like [`start_peer`] (plus `extra` arguments), but with `RUST_LOG=filter` and everything
+/// the peer prints appended to the file `log`.
+pub fn start_peer_logged(
+    pool: &str,
+    dir: &Path,
+    zone: Option<&str>,
+    extra: &[&str],
+    filter: &str,
+    log: &Path,
+) -> Daemon {
+    let a = peer_args(pool, dir, "1GiB", zone, extra);
+    Daemon::start_logged(&cairn(), &a, READY, filter, log).unwrap()
+}

@@ -175,6 +175,14 @@ pub async fn place<S: MetadataStore>(
         },
         &mut rand::rng(),
     )?;
+    // Every put order handed out (spares included) lets the account store a piece, so all
+    // of them count against its quota until the segment is committed. The lock is held until
+    // the placement is recorded, so concurrent placements cannot together pass the quota.
+    let orders = chosen.peers.len() + chosen.spares.len() * fragments;
+    let needed = (orders as u64).saturating_mul(body.piece_size);
+    let _placing = app.placing.lock().await;
+    let used = app.store.account_usage(account).await?;
+    check_quota(used, needed, app.config.account_quota)?;
     let addresses: HashMap<PeerId, String> = app
         .store
         .peers()
@@ -239,6 +247,22 @@ pub async fn place<S: MetadataStore>(
         )
         .await?;
     Ok(Json(SegmentPlaced { targets, spares }))
+}
+
+/// Refuses a placement of `needed` bytes that would take an account using `used` bytes past
+/// `quota`.
+fn check_quota(used: u64, needed: u64, quota: u64) -> Result<(), ApiError> {
+    if used.saturating_add(needed) <= quota {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "quota_exceeded",
+        format!(
+            "this account's pieces use {used} of its {quota} bytes and this segment needs \
+             {needed} more; delete files or ask the pool's operator for a larger quota"
+        ),
+    ))
 }
 
 /// `POST /v1/uploads/{upload}/segments/{index}/commit`: records the pieces the peers
@@ -573,6 +597,19 @@ pub async fn rename<S: MetadataStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quota_is_a_ceiling_not_a_floor() {
+        assert!(check_quota(0, 100, 100).is_ok());
+        assert!(check_quota(60, 40, 100).is_ok());
+        let refused = check_quota(60, 41, 100).unwrap_err();
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert_eq!(refused.code, "quota_exceeded");
+        assert!(refused.message.contains("use 60 of its 100 bytes"));
+        assert!(refused.message.contains("needs 41 more"));
+        assert!(check_quota(u64::MAX, u64::MAX, u64::MAX).is_ok());
+        assert!(check_quota(u64::MAX, 1, u64::MAX - 1).is_err());
+    }
 
     #[test]
     fn prefixes_are_folders() {

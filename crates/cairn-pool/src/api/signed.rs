@@ -1,5 +1,6 @@
 //! The signed-request extractor: proves the caller holds its key (a peer's or an
-//! account's), refuses replays, then decodes the JSON body that was signed.
+//! account's), refuses replays, holds each key to its request rate ([`crate::rate`]), then
+//! decodes the JSON body that was signed.
 
 use std::sync::Arc;
 
@@ -40,17 +41,10 @@ where
     async fn from_request(request: Request, app: &Arc<App<S>>) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
         let auth = RequestAuth::from_headers(|name| header(&parts.headers, name))?;
-        let bytes = axum::body::to_bytes(body, MAX_SIGNED_BODY)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "request_too_large",
-                    format!(
-                        "the request body is larger than {MAX_SIGNED_BODY} bytes or was cut off"
-                    ),
-                )
-            })?;
+        let declared = super::limits::declared_length(&parts.headers);
+        let bytes =
+            super::limits::read_body(body, declared, MAX_SIGNED_BODY, app.config.body_timeout)
+                .await?;
         let path = parts
             .uri
             .path_and_query()
@@ -61,14 +55,25 @@ where
             })?;
             requests.verify(&auth, parts.method.as_str(), path, &bytes, now_ms())?
         };
+        // Counted only once the signature holds, so nobody can spend another key's requests.
+        app.rates
+            .lock()
+            .map_err(|_| ApiError::internal("checking a request rate", &"rate memory poisoned"))?
+            .check(signer, now_ms())?;
         let body = decode(&bytes)?;
         Ok(Self { signer, body })
     }
 }
 
+/// Most characters of a decoding error shown back (serde quotes the offending value, which
+/// may be megabytes long).
+const MAX_DECODE_ERROR: usize = 300;
+
 /// Decodes a JSON body; an empty body decodes as `null`.
 fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     let text: &[u8] = if bytes.is_empty() { b"null" } else { bytes };
-    serde_json::from_slice(text)
-        .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))
+    serde_json::from_slice(text).map_err(|e| {
+        let reason = super::limits::bounded(&e.to_string(), MAX_DECODE_ERROR);
+        ApiError::bad_request(format!("the request body is not valid: {reason}"))
+    })
 }

@@ -49,9 +49,12 @@ impl TestPool {
             requests: Mutex::new(RequestVerifier::default()),
             config: PoolConfig::new(dir.path().to_owned(), listener.local_addr().unwrap()),
             http: reqwest::Client::new(),
+            peer_http: cairn_tls::Clients::new(reqwest::Client::builder).expect("an HTTP client"),
             counters: crate::counters::Counters::default(),
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),
+            rates: Default::default(),
+            placing: Default::default(),
         });
         let router = super::router(app);
         let server = tokio::spawn(async move {

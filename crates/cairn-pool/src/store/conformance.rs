@@ -1406,6 +1406,71 @@ pub(crate) async fn usage_and_segment_cursors<S: MetadataStore>(store: S) {
     assert_eq!(usage[&peer(1)].pending_deletes, 1);
 }
 
+pub(crate) async fn account_usage_counts_committed_and_placed_pieces<S: MetadataStore>(store: S) {
+    let (alice, bob) = (account(1), account(2));
+    assert_eq!(store.account_usage(alice).await.unwrap(), 0);
+    let upload = new_upload(alice, "a", 10);
+    let id = upload.id;
+    store.begin_upload(upload).await.unwrap();
+    assert_eq!(store.account_usage(alice).await.unwrap(), 0);
+    // Placed, not committed: every put order counts (four pieces of 100 bytes).
+    store.record_placement(id, pieces(0)).await.unwrap();
+    assert_eq!(store.account_usage(alice).await.unwrap(), 400);
+    // A spare for fragment 0 on a fifth peer counts too while the segment is open.
+    let spare = PiecePlacement {
+        peer: peer(5),
+        ..pieces(0)[0].clone()
+    };
+    store.record_placement(id, vec![spare]).await.unwrap();
+    assert_eq!(store.account_usage(alice).await.unwrap(), 500);
+    // Committed: only the stored pieces count, not the spare nor the placements again.
+    store
+        .commit_segment(
+            alice,
+            id,
+            SegmentCommit {
+                index: 0,
+                piece_size: 100,
+                pieces: pieces(0),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.account_usage(alice).await.unwrap(), 400);
+    store.record_placement(id, pieces(1)).await.unwrap();
+    assert_eq!(store.account_usage(alice).await.unwrap(), 800);
+    assert_eq!(store.account_usage(bob).await.unwrap(), 0);
+    // Segment 1 is dropped from the object; its placements are collected on commit.
+    store
+        .commit_object(
+            alice,
+            id,
+            CommitObject {
+                metadata: b"m".to_vec(),
+                size: 100,
+                segment_count: 1,
+            },
+            20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.account_usage(alice).await.unwrap(), 400);
+    // Another account's objects are not counted, and aborted uploads free what they placed.
+    commit_at(&store, bob, "b", 30).await;
+    assert_eq!(store.account_usage(bob).await.unwrap(), 400);
+    assert_eq!(store.account_usage(alice).await.unwrap(), 400);
+    let open = new_upload(alice, "c", 40);
+    let open_id = open.id;
+    store.begin_upload(open).await.unwrap();
+    store.record_placement(open_id, pieces(0)).await.unwrap();
+    assert_eq!(store.account_usage(alice).await.unwrap(), 800);
+    store.abort_upload(alice, open_id, 50).await.unwrap();
+    assert_eq!(store.account_usage(alice).await.unwrap(), 400);
+    store.delete_object(alice, "a".into(), 60).await.unwrap();
+    assert_eq!(store.account_usage(alice).await.unwrap(), 0);
+    assert_eq!(store.account_usage(bob).await.unwrap(), 400);
+}
+
 /// Instantiates every conformance test for one backend.
 macro_rules! suite {
     ($make:expr) => {
@@ -1446,6 +1511,7 @@ macro_rules! suite {
             case!(damaged_segments_are_found_and_repaired);
             case!(audits_are_tallied_and_pieces_sampled);
             case!(usage_and_segment_cursors);
+            case!(account_usage_counts_committed_and_placed_pieces);
         }
     };
 }

@@ -1342,6 +1342,27 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn account_usage(&self, account: AccountId) -> StoreResult<u64> {
+        self.write(move |tx| {
+            // `total` is a float and cannot overflow; the casts saturate.
+            tx.query_row(
+                "SELECT CAST(total(size) AS INTEGER) FROM ( \
+                 SELECT p.size AS size FROM objects o \
+                 JOIN pieces p ON p.object = o.id WHERE o.account = ?1 \
+                 UNION ALL \
+                 SELECT pl.size AS size FROM objects o \
+                 JOIN placements pl ON pl.object = o.id \
+                 WHERE o.account = ?1 AND o.committed = 0 AND NOT EXISTS \
+                 (SELECT 1 FROM segments s WHERE s.object = pl.object AND s.idx = pl.segment))",
+                [account.as_bytes().as_slice()],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .sql()
+        })
+        .await
+    }
+
     async fn account_has_piece(
         &self,
         account: AccountId,

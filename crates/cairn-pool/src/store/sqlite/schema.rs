@@ -85,6 +85,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE peers ADD COLUMN audit_score REAL NOT NULL DEFAULT 1.0;
     CREATE INDEX pieces_corrupt ON pieces(object, segment) WHERE corrupt = 1;
     "#,
+    // 3: an account's objects, committed or not, found without a scan (usage for quotas).
+    r#"
+    CREATE INDEX objects_by_account ON objects(account);
+    "#,
 ];
 
 /// The newest schema version this code knows.
