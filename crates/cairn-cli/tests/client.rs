@@ -60,9 +60,15 @@ async fn put_and_get_are_byte_identical_for_every_size_and_policy() {
             let back = net.root.join(format!("{name}.back"));
             client.ok(&["get", &remote, back.to_str().unwrap()]);
             assert_eq!(read(&back), read(&local), "{policy}, {size} bytes");
-            let status: serde_json::Value =
-                serde_json::from_str(&client.ok(&["status", &remote, "--json"])).unwrap();
-            assert_eq!(status["full_redundancy"], true);
+            // Full redundancy needs every holder online at that moment; a heartbeat late
+            // on a loaded machine makes a peer suspect for a beat, so wait for it.
+            let status: serde_json::Value = wait_until("full redundancy", SETTLE, || async {
+                let status: serde_json::Value =
+                    serde_json::from_str(&client.ok(&["status", &remote, "--json"])).unwrap();
+                (status["full_redundancy"] == true).then_some(status)
+            })
+            .await
+            .unwrap();
             assert_eq!(status["size"], size as u64);
             let segments = status["segments"].as_array().unwrap();
             assert_eq!(

@@ -159,8 +159,7 @@ async fn a_returning_peer_sheds_its_surplus_pieces() {
     })
     .await
     .unwrap();
-    let status = status_of(&client, "/data");
-    assert_eq!(status["full_redundancy"], true);
+    wait_repaired(&client, "/data", &[victim], &index).await;
     let back = net.root.join("back");
     client.ok(&["get", "/data", back.to_str().unwrap()]);
     assert!(same_bytes(&back, &local));

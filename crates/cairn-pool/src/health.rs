@@ -20,8 +20,10 @@ pub use segment::{
     ObjectCondition, is_readable, object_condition, object_health, piece_state, segment_health,
 };
 
-/// How many missed heartbeat intervals make a peer `suspect`.
-pub const SUSPECT_AFTER_HEARTBEATS: u32 = 2;
+/// How many heartbeat intervals of silence make a peer `suspect`: three, so one late
+/// heartbeat on a busy machine (the peer sleeps an interval after each answer) does not
+/// take a healthy peer out of placement.
+pub const SUSPECT_AFTER_HEARTBEATS: u32 = 3;
 
 /// The health timers, as the operator configures them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +167,8 @@ pub fn timed_state(
         return current;
     }
     let silence = now_ms.saturating_sub(last_heartbeat_ms);
-    let suspect_after = millis(timers.heartbeat_interval).saturating_mul(2);
+    let suspect_after =
+        millis(timers.heartbeat_interval).saturating_mul(u64::from(SUSPECT_AFTER_HEARTBEATS));
     let due = if silence > millis(timers.repair_after) {
         PeerState::Lost
     } else if silence > millis(timers.offline_after) {
@@ -309,8 +312,8 @@ mod tests {
         // Each threshold exactly is not yet crossed; a millisecond more is.
         for (silence, expected) in [
             (0, Online),
-            (2 * SEC, Online),
-            (2 * SEC + 1, Suspect),
+            (3 * SEC, Online),
+            (3 * SEC + 1, Suspect),
             (10 * SEC, Suspect),
             (10 * SEC + 1, Offline),
             (60 * SEC, Offline),

@@ -39,6 +39,8 @@ pub struct Rebalancer {
 pub async fn pass<S: MetadataStore>(app: &Arc<App<S>>) -> Result<(), StoreError> {
     let records = app.store.peers().await?;
     let usage = app.store.peer_usage().await?;
+    let now = now_ms();
+    let fresh_ms = crate::api::duration_ms(app.config.timers.heartbeat_interval * 2);
     for peer in records.iter().filter(|p| p.state == PeerState::Draining) {
         let left = usage
             .get(&peer.id)
@@ -54,6 +56,9 @@ pub async fn pass<S: MetadataStore>(app: &Arc<App<S>>) -> Result<(), StoreError>
     let mut loads: HashMap<PeerId, Load> = records
         .iter()
         .filter(|p| matches!(p.state, PeerState::Online | PeerState::Draining))
+        // A peer that missed its last heartbeats may be gone already: moving pieces off it
+        // or onto it would only fail; the health timers will tell.
+        .filter(|p| now.saturating_sub(p.last_heartbeat) <= fresh_ms)
         .map(|p| {
             (
                 p.id,

@@ -1,0 +1,112 @@
+//! A whole Cairn network in this process, as `cairn local` starts it: one pool and N
+//! peers on loopback, their data in a temporary directory.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cairn_peer::{PeerConfig, RunningPeer};
+use cairn_pool::health::HealthTimers;
+use cairn_pool::{PoolConfig, RunningPool};
+use cairn_proto::PeerState;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How long the peers may take to come online.
+const READY: Duration = Duration::from_secs(60);
+
+/// A running pool and its peers; [`LocalNetwork::shutdown`] stops them all.
+pub struct LocalNetwork {
+    pool: RunningPool,
+    url: String,
+    stop: watch::Sender<bool>,
+    peers: JoinSet<Result<(), cairn_peer::PeerError>>,
+}
+
+impl LocalNetwork {
+    /// Starts a pool and `peers` peers lending `capacity` bytes each under `dir`, and
+    /// waits until every peer is online.
+    pub async fn start(dir: &Path, peers: usize, capacity: u64) -> anyhow::Result<Self> {
+        let mut config = PoolConfig::new(dir.join("pool"), SocketAddr::from(([127, 0, 0, 1], 0)));
+        // The same timers as `cairn local`: nothing goes offline or gets repaired mid-run.
+        config.timers = HealthTimers {
+            heartbeat_interval: Duration::from_secs(2),
+            offline_after: Duration::from_secs(10),
+            repair_after: Duration::from_secs(120),
+        };
+        config.audit_interval = Duration::from_secs(60);
+        let pool = RunningPool::start(config)
+            .await
+            .context("cannot start the pool on 127.0.0.1")?;
+        let url = pool.url().to_owned();
+        let (stop, stopped) = watch::channel(false);
+        let mut running = JoinSet::new();
+        for i in 1..=peers {
+            let config = PeerConfig::new(
+                url.clone(),
+                dir.join(format!("peer-{i}")),
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                capacity,
+            );
+            let peer = RunningPeer::start(config)
+                .await
+                .with_context(|| format!("cannot start peer {i}"))?;
+            let mut stopped = stopped.clone();
+            running.spawn(async move {
+                peer.run_until(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+            });
+        }
+        let network = Self {
+            pool,
+            url,
+            stop,
+            peers: running,
+        };
+        network.wait_for_peers(peers).await?;
+        Ok(network)
+    }
+
+    /// The pool's base URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn wait_for_peers(&self, want: usize) -> anyhow::Result<()> {
+        let client = cairn_client::pool::PoolClient::anonymous(&self.url)?;
+        let deadline = Instant::now() + READY;
+        loop {
+            let online = client
+                .network()
+                .await
+                .map(|n| {
+                    n.peers
+                        .iter()
+                        .filter(|p| p.state == PeerState::Online)
+                        .count()
+                })
+                .unwrap_or(0);
+            if online >= want {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("only {online} of {want} peers came online within {READY:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the peers, then the pool.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while let Some(done) = self.peers.join_next().await {
+            if let Ok(Err(e)) = done {
+                eprintln!("a peer stopped with an error: {e}");
+            }
+        }
+        self.pool.shutdown().await;
+    }
+}
