@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,9 +22,9 @@ use cairn_core::PieceHash;
 use cairn_proto::order::ORDER_HEADER;
 use cairn_proto::peer_api::{PEER_STATUS, PeerInfo};
 use cairn_proto::{ErrorBody, OrderError, SignedOrder};
+use cairn_tls::http::{BodyDeadline, MAX_ECHOED, bounded, close, json_refusal};
 use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio::time::Instant;
 use tokio_util::io::ReaderStream;
 
 use crate::audit::{AuditError, AuditQuery};
@@ -108,27 +108,7 @@ impl From<ServiceError> for Refusal {
     }
 }
 
-/// Default of [`crate::PeerConfig::body_timeout`]: how long a piece body may stall, and
-/// how long a small one may take in all.
-pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Slowest rate, in bytes per second, a large piece body is granted beyond the body
-/// timeout: a piece of `n` bytes may take `body_timeout + n / MIN_BODY_RATE` seconds.
-pub const MIN_BODY_RATE: u64 = 64 * 1024;
-
-/// Most bytes of a plain-text refusal (axum's own) carried into the JSON message.
-const MAX_REFUSAL_TEXT: usize = 1024;
-
-/// Most characters of a request path or piece name echoed back in a message.
-const MAX_ECHOED: usize = 100;
-
-/// At most `max` characters of `text`, with an ellipsis if cut.
-fn bounded(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_owned(),
-        Some((end, _)) => format!("{}…", &text[..end]),
-    }
-}
+pub use cairn_tls::http::{DEFAULT_BODY_TIMEOUT, MIN_BODY_RATE};
 
 /// Parses a piece name from the URL: only a piece hash (64 lowercase hex digits) names a
 /// file, so `..`, slashes and absolute paths never reach the disk.
@@ -197,70 +177,20 @@ async fn unknown_endpoint(method: Method, uri: Uri) -> Refusal {
     )
 }
 
-/// The stable code for a refusal axum made without one.
-fn code_for(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::REQUEST_TIMEOUT => "request_timeout",
-        StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
-    }
-}
-
 /// Makes every refusal a JSON [`ErrorBody`] (axum answers an unknown method, a bad path or
 /// query in plain text or not at all), and closes the connection after a refusal that left
 /// a piece body unread.
 async fn refusals(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = bounded(request.uri().path(), MAX_ECHOED);
-    let response = next.run(request).await;
+    let response = json_refusal(next.run(request).await, &method, &path, "peer").await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    let mut response = if is_json {
-        response
+    let refused = status.is_client_error() || status.is_server_error();
+    if refused && (method == Method::PUT || status == StatusCode::REQUEST_TIMEOUT) {
+        close(response)
     } else {
-        let (mut parts, body) = response.into_parts();
-        let text = axum::body::to_bytes(body, MAX_REFUSAL_TEXT)
-            .await
-            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
-            .unwrap_or_default();
-        let message = if status.is_server_error() {
-            tracing::error!(%method, %path, %status, "refused: {text}");
-            "the peer failed to answer; see its log".to_owned()
-        } else if status == StatusCode::METHOD_NOT_ALLOWED {
-            format!("{path} does not accept {method}")
-        } else if text.is_empty() {
-            format!(
-                "the request was refused: {}",
-                status.canonical_reason().unwrap_or("client error")
-            )
-        } else {
-            text
-        };
-        parts.headers.remove(header::CONTENT_LENGTH);
-        parts.headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        Response::from_parts(
-            parts,
-            Body::from(ErrorBody::new(code_for(status), message).to_json()),
-        )
-    };
-    if method == Method::PUT || status == StatusCode::REQUEST_TIMEOUT {
         response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    response
 }
 
 /// A piece body that ends in an error, marking `slow`, once it stalls for `timeout` or
@@ -276,13 +206,12 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::fmt::Display,
 {
-    let deadline = Instant::now() + timeout + Duration::from_secs(size / MIN_BODY_RATE);
+    let deadline = BodyDeadline::new(timeout, size);
     futures_util::stream::unfold(Some(body), move |body| {
         let slow = slow.clone();
         async move {
             let mut body = body?;
-            let stall = (Instant::now() + timeout).min(deadline);
-            match tokio::time::timeout_at(stall, body.next()).await {
+            match tokio::time::timeout_at(deadline.next_chunk(), body.next()).await {
                 Err(_) => {
                     slow.store(true, Ordering::Relaxed);
                     Some((Err("the piece body arrived too slowly".to_owned()), None))

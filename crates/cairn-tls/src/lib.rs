@@ -2,12 +2,14 @@
 //! with a certificate it generates from its own Ed25519 identity, and whoever dials it pins
 //! that identity — the pool's id travels in its address (`https://HOST:PORT#POOL-ID`), a
 //! peer's id comes with every order — so no one can impersonate either. Plain HTTP is only
-//! for loopback (tests, `cairn local`).
+//! for loopback (tests, `cairn local`). Also what both daemons' servers share: the accept
+//! loop with its timeouts, body deadlines and JSON refusals.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod clients;
 mod endpoint;
+pub mod http;
 mod pin;
 mod serve;
 

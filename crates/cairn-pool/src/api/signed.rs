@@ -73,7 +73,7 @@ const MAX_DECODE_ERROR: usize = 300;
 fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     let text: &[u8] = if bytes.is_empty() { b"null" } else { bytes };
     serde_json::from_slice(text).map_err(|e| {
-        let reason = super::limits::bounded(&e.to_string(), MAX_DECODE_ERROR);
+        let reason = cairn_tls::http::bounded(&e.to_string(), MAX_DECODE_ERROR);
         ApiError::bad_request(format!("the request body is not valid: {reason}"))
     })
 }
