@@ -3,13 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cairn_peer::{PeerConfig, RunningPeer};
 use cairn_pool::health::HealthTimers;
 use cairn_pool::{PoolConfig, RunningPool};
-use cairn_proto::PeerState;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -77,26 +76,11 @@ impl LocalNetwork {
 
     async fn wait_for_peers(&self, want: usize) -> anyhow::Result<()> {
         let client = cairn_client::pool::PoolClient::anonymous(&self.url)?;
-        let deadline = Instant::now() + READY;
-        loop {
-            let online = client
-                .network()
-                .await
-                .map(|n| {
-                    n.peers
-                        .iter()
-                        .filter(|p| p.state == PeerState::Online)
-                        .count()
-                })
-                .unwrap_or(0);
-            if online >= want {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("only {online} of {want} peers came online within {READY:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let online = client.wait_for_online(want, READY).await?;
+        if online < want {
+            bail!("only {online} of {want} peers came online within {READY:?}");
         }
+        Ok(())
     }
 
     /// Stops the peers, then the pool.

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cairn_client::{Drive, DriveOptions, Home, Protection};
@@ -12,7 +12,6 @@ use cairn_core::MasterSecret;
 use cairn_peer::{PeerConfig, RunningPeer};
 use cairn_pool::health::HealthTimers;
 use cairn_pool::{PoolConfig, RunningPool};
-use cairn_proto::PeerState;
 use serde::{Deserialize, Serialize};
 
 use crate::serve::{announce, shutdown_signal};
@@ -160,26 +159,11 @@ pub fn local(args: LocalArgs) -> anyhow::Result<()> {
 
 async fn wait_for_peers(url: &str, want: usize) -> anyhow::Result<()> {
     let client = cairn_client::pool::PoolClient::anonymous(url)?;
-    let deadline = Instant::now() + READY;
-    loop {
-        let online = client
-            .network()
-            .await
-            .map(|n| {
-                n.peers
-                    .iter()
-                    .filter(|p| p.state == PeerState::Online)
-                    .count()
-            })
-            .unwrap_or(0);
-        if online >= want {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("only {online} of {want} peers came online within {READY:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let online = client.wait_for_online(want, READY).await?;
+    if online < want {
+        bail!("only {online} of {want} peers came online within {READY:?}");
     }
+    Ok(())
 }
 
 fn print_tour(

@@ -238,6 +238,24 @@ impl PoolClient {
         .await
     }
 
+    /// Waits until at least `want` peers are online, polling the pool's status until
+    /// `within` has passed; answers how many are online.
+    pub async fn wait_for_online(&self, want: usize, within: Duration) -> ClientResult<usize> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let online = self.network().await.map_or(0, |n| {
+                n.peers
+                    .iter()
+                    .filter(|p| p.state == cairn_proto::PeerState::Online)
+                    .count()
+            });
+            if online >= want || tokio::time::Instant::now() > deadline {
+                return Ok(online);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Opens (or confirms) the account.
     pub async fn open_account(&self) -> ClientResult<AccountOpened> {
         self.call::<(), _>("account", reqwest::Method::POST, paths::ACCOUNT, None)

@@ -4,14 +4,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_client::pool::PoolClient;
 use cairn_client::{ClientError, Drive, DriveOptions, Progress};
 use cairn_core::{MasterSecret, PathCipher, RedundancyPolicy, RemotePath};
 use cairn_peer::{PeerConfig, RunningPeer};
 use cairn_pool::{PoolConfig, RunningPool};
-use cairn_proto::PeerState;
 use rand::RngCore;
 
 const SEGMENT: u32 = 8 * 1024;
@@ -58,24 +57,11 @@ async fn start_with(configure: impl FnOnce(&mut PoolConfig)) -> Net {
         }));
     }
     let client = PoolClient::anonymous(&url).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let online = client
-            .network()
-            .await
-            .map(|n| {
-                n.peers
-                    .iter()
-                    .filter(|p| p.state == PeerState::Online)
-                    .count()
-            })
-            .unwrap_or(0);
-        if online == PEERS {
-            break;
-        }
-        assert!(Instant::now() < deadline, "peers did not come online");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let online = client
+        .wait_for_online(PEERS, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(online >= PEERS, "peers did not come online");
     Net {
         dir,
         url,

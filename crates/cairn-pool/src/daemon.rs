@@ -122,9 +122,31 @@ impl RunningPool {
         });
         tasks.spawn(health_loop(app.clone(), stopped.clone()));
         tasks.spawn(collect_loop(app.clone(), stopped.clone()));
-        tasks.spawn(repair_loop(app.clone(), stopped.clone()));
-        tasks.spawn(rebalance_loop(app.clone(), stopped.clone()));
-        tasks.spawn(audit_loop(app.clone(), stopped.clone()));
+        let beat = app.config.timers.heartbeat_interval;
+        // Damaged segments go to peers for repair, and pieces move to even out use, once
+        // per heartbeat; every online peer is audited once per audit interval.
+        tasks.spawn(pass_loop(
+            app.clone(),
+            stopped.clone(),
+            beat,
+            "the repair checker",
+            |app| async move { crate::repair::check(&app).await },
+        ));
+        tasks.spawn(pass_loop(
+            app.clone(),
+            stopped.clone(),
+            beat,
+            "the rebalancer",
+            |app| async move { crate::rebalance::pass(&app).await },
+        ));
+        let audits = app.config.audit_interval;
+        tasks.spawn(pass_loop(
+            app.clone(),
+            stopped.clone(),
+            audits,
+            "the audit round",
+            |app| async move { crate::audit::audit_round(&app).await },
+        ));
         tasks.spawn(probe_loop(app, stopped));
         tracing::info!(pool = %pool, %addr, "pool started");
         Ok(Self {
@@ -252,51 +274,24 @@ async fn collect_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiv
     .await;
 }
 
-/// Finds damaged segments and hands their repair to peers, once per heartbeat interval.
-async fn repair_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver<bool>) {
-    let period = app
-        .config
-        .timers
-        .heartbeat_interval
-        .max(Duration::from_millis(50));
-    every(period, stopped, || {
-        let app = app.clone();
+/// Runs `pass` every `period` (at least 50 ms) until stopped, logging a failed pass as
+/// `what` failing: the repair checker, the rebalancer, the audit rounds.
+async fn pass_loop<S, F, Fut>(
+    app: Arc<App<S>>,
+    stopped: watch::Receiver<bool>,
+    period: Duration,
+    what: &'static str,
+    pass: F,
+) where
+    S: MetadataStore,
+    F: Fn(Arc<App<S>>) -> Fut,
+    Fut: Future<Output = Result<(), StoreError>>,
+{
+    every(period.max(Duration::from_millis(50)), stopped, || {
+        let run = pass(app.clone());
         async move {
-            if let Err(e) = crate::repair::check(&app).await {
-                tracing::error!("the repair checker failed: {e}");
-            }
-        }
-    })
-    .await;
-}
-
-/// Moves pieces to even out utilisation, shed excess and widen spread, and finishes
-/// drains, once per heartbeat interval.
-async fn rebalance_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver<bool>) {
-    let period = app
-        .config
-        .timers
-        .heartbeat_interval
-        .max(Duration::from_millis(50));
-    every(period, stopped, || {
-        let app = app.clone();
-        async move {
-            if let Err(e) = crate::rebalance::pass(&app).await {
-                tracing::error!("the rebalancer failed: {e}");
-            }
-        }
-    })
-    .await;
-}
-
-/// Audits one random piece on every online peer, once per audit interval.
-async fn audit_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver<bool>) {
-    let period = app.config.audit_interval.max(Duration::from_millis(50));
-    every(period, stopped, || {
-        let app = app.clone();
-        async move {
-            if let Err(e) = crate::audit::audit_round(&app).await {
-                tracing::error!("the audit round failed: {e}");
+            if let Err(e) = run.await {
+                tracing::error!("{what} failed: {e}");
             }
         }
     })
