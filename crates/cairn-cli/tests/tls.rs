@@ -27,23 +27,11 @@ async fn status_over_tls(pool: &str) -> Option<NetworkStatus> {
 async fn a_network_over_pinned_tls_stores_reads_and_audits() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let pool = Daemon::start(
-        &cairn(),
-        &args(&[
-            "pool",
-            "--data",
-            root.join("pool").to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--tls",
-            "--heartbeat-interval",
-            "200ms",
-            "--audit-interval",
-            "200ms",
-        ]),
-        READY,
-    )
-    .unwrap();
+    let pool = start_pool(
+        &root.join("pool"),
+        "127.0.0.1:0",
+        &["--tls", "--audit-interval", "200ms"],
+    );
     let url = pool.url().to_owned();
     assert!(
         url.starts_with("https://127.0.0.1:") && url.contains('#'),
@@ -51,23 +39,9 @@ async fn a_network_over_pinned_tls_stores_reads_and_audits() {
     );
     let _peers: Vec<Daemon> = (0..6)
         .map(|i| {
-            Daemon::start(
-                &cairn(),
-                &args(&[
-                    "peer",
-                    "--pool",
-                    &url,
-                    "--data",
-                    root.join(format!("peer{i}")).to_str().unwrap(),
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--capacity",
-                    "1GiB",
-                    "--tls",
-                ]),
-                READY,
-            )
-            .unwrap()
+            let dir = root.join(format!("peer{i}"));
+            let args = peer_args(&url, &dir, "1GiB", None, &["--tls"]);
+            Daemon::start(&cairn(), &args, READY).unwrap()
         })
         .collect();
     wait_until("6 peers online over TLS", SETTLE, || async {

@@ -24,39 +24,11 @@ pub fn args(list: &[&str]) -> Vec<String> {
 }
 
 pub fn start_pool(dir: &Path, listen: &str, extra: &[&str]) -> Daemon {
-    let mut a = args(&[
-        "pool",
-        "--data",
-        dir.to_str().unwrap(),
-        "--listen",
-        listen,
-        "--heartbeat-interval",
-        "200ms",
-        "--offline-after",
-        "1500ms",
-        "--repair-after",
-        "3s",
-    ]);
-    a.extend(args(extra));
-    Daemon::start(&cairn(), &a, READY).unwrap()
+    Daemon::start(&cairn(), &pool_args(dir, listen, extra), READY).unwrap()
 }
 
 pub fn start_peer(pool: &str, dir: &Path, capacity: &str, zone: Option<&str>) -> Daemon {
-    let mut a = args(&[
-        "peer",
-        "--pool",
-        pool,
-        "--data",
-        dir.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--capacity",
-        capacity,
-    ]);
-    if let Some(zone) = zone {
-        a.extend(args(&["--zone", zone]));
-    }
-    Daemon::start(&cairn(), &a, READY).unwrap()
+    Daemon::start(&cairn(), &peer_args(pool, dir, capacity, zone, &[]), READY).unwrap()
 }
 
 pub async fn status(pool: &str) -> NetworkStatus {
@@ -250,7 +222,7 @@ pub fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
     path
 }
 
-/// The arguments [`start_pool`] runs the pool with (fast test timers), plus `extra`.
+/// A pool's arguments with fast test timers, plus `extra`.
 pub fn pool_args(dir: &Path, listen: &str, extra: &[&str]) -> Vec<String> {
     let mut a = args(&[
         "pool",
@@ -269,7 +241,7 @@ pub fn pool_args(dir: &Path, listen: &str, extra: &[&str]) -> Vec<String> {
     a
 }
 
-/// The arguments [`start_peer`] runs a peer with, plus `extra`.
+/// A peer's arguments, plus `extra`.
 pub fn peer_args(
     pool: &str,
     dir: &Path,
