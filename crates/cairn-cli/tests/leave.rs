@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_proto::PeerState;
 use cairn_testkit::wait_until;
@@ -21,21 +21,19 @@ async fn wait_for_exit(
     timeout: Duration,
     log: &Path,
 ) -> std::process::ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`cairn peer leave` did not finish within {timeout:?}; its stderr: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let exited = wait_until("`cairn peer leave` to finish", timeout, || {
+        let status = child.try_wait().unwrap();
+        async move { status }
+    })
+    .await;
+    exited.unwrap_or_else(|e| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{e}; its stderr: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    })
 }
 
 #[tokio::test]

@@ -14,8 +14,9 @@ use cairn_peer::{PeerService, PieceStore, server};
 use cairn_proto::order::ORDER_HEADER;
 use cairn_proto::peer_api::PeerInfo;
 use cairn_proto::{ErrorBody, Holder, Order, OrderAction, OrderSerial, OrderSigner};
+use cairn_testkit::raw::{Answer, raw, read_answer};
 use ed25519_dalek::SigningKey;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// The body timeout the test peer runs with.
@@ -120,132 +121,27 @@ impl Peer {
     }
 }
 
-/// What a raw request got back.
-#[derive(Debug)]
-enum Answer {
-    /// The connection closed without an answer.
-    Closed,
-    /// An HTTP answer.
-    Response {
-        status: u16,
-        head: String,
-        body: Vec<u8>,
-    },
+/// A peer's refusal: a JSON 4xx whose message stays short.
+trait PeerRefusal {
+    fn peer_refusal(&self, what: &str) -> (u16, ErrorBody);
 }
 
-impl Answer {
-    /// The status and error body of a refusal; panics (failing the test) otherwise.
-    fn refusal(&self, what: &str) -> (u16, ErrorBody) {
-        let Answer::Response { status, head, body } = self else {
-            panic!("{what}: the connection closed without an answer");
-        };
-        assert!(
-            (400..500).contains(status),
-            "{what}: expected a 4xx, got {status}: {}",
-            String::from_utf8_lossy(body)
-        );
-        assert!(
-            head.to_ascii_lowercase()
-                .contains("content-type: application/json"),
-            "{what}: not JSON: {head}"
-        );
-        let error = ErrorBody::from_json(body).unwrap_or_else(|e| {
-            panic!(
-                "{what}: {status} without an ErrorBody ({e}): {:?}",
-                String::from_utf8_lossy(body)
-            )
-        });
-        assert!(
-            !error.code.is_empty() && !error.message.is_empty(),
-            "{what}"
-        );
+impl PeerRefusal for Answer {
+    fn peer_refusal(&self, what: &str) -> (u16, ErrorBody) {
+        let (status, error) = self.refusal(what);
         assert!(error.message.chars().count() < 500, "{what}: {error}");
-        (*status, error)
+        (status, error)
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn status_of(head: &str) -> u16 {
-    head.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Reads one answer: to the end of its `Content-Length`, or until the server closes.
-async fn read_answer(stream: &mut TcpStream) -> Answer {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        if let Some(end) = find(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            let length = head.lines().find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.trim()
-                    .eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse::<usize>().ok())?
-            });
-            if let Some(n) = length.filter(|n| buf.len() >= end + 4 + n) {
-                let body = buf[end + 4..end + 4 + n].to_vec();
-                let status = status_of(&head);
-                return Answer::Response { status, head, body };
-            }
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    match find(&buf, b"\r\n\r\n") {
-        Some(end) => {
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            Answer::Response {
-                status: status_of(&head),
-                head,
-                body: buf[end + 4..].to_vec(),
-            }
-        }
-        None => Answer::Closed,
-    }
-}
-
-/// Sends a request head (`headers` plus `Host`) and `body` as raw bytes, then waits at
-/// most `within` for the answer or the connection closing.
-async fn raw(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-    within: Duration,
-) -> Answer {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(head.as_bytes()).await.unwrap();
-    // The server may refuse before reading the body and close; that is a fine answer.
-    let _ = stream.write_all(body).await;
-    tokio::time::timeout(within, read_answer(&mut stream))
-        .await
-        .unwrap_or_else(|_| panic!("{method} {path}: no answer and no close within {within:?}"))
 }
 
 /// Polls `condition` until it holds, failing the test after [`SLACK`].
 async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + SLACK;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    cairn_testkit::wait_until(what, SLACK, || {
+        let holds = condition();
+        async move { holds.then_some(()) }
+    })
+    .await
+    .unwrap();
 }
 
 /// `headers` plus a true `Content-Length` for `body`.
@@ -296,7 +192,7 @@ async fn garbage_orders_are_refused_on_every_piece_route() {
             SLACK,
         )
         .await;
-        let (status, error) = answer.refusal(&format!("{method} {path} without order"));
+        let (status, error) = answer.peer_refusal(&format!("{method} {path} without order"));
         assert_eq!((status, error.code.as_str()), (401, "order_missing"));
         for value in garbage {
             let headers = vec![(ORDER_HEADER.to_owned(), value.to_owned())];
@@ -309,7 +205,7 @@ async fn garbage_orders_are_refused_on_every_piece_route() {
                 SLACK,
             )
             .await;
-            let (status, _) = answer.refusal(&format!("{method} {path} order {value:.20}"));
+            let (status, _) = answer.peer_refusal(&format!("{method} {path} order {value:.20}"));
             assert!(status == 400 || status == 403, "{method} {path}: {status}");
         }
     }
@@ -326,7 +222,7 @@ async fn garbage_orders_are_refused_on_every_piece_route() {
         let path = format!("/v1/pieces/{hash}/audit{query}");
         let headers = vec![peer.order(OrderAction::Audit, hash)];
         let answer = raw(peer.addr, "GET", &path, &headers, b"", SLACK).await;
-        let (status, _) = answer.refusal(&format!("GET {path}"));
+        let (status, _) = answer.peer_refusal(&format!("GET {path}"));
         assert_eq!(status, 400, "{path}");
     }
     peer.assert_empty("after garbage orders").await;
@@ -343,7 +239,7 @@ async fn bodies_that_are_not_the_piece_store_nothing() {
     // Malformed JSON, wrong content, nothing at all, a prefix of the piece.
     for body in [&b"{\"a\":"[..], b"[1,2,3]", b"", &data[..999]] {
         let answer = raw(peer.addr, "PUT", &path, &put(body), body, SLACK).await;
-        let (status, error) = answer.refusal(&format!("PUT {} bytes", body.len()));
+        let (status, error) = answer.peer_refusal(&format!("PUT {} bytes", body.len()));
         assert_eq!(status, 400, "{error}");
         peer.assert_empty("after a wrong body").await;
     }
@@ -352,13 +248,13 @@ async fn bodies_that_are_not_the_piece_store_nothing() {
     let mut headers = vec![peer.order(OrderAction::Put, hash)];
     headers.push(("content-length".into(), "1000000000000".into()));
     let answer = raw(peer.addr, "PUT", &path, &headers, &data[..10], SLACK).await;
-    let (status, error) = answer.refusal("PUT lying length");
+    let (status, error) = answer.peer_refusal("PUT lying length");
     assert_eq!((status, error.code.as_str()), (413, "order_too_large"));
 
     // One byte more than the order allows, all of it sent.
     let over = vec![4u8; MAX_SIZE as usize + 1];
     let answer = raw(peer.addr, "PUT", &path, &put(&over), &over, SLACK).await;
-    let (status, error) = answer.refusal("PUT oversize");
+    let (status, error) = answer.peer_refusal("PUT oversize");
     assert_eq!((status, error.code.as_str()), (413, "order_too_large"));
 
     // No declared length at all (chunked): refused, the size must be known up front.
@@ -367,7 +263,7 @@ async fn bodies_that_are_not_the_piece_store_nothing() {
     let body = format!("{:x}\r\n", data.len());
     let body = [body.as_bytes(), &data, b"\r\n0\r\n\r\n"].concat();
     let answer = raw(peer.addr, "PUT", &path, &headers, &body, SLACK).await;
-    let (status, error) = answer.refusal("PUT chunked");
+    let (status, error) = answer.peer_refusal("PUT chunked");
     assert_eq!((status, error.code.as_str()), (411, "length_required"));
 
     // The declared length, a short body, then the client hangs up.
@@ -386,7 +282,7 @@ async fn bodies_that_are_not_the_piece_store_nothing() {
         .await
         .unwrap();
     if !matches!(answer, Answer::Closed) {
-        let (status, error) = answer.refusal("PUT cut off");
+        let (status, error) = answer.peer_refusal("PUT cut off");
         assert_eq!((status, error.code.as_str()), (400, "piece_interrupted"));
     }
     // Whether or not it could answer, the peer discards what it received.
@@ -424,7 +320,7 @@ async fn a_trickling_piece_body_is_cut_off_after_the_body_timeout() {
                 )
                 .await;
                 if method == "PUT" {
-                    let (status, error) = answer.refusal(&format!("{method} {path} stalled"));
+                    let (status, error) = answer.peer_refusal(&format!("{method} {path} stalled"));
                     assert_eq!((status, error.code.as_str()), (408, "request_timeout"));
                 } else {
                     // The body is never read: the answer comes at once, whatever it is.
@@ -459,7 +355,7 @@ async fn traversal_in_piece_names_never_reaches_the_disk() {
             let piece = PieceHash::of(b"x");
             let headers = with_length(vec![peer.order(action, piece)], b"x");
             let answer = raw(peer.addr, method, &path, &headers, b"x", SLACK).await;
-            let (status, error) = answer.refusal(&format!("{method} {path:.80}"));
+            let (status, error) = answer.peer_refusal(&format!("{method} {path:.80}"));
             assert!(
                 (status, error.code.as_str()) == (400, "bad_request")
                     || (status, error.code.as_str()) == (404, "unknown_endpoint"),
@@ -485,7 +381,7 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
         "//etc/passwd".to_owned(),
     ] {
         let answer = raw(peer.addr, "GET", &path, &[], b"", SLACK).await;
-        let (status, error) = answer.refusal(&format!("GET {path}"));
+        let (status, error) = answer.peer_refusal(&format!("GET {path}"));
         assert_eq!((status, error.code.as_str()), (404, "unknown_endpoint"));
     }
     for (method, path) in [
@@ -498,7 +394,7 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
     ] {
         let headers = with_length(vec![peer.order(OrderAction::Put, hash)], b"{}");
         let answer = raw(peer.addr, method, &path, &headers, b"{}", SLACK).await;
-        let (status, error) = answer.refusal(&format!("{method} {path}"));
+        let (status, error) = answer.peer_refusal(&format!("{method} {path}"));
         assert_eq!((status, error.code.as_str()), (405, "method_not_allowed"));
         let Answer::Response { head, .. } = answer else {
             unreachable!()

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cairn_core::{PeerId, PieceHash};
 use cairn_pool::api::ROUTES;
@@ -304,14 +304,12 @@ impl Pool {
 
     /// Waits (polling, with a deadline) for a repair job handed to a storage peer.
     async fn repair_job(&self) -> (PeerId, RepairJob) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(job) = self.jobs.lock().unwrap().first().cloned() {
-                return job;
-            }
-            assert!(Instant::now() < deadline, "no repair job was handed out");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        cairn_testkit::wait_until("a repair job handed out", Duration::from_secs(30), || {
+            let job = self.jobs.lock().unwrap().first().cloned();
+            async move { job }
+        })
+        .await
+        .unwrap()
     }
 
     async fn stop(mut self) {

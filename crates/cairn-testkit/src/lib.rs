@@ -4,6 +4,7 @@
 
 mod client;
 mod daemon;
+pub mod raw;
 mod wait;
 
 pub use client::{ApiFailure, SignedClient};
