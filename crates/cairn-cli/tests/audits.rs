@@ -73,14 +73,7 @@ async fn a_peer_whose_pieces_are_garbage_is_disqualified() {
     let net = Network::start(7, &["--audit-interval", "200ms", "--disqualify-after", "2"]).await;
     let (client, _) = Client::init(net.root.join("home"), net.pool.url());
     let local = random_file(&net.root, "data", 3 * 65536 + 777);
-    client.ok(&[
-        "put",
-        local.to_str().unwrap(),
-        "--redundancy",
-        "ec:4+2",
-        "--segment-size",
-        "64KiB",
-    ]);
+    client.put_coded(&local, None, "ec:4+2");
     let victim = status_of(&client, "/data")["segments"][0]["pieces"][0]["peer"]
         .as_str()
         .unwrap()
@@ -151,14 +144,7 @@ async fn a_damaged_piece_is_read_around_and_found_corrupt() {
     let (client, _) = Client::init(net.root.join("home"), net.pool.url());
     // One segment, so each peer holds exactly one piece of it.
     let local = random_file(&net.root, "one", 50_000);
-    client.ok(&[
-        "put",
-        local.to_str().unwrap(),
-        "--redundancy",
-        "ec:4+2",
-        "--segment-size",
-        "64KiB",
-    ]);
+    client.put_coded(&local, None, "ec:4+2");
     // Damage one byte of data fragment 0, which a download reads first.
     let holder = status_of(&client, "/one")["segments"][0]["pieces"]
         .as_array()

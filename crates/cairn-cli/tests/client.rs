@@ -48,15 +48,7 @@ async fn put_and_get_are_byte_identical_for_every_size_and_policy() {
             let name = format!("{}-{size}", policy.replace(':', "_"));
             let local = random_file(&files, &name, size);
             let remote = format!("/{name}");
-            client.ok(&[
-                "put",
-                local.to_str().unwrap(),
-                &remote,
-                "--redundancy",
-                policy,
-                "--segment-size",
-                SEGMENT_ARG,
-            ]);
+            client.put_coded(&local, Some(&remote), policy);
             let back = net.root.join(format!("{name}.back"));
             client.ok(&["get", &remote, back.to_str().unwrap()]);
             assert_eq!(read(&back), read(&local), "{policy}, {size} bytes");
@@ -148,14 +140,7 @@ async fn get_works_with_m_piece_holders_dead() {
     let mut net = Network::start(6, &[]).await;
     let (client, _) = Client::init(net.root.join("home"), net.pool.url());
     let local = random_file(&net.root, "data", 5 * SEGMENT + 7);
-    client.ok(&[
-        "put",
-        local.to_str().unwrap(),
-        "--redundancy",
-        "ec:4+2",
-        "--segment-size",
-        SEGMENT_ARG,
-    ]);
+    client.put_coded(&local, None, "ec:4+2");
     // Kill two peers outright: the pool still believes them online, so the client meets
     // refused connections and must fall back to the other pieces.
     net.peers[0].kill();
@@ -191,14 +176,7 @@ async fn put_moves_pieces_from_a_dead_peer_to_spares() {
     // piece on the dead peer can only be stored through a spare.
     net.peers[2].kill();
     let local = random_file(&net.root, "data", 8 * SEGMENT);
-    client.ok(&[
-        "put",
-        local.to_str().unwrap(),
-        "--redundancy",
-        "ec:4+2",
-        "--segment-size",
-        SEGMENT_ARG,
-    ]);
+    client.put_coded(&local, None, "ec:4+2");
     let status: serde_json::Value =
         serde_json::from_str(&client.ok(&["status", "/data", "--json"])).unwrap();
     for segment in status["segments"].as_array().unwrap() {

@@ -10,7 +10,6 @@ use cairn_testkit::wait_until;
 mod common;
 use common::*;
 
-const SEGMENT_ARG: &str = "64KiB";
 /// Long enough for peers to be declared lost (3 s in the test pool) and for the repair.
 const HEAL: Duration = Duration::from_secs(45);
 
@@ -70,14 +69,7 @@ async fn survives_repeated_loss(policy: &str) {
     let mut net = Network::start(8, &[]).await;
     let (client, _) = Client::init(net.root.join("home"), net.pool.url());
     let local = random_file(&net.root, "data", 5 * 65536 + 99);
-    client.ok(&[
-        "put",
-        local.to_str().unwrap(),
-        "--redundancy",
-        policy,
-        "--segment-size",
-        SEGMENT_ARG,
-    ]);
+    client.put_coded(&local, None, policy);
     let index = peer_index(&net).await;
     let first = holders(&client, "/data", &index);
     assert_eq!(first.len(), 6, "every piece of a segment on its own peer");
@@ -133,14 +125,7 @@ async fn a_returning_peer_sheds_its_surplus_pieces() {
     let mut net = Network::start(7, &[]).await;
     let (client, _) = Client::init(net.root.join("home"), net.pool.url());
     let local = random_file(&net.root, "data", 3 * 65536);
-    client.ok(&[
-        "put",
-        local.to_str().unwrap(),
-        "--redundancy",
-        "ec:4+2",
-        "--segment-size",
-        SEGMENT_ARG,
-    ]);
+    client.put_coded(&local, None, "ec:4+2");
     let index = peer_index(&net).await;
     let victim = holders(&client, "/data", &index)[0];
     let dir = net.root.join(format!("peer{victim}"));
@@ -171,15 +156,7 @@ async fn clients_read_and_write_while_the_network_repairs() {
     let (client, _) = Client::init(net.root.join("home"), net.pool.url());
     let local = random_file(&net.root, "data", 4 * 65536);
     let put = |path: &str, file: &Path| {
-        client.ok(&[
-            "put",
-            file.to_str().unwrap(),
-            path,
-            "--redundancy",
-            "ec:4+2",
-            "--segment-size",
-            SEGMENT_ARG,
-        ]);
+        client.put_coded(file, Some(path), "ec:4+2");
     };
     put("/data", &local);
     let index = peer_index(&net).await;
@@ -218,14 +195,7 @@ async fn pieces_a_peer_lost_from_its_disk_are_rebuilt_when_it_registers() {
     let mut net = Network::start(7, &[]).await;
     let (client, _) = Client::init(net.root.join("home"), net.pool.url());
     let local = random_file(&net.root, "data", 2 * 65536);
-    client.ok(&[
-        "put",
-        local.to_str().unwrap(),
-        "--redundancy",
-        "ec:4+2",
-        "--segment-size",
-        SEGMENT_ARG,
-    ]);
+    client.put_coded(&local, None, "ec:4+2");
     let index = peer_index(&net).await;
     let victim = holders(&client, "/data", &index)[0];
     let dir = net.root.join(format!("peer{victim}"));

@@ -47,14 +47,7 @@ async fn a_peer_leaves_gracefully_and_every_file_survives() {
     {
         let name = format!("file{i}");
         let local = random_file(&net.root, &name, len);
-        client.ok(&[
-            "put",
-            local.to_str().unwrap(),
-            "--redundancy",
-            "ec:4+2",
-            "--segment-size",
-            "64KiB",
-        ]);
+        client.put_coded(&local, None, "ec:4+2");
         files.push((format!("/{name}"), local));
     }
     let leaving = peer_info(net.peers[0].url()).await.peer;

@@ -45,18 +45,6 @@ async fn network(peers: &[(&str, &str)]) -> Network {
     }
 }
 
-fn put(client: &Client, local: &Path, remote: &str, policy: &str) {
-    client.ok(&[
-        "put",
-        local.to_str().unwrap(),
-        remote,
-        "--redundancy",
-        policy,
-        "--segment-size",
-        "64KiB",
-    ]);
-}
-
 /// Puts `count` files of `size` bytes; returns `(remote, local)` pairs.
 fn fill(
     client: &Client,
@@ -69,7 +57,7 @@ fn fill(
         .map(|i| {
             let local = random_file(root, &format!("file{i}"), size);
             let remote = format!("/file{i}");
-            put(client, &local, &remote, policy);
+            client.put_coded(&local, Some(&remote), policy);
             (remote, local)
         })
         .collect()
@@ -141,7 +129,7 @@ async fn joining_peers_fill_until_utilisation_evens_out() {
     };
     // While pieces move, clients keep writing and reading.
     let extra = random_file(&net.root, "during", 200_000);
-    put(&client, &extra, "/during", "ec:4+2");
+    client.put_coded(&extra, Some("/during"), "ec:4+2");
     check_files(&client, &net.root, &[("/during".to_owned(), extra)], 6);
     let pool = net.pool.url().to_owned();
     wait_until("utilisation within the tolerance", SETTLED, || async {

@@ -58,14 +58,7 @@ async fn a_network_over_pinned_tls_stores_reads_and_audits() {
     .unwrap();
     let (client, _) = Client::init(root.join("home"), &url);
     let local = random_file(root, "data", 300_000);
-    client.ok(&[
-        "put",
-        local.to_str().unwrap(),
-        "--redundancy",
-        "ec:4+2",
-        "--segment-size",
-        "64KiB",
-    ]);
+    client.put_coded(&local, None, "ec:4+2");
     let back = root.join("back");
     client.ok(&["get", "/data", back.to_str().unwrap()]);
     assert_eq!(

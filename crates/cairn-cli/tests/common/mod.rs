@@ -184,6 +184,16 @@ impl Client {
         run.stderr
     }
 
+    /// `cairn put LOCAL [REMOTE] --redundancy POLICY` in 64 KiB segments (so a small file
+    /// has several), which must succeed.
+    pub fn put_coded(&self, local: &Path, remote: Option<&str>, policy: &str) -> String {
+        let local = local.to_str().unwrap();
+        let mut a = vec!["put", local];
+        a.extend(remote);
+        a.extend(["--redundancy", policy, "--segment-size", "64KiB"]);
+        self.ok(&a)
+    }
+
     /// `cairn ls DIR --json`, as `(path, kind, size)` triples.
     pub fn ls(&self, dir: &str) -> Vec<(String, String, u64)> {
         let json: serde_json::Value =
