@@ -222,11 +222,11 @@ pub fn get(global: &Global, args: GetArgs) -> anyhow::Result<()> {
                 Some(local) => local.clone(),
                 None => default_name()?,
             };
-            let size = drive.size(&path).await?;
-            let bar = Bar::bytes(size, "get", false);
+            // The bar learns the size once the file's record is read.
+            let bar = Bar::bytes(0, "get", false);
             let written = drive.get(&path, &local, &bar.progress()).await;
             bar.finish();
-            let written = written?;
+            let (written, size) = written?;
             say!("wrote {} ({})", written.display(), human(size));
         }
         Ok(())

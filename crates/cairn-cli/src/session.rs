@@ -119,8 +119,8 @@ impl Bar {
     pub fn progress(&self) -> Progress {
         match &self.0 {
             Some(bar) => {
-                let bar = bar.clone();
-                Progress::new(move |n| bar.inc(n))
+                let (done, total) = (bar.clone(), bar.clone());
+                Progress::new(move |n| done.inc(n)).with_total(move |n| total.set_length(n))
             }
             None => Progress::silent(),
         }

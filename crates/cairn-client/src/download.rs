@@ -63,6 +63,7 @@ impl Drive {
         } else {
             layout.segments_for(start..end)
         };
+        progress.set_total(end - start);
         let mut hasher = blake3::Hasher::new();
         let mut written = 0u64;
         let mut plaintexts = stream::iter(segments)

@@ -330,26 +330,22 @@ impl Drive {
         Ok(out)
     }
 
-    /// The plaintext size of the file at `remote`.
-    pub async fn size(&self, remote: &RemotePath) -> ClientResult<u64> {
-        Ok(self.readable(remote).await?.metadata.layout.size())
-    }
-
     /// Downloads the file at `remote` to the local path `local` (into it, if it is a
-    /// directory). The file appears whole or not at all. Returns where it was written.
+    /// directory). The file appears whole or not at all. Returns where it was written and
+    /// how many bytes.
     pub async fn get(
         &self,
         remote: &RemotePath,
         local: &Path,
         progress: &Progress,
-    ) -> ClientResult<PathBuf> {
+    ) -> ClientResult<(PathBuf, u64)> {
         let file = self.readable(remote).await?;
         let target = match remote.file_name() {
             Some(name) if local.is_dir() => local.join(name.as_str()),
             _ => local.to_owned(),
         };
-        self.download_to_file(&file, &target, progress).await?;
-        Ok(target)
+        let written = self.download_to_file(&file, &target, progress).await?;
+        Ok((target, written))
     }
 
     async fn download_to_file(
@@ -527,7 +523,6 @@ impl Drive {
                 Some((&FOLDER_MARKER, folder)) => {
                     let folder = EncryptedPath::parse(&folder.join("/"))?;
                     walked.folders.push(self.paths.decrypt(&folder)?);
-                    walked.markers.push(object.path);
                 }
                 _ => walked.files.push(self.paths.decrypt(&encrypted)?),
             }
@@ -702,8 +697,6 @@ pub struct Walked {
     pub files: Vec<RemotePath>,
     /// Explicitly made folders, by path.
     pub folders: Vec<RemotePath>,
-    /// The markers' encrypted paths.
-    markers: Vec<String>,
 }
 
 /// A local folder to upload: its files with their remote paths, and folders with no files.
