@@ -109,7 +109,7 @@ impl Drive {
             tokio::task::spawn_blocking(move || produce(file, &local, &codec, &tx))
         };
         // The first failure ends the stream, which drops the channel and stops the reader.
-        let segments: ClientResult<Vec<SegmentRecord>> = tokio_stream_from(rx)
+        let segments: ClientResult<Vec<(SegmentRecord, u64)>> = tokio_stream_from(rx)
             .map(|produced| async {
                 let (index, segment) = produced?;
                 let len = layout.plaintext_len(SegmentIndex(index)) as u64;
@@ -126,7 +126,7 @@ impl Drive {
             path: local.to_owned(),
             reason: format!("reading stopped unexpectedly: {e}"),
         });
-        let segments = segments?;
+        let (segments, stored): (Vec<SegmentRecord>, Vec<u64>) = segments?.into_iter().unzip();
         let content_hash = produced??;
         let metadata = ObjectMetadata {
             layout,
@@ -137,9 +137,7 @@ impl Drive {
             segments,
         };
         let sealed = entry::seal_file(self.metadata_key(), object, &metadata, &mut rng)?;
-        let size = (0..layout.count())
-            .map(|i| stored_size(&layout, redundancy, i))
-            .sum();
+        let size = stored.iter().sum();
         self.pool()
             .commit(
                 upload,
@@ -153,14 +151,15 @@ impl Drive {
         Ok(())
     }
 
-    /// Places one segment, stores its pieces and commits it.
+    /// Places one segment, stores its pieces and commits it; returns its record and the
+    /// bytes its pieces hold.
     async fn store_segment(
         &self,
         upload: &str,
         index: u32,
         redundancy: Redundancy,
         segment: EncodedSegment,
-    ) -> ClientResult<SegmentRecord> {
+    ) -> ClientResult<(SegmentRecord, u64)> {
         let piece_size = segment.fragments.first().map_or(0, Vec::len) as u64;
         let place = PlaceSegment {
             piece_size,
@@ -215,10 +214,11 @@ impl Drive {
                 last: last.to_string(),
             });
         }
+        let stored = piece_size * pieces.len() as u64;
         self.pool()
             .commit_segment(upload, index, &CommitSegment { pieces })
             .await?;
-        Ok(SegmentRecord { fragments: hashes })
+        Ok((SegmentRecord { fragments: hashes }, stored))
     }
 
     /// Stores one copy of a fragment: on its placed peer, moving to a spare when that peer
@@ -320,13 +320,6 @@ fn check_placement(placed: &SegmentPlaced, redundancy: Redundancy) -> ClientResu
         return Err(wrong("a spare repeats a peer or lacks orders".into()));
     }
     Ok(())
-}
-
-/// Bytes segment `index` stores across its pieces.
-fn stored_size(layout: &SegmentLayout, redundancy: Redundancy, index: u32) -> u64 {
-    let k = u64::from(redundancy.k());
-    let piece = (layout.ciphertext_len(SegmentIndex(index)) as u64).div_ceil(k);
-    piece * u64::from(redundancy.pieces())
 }
 
 /// Reads, seals, codes and hashes every segment on a blocking thread; returns the
