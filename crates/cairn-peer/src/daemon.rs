@@ -107,6 +107,9 @@ pub enum PeerError {
     /// The pool's address cannot be used.
     #[error("{0}")]
     PoolAddress(String),
+    /// TLS or an HTTP client could not be set up.
+    #[error("cannot set up transport security: {0}")]
+    Tls(String),
 }
 
 /// A peer serving until shut down.
@@ -148,14 +151,11 @@ impl RunningPeer {
             }
             _ => reqwest::Client::builder().build(),
         }
-        .map_err(|e| PeerError::PoolAddress(format!("cannot build an HTTP client: {e}")))?;
+        .map_err(|e| PeerError::Tls(format!("cannot build an HTTP client: {e}")))?;
         // HTTPS unless told otherwise on loopback; the certificate carries the peer's key,
         // which everyone dialling it pins.
         let tls = if config.tls || !addr.ip().is_loopback() {
-            Some(
-                cairn_tls::server_config(&key)
-                    .map_err(|e| PeerError::PoolAddress(format!("cannot set up TLS: {e}")))?,
-            )
+            Some(cairn_tls::server_config(&key).map_err(|e| PeerError::Tls(e.to_string()))?)
         } else {
             None
         };
