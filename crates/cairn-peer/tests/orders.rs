@@ -186,6 +186,47 @@ async fn a_good_order_stores_serves_and_deletes() {
     assert_eq!(peer.get(&get, hash, None).await.0, 404);
 }
 
+/// The data path's own client tells a peer's refusal from a piece of the wrong size: a
+/// missing piece is the peer's `piece_not_found`, whatever its error message's length.
+#[tokio::test]
+async fn the_transfer_client_reports_a_missing_piece_as_the_peers_refusal() {
+    let peer = start(1 << 20).await;
+    let client = cairn_transfer::PeerClient::new().unwrap();
+    let data = vec![7u8; 10_000];
+    let hash = PieceHash::of(&data);
+    let get = peer
+        .pool
+        .sign(peer.order(OrderAction::Get, hash, 10_000, 1))
+        .unwrap();
+    match client
+        .get(peer.service.id(), &peer.url, &get, hash, 10_000)
+        .await
+    {
+        Err(cairn_transfer::TransferError::Refused { code, .. }) => {
+            assert_eq!(code, "piece_not_found")
+        }
+        other => panic!("expected the peer's refusal, got {other:?}"),
+    }
+    let put = peer
+        .pool
+        .sign(peer.order(OrderAction::Put, hash, 10_000, 2))
+        .unwrap();
+    let receipt = client
+        .put(peer.service.id(), &peer.url, &put, hash, data.clone().into())
+        .await
+        .unwrap();
+    assert_eq!(receipt.size, 10_000);
+    let get = peer
+        .pool
+        .sign(peer.order(OrderAction::Get, hash, 10_000, 3))
+        .unwrap();
+    let body = client
+        .get(peer.service.id(), &peer.url, &get, hash, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(body.as_ref(), data.as_slice());
+}
+
 #[tokio::test]
 async fn bad_orders_are_refused_and_nothing_is_stored() {
     let peer = start(1 << 20).await;

@@ -147,7 +147,10 @@ impl PeerClient {
             .send()
             .await
             .map_err(|e| unreachable(peer, address, &e))?;
-        if response.content_length().is_some_and(|len| len != size) {
+        // A refusal's length is its error message's; only a piece's own answer is checked.
+        if response.status().is_success()
+            && response.content_length().is_some_and(|len| len != size)
+        {
             return Err(TransferError::Wrong {
                 peer,
                 reason: format!("it offered a piece of the wrong size (expected {size} bytes)"),
