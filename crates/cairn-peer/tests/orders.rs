@@ -212,7 +212,13 @@ async fn the_transfer_client_reports_a_missing_piece_as_the_peers_refusal() {
         .sign(peer.order(OrderAction::Put, hash, 10_000, 2))
         .unwrap();
     let receipt = client
-        .put(peer.service.id(), &peer.url, &put, hash, data.clone().into())
+        .put(
+            peer.service.id(),
+            &peer.url,
+            &put,
+            hash,
+            data.clone().into(),
+        )
         .await
         .unwrap();
     assert_eq!(receipt.size, 10_000);

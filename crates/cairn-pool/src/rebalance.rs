@@ -37,6 +37,8 @@ pub struct Rebalancer {
 
 /// One rebalancing pass.
 pub async fn pass<S: MetadataStore>(app: &Arc<App<S>>) -> Result<(), StoreError> {
+    // Segments read below must not be planned from records a finishing job is swapping.
+    let _planning = app.repairs.planning().await;
     let records = app.store.peers().await?;
     let usage = app.store.peer_usage().await?;
     let now = now_ms();

@@ -114,6 +114,13 @@ impl Repairs {
             .count() as u64
     }
 
+    /// Holds off checker passes and record swaps' release of their segments while a
+    /// planner (the rebalancer) reads segments and dispatches jobs: what it reads is then
+    /// either current or marked busy.
+    pub async fn planning(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.pass.lock().await
+    }
+
     /// Whether segment `index` of `object` has a job (repair or migration) now.
     pub fn is_busy(&self, object: UploadId, index: u32) -> bool {
         self.lock().busy.contains(&(object, index))
@@ -472,6 +479,10 @@ async fn record<S: MetadataStore>(
         }
         Err(StoreError::NotFound(_)) => {
             tracing::info!(job = %report.job, "the repaired object was deleted meanwhile");
+            Ok(0)
+        }
+        Err(StoreError::Conflict(reason)) => {
+            tracing::error!(job = %report.job, "a job's pieces were not recorded: {reason}");
             Ok(0)
         }
         Err(e) => Err(e.into()),

@@ -223,7 +223,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// the pieces on the `removed` peers leave the records (their peers are asked to delete
     /// them, so a returning peer sheds its surplus) and the `added` pieces join. If the
     /// object is gone meanwhile, the added pieces are queued for deletion instead and the
-    /// answer is [`StoreError::NotFound`].
+    /// answer is [`StoreError::NotFound`]; if a peer would end up holding two pieces of the
+    /// segment, likewise with [`StoreError::Conflict`] (the removed pieces stay).
     fn repair_segment(
         &self,
         object: UploadId,

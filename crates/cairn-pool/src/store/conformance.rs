@@ -1279,7 +1279,7 @@ pub(crate) async fn damaged_segments_are_found_and_repaired<S: MetadataStore>(st
     // A repair of a segment whose object is gone records nothing and frees its pieces.
     store.delete_object(owner, "a/b".into(), 60).await.unwrap();
     let late = PiecePlacement {
-        peer: peer(2),
+        peer: peer(6),
         ..rebuilt
     };
     assert!(matches!(
@@ -1288,13 +1288,59 @@ pub(crate) async fn damaged_segments_are_found_and_repaired<S: MetadataStore>(st
             .await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(
-        store
-            .pending_deletes(peer(2), 10)
-            .await
-            .unwrap()
-            .contains(&hash(0, 1))
+    assert_eq!(
+        store.pending_deletes(peer(6), 10).await.unwrap(),
+        vec![hash(0, 1)]
     );
+}
+
+/// No repair or migration ever records a second piece of a segment on one peer: such a
+/// record is refused whole (the source keeps its piece) and the stray copy is collected.
+pub(crate) async fn a_repair_never_doubles_a_peer_in_a_segment<S: MetadataStore>(store: S) {
+    let (object, owner) = committed_object(&store).await;
+    let before = store.object(owner, "a/b".into()).await.unwrap().unwrap();
+    // Moving fragment 3 off peer 4 onto peer 1, which holds fragment 0 already.
+    let doubled = PiecePlacement {
+        segment: 0,
+        fragment: 3,
+        hash: hash(0, 3),
+        size: 100,
+        peer: peer(1),
+    };
+    assert!(matches!(
+        store
+            .repair_segment(object, 0, vec![peer(4)], vec![doubled.clone()], 10)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let after = store.object(owner, "a/b".into()).await.unwrap().unwrap();
+    assert_eq!(after.segments, before.segments);
+    assert_eq!(
+        store.pending_deletes(peer(1), 10).await.unwrap(),
+        vec![hash(0, 3)]
+    );
+    assert_eq!(store.pending_deletes(peer(4), 10).await.unwrap(), vec![]);
+    // Two new pieces on one new peer are refused the same way.
+    let twice = vec![
+        PiecePlacement {
+            peer: peer(7),
+            ..doubled.clone()
+        },
+        PiecePlacement {
+            fragment: 2,
+            hash: hash(0, 2),
+            peer: peer(7),
+            ..doubled
+        },
+    ];
+    assert!(matches!(
+        store
+            .repair_segment(object, 0, vec![peer(3), peer(4)], twice, 20)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let after = store.object(owner, "a/b".into()).await.unwrap().unwrap();
+    assert_eq!(after.segments, before.segments);
 }
 
 pub(crate) async fn audits_are_tallied_and_pieces_sampled<S: MetadataStore>(store: S) {
@@ -1509,6 +1555,7 @@ macro_rules! suite {
             case!(repair_queue_counts_segments_below_redundancy);
             case!(objects_may_have_no_segments);
             case!(damaged_segments_are_found_and_repaired);
+            case!(a_repair_never_doubles_a_peer_in_a_segment);
             case!(audits_are_tallied_and_pieces_sampled);
             case!(usage_and_segment_cursors);
             case!(account_usage_counts_committed_and_placed_pieces);

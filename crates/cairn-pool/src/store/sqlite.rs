@@ -173,6 +173,32 @@ fn queue_unreferenced(
     Ok(())
 }
 
+/// A peer that would hold two pieces of segment `index` of `object` once the `removed`
+/// peers' pieces leave and the `added` ones join (invariant 2), if any.
+fn doubled_peer(
+    tx: &Transaction<'_>,
+    object: &[u8],
+    index: u32,
+    removed: &[PeerId],
+    added: &[PiecePlacement],
+) -> rusqlite::Result<Option<PeerId>> {
+    let mut seen = BTreeSet::new();
+    let mut stmt = tx.prepare(
+        "SELECT EXISTS (SELECT 1 FROM pieces WHERE object = ?1 AND segment = ?2 AND peer = ?3)",
+    )?;
+    for piece in added {
+        let stays = !removed.contains(&piece.peer)
+            && stmt.query_row(
+                params![object, index, piece.peer.as_bytes().as_slice()],
+                |row| row.get::<_, bool>(0),
+            )?;
+        if stays || !seen.insert(piece.peer) {
+            return Ok(Some(piece.peer));
+        }
+    }
+    Ok(None)
+}
+
 /// Removes an object (committed or not) with its segments, pieces and placements, and
 /// queues what it occupied for deletion.
 fn remove_object(tx: &Transaction<'_>, object: &UploadId, now: u64) -> rusqlite::Result<()> {
@@ -1125,11 +1151,19 @@ impl MetadataStore for SqliteStore {
                 .iter()
                 .map(|p| (p.peer.as_bytes().to_vec(), p.hash.as_bytes().to_vec()))
                 .collect();
+            // A refusal still commits: the added pieces are stored on their peers and
+            // must be collected.
             if !live {
                 queue_unreferenced(tx, &added_refs, now).sql()?;
-                return Err(StoreError::NotFound(format!(
+                return Ok(Err(StoreError::NotFound(format!(
                     "segment {index} of object {object}"
-                )));
+                ))));
+            }
+            if let Some(peer) = doubled_peer(tx, id, index, &removed, &added).sql()? {
+                queue_unreferenced(tx, &added_refs, now).sql()?;
+                return Ok(Err(StoreError::Conflict(format!(
+                    "peer {peer} would hold two pieces of segment {index} of object {object}"
+                ))));
             }
             let mut gone = BTreeSet::new();
             for peer in &removed {
@@ -1175,9 +1209,10 @@ impl MetadataStore for SqliteStore {
                 )
                 .sql()?;
             }
-            queue_unreferenced(tx, &gone, now).sql()
+            queue_unreferenced(tx, &gone, now).sql()?;
+            Ok(Ok(()))
         })
-        .await
+        .await?
     }
 
     async fn mark_corrupt(&self, peer: PeerId, hash: PieceHash) -> StoreResult<u64> {
