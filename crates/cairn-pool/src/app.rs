@@ -15,6 +15,7 @@ use rand::Rng;
 use crate::config::PoolConfig;
 use crate::counters::Counters;
 use crate::error::ApiError;
+use crate::quota::Quotas;
 use crate::rate::KeyRates;
 use crate::rebalance::Rebalancer;
 use crate::repair::Repairs;
@@ -41,9 +42,9 @@ pub struct App<S> {
     pub rebalance: Rebalancer,
     /// Every active signing key's request bucket (see [`crate::rate`]).
     pub rates: Mutex<KeyRates>,
-    /// Held from reading an account's usage until its new placement is recorded, so that
-    /// concurrent placements cannot together pass the account's quota.
-    pub placing: tokio::sync::Mutex<()>,
+    /// Each account's usage bound, so concurrent placements cannot together pass the
+    /// account's quota and a placement needs no scan of the account's pieces.
+    pub quotas: Quotas,
 }
 
 impl<S> App<S> {

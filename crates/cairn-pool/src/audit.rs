@@ -489,7 +489,7 @@ mod tests {
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),
             rates: Default::default(),
-            placing: Default::default(),
+            quotas: Default::default(),
         };
         (app, dir)
     }

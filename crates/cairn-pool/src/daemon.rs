@@ -105,7 +105,7 @@ impl RunningPool {
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),
             rates: Mutex::new(rates),
-            placing: tokio::sync::Mutex::new(()),
+            quotas: Default::default(),
         });
         let pool = app.pool_id();
         let (stop, stopped) = watch::channel(false);

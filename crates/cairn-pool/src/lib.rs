@@ -15,6 +15,7 @@ pub mod error;
 pub mod health;
 pub mod placement;
 pub mod probe;
+pub mod quota;
 pub mod rate;
 pub mod rebalance;
 pub mod repair;

@@ -24,6 +24,7 @@ use crate::app::App;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::placement::{self, Candidate, PlacementRequest};
+use crate::quota::Verdict;
 use crate::store::{
     CommitObject, MetadataStore, NewUpload, PiecePlacement, SegmentCommit, UploadId, UploadRecord,
 };
@@ -79,22 +80,30 @@ async fn open_upload<S: MetadataStore>(
     })
 }
 
-/// Online peers as placement candidates.
-async fn candidates<S: MetadataStore>(app: &App<S>) -> Result<Vec<Candidate>, ApiError> {
-    Ok(app
+/// Online peers as placement candidates, with their addresses.
+async fn candidates<S: MetadataStore>(
+    app: &App<S>,
+) -> Result<(Vec<Candidate>, HashMap<PeerId, String>), ApiError> {
+    let mut addresses = HashMap::new();
+    let candidates = app
         .store
         .peers()
         .await?
         .into_iter()
         .filter(|p| p.state == PeerState::Online)
-        .map(|p| Candidate {
-            id: p.id,
-            domain: placement::failure_domain(p.zone.as_deref(), &p.address),
-            free: p.free(),
-            availability: p.availability,
-            rtt_ms: p.rtt_ms,
+        .map(|p| {
+            let candidate = Candidate {
+                id: p.id,
+                domain: placement::failure_domain(p.zone.as_deref(), &p.address),
+                free: p.free(),
+                availability: p.availability,
+                rtt_ms: p.rtt_ms,
+            };
+            addresses.insert(p.id, p.address);
+            candidate
         })
-        .collect())
+        .collect();
+    Ok((candidates, addresses))
 }
 
 /// `POST /v1/uploads`.
@@ -107,7 +116,7 @@ pub async fn begin<S: MetadataStore>(
     check_path(&body.path)?;
     let policy = RedundancyPolicy::from_str(&body.redundancy)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_redundancy", e.to_string()))?;
-    let candidates = candidates(&app).await?;
+    let (candidates, _) = candidates(&app).await?;
     let redundancy = placement::resolve_policy(policy, &candidates, app.config.durability_target)?;
     let now = now_ms();
     app.store.ensure_account(account, now).await?;
@@ -165,7 +174,7 @@ pub async fn place<S: MetadataStore>(
         )));
     }
     let copies = usize::from(shape.r());
-    let candidates = candidates(&app).await?;
+    let (candidates, addresses) = candidates(&app).await?;
     let chosen = placement::place(
         &candidates,
         &PlacementRequest {
@@ -176,20 +185,18 @@ pub async fn place<S: MetadataStore>(
         &mut rand::rng(),
     )?;
     // Every put order handed out (spares included) lets the account store a piece, so all
-    // of them count against its quota until the segment is committed. The lock is held until
-    // the placement is recorded, so concurrent placements cannot together pass the quota.
+    // of them count against its quota until the segment is committed.
     let orders = chosen.peers.len() + chosen.spares.len() * fragments;
     let needed = (orders as u64).saturating_mul(body.piece_size);
-    let _placing = app.placing.lock().await;
-    let used = app.store.account_usage(account).await?;
-    check_quota(used, needed, app.config.account_quota)?;
-    let addresses: HashMap<PeerId, String> = app
-        .store
-        .peers()
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p.address))
-        .collect();
+    let quota = app.config.account_quota;
+    let verdict = (app.quotas)
+        .reserve(account, needed, quota, async || {
+            app.store.account_usage(account).await
+        })
+        .await?;
+    if let Verdict::Over { used } = verdict {
+        return Err(over_quota(used, needed, quota));
+    }
     let address = |peer: &PeerId| addresses.get(peer).cloned().unwrap_or_default();
     let now = now_ms();
     let ttl = std::time::Duration::from_millis(upload.expires_at.saturating_sub(now))
@@ -249,20 +256,17 @@ pub async fn place<S: MetadataStore>(
     Ok(Json(SegmentPlaced { targets, spares }))
 }
 
-/// Refuses a placement of `needed` bytes that would take an account using `used` bytes past
-/// `quota`.
-fn check_quota(used: u64, needed: u64, quota: u64) -> Result<(), ApiError> {
-    if used.saturating_add(needed) <= quota {
-        return Ok(());
-    }
-    Err(ApiError::new(
+/// The refusal of a placement of `needed` bytes that would take an account using `used`
+/// bytes past `quota`.
+fn over_quota(used: u64, needed: u64, quota: u64) -> ApiError {
+    ApiError::new(
         StatusCode::FORBIDDEN,
         "quota_exceeded",
         format!(
             "this account's pieces use {used} of its {quota} bytes and this segment needs \
              {needed} more; delete files or ask the pool's operator for a larger quota"
         ),
-    ))
+    )
 }
 
 /// `POST /v1/uploads/{upload}/segments/{index}/commit`: records the pieces the peers
@@ -599,16 +603,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_quota_is_a_ceiling_not_a_floor() {
-        assert!(check_quota(0, 100, 100).is_ok());
-        assert!(check_quota(60, 40, 100).is_ok());
-        let refused = check_quota(60, 41, 100).unwrap_err();
+    fn a_quota_refusal_says_what_is_used_and_needed() {
+        let refused = over_quota(60, 41, 100);
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
         assert_eq!(refused.code, "quota_exceeded");
         assert!(refused.message.contains("use 60 of its 100 bytes"));
         assert!(refused.message.contains("needs 41 more"));
-        assert!(check_quota(u64::MAX, u64::MAX, u64::MAX).is_ok());
-        assert!(check_quota(u64::MAX, 1, u64::MAX - 1).is_err());
     }
 
     #[test]

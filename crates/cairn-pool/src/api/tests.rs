@@ -54,7 +54,7 @@ impl TestPool {
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),
             rates: Default::default(),
-            placing: Default::default(),
+            quotas: Default::default(),
         });
         let router = super::router(app);
         let server = tokio::spawn(async move {
