@@ -61,6 +61,13 @@ pub struct PoolArgs {
     /// `500GiB`); placing past it is refused.
     #[arg(long, default_value = "1TiB", value_parser = crate::parse_size)]
     account_quota: u64,
+    /// Signed requests one key (an account's or a peer's) may make a second on average;
+    /// past it the pool answers `429` with a `Retry-After`. `0` turns the limit off.
+    #[arg(long, default_value_t = cairn_pool::rate::DEFAULT_REQUESTS_PER_SECOND)]
+    requests_per_second: u32,
+    /// Signed requests one idle key may make at once before the rate applies.
+    #[arg(long, default_value_t = cairn_pool::rate::DEFAULT_REQUEST_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    request_burst: u32,
 }
 
 /// Parses a fraction from 0 to 1, like `0.05`.
@@ -192,6 +199,8 @@ pub fn run_pool(args: PoolArgs) -> anyhow::Result<()> {
     config.rebalance_tolerance = args.rebalance_tolerance;
     config.max_migrations = usize::try_from(args.max_migrations).unwrap_or(usize::MAX);
     config.account_quota = args.account_quota;
+    config.requests_per_second_per_key = args.requests_per_second;
+    config.request_burst_per_key = args.request_burst;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let pool = RunningPool::start(config).await?;

@@ -438,6 +438,29 @@ async fn signed_requests_cannot_be_replayed_or_forged() {
     assert_eq!(unsigned.status().as_u16(), 401);
 }
 
+/// `--requests-per-second` and `--request-burst` reach the pool: past the burst a key is
+/// told to wait, another key is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_rate_flags_limit_each_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = start_pool(
+        dir.path(),
+        "127.0.0.1:0",
+        &["--requests-per-second", "1", "--request-burst", "3"],
+    );
+    let list = format!("{}?prefix=", api::OBJECTS);
+    let busy = SignedClient::new(pool.url(), SigningKey::from_bytes(&[7; 32]));
+    for _ in 0..3 {
+        let (status, _) = busy.send_raw("GET", &list, Vec::new()).await.unwrap();
+        assert_eq!(status, 200);
+    }
+    let (status, body) = busy.send_raw("GET", &list, Vec::new()).await.unwrap();
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&body));
+    let calm = SignedClient::new(pool.url(), SigningKey::from_bytes(&[8; 32]));
+    let (status, _) = calm.send_raw("GET", &list, Vec::new()).await.unwrap();
+    assert_eq!(status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_pool_keeps_peers_objects_and_placements() {
     let mut net = Network::start(4, &[]).await;

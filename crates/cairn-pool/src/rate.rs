@@ -13,11 +13,13 @@ use std::collections::HashMap;
 
 use crate::config::PoolConfig;
 
-/// Signed requests per second one key may make on average, by default.
-pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 200;
-/// Signed requests one idle key may make at once, by default (a few hundred small files'
+/// Signed requests per second one key may make on average, by default: a client storing
+/// or reading a thousand small files a second (two requests each) keeps within it, a
+/// runaway one takes at most a bounded share of a pool that serves several thousand.
+pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 2000;
+/// Signed requests one idle key may make at once, by default (a few thousand small files'
 /// worth of uploads).
-pub const DEFAULT_REQUEST_BURST: u32 = 1000;
+pub const DEFAULT_REQUEST_BURST: u32 = 10_000;
 /// Most keys whose buckets are remembered at once.
 pub const MAX_TRACKED_KEYS: usize = 100_000;
 
