@@ -1,5 +1,6 @@
 //! Data-path throughput: every kernel of a segment's trip, each beside a memcpy of the same
-//! bytes measured in the same run, so results read as ratios to the machine's floor.
+//! bytes measured in the same run, so results read as ratios to the machine's floor; and
+//! the cost of one signature check, beside the same check with a freshly decompressed key.
 //!
 //! Run with `cargo bench -p cairn-core --bench datapath`; figures go to `docs/performance.md`.
 
@@ -143,5 +144,28 @@ fn datapath(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, datapath);
+/// One Ed25519 check as every role makes it per piece (a receipt, an order, a signed
+/// request): with the key decompressed afresh (the baseline) and remembered.
+fn signatures(c: &mut Criterion) {
+    use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+    let signing = SigningKey::from_bytes(&[7; 32]);
+    let bytes = signing.verifying_key().to_bytes();
+    let message = [5u8; 120];
+    let signature = signing.sign(&message);
+    let peer = cairn_core::PeerId::from_verifying_key(&signing.verifying_key());
+    let mut group = c.benchmark_group("signature");
+    group.bench_function("decompress + verify (baseline)", |b| {
+        b.iter(|| {
+            VerifyingKey::from_bytes(black_box(&bytes))
+                .map(|key| key.verify_strict(&message, &signature))
+        })
+    });
+    group.bench_function("remembered key + verify", |b| {
+        b.iter(|| black_box(peer).verify(&message, &signature.to_bytes()))
+    });
+    group.bench_function("sign", |b| b.iter(|| signing.sign(black_box(&message))));
+    group.finish();
+}
+
+criterion_group!(benches, datapath, signatures);
 criterion_main!(benches);

@@ -218,7 +218,7 @@ macro_rules! key_id {
 
             /// Parses raw bytes, checking that they are an Ed25519 public key.
             pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, IdParseError> {
-                match VerifyingKey::from_bytes(&bytes) {
+                match crate::pubkey::decompress(&bytes) {
                     Ok(_) => Ok(Self(bytes)),
                     Err(_) => Err(IdParseError::NotAPublicKey {
                         kind: $kind,
@@ -231,13 +231,13 @@ macro_rules! key_id {
             pub fn verifying_key(&self) -> VerifyingKey {
                 // The bytes were checked when the id was made; fall back to a key that
                 // verifies nothing if that ever changes rather than panicking.
-                VerifyingKey::from_bytes(&self.0).unwrap_or_default()
+                crate::pubkey::decompress(&self.0).unwrap_or_default()
             }
 
             /// Checks an Ed25519 signature by this identity (strict verification: no
             /// malleable or small-order signatures).
             pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), BadSignature> {
-                let key = VerifyingKey::from_bytes(&self.0).map_err(|_| BadSignature)?;
+                let key = crate::pubkey::decompress(&self.0).map_err(|_| BadSignature)?;
                 let signature = Signature::from_bytes(signature);
                 key.verify_strict(message, &signature).map_err(|_| BadSignature)
             }

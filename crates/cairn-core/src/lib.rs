@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod path;
 pub mod phrase;
 pub mod policy;
+pub mod pubkey;
 pub mod seal;
 pub mod segment;
 pub mod wrap;

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use data_encoding::{BASE64URL_NOPAD, HEXLOWER_PERMISSIVE};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey};
 
 use crate::error::ErrorCode;
 use crate::replay::{Refused, ReplayCache};
@@ -206,7 +206,7 @@ impl RequestAuth {
         path_and_query: &str,
         body: &[u8],
     ) -> Result<(), AuthError> {
-        let key = VerifyingKey::from_bytes(&self.key).map_err(|_| AuthError::BadKey)?;
+        let key = cairn_core::pubkey::decompress(&self.key).map_err(|_| AuthError::BadKey)?;
         let message = message(method, path_and_query, self.time_ms, &self.nonce, body);
         key.verify_strict(&message, &Signature::from_bytes(&self.signature))
             .map_err(|_| AuthError::BadSignature)
