@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use cairn_core::{ErasureCodec, PieceHash};
 use cairn_proto::api::{
-    self, BeginUpload, CommitSegment, CommitUpload, CommittedPiece, FragmentInfo, ObjectList,
-    ObjectSources, PlaceSegment, Rename, Renamed, SegmentPlaced, UploadBegun, UploadCommitted,
+    self, BeginUpload, CommitSegment, CommitUpload, CommittedPiece, FragmentInfo, LastSegment,
+    ObjectList, ObjectSources, PlaceSegment, Rename, Renamed, SegmentPlaced, UploadBegun,
+    UploadCommitted,
 };
 use cairn_proto::order::ORDER_HEADER;
 use cairn_proto::peer_api::piece_path;
@@ -26,13 +27,34 @@ fn enc(text: &str) -> String {
     data_encoding::BASE64URL_NOPAD.encode(text.as_bytes())
 }
 
-/// Uploads one segment of `data` under `ec:2+2` and returns the placement answer.
+/// Uploads one segment of `data` under `ec:2+2` and commits it; returns the placement
+/// answer and the fragments.
 async fn upload_segment(
     client: &SignedClient,
     upload: &str,
     index: u32,
     data: &[u8],
 ) -> (SegmentPlaced, Vec<Vec<u8>>) {
+    let (placed, fragments, pieces) = store_segment(client, upload, index, data).await;
+    let () = client
+        .call(
+            "POST",
+            &api::commit_segment_path(upload, index),
+            Some(&CommitSegment { pieces }),
+        )
+        .await
+        .unwrap();
+    (placed, fragments)
+}
+
+/// Places one segment of `data` under `ec:2+2` and stores its pieces, without committing
+/// it; returns the placement answer, the fragments and the peers' receipts.
+async fn store_segment(
+    client: &SignedClient,
+    upload: &str,
+    index: u32,
+    data: &[u8],
+) -> (SegmentPlaced, Vec<Vec<u8>>, Vec<CommittedPiece>) {
     let fragments = ErasureCodec::new(2, 2).unwrap().encode(data).unwrap();
     let placed: SegmentPlaced = client
         .call(
@@ -79,15 +101,7 @@ async fn upload_segment(
             receipt,
         });
     }
-    let () = client
-        .call(
-            "POST",
-            &api::commit_segment_path(upload, index),
-            Some(&CommitSegment { pieces }),
-        )
-        .await
-        .unwrap();
-    (placed, fragments)
+    (placed, fragments, pieces)
 }
 
 async fn begin(client: &SignedClient, path: &str, redundancy: &str) -> UploadBegun {
@@ -231,6 +245,7 @@ async fn objects_commit_list_read_rename_delete() {
                 metadata: enc("sealed"),
                 size: data.len() as u64,
                 segment_count: 1,
+                last_segment: None,
             }),
         )
         .await
@@ -245,6 +260,7 @@ async fn objects_commit_list_read_rename_delete() {
                 metadata: enc("sealed"),
                 size: data.len() as u64,
                 segment_count: 2,
+                last_segment: None,
             }),
         )
         .await
@@ -259,6 +275,7 @@ async fn objects_commit_list_read_rename_delete() {
                 metadata: enc("sealed"),
                 size: data.len() as u64,
                 segment_count: 1,
+                last_segment: None,
             }),
         )
         .await
@@ -333,6 +350,53 @@ async fn objects_commit_list_read_rename_delete() {
     .unwrap();
 }
 
+/// A small file's only segment commits with the object in one call; its receipts are
+/// checked as a segment commit's are, and a refused commit records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_segment_commits_with_its_object_in_one_call() {
+    let net = Network::start(6, &[]).await;
+    let alice = net.account(1);
+    let path = enc("small.txt");
+    let upload = begin(&alice, &path, "ec:2+2").await;
+    let mut data = vec![0u8; 4096];
+    rand::rng().fill_bytes(&mut data);
+    let (placed, _, pieces) = store_segment(&alice, &upload.upload, 0, &data).await;
+    let commit = |pieces: Vec<CommittedPiece>| CommitUpload {
+        metadata: enc("sealed"),
+        size: 4096,
+        segment_count: 1,
+        last_segment: Some(LastSegment { index: 0, pieces }),
+    };
+    let url = api::commit_upload_path(&upload.upload);
+    // Fragments swapped between receipts: refused, nothing listed, the upload still open.
+    let mut swapped = pieces.clone();
+    swapped[0].fragment = pieces[1].fragment;
+    swapped[1].fragment = pieces[0].fragment;
+    let err = alice
+        .call::<_, UploadCommitted>("POST", &url, Some(&commit(swapped)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("bad_commit"), "{err}");
+    // One receipt short: refused too.
+    let err = alice
+        .call::<_, UploadCommitted>("POST", &url, Some(&commit(pieces[1..].to_vec())))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("bad_commit"), "{err}");
+    assert!(list(&alice, "").await.objects.is_empty());
+    let committed: UploadCommitted = alice
+        .call("POST", &url, Some(&commit(pieces)))
+        .await
+        .unwrap();
+    assert_eq!(committed.path, path);
+    let object = fetch(&alice, &path).await;
+    assert_eq!(object.segments.len(), 1);
+    let holders: std::collections::HashSet<_> =
+        object.segments[0].pieces.iter().map(|p| p.peer).collect();
+    let placed: std::collections::HashSet<_> = placed.targets.iter().map(|t| t.peer).collect();
+    assert_eq!(holders, placed);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_uploads_are_collected() {
     let net = Network::start(4, &["--upload-ttl", "1s"]).await;
@@ -355,6 +419,7 @@ async fn abandoned_uploads_are_collected() {
                 metadata: enc("sealed"),
                 size: 10_000,
                 segment_count: 1,
+                last_segment: None,
             }),
         )
         .await
@@ -478,6 +543,7 @@ async fn a_restarted_pool_keeps_peers_objects_and_placements() {
                 metadata: enc("sealed"),
                 size: 50_000,
                 segment_count: 1,
+                last_segment: None,
             }),
         )
         .await

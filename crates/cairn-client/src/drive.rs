@@ -569,6 +569,7 @@ impl Drive {
                     metadata: entry::seal_folder(),
                     size: 0,
                     segment_count: 0,
+                    last_segment: None,
                 },
             )
             .await?;

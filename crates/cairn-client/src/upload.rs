@@ -16,8 +16,8 @@ use cairn_core::{
 };
 use cairn_proto::SignedOrder;
 use cairn_proto::api::{
-    CommitSegment, CommitUpload, CommittedPiece, FragmentInfo, PlaceSegment, SegmentPlaced,
-    SpareTarget,
+    CommitSegment, CommitUpload, CommittedPiece, FragmentInfo, LastSegment, PlaceSegment,
+    SegmentPlaced, SpareTarget,
 };
 use futures_util::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
@@ -109,15 +109,18 @@ impl Drive {
             tokio::task::spawn_blocking(move || produce(file, &local, &codec, &tx))
         };
         // The first failure ends the stream, which drops the channel and stops the reader.
-        let segments: ClientResult<Vec<(SegmentRecord, u64)>> = tokio_stream_from(rx)
+        // The last segment is committed with the object, in one call.
+        let last = layout.count().checked_sub(1);
+        let segments: ClientResult<Vec<Stored>> = tokio_stream_from(rx)
             .map(|produced| async {
                 let (index, segment) = produced?;
                 let len = layout.plaintext_len(SegmentIndex(index)) as u64;
-                let record = self
-                    .store_segment(upload, index, redundancy, segment)
+                let commit = Some(index) != last;
+                let stored = self
+                    .store_segment(upload, index, redundancy, segment, commit)
                     .await?;
                 progress.advance(len);
-                Ok(record)
+                Ok(stored)
             })
             .buffered(SEGMENTS_IN_FLIGHT)
             .try_collect()
@@ -126,7 +129,19 @@ impl Drive {
             path: local.to_owned(),
             reason: format!("reading stopped unexpectedly: {e}"),
         });
-        let (segments, stored): (Vec<SegmentRecord>, Vec<u64>) = segments?.into_iter().unzip();
+        let mut records = Vec::new();
+        let mut size = 0;
+        let mut last_segment = None;
+        for (index, stored) in segments?.into_iter().enumerate() {
+            records.push(stored.record);
+            size += stored.bytes;
+            if let Some(pieces) = stored.uncommitted {
+                last_segment = Some(LastSegment {
+                    index: index as u32,
+                    pieces,
+                });
+            }
+        }
         let content_hash = produced??;
         let metadata = ObjectMetadata {
             layout,
@@ -134,10 +149,9 @@ impl Drive {
             content_hash,
             file_key,
             redundancy,
-            segments,
+            segments: records,
         };
         let sealed = entry::seal_file(self.metadata_key(), object, &metadata, &mut rng)?;
-        let size = stored.iter().sum();
         self.pool()
             .commit(
                 upload,
@@ -145,21 +159,23 @@ impl Drive {
                     metadata: sealed,
                     size,
                     segment_count: layout.count(),
+                    last_segment,
                 },
             )
             .await?;
         Ok(())
     }
 
-    /// Places one segment, stores its pieces and commits it; returns its record and the
-    /// bytes its pieces hold.
+    /// Places one segment and stores its pieces; commits it if `commit`, else hands its
+    /// receipts back for the object's commit.
     async fn store_segment(
         &self,
         upload: &str,
         index: u32,
         redundancy: Redundancy,
         segment: EncodedSegment,
-    ) -> ClientResult<(SegmentRecord, u64)> {
+        commit: bool,
+    ) -> ClientResult<Stored> {
         let piece_size = segment.fragments.first().map_or(0, Vec::len) as u64;
         let place = PlaceSegment {
             piece_size,
@@ -214,11 +230,20 @@ impl Drive {
                 last: last.to_string(),
             });
         }
-        let stored = piece_size * pieces.len() as u64;
-        self.pool()
-            .commit_segment(upload, index, &CommitSegment { pieces })
-            .await?;
-        Ok((SegmentRecord { fragments: hashes }, stored))
+        let bytes = piece_size * pieces.len() as u64;
+        let uncommitted = if commit {
+            self.pool()
+                .commit_segment(upload, index, &CommitSegment { pieces })
+                .await?;
+            None
+        } else {
+            Some(pieces)
+        };
+        Ok(Stored {
+            record: SegmentRecord { fragments: hashes },
+            bytes,
+            uncommitted,
+        })
     }
 
     /// Stores one copy of a fragment: on its placed peer, moving to a spare when that peer
@@ -276,6 +301,16 @@ impl Drive {
             }
         }
     }
+}
+
+/// A segment whose pieces are stored.
+struct Stored {
+    /// What the object's metadata records of it.
+    record: SegmentRecord,
+    /// Bytes its pieces hold.
+    bytes: u64,
+    /// Its receipts, if it is still to be committed (with the object).
+    uncommitted: Option<Vec<CommittedPiece>>,
 }
 
 /// One peer to try for one piece.

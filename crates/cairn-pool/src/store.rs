@@ -128,6 +128,18 @@ pub trait MetadataStore: Send + Sync + 'static {
         now: u64,
     ) -> impl Future<Output = StoreResult<Option<UploadId>>> + Send;
 
+    /// [`commit_segment`](Self::commit_segment) then [`commit_object`](Self::commit_object)
+    /// in one transaction: a small file's last (often only) segment and the object land
+    /// together or not at all.
+    fn commit_with_segment(
+        &self,
+        account: AccountId,
+        upload: UploadId,
+        segment: SegmentCommit,
+        commit: CommitObject,
+        now: u64,
+    ) -> impl Future<Output = StoreResult<Option<UploadId>>> + Send;
+
     /// Abandons an open upload; everything placed for it is queued for deletion.
     fn abort_upload(
         &self,

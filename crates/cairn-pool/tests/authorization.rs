@@ -282,6 +282,7 @@ impl Pool {
             metadata: BASE64URL_NOPAD.encode(b"sealed metadata"),
             size: PIECE,
             segment_count: segments,
+            last_segment: None,
         }
     }
 

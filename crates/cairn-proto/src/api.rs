@@ -290,6 +290,19 @@ pub struct CommitUpload {
     pub size: u64,
     /// How many segments the object has.
     pub segment_count: u32,
+    /// The last segment's stored pieces, committed with the object in one step, so a
+    /// small file's only segment needs no call of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_segment: Option<LastSegment>,
+}
+
+/// A segment committed together with its object (see [`CommitUpload::last_segment`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSegment {
+    /// The segment's index.
+    pub index: u32,
+    /// For each piece: its fragment and the peer's receipt.
+    pub pieces: Vec<CommittedPiece>,
 }
 
 /// Answer to [`commit_upload_path`].

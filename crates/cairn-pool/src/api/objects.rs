@@ -11,9 +11,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use cairn_core::{AccountId, EncryptedPath, PeerId, Redundancy, RedundancyPolicy};
 use cairn_proto::api::{
-    BeginUpload, CommitSegment, CommitUpload, GetTarget, ObjectEntry, ObjectList, ObjectSources,
-    PlaceSegment, PutTarget, Rename, Renamed, SegmentPlaced, SegmentSources, SpareTarget,
-    UploadBegun, UploadCommitted,
+    BeginUpload, CommitSegment, CommitUpload, CommittedPiece, GetTarget, ObjectEntry, ObjectList,
+    ObjectSources, PlaceSegment, PutTarget, Rename, Renamed, SegmentPlaced, SegmentSources,
+    SpareTarget, UploadBegun, UploadCommitted,
 };
 use cairn_proto::{Holder, OrderAction, PeerState};
 use data_encoding::BASE64URL_NOPAD;
@@ -279,6 +279,21 @@ pub async fn commit_segment<S: MetadataStore>(
 ) -> Result<StatusCode, ApiError> {
     let account = account_id(request.signer)?;
     let upload = open_upload(&app, account, parse_upload(&upload)?).await?;
+    let segment = checked_segment(&app, &upload, index, &request.body.pieces).await?;
+    app.store
+        .commit_segment(account, upload.id, segment)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Segment `index` of `upload` as the receipts in `pieces` vouch for it, checked against
+/// what was placed.
+async fn checked_segment<S: MetadataStore>(
+    app: &App<S>,
+    upload: &UploadRecord,
+    index: u32,
+    pieces: &[CommittedPiece],
+) -> Result<SegmentCommit, ApiError> {
     let placed = app.store.placements(upload.id, index).await?;
     if placed.is_empty() {
         return Err(ApiError::new(
@@ -287,34 +302,26 @@ pub async fn commit_segment<S: MetadataStore>(
             format!("segment {index} was not placed; place it before committing it"),
         ));
     }
-    let shape = upload.redundancy;
-    let pieces = check_receipts(shape, &placed, &request.body)?;
+    let pieces = check_receipts(upload.redundancy, &placed, pieces)?;
     let piece_size = pieces.first().map_or(0, |p| p.size);
-    app.store
-        .commit_segment(
-            account,
-            upload.id,
-            SegmentCommit {
-                index,
-                piece_size,
-                pieces,
-            },
-        )
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(SegmentCommit {
+        index,
+        piece_size,
+        pieces,
+    })
 }
 
 /// Checks a segment commit against what was placed; returns the pieces to record.
 fn check_receipts(
     shape: Redundancy,
     placed: &[PiecePlacement],
-    body: &CommitSegment,
+    stored: &[CommittedPiece],
 ) -> Result<Vec<PiecePlacement>, ApiError> {
     let refuse = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_commit", message);
     let mut peers = HashSet::new();
     let mut copies = vec![0u16; usize::from(shape.fragments())];
-    let mut pieces = Vec::with_capacity(body.pieces.len());
-    for piece in &body.pieces {
+    let mut pieces = Vec::with_capacity(stored.len());
+    for piece in stored {
         let receipt = &piece.receipt;
         receipt.verify().map_err(|e| refuse(e.to_string()))?;
         let Some(placement) = placed
@@ -380,19 +387,24 @@ pub async fn commit<S: MetadataStore>(
             body.size
         )));
     }
-    let replaced = app
-        .store
-        .commit_object(
-            account,
-            upload.id,
-            CommitObject {
-                metadata,
-                size: body.size,
-                segment_count: body.segment_count,
-            },
-            now_ms(),
-        )
-        .await?;
+    let commit = CommitObject {
+        metadata,
+        size: body.size,
+        segment_count: body.segment_count,
+    };
+    let replaced = match &body.last_segment {
+        Some(last) => {
+            let segment = checked_segment(&app, &upload, last.index, &last.pieces).await?;
+            (app.store)
+                .commit_with_segment(account, upload.id, segment, commit, now_ms())
+                .await?
+        }
+        None => {
+            (app.store)
+                .commit_object(account, upload.id, commit, now_ms())
+                .await?
+        }
+    };
     Ok(Json(UploadCommitted {
         path: upload.path,
         replaced: replaced.is_some(),

@@ -236,6 +236,7 @@ async fn empty_objects_commit_without_segments() {
         metadata: "c2VhbGVk".to_owned(),
         size,
         segment_count,
+        last_segment: None,
     };
     let path = paths::commit_upload_path(&begun.upload);
     for (size, count) in [(5, 0), (0, crate::api::objects::MAX_SEGMENTS + 1)] {

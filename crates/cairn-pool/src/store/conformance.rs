@@ -1294,6 +1294,71 @@ pub(crate) async fn damaged_segments_are_found_and_repaired<S: MetadataStore>(st
     );
 }
 
+/// A last segment and its object commit together, or neither does.
+pub(crate) async fn a_last_segment_commits_with_its_object<S: MetadataStore>(store: S) {
+    for n in 1..=4 {
+        store.register_peer(registration(n), 10).await.unwrap();
+    }
+    let owner = account(1);
+    let segment = |index: u32| SegmentCommit {
+        index,
+        piece_size: 100,
+        pieces: pieces(index),
+    };
+    let commit = |segment_count: u32| CommitObject {
+        metadata: b"sealed".to_vec(),
+        size: 200 * u64::from(segment_count),
+        segment_count,
+    };
+    // One segment: one call stores both.
+    let upload = new_upload(owner, "one", 20);
+    let id = upload.id;
+    store.begin_upload(upload).await.unwrap();
+    store.record_placement(id, pieces(0)).await.unwrap();
+    let replaced = store
+        .commit_with_segment(owner, id, segment(0), commit(1), 30)
+        .await
+        .unwrap();
+    assert_eq!(replaced, None);
+    let record = store.object(owner, "one".into()).await.unwrap().unwrap();
+    assert_eq!(record.segments.len(), 1);
+    assert_eq!(record.segments[0].pieces.len(), 4);
+    // Two segments, the first never committed: refused, and the second is not recorded
+    // either (the upload stays open, nothing is listed).
+    let upload = new_upload(owner, "two", 40);
+    let id = upload.id;
+    store.begin_upload(upload).await.unwrap();
+    store.record_placement(id, pieces(1)).await.unwrap();
+    assert!(matches!(
+        store
+            .commit_with_segment(owner, id, segment(1), commit(2), 50)
+            .await,
+        Err(StoreError::Incomplete { .. })
+    ));
+    assert_eq!(store.object(owner, "two".into()).await.unwrap(), None);
+    store.commit_segment(owner, id, segment(0)).await.unwrap();
+    assert!(matches!(
+        store.commit_object(owner, id, commit(2), 60).await,
+        Err(StoreError::Incomplete { .. })
+    ));
+    store
+        .commit_with_segment(owner, id, segment(1), commit(2), 70)
+        .await
+        .unwrap();
+    let record = store.object(owner, "two".into()).await.unwrap().unwrap();
+    assert_eq!(record.segments.len(), 2);
+    // Another account cannot commit this account's upload.
+    let upload = new_upload(owner, "three", 80);
+    let id = upload.id;
+    store.begin_upload(upload).await.unwrap();
+    assert!(matches!(
+        store
+            .commit_with_segment(account(2), id, segment(0), commit(1), 90)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 /// No repair or migration ever records a second piece of a segment on one peer: such a
 /// record is refused whole (the source keeps its piece) and the stray copy is collected.
 pub(crate) async fn a_repair_never_doubles_a_peer_in_a_segment<S: MetadataStore>(store: S) {
@@ -1556,6 +1621,7 @@ macro_rules! suite {
             case!(objects_may_have_no_segments);
             case!(damaged_segments_are_found_and_repaired);
             case!(a_repair_never_doubles_a_peer_in_a_segment);
+            case!(a_last_segment_commits_with_its_object);
             case!(audits_are_tallied_and_pieces_sampled);
             case!(usage_and_segment_cursors);
             case!(account_usage_counts_committed_and_placed_pieces);

@@ -173,6 +173,105 @@ fn queue_unreferenced(
     Ok(())
 }
 
+/// Records segment `segment` of open upload `upload` (see
+/// [`MetadataStore::commit_segment`]); the caller checked the upload is open.
+fn record_segment(
+    tx: &Transaction<'_>,
+    upload: &UploadId,
+    segment: SegmentCommit,
+) -> StoreResult<()> {
+    let id = upload.0.as_slice();
+    tx.execute(
+        "DELETE FROM pieces WHERE object = ?1 AND segment = ?2",
+        params![id, segment.index],
+    )
+    .sql()?;
+    tx.execute(
+        "INSERT OR REPLACE INTO segments (object, idx, piece_size) VALUES (?1, ?2, ?3)",
+        params![id, segment.index, int(segment.piece_size)],
+    )
+    .sql()?;
+    let mut insert = tx
+        .prepare(
+            "INSERT INTO pieces (object, segment, fragment, peer, hash, size) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .sql()?;
+    let mut unqueue = tx
+        .prepare("DELETE FROM deletions WHERE peer = ?1 AND hash = ?2")
+        .sql()?;
+    for p in segment.pieces {
+        // A piece the object now needs must not be deleted.
+        unqueue
+            .execute(params![
+                p.peer.as_bytes().as_slice(),
+                p.hash.as_bytes().as_slice()
+            ])
+            .sql()?;
+        insert
+            .execute(params![
+                id,
+                segment.index,
+                p.fragment,
+                p.peer.as_bytes().as_slice(),
+                p.hash.as_bytes().as_slice(),
+                int(p.size)
+            ])
+            .map_err(|e| match e {
+                e if is_constraint(&e) => StoreError::Conflict(format!(
+                    "fragment {} is listed twice on peer {}",
+                    p.fragment, p.peer
+                )),
+                other => backend(other),
+            })?;
+    }
+    Ok(())
+}
+
+/// Makes open upload `upload` a committed object (see
+/// [`MetadataStore::commit_object`]); the caller checked the upload is open.
+fn commit_upload(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    upload: UploadId,
+    commit: CommitObject,
+    now: u64,
+) -> StoreResult<Option<UploadId>> {
+    let id = upload.0.as_slice();
+    let committed: BTreeSet<u32> = {
+        let mut stmt = tx
+            .prepare("SELECT idx FROM segments WHERE object = ?1")
+            .sql()?;
+        let rows = stmt.query_map([id], |row| row.get::<_, u32>(0)).sql()?;
+        rows.collect::<rusqlite::Result<_>>().sql()?
+    };
+    let wanted: BTreeSet<u32> = (0..commit.segment_count).collect();
+    if committed != wanted {
+        let missing = wanted.symmetric_difference(&committed).copied().collect();
+        return Err(StoreError::Incomplete { missing });
+    }
+    let path: String = tx
+        .query_row("SELECT path FROM objects WHERE id = ?1", [id], |row| {
+            row.get(0)
+        })
+        .sql()?;
+    let replaced = committed_id(tx, &account, &path).sql()?;
+    if let Some(old) = &replaced {
+        remove_object(tx, old, now).sql()?;
+    }
+    // Placed but never committed pieces (spares, failed attempts) go.
+    let refs = object_refs(tx, &upload).sql()?;
+    tx.execute("DELETE FROM placements WHERE object = ?1", [id])
+        .sql()?;
+    queue_unreferenced(tx, &refs, now).sql()?;
+    tx.execute(
+        "UPDATE objects SET committed = 1, metadata = ?2, size = ?3, committed_at = ?4 WHERE id = ?1",
+        params![id, commit.metadata, int(commit.size), int(now)],
+    )
+    .sql()?;
+    Ok(replaced)
+}
+
 /// A peer that would hold two pieces of segment `index` of `object` once the `removed`
 /// peers' pieces leave and the `added` ones join (invariant 2), if any.
 fn doubled_peer(
@@ -672,52 +771,25 @@ impl MetadataStore for SqliteStore {
             open_upload_id(tx, &account, &upload)
                 .sql()?
                 .ok_or_else(|| StoreError::NotFound(format!("upload {upload}")))?;
-            let id = upload.0.as_slice();
-            tx.execute(
-                "DELETE FROM pieces WHERE object = ?1 AND segment = ?2",
-                params![id, segment.index],
-            )
-            .sql()?;
-            tx.execute(
-                "INSERT OR REPLACE INTO segments (object, idx, piece_size) VALUES (?1, ?2, ?3)",
-                params![id, segment.index, int(segment.piece_size)],
-            )
-            .sql()?;
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO pieces (object, segment, fragment, peer, hash, size) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .sql()?;
-            let mut unqueue = tx
-                .prepare("DELETE FROM deletions WHERE peer = ?1 AND hash = ?2")
-                .sql()?;
-            for p in segment.pieces {
-                // A piece the object now needs must not be deleted.
-                unqueue
-                    .execute(params![
-                        p.peer.as_bytes().as_slice(),
-                        p.hash.as_bytes().as_slice()
-                    ])
-                    .sql()?;
-                insert
-                    .execute(params![
-                        id,
-                        segment.index,
-                        p.fragment,
-                        p.peer.as_bytes().as_slice(),
-                        p.hash.as_bytes().as_slice(),
-                        int(p.size)
-                    ])
-                    .map_err(|e| match e {
-                        e if is_constraint(&e) => StoreError::Conflict(format!(
-                            "fragment {} is listed twice on peer {}",
-                            p.fragment, p.peer
-                        )),
-                        other => backend(other),
-                    })?;
-            }
-            Ok(())
+            record_segment(tx, &upload, segment)
+        })
+        .await
+    }
+
+    async fn commit_with_segment(
+        &self,
+        account: AccountId,
+        upload: UploadId,
+        segment: SegmentCommit,
+        commit: CommitObject,
+        now: u64,
+    ) -> StoreResult<Option<UploadId>> {
+        self.write(move |tx| {
+            open_upload_id(tx, &account, &upload)
+                .sql()?
+                .ok_or_else(|| StoreError::NotFound(format!("upload {upload}")))?;
+            record_segment(tx, &upload, segment)?;
+            commit_upload(tx, account, upload, commit, now)
         })
         .await
     }
@@ -733,34 +805,7 @@ impl MetadataStore for SqliteStore {
             open_upload_id(tx, &account, &upload)
                 .sql()?
                 .ok_or_else(|| StoreError::NotFound(format!("upload {upload}")))?;
-            let id = upload.0.as_slice();
-            let committed: BTreeSet<u32> = {
-                let mut stmt = tx.prepare("SELECT idx FROM segments WHERE object = ?1").sql()?;
-                let rows = stmt.query_map([id], |row| row.get::<_, u32>(0)).sql()?;
-                rows.collect::<rusqlite::Result<_>>().sql()?
-            };
-            let wanted: BTreeSet<u32> = (0..commit.segment_count).collect();
-            if committed != wanted {
-                let missing = wanted.symmetric_difference(&committed).copied().collect();
-                return Err(StoreError::Incomplete { missing });
-            }
-            let path: String = tx
-                .query_row("SELECT path FROM objects WHERE id = ?1", [id], |row| row.get(0))
-                .sql()?;
-            let replaced = committed_id(tx, &account, &path).sql()?;
-            if let Some(old) = &replaced {
-                remove_object(tx, old, now).sql()?;
-            }
-            // Placed but never committed pieces (spares, failed attempts) go.
-            let refs = object_refs(tx, &upload).sql()?;
-            tx.execute("DELETE FROM placements WHERE object = ?1", [id]).sql()?;
-            queue_unreferenced(tx, &refs, now).sql()?;
-            tx.execute(
-                "UPDATE objects SET committed = 1, metadata = ?2, size = ?3, committed_at = ?4 WHERE id = ?1",
-                params![id, commit.metadata, int(commit.size), int(now)],
-            )
-            .sql()?;
-            Ok(replaced)
+            commit_upload(tx, account, upload, commit, now)
         })
         .await
     }
