@@ -97,6 +97,95 @@ fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// Pieces up to this size are received in memory and written in one go.
+const SMALL_PIECE: u64 = 1 << 20;
+
+/// Receives a piece of exactly `size` bytes (at most [`SMALL_PIECE`]) into memory and
+/// checks that it hashes to `hash`.
+async fn receive_small<S, E>(
+    hash: PieceHash,
+    size: u64,
+    body: &mut S,
+) -> Result<Vec<u8>, StoreError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| StoreError::Interrupted(e.to_string()))?;
+        let got = (bytes.len() + chunk.len()) as u64;
+        if got > size {
+            return Err(StoreError::WrongLength {
+                expected: size,
+                got,
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if bytes.len() as u64 != size {
+        return Err(StoreError::WrongLength {
+            expected: size,
+            got: bytes.len() as u64,
+        });
+    }
+    if !hash.matches(&bytes) {
+        return Err(StoreError::HashMismatch(hash));
+    }
+    Ok(bytes)
+}
+
+/// Writes `bytes` to a new file at `path` and syncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let mut file = fs::File::create(path).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// Moving a received, checked and synced piece from `tmp/` into place.
+struct Install {
+    tmp: PathBuf,
+    target: PathBuf,
+    hash: PieceHash,
+    size: u64,
+    index: Arc<Mutex<Connection>>,
+    usage: Arc<Mutex<Usage>>,
+}
+
+impl Install {
+    /// Renames the piece into place, syncs its directory and records it; false if the
+    /// piece was held already (the copy is dropped).
+    fn run(self) -> Result<bool, StoreError> {
+        let mut usage = self.usage.lock().map_err(|_| io("usage lock poisoned"))?;
+        if usage.sizes.contains_key(&self.hash) {
+            let _ = fs::remove_file(&self.tmp);
+            return Ok(false);
+        }
+        let parent = (self.target.parent()).ok_or_else(|| io("a piece path has no parent"))?;
+        fs::create_dir_all(parent).map_err(io)?;
+        fs::rename(&self.tmp, &self.target).map_err(io)?;
+        fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+        let conn = self.index.lock().map_err(|_| io("index lock poisoned"))?;
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO pieces (hash, size, stored_at) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                self.hash.as_bytes().as_slice(),
+                int(self.size),
+                int(now_ms())
+            ])
+        })
+        .map_err(io)?;
+        usage.used += self.size;
+        usage.sizes.insert(self.hash, self.size);
+        Ok(true)
+    }
+}
+
 impl PieceStore {
     /// Opens the store in `dir` with `capacity` bytes: removes whatever an interrupted write
     /// left in `tmp/`, forgets index rows whose file is gone, and indexes complete piece
@@ -110,7 +199,10 @@ impl PieceStore {
         fs::create_dir_all(dir.join("pieces")).map_err(io)?;
         let conn = Connection::open(dir.join("index.sqlite")).map_err(io)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+            // The index need not be synced: the piece files are (each, and its directory,
+            // before a receipt goes out), and opening the store indexes any complete piece
+            // file the index lost, so NORMAL (consistent, not durable) is enough.
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
              CREATE TABLE IF NOT EXISTS pieces (
                  hash BLOB PRIMARY KEY, size INTEGER NOT NULL, stored_at INTEGER NOT NULL
              ) STRICT;",
@@ -286,44 +378,43 @@ impl PieceStore {
         let mut name = [0u8; 16];
         rand::rng().fill_bytes(&mut name);
         let tmp = self.dir.join("tmp").join(data_hex(&name));
-        let result = self.receive(&tmp, hash, size, &mut body).await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
-        result?;
-        let target = self.piece_path(&hash);
-        let index = self.index.clone();
-        let usage = self.usage.clone();
-        let stored = tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
-            let mut usage = usage.lock().map_err(|_| io("usage lock poisoned"))?;
-            if usage.sizes.contains_key(&hash) {
-                let _ = fs::remove_file(&tmp);
-                return Ok(false);
+        let install = Install {
+            tmp: tmp.clone(),
+            target: self.piece_path(&hash),
+            hash,
+            size,
+            index: self.index.clone(),
+            usage: self.usage.clone(),
+        };
+        let stored = if size <= SMALL_PIECE {
+            // Received whole, then written, synced and installed in one trip to a blocking
+            // thread (a file written chunk by chunk costs a trip per call).
+            let bytes = receive_small(hash, size, &mut body).await?;
+            tokio::task::spawn_blocking(move || {
+                let written = write_synced(&install.tmp, &bytes);
+                if written.is_err() {
+                    let _ = fs::remove_file(&install.tmp);
+                }
+                written?;
+                install.run()
+            })
+            .await
+            .map_err(io)?
+        } else {
+            let result = self.receive(&tmp, hash, size, &mut body).await;
+            if result.is_err() {
+                let _ = tokio::fs::remove_file(&tmp).await;
             }
-            let parent = target
-                .parent()
-                .ok_or_else(|| io("a piece path has no parent"))?;
-            fs::create_dir_all(parent).map_err(io)?;
-            fs::rename(&tmp, &target).map_err(io)?;
-            fs::File::open(parent)
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
-            let conn = index.lock().map_err(|_| io("index lock poisoned"))?;
-            conn.execute(
-                "INSERT OR REPLACE INTO pieces (hash, size, stored_at) VALUES (?1, ?2, ?3)",
-                params![hash.as_bytes().as_slice(), int(size), int(now_ms())],
-            )
-            .map_err(io)?;
-            usage.used += size;
-            usage.sizes.insert(hash, size);
-            Ok(true)
-        })
-        .await
-        .map_err(io)?;
+            result?;
+            tokio::task::spawn_blocking(move || install.run())
+                .await
+                .map_err(io)?
+        };
         drop(reservation);
         stored
     }
 
+    /// Receives a large piece into `tmp`, hashing as it goes; synced when it returns.
     async fn receive<S, E>(
         &self,
         tmp: &Path,
@@ -465,27 +556,44 @@ mod tests {
 
     #[tokio::test]
     async fn bad_bodies_leave_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = PieceStore::open(dir.path(), 10_000).unwrap();
-        let r = store.reserve(100).unwrap();
-        let wrong = store
-            .put(PieceHash::of(b"other"), 100, body(&[0u8; 100]), r)
-            .await;
-        assert!(matches!(wrong, Err(StoreError::HashMismatch(_))));
-        let r = store.reserve(100).unwrap();
-        let short = store
-            .put(PieceHash::of(&[0u8; 100]), 100, body(&[0u8; 99]), r)
-            .await;
-        assert!(matches!(short, Err(StoreError::WrongLength { .. })));
-        let r = store.reserve(100).unwrap();
-        let long = store
-            .put(PieceHash::of(&[0u8; 100]), 100, body(&[0u8; 101]), r)
-            .await;
-        assert!(matches!(long, Err(StoreError::WrongLength { .. })));
-        assert_eq!(store.usage(), (0, 0));
-        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-        assert_eq!(fs::read_dir(dir.path().join("pieces")).unwrap().count(), 0);
-        assert!(store.reserve(10_000).is_ok(), "reservations were released");
+        // Small pieces are received in memory, large ones streamed to a file: both paths.
+        for size in [100usize, SMALL_PIECE as usize + 100] {
+            let dir = tempfile::tempdir().unwrap();
+            let capacity = 10 * size as u64;
+            let store = PieceStore::open(dir.path(), capacity).unwrap();
+            let data = vec![3u8; size];
+            let hash = PieceHash::of(&data);
+            let n = size as u64;
+            let r = store.reserve(n).unwrap();
+            let wrong = store.put(PieceHash::of(b"other"), n, body(&data), r).await;
+            assert!(matches!(wrong, Err(StoreError::HashMismatch(_))), "{size}");
+            let r = store.reserve(n).unwrap();
+            let short = store.put(hash, n, body(&data[1..]), r).await;
+            assert!(
+                matches!(short, Err(StoreError::WrongLength { .. })),
+                "{size}"
+            );
+            let r = store.reserve(n).unwrap();
+            let mut longer = data.clone();
+            longer.push(0);
+            let long = store.put(hash, n, body(&longer), r).await;
+            assert!(
+                matches!(long, Err(StoreError::WrongLength { .. })),
+                "{size}"
+            );
+            assert_eq!(store.usage(), (0, 0));
+            assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+            assert_eq!(fs::read_dir(dir.path().join("pieces")).unwrap().count(), 0);
+            assert!(
+                store.reserve(capacity).is_ok(),
+                "reservations were released"
+            );
+            // And the right bytes are stored, once.
+            assert!(put(&store, &data).await.unwrap(), "{size}");
+            assert!(!put(&store, &data).await.unwrap(), "{size}");
+            assert_eq!(store.usage(), (n, 1));
+            assert_eq!(fs::read(store.piece_path(&hash)).unwrap(), data);
+        }
     }
 
     #[tokio::test]
