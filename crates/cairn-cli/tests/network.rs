@@ -60,20 +60,31 @@ async fn store_segment(
         .call(
             "POST",
             &api::place_segment_path(upload, index),
-            Some(&PlaceSegment {
-                piece_size: fragments[0].len() as u64,
-                fragments: fragments
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| FragmentInfo {
-                        fragment: i as u16,
-                        hash: PieceHash::of(f),
-                    })
-                    .collect(),
-            }),
+            Some(&place_body(&fragments)),
         )
         .await
         .unwrap();
+    let pieces = store_pieces(&placed, &fragments).await;
+    (placed, fragments, pieces)
+}
+
+/// The placement request for these fragments.
+fn place_body(fragments: &[Vec<u8>]) -> PlaceSegment {
+    PlaceSegment {
+        piece_size: fragments[0].len() as u64,
+        fragments: fragments
+            .iter()
+            .enumerate()
+            .map(|(i, f)| FragmentInfo {
+                fragment: i as u16,
+                hash: PieceHash::of(f),
+            })
+            .collect(),
+    }
+}
+
+/// Stores every placed target's fragment on its peer; returns the receipts.
+async fn store_pieces(placed: &SegmentPlaced, fragments: &[Vec<u8>]) -> Vec<CommittedPiece> {
     let http = reqwest::Client::new();
     let mut pieces = Vec::new();
     for target in &placed.targets {
@@ -101,7 +112,7 @@ async fn store_segment(
             receipt,
         });
     }
-    (placed, fragments, pieces)
+    pieces
 }
 
 async fn begin(client: &SignedClient, path: &str, redundancy: &str) -> UploadBegun {
@@ -112,6 +123,7 @@ async fn begin(client: &SignedClient, path: &str, redundancy: &str) -> UploadBeg
             Some(&BeginUpload {
                 path: path.to_owned(),
                 redundancy: redundancy.to_owned(),
+                first_segment: None,
             }),
         )
         .await
@@ -350,10 +362,10 @@ async fn objects_commit_list_read_rename_delete() {
     .unwrap();
 }
 
-/// A small file's only segment commits with the object in one call; its receipts are
-/// checked as a segment commit's are, and a refused commit records nothing.
+/// A small file's only segment commits with the object in one call (its receipts checked
+/// as a segment commit's are; a refused commit records nothing), and is placed by `begin`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_last_segment_commits_with_its_object_in_one_call() {
+async fn a_small_file_takes_begin_with_placement_and_commit() {
     let net = Network::start(6, &[]).await;
     let alice = net.account(1);
     let path = enc("small.txt");
@@ -395,6 +407,39 @@ async fn a_last_segment_commits_with_its_object_in_one_call() {
         object.segments[0].pieces.iter().map(|p| p.peer).collect();
     let placed: std::collections::HashSet<_> = placed.targets.iter().map(|t| t.peer).collect();
     assert_eq!(holders, placed);
+
+    // Begin can place segment 0 too: a small file in two calls.
+    let path = enc("smaller.txt");
+    let fragments = ErasureCodec::new(2, 2).unwrap().encode(&data).unwrap();
+    let begin_with = |redundancy: &str| BeginUpload {
+        path: path.clone(),
+        redundancy: redundancy.to_owned(),
+        first_segment: Some(place_body(&fragments)),
+    };
+    // Only under a concrete redundancy: `auto` is resolved by the pool first.
+    let err = alice
+        .call::<_, UploadBegun>("POST", api::UPLOADS, Some(&begin_with("auto")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("bad_redundancy"), "{err}");
+    let begun: UploadBegun = alice
+        .call("POST", api::UPLOADS, Some(&begin_with("ec:2+2")))
+        .await
+        .unwrap();
+    let placed = begun.placed.expect("segment 0 placed with begin");
+    assert_eq!(placed.targets.len(), 4);
+    let pieces = store_pieces(&placed, &fragments).await;
+    let committed: UploadCommitted = alice
+        .call(
+            "POST",
+            &api::commit_upload_path(&begun.upload),
+            Some(&commit(pieces)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(committed.path, path);
+    assert_eq!(fetch(&alice, &path).await.segments[0].pieces.len(), 4);
+    assert_eq!(list(&alice, "").await.objects.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,6 +484,7 @@ async fn a_network_too_small_for_the_policy_is_a_clear_error() {
                 Some(&BeginUpload {
                     path: enc("big"),
                     redundancy: redundancy.to_owned(),
+                    first_segment: None,
                 }),
             )
             .await
@@ -452,6 +498,7 @@ async fn a_network_too_small_for_the_policy_is_a_clear_error() {
             Some(&BeginUpload {
                 path: enc("big"),
                 redundancy: "ec:1+1".to_owned(),
+                first_segment: None,
             }),
         )
         .await
@@ -464,6 +511,7 @@ async fn a_network_too_small_for_the_policy_is_a_clear_error() {
             Some(&BeginUpload {
                 path: "not a path!".to_owned(),
                 redundancy: "ec:2+1".to_owned(),
+                first_segment: None,
             }),
         )
         .await
@@ -604,7 +652,9 @@ async fn a_peer_killed_mid_write_leaves_no_partial_piece() {
     let mut net = Network::start(4, &[]).await;
     let alice = net.account(1);
     let upload = begin(&alice, &enc("big"), "ec:2+2").await;
-    let data = vec![3u8; 400_000];
+    // Pieces over 1 MiB stream to a file as they arrive (smaller ones are received in
+    // memory and written only when whole): 2 MB fragments take the streamed path.
+    let data = vec![3u8; 4_000_000];
     let fragments = ErasureCodec::new(2, 2).unwrap().encode(&data).unwrap();
     let placed: SegmentPlaced = alice
         .call(

@@ -561,7 +561,10 @@ impl Drive {
 
     async fn make_marker(&self, folder: &RemotePath) -> ClientResult<()> {
         let marker = entry::marker_path(&self.encrypt(folder));
-        let begun = self.pool.begin(&marker, entry::FOLDER_REDUNDANCY).await?;
+        let begun = self
+            .pool
+            .begin(&marker, entry::FOLDER_REDUNDANCY, None)
+            .await?;
         self.pool
             .commit(
                 &begun.upload,

@@ -273,11 +273,18 @@ impl PoolClient {
         .await
     }
 
-    /// Begins an upload at `path` (encrypted).
-    pub async fn begin(&self, path: &str, redundancy: &str) -> ClientResult<UploadBegun> {
+    /// Begins an upload at `path` (encrypted), placing segment 0 in the same call if
+    /// `first_segment` is given (only under a concrete redundancy).
+    pub async fn begin(
+        &self,
+        path: &str,
+        redundancy: &str,
+        first_segment: Option<PlaceSegment>,
+    ) -> ClientResult<UploadBegun> {
         let body = BeginUpload {
             path: path.to_owned(),
             redundancy: redundancy.to_owned(),
+            first_segment,
         };
         self.call(
             "begin upload",

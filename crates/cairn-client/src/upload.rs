@@ -20,7 +20,7 @@ use cairn_proto::api::{
     SegmentPlaced, SpareTarget,
 };
 use futures_util::stream::{FuturesUnordered, StreamExt, TryStreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::drive::Drive;
 use crate::entry;
@@ -54,50 +54,56 @@ impl Drive {
             .modified()
             .map_or_else(|_| Timestamp::default(), timestamp);
         let layout = SegmentLayout::new(info.len(), self.options().segment_size)?;
-        let begun = self
-            .pool()
-            .begin(path, &self.options().redundancy.to_string())
-            .await?;
+        // Under a concrete redundancy the first segment is placed with `begin` itself;
+        // `auto` is resolved by the pool first.
+        let (redundancy, begun) = match self.options().redundancy {
+            RedundancyPolicy::Fixed(r) => (r, None),
+            policy => {
+                let begun = self.pool().begin(path, &policy.to_string(), None).await?;
+                (concrete(&begun.redundancy)?, Some(begun.upload))
+            }
+        };
+        let (upload, _) = watch::channel(begun);
         let result = self
             .upload_segments(
                 file,
                 local,
-                layout,
-                modified,
-                &begun.upload,
-                &begun.redundancy,
+                Shape {
+                    path,
+                    layout,
+                    redundancy,
+                    modified,
+                },
+                &upload,
                 progress,
             )
             .await;
-        if result.is_err() {
+        let begun = upload.borrow().clone();
+        if result.is_err()
+            && let Some(id) = begun
+        {
             // Best effort: the pool also collects it when the upload expires.
-            if let Err(e) = self.pool().abort(&begun.upload).await {
-                tracing::warn!(upload = %begun.upload, "could not abandon the upload: {e}");
+            if let Err(e) = self.pool().abort(&id).await {
+                tracing::warn!(upload = %id, "could not abandon the upload: {e}");
             }
         }
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn upload_segments(
         &self,
         file: std::fs::File,
         local: &Path,
-        layout: SegmentLayout,
-        modified: Timestamp,
-        upload: &str,
-        chosen: &str,
+        shape: Shape<'_>,
+        upload: &watch::Sender<Option<String>>,
         progress: &Progress,
     ) -> ClientResult<()> {
-        let redundancy = match RedundancyPolicy::from_str(chosen) {
-            Ok(RedundancyPolicy::Fixed(r)) => r,
-            _ => {
-                return Err(ClientError::BadAnswer {
-                    what: "begin upload",
-                    reason: format!("{chosen:?} is not a concrete redundancy"),
-                });
-            }
-        };
+        let Shape {
+            path,
+            layout,
+            redundancy,
+            modified,
+        } = shape;
         let mut rng = rand::rng();
         let object = ObjectId::random(&mut rng);
         let file_key = FileKey::generate(&mut rng);
@@ -116,9 +122,18 @@ impl Drive {
                 let (index, segment) = produced?;
                 let len = layout.plaintext_len(SegmentIndex(index)) as u64;
                 let commit = Some(index) != last;
-                let stored = self
-                    .store_segment(upload, index, redundancy, segment, commit)
-                    .await?;
+                let begun = upload.borrow().clone();
+                let stored = match begun {
+                    None if index == 0 => {
+                        self.begin_with_segment(path, upload, redundancy, segment, commit)
+                            .await?
+                    }
+                    _ => {
+                        let id = begun_upload(upload).await?;
+                        self.store_segment(&id, index, redundancy, segment, commit)
+                            .await?
+                    }
+                };
                 progress.advance(len);
                 Ok(stored)
             })
@@ -152,9 +167,10 @@ impl Drive {
             segments: records,
         };
         let sealed = entry::seal_file(self.metadata_key(), object, &metadata, &mut rng)?;
+        let id = begun_upload(upload).await?;
         self.pool()
             .commit(
-                upload,
+                &id,
                 &CommitUpload {
                     metadata: sealed,
                     size,
@@ -164,6 +180,34 @@ impl Drive {
             )
             .await?;
         Ok(())
+    }
+
+    /// Begins the upload with segment 0 placed in the same call, then stores it.
+    async fn begin_with_segment(
+        &self,
+        path: &str,
+        upload: &watch::Sender<Option<String>>,
+        redundancy: Redundancy,
+        segment: EncodedSegment,
+        commit: bool,
+    ) -> ClientResult<Stored> {
+        let begun = self
+            .pool()
+            .begin(path, &redundancy.to_string(), Some(place_body(&segment)))
+            .await?;
+        upload.send_replace(Some(begun.upload.clone()));
+        let placed = begun.placed.ok_or_else(|| ClientError::BadAnswer {
+            what: "begin upload",
+            reason: "the first segment's placement is missing".into(),
+        })?;
+        if concrete(&begun.redundancy)? != redundancy {
+            return Err(ClientError::BadAnswer {
+                what: "begin upload",
+                reason: format!("asked for {redundancy}, got {}", begun.redundancy),
+            });
+        }
+        self.store_placed(&begun.upload, 0, redundancy, segment, placed, commit)
+            .await
     }
 
     /// Places one segment and stores its pieces; commits it if `commit`, else hands its
@@ -176,21 +220,27 @@ impl Drive {
         segment: EncodedSegment,
         commit: bool,
     ) -> ClientResult<Stored> {
-        let piece_size = segment.fragments.first().map_or(0, Vec::len) as u64;
-        let place = PlaceSegment {
-            piece_size,
-            fragments: segment
-                .hashes
-                .iter()
-                .enumerate()
-                .map(|(i, hash)| FragmentInfo {
-                    fragment: i as u16,
-                    hash: *hash,
-                })
-                .collect(),
-        };
-        let placed = self.pool().place(upload, index, &place).await?;
+        let placed = self
+            .pool()
+            .place(upload, index, &place_body(&segment))
+            .await?;
+        self.store_placed(upload, index, redundancy, segment, placed, commit)
+            .await
+    }
+
+    /// Stores the pieces of a placed segment; commits it if `commit`, else hands its
+    /// receipts back for the object's commit.
+    async fn store_placed(
+        &self,
+        upload: &str,
+        index: u32,
+        redundancy: Redundancy,
+        segment: EncodedSegment,
+        placed: SegmentPlaced,
+        commit: bool,
+    ) -> ClientResult<Stored> {
         check_placement(&placed, redundancy)?;
+        let piece_size = segment.fragments.first().map_or(0, Vec::len) as u64;
         let hashes = segment.hashes;
         let fragments: Vec<Bytes> = segment.fragments.into_iter().map(Bytes::from).collect();
         let spares = Mutex::new(VecDeque::from(placed.spares));
@@ -301,6 +351,52 @@ impl Drive {
             }
         }
     }
+}
+
+/// What is being uploaded where.
+struct Shape<'a> {
+    /// The encrypted remote path.
+    path: &'a str,
+    layout: SegmentLayout,
+    redundancy: Redundancy,
+    modified: Timestamp,
+}
+
+/// The placement request for an encoded segment.
+fn place_body(segment: &EncodedSegment) -> PlaceSegment {
+    PlaceSegment {
+        piece_size: segment.fragments.first().map_or(0, Vec::len) as u64,
+        fragments: (segment.hashes.iter().enumerate())
+            .map(|(i, hash)| FragmentInfo {
+                fragment: i as u16,
+                hash: *hash,
+            })
+            .collect(),
+    }
+}
+
+/// The redundancy the pool chose, which must be concrete.
+fn concrete(chosen: &str) -> ClientResult<Redundancy> {
+    match RedundancyPolicy::from_str(chosen) {
+        Ok(RedundancyPolicy::Fixed(r)) => Ok(r),
+        _ => Err(ClientError::BadAnswer {
+            what: "begin upload",
+            reason: format!("{chosen:?} is not a concrete redundancy"),
+        }),
+    }
+}
+
+/// The upload's id, once segment 0's `begin` has answered.
+async fn begun_upload(upload: &watch::Sender<Option<String>>) -> ClientResult<String> {
+    let mut begun = upload.subscribe();
+    let id = begun
+        .wait_for(Option::is_some)
+        .await
+        .map_err(|_| ClientError::Local {
+            path: "upload".into(),
+            reason: "the upload stopped".into(),
+        })?;
+    Ok(id.clone().unwrap_or_default())
 }
 
 /// A segment whose pieces are stored.

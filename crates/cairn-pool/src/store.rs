@@ -90,6 +90,14 @@ pub trait MetadataStore: Send + Sync + 'static {
         id: UploadId,
     ) -> impl Future<Output = StoreResult<Option<UploadRecord>>> + Send;
 
+    /// [`begin_upload`](Self::begin_upload) then [`record_placement`](Self::record_placement)
+    /// in one transaction.
+    fn begin_with_placement(
+        &self,
+        upload: NewUpload,
+        pieces: Vec<PiecePlacement>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// Remembers that peers were given put orders for these pieces of an open upload, so
     /// that whatever they store is collected if it is not committed. A placed piece is taken
     /// off its peer's delete queue. [`StoreError::NotFound`] unless the upload is open.

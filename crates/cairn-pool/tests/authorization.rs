@@ -214,6 +214,7 @@ impl Pool {
         let body = BeginUpload {
             path: path.to_owned(),
             redundancy: SHAPE.to_owned(),
+            first_segment: None,
         };
         let begun: UploadBegun = self.call(key, "POST", paths::UPLOADS, &json(&body)).await;
         begun.upload
@@ -577,6 +578,7 @@ fn matrix() -> Vec<Row> {
                 let body = BeginUpload {
                     path: f.spare_path.clone(),
                     redundancy: SHAPE.to_owned(),
+                    first_segment: None,
                 };
                 (paths::UPLOADS.to_owned(), json(&body))
             },

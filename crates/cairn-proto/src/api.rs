@@ -200,6 +200,10 @@ pub struct BeginUpload {
     pub path: String,
     /// `auto`, `ec:K+M` or `rep:KxR`.
     pub redundancy: String,
+    /// Segment 0, placed in the same call (only under a concrete redundancy): a small
+    /// file then needs just `begin` and `commit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_segment: Option<PlaceSegment>,
 }
 
 /// Answer to [`UPLOADS`].
@@ -211,6 +215,9 @@ pub struct UploadBegun {
     pub redundancy: String,
     /// When the upload is abandoned if not committed.
     pub expires_at_ms: u64,
+    /// Segment 0's placement, if the request carried it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed: Option<SegmentPlaced>,
 }
 
 /// One fragment of a segment, as the client computed it.

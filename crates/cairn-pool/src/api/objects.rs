@@ -116,26 +116,45 @@ pub async fn begin<S: MetadataStore>(
     check_path(&body.path)?;
     let policy = RedundancyPolicy::from_str(&body.redundancy)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_redundancy", e.to_string()))?;
+    if body.first_segment.is_some() && !matches!(policy, RedundancyPolicy::Fixed(_)) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_redundancy",
+            "a first segment can be placed with `begin` only under a concrete redundancy \
+             (ec:K+M or rep:KxR); with `auto`, begin first and place it after",
+        ));
+    }
     let (candidates, _) = candidates(&app).await?;
     let redundancy = placement::resolve_policy(policy, &candidates, app.config.durability_target)?;
     let now = now_ms();
     app.store.ensure_account(account, now).await?;
     let id = UploadId::random();
     let expires_at = now.saturating_add(crate::api::duration_ms(app.config.upload_ttl));
-    app.store
-        .begin_upload(NewUpload {
-            id,
-            account,
-            path: body.path,
-            redundancy,
-            created_at: now,
-            expires_at,
-        })
-        .await?;
+    let upload = NewUpload {
+        id,
+        account,
+        path: body.path,
+        redundancy,
+        created_at: now,
+        expires_at,
+    };
+    let placed = match &body.first_segment {
+        Some(first) => {
+            let (placed, placements) =
+                plan_segment(&app, account, redundancy, expires_at, 0, first).await?;
+            app.store.begin_with_placement(upload, placements).await?;
+            Some(placed)
+        }
+        None => {
+            app.store.begin_upload(upload).await?;
+            None
+        }
+    };
     Ok(Json(UploadBegun {
         upload: id.to_string(),
         redundancy: redundancy.to_string(),
         expires_at_ms: expires_at,
+        placed,
     }))
 }
 
@@ -147,13 +166,35 @@ pub async fn place<S: MetadataStore>(
 ) -> Result<Json<SegmentPlaced>, ApiError> {
     let account = account_id(request.signer)?;
     let upload = open_upload(&app, account, parse_upload(&upload)?).await?;
-    let body = request.body;
+    let (placed, placements) = plan_segment(
+        &app,
+        account,
+        upload.redundancy,
+        upload.expires_at,
+        index,
+        &request.body,
+    )
+    .await?;
+    app.store.record_placement(upload.id, placements).await?;
+    Ok(Json(placed))
+}
+
+/// Chooses peers for segment `index` of an upload shaped `shape` (expiring at
+/// `expires_at_ms`), reserves its put orders against the account's quota and signs them;
+/// returns the answer and the placements to record.
+async fn plan_segment<S: MetadataStore>(
+    app: &App<S>,
+    account: AccountId,
+    shape: Redundancy,
+    expires_at_ms: u64,
+    index: u32,
+    body: &PlaceSegment,
+) -> Result<(SegmentPlaced, Vec<PiecePlacement>), ApiError> {
     if index >= MAX_SEGMENTS {
         return Err(ApiError::bad_request(format!(
             "an object has at most {MAX_SEGMENTS} segments"
         )));
     }
-    let shape = upload.redundancy;
     let fragments = usize::from(shape.fragments());
     if body.fragments.len() != fragments
         || body
@@ -174,7 +215,7 @@ pub async fn place<S: MetadataStore>(
         )));
     }
     let copies = usize::from(shape.r());
-    let (candidates, addresses) = candidates(&app).await?;
+    let (candidates, addresses) = candidates(app).await?;
     let chosen = placement::place(
         &candidates,
         &PlacementRequest {
@@ -199,7 +240,7 @@ pub async fn place<S: MetadataStore>(
     }
     let address = |peer: &PeerId| addresses.get(peer).cloned().unwrap_or_default();
     let now = now_ms();
-    let ttl = std::time::Duration::from_millis(upload.expires_at.saturating_sub(now))
+    let ttl = std::time::Duration::from_millis(expires_at_ms.saturating_sub(now))
         .min(app.config.order_ttl.max(std::time::Duration::from_secs(60)));
     let holder = Holder::Account(account);
     let expires_at = App::<S>::expiry(now, ttl);
@@ -238,22 +279,17 @@ pub async fn place<S: MetadataStore>(
             orders,
         });
     }
-    app.store
-        .record_placement(
-            upload.id,
-            placements
-                .into_iter()
-                .map(|(fragment, peer)| PiecePlacement {
-                    segment: index,
-                    fragment: body.fragments[fragment].fragment,
-                    hash: body.fragments[fragment].hash,
-                    size: body.piece_size,
-                    peer,
-                })
-                .collect(),
-        )
-        .await?;
-    Ok(Json(SegmentPlaced { targets, spares }))
+    let placements = placements
+        .into_iter()
+        .map(|(fragment, peer)| PiecePlacement {
+            segment: index,
+            fragment: body.fragments[fragment].fragment,
+            hash: body.fragments[fragment].hash,
+            size: body.piece_size,
+            peer,
+        })
+        .collect();
+    Ok((SegmentPlaced { targets, spares }, placements))
 }
 
 /// The refusal of a placement of `needed` bytes that would take an account using `used`

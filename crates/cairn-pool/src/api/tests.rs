@@ -228,6 +228,7 @@ async fn empty_objects_commit_without_segments() {
             Some(&BeginUpload {
                 path: "Zm9sZGVy".to_owned(),
                 redundancy: "ec:2+2".to_owned(),
+                first_segment: None,
             }),
         )
         .await

@@ -1347,6 +1347,20 @@ pub(crate) async fn a_last_segment_commits_with_its_object<S: MetadataStore>(sto
         .unwrap();
     let record = store.object(owner, "two".into()).await.unwrap().unwrap();
     assert_eq!(record.segments.len(), 2);
+    // An upload can begin with its first segment placed, in one step.
+    let upload = new_upload(owner, "four", 75);
+    let id = upload.id;
+    store
+        .begin_with_placement(upload.clone(), pieces(0))
+        .await
+        .unwrap();
+    assert_eq!(store.placements(id, 0).await.unwrap(), pieces(0));
+    // A taken id is refused whole: no second set of placements.
+    assert!(matches!(
+        store.begin_with_placement(upload, pieces(1)).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(store.placements(id, 1).await.unwrap().is_empty());
     // Another account cannot commit this account's upload.
     let upload = new_upload(owner, "three", 80);
     let id = upload.id;

@@ -173,6 +173,69 @@ fn queue_unreferenced(
     Ok(())
 }
 
+/// Opens an upload (see [`MetadataStore::begin_upload`]).
+fn insert_upload(tx: &Transaction<'_>, upload: &NewUpload) -> StoreResult<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO accounts (id, created_at) VALUES (?1, ?2)",
+        params![upload.account.as_bytes().as_slice(), int(upload.created_at)],
+    )
+    .sql()?;
+    tx.execute(
+        "INSERT INTO objects (id, account, path, redundancy, committed, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
+        params![
+            upload.id.0.as_slice(),
+            upload.account.as_bytes().as_slice(),
+            upload.path,
+            upload.redundancy.to_string(),
+            int(upload.created_at),
+            int(upload.expires_at)
+        ],
+    )
+    .map_err(|e| match e {
+        e if is_constraint(&e) => StoreError::AlreadyExists(format!("upload {}", upload.id)),
+        other => backend(other),
+    })?;
+    Ok(())
+}
+
+/// Records put orders handed out for pieces of open upload `upload` (see
+/// [`MetadataStore::record_placement`]); the caller checked the upload is open.
+fn insert_placements(
+    tx: &Transaction<'_>,
+    upload: &UploadId,
+    pieces: Vec<PiecePlacement>,
+) -> StoreResult<()> {
+    let mut insert = tx
+        .prepare(
+            "INSERT OR REPLACE INTO placements (object, segment, fragment, peer, hash, size) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .sql()?;
+    let mut unqueue = tx
+        .prepare("DELETE FROM deletions WHERE peer = ?1 AND hash = ?2")
+        .sql()?;
+    for p in pieces {
+        insert
+            .execute(params![
+                upload.0.as_slice(),
+                p.segment,
+                p.fragment,
+                p.peer.as_bytes().as_slice(),
+                p.hash.as_bytes().as_slice(),
+                int(p.size)
+            ])
+            .sql()?;
+        unqueue
+            .execute(params![
+                p.peer.as_bytes().as_slice(),
+                p.hash.as_bytes().as_slice()
+            ])
+            .sql()?;
+    }
+    Ok(())
+}
+
 /// Records segment `segment` of open upload `upload` (see
 /// [`MetadataStore::commit_segment`]); the caller checked the upload is open.
 fn record_segment(
@@ -635,31 +698,17 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn begin_upload(&self, upload: NewUpload) -> StoreResult<()> {
+        self.write(move |tx| insert_upload(tx, &upload)).await
+    }
+
+    async fn begin_with_placement(
+        &self,
+        upload: NewUpload,
+        pieces: Vec<PiecePlacement>,
+    ) -> StoreResult<()> {
         self.write(move |tx| {
-            tx.execute(
-                "INSERT OR IGNORE INTO accounts (id, created_at) VALUES (?1, ?2)",
-                params![upload.account.as_bytes().as_slice(), int(upload.created_at)],
-            )
-            .sql()?;
-            tx.execute(
-                "INSERT INTO objects (id, account, path, redundancy, committed, created_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
-                params![
-                    upload.id.0.as_slice(),
-                    upload.account.as_bytes().as_slice(),
-                    upload.path,
-                    upload.redundancy.to_string(),
-                    int(upload.created_at),
-                    int(upload.expires_at)
-                ],
-            )
-            .map_err(|e| match e {
-                e if is_constraint(&e) => {
-                    StoreError::AlreadyExists(format!("upload {}", upload.id))
-                }
-                other => backend(other),
-            })?;
-            Ok(())
+            insert_upload(tx, &upload)?;
+            insert_placements(tx, &upload.id, pieces)
         })
         .await
     }
@@ -716,31 +765,7 @@ impl MetadataStore for SqliteStore {
             if !open {
                 return Err(StoreError::NotFound(format!("upload {upload}")));
             }
-            let mut insert = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO placements (object, segment, fragment, peer, hash, size) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .sql()?;
-            let mut unqueue = tx
-                .prepare("DELETE FROM deletions WHERE peer = ?1 AND hash = ?2")
-                .sql()?;
-            for p in pieces {
-                insert
-                    .execute(params![
-                        upload.0.as_slice(),
-                        p.segment,
-                        p.fragment,
-                        p.peer.as_bytes().as_slice(),
-                        p.hash.as_bytes().as_slice(),
-                        int(p.size)
-                    ])
-                    .sql()?;
-                unqueue
-                    .execute(params![p.peer.as_bytes().as_slice(), p.hash.as_bytes().as_slice()])
-                    .sql()?;
-            }
-            Ok(())
+            insert_placements(tx, &upload, pieces)
         })
         .await
     }
