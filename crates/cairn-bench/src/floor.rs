@@ -40,6 +40,7 @@ pub fn measure(sources: &[PathBuf], k: u16, m: u16, scratch: &Path) -> anyhow::R
     let mut sizes = Vec::with_capacity(sources.len());
     let mut fragments = Vec::with_capacity(sources.len());
 
+    settle();
     let start = Instant::now();
     for (i, source) in sources.iter().enumerate() {
         let size = read_all(source, &mut buf)?;
@@ -50,6 +51,7 @@ pub fn measure(sources: &[PathBuf], k: u16, m: u16, scratch: &Path) -> anyhow::R
     }
     let put = start.elapsed().as_secs_f64();
 
+    settle();
     let start = Instant::now();
     for (i, (fragment, size)) in fragments.iter().zip(&sizes).enumerate() {
         read_prefix(fragment, *size, &mut buf)?;
@@ -60,6 +62,15 @@ pub fn measure(sources: &[PathBuf], k: u16, m: u16, scratch: &Path) -> anyhow::R
     std::fs::remove_dir_all(scratch)
         .with_context(|| format!("cannot remove {}", scratch.display()))?;
     Ok(Floor { put, get })
+}
+
+/// Writes every dirty page back (`sync`), so that a measurement does not pay for the
+/// writeback of what came before it (a gigabyte just stored can slow every fsync for
+/// seconds). Best effort: without a `sync` command the run goes on unsettled.
+pub fn settle() {
+    if let Err(e) = std::process::Command::new("sync").status() {
+        eprintln!("cairn-bench: could not run `sync` ({e}); measuring without it");
+    }
 }
 
 /// Reads `path` to its end through `buf`; returns its length.

@@ -115,8 +115,9 @@ fn progress(line: &str) {
     eprintln!("cairn-bench: {line}");
 }
 
-/// Seconds `work` took.
+/// Seconds `work` took, started on a settled disk.
 async fn timed<T, F: Future<Output = anyhow::Result<T>>>(work: F) -> anyhow::Result<(T, f64)> {
+    floor::settle();
     let start = Instant::now();
     let out = work.await?;
     Ok((out, start.elapsed().as_secs_f64()))
@@ -381,6 +382,7 @@ async fn child_runs(
         let cairn = cairn.to_owned();
         let home = home.clone();
         let args: Vec<std::ffi::OsString> = args.into_iter().map(OsStr::to_owned).collect();
+        floor::settle();
         let measured = tokio::task::spawn_blocking(move || {
             let args: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
             child::run_cairn(&cairn, &home, &args)
