@@ -143,6 +143,11 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     file.sync_all().map_err(io)
 }
 
+/// Syncs a directory's entries.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+}
+
 /// Moving a received, checked and synced piece from `tmp/` into place.
 struct Install {
     tmp: PathBuf,
@@ -163,11 +168,16 @@ impl Install {
             return Ok(false);
         }
         let parent = (self.target.parent()).ok_or_else(|| io("a piece path has no parent"))?;
-        fs::create_dir_all(parent).map_err(io)?;
+        if !parent.is_dir() {
+            fs::create_dir_all(parent).map_err(io)?;
+            // New directories (`pieces/ab/cd`) live only once their own parents' entries
+            // are synced too.
+            for dir in parent.ancestors().skip(1).take(2) {
+                sync_dir(dir)?;
+            }
+        }
         fs::rename(&self.tmp, &self.target).map_err(io)?;
-        fs::File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
+        sync_dir(parent)?;
         let conn = self.index.lock().map_err(|_| io("index lock poisoned"))?;
         conn.prepare_cached(
             "INSERT OR REPLACE INTO pieces (hash, size, stored_at) VALUES (?1, ?2, ?3)",
