@@ -2,11 +2,12 @@
 //! background loops — peer health by timers, round-trip probes, and collection of abandoned
 //! uploads.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cairn_core::PoolId;
+use cairn_core::{PeerId, PoolId};
 use cairn_proto::{OrderSigner, RequestVerifier};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -239,14 +240,21 @@ async fn health_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receive
             for change in &outcome.changes {
                 tracing::info!(peer = %change.id, from = %change.from, to = %change.to, "peer state changed");
             }
+            let read: HashMap<PeerId, &PeerSnapshot> =
+                snapshots.iter().map(|s| (s.id, s)).collect();
             let updates = outcome
                 .updates
                 .into_iter()
-                .map(|u| PeerHealthUpdate {
-                    id: u.id,
-                    state: u.state,
-                    state_since: u.state_since_ms,
-                    availability: u.availability,
+                .filter_map(|u| {
+                    let before = read.get(&u.id)?;
+                    Some(PeerHealthUpdate {
+                        id: u.id,
+                        state: u.state,
+                        state_since: u.state_since_ms,
+                        availability: u.availability,
+                        read_state: before.state,
+                        read_heartbeat: before.last_heartbeat_ms,
+                    })
                 })
                 .collect();
             if let Err(e) = app.store.update_health(updates).await {

@@ -54,7 +54,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Every peer, by id.
     fn peers(&self) -> impl Future<Output = StoreResult<Vec<PeerRecord>>> + Send;
 
-    /// Writes a health tick's states and scores, in one transaction; unknown ids are skipped.
+    /// Writes a health tick's states and scores, in one transaction; unknown ids are
+    /// skipped, and so is the state of a peer heard from (or moved) since the tick read it.
     fn update_health(
         &self,
         updates: Vec<PeerHealthUpdate>,

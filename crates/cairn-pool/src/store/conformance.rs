@@ -174,16 +174,44 @@ pub(crate) async fn health_updates_are_applied<S: MetadataStore>(store: S) {
                 state: PeerState::Suspect,
                 state_since: 50,
                 availability: 0.5,
+                read_state: PeerState::Online,
+                read_heartbeat: 0,
             },
             PeerHealthUpdate {
                 id: peer(7),
                 state: PeerState::Lost,
                 state_since: 50,
                 availability: 0.0,
+                read_state: PeerState::Online,
+                read_heartbeat: 0,
             },
         ])
         .await
         .unwrap();
+    // A tick that read peer 2 before its heartbeat at 60 must not mark it offline: the
+    // heartbeat wins; the score is still written.
+    let stats = HeartbeatStats {
+        used: 0,
+        piece_count: 0,
+        load: 0,
+    };
+    store.heartbeat(peer(2), stats, 60).await.unwrap();
+    store
+        .update_health(vec![PeerHealthUpdate {
+            id: peer(2),
+            state: PeerState::Offline,
+            state_since: 70,
+            availability: 0.25,
+            read_state: PeerState::Online,
+            read_heartbeat: 0,
+        }])
+        .await
+        .unwrap();
+    let two = store.peer(peer(2)).await.unwrap().unwrap();
+    assert_eq!(
+        (two.state, two.last_heartbeat, two.availability),
+        (PeerState::Online, 60, 0.25)
+    );
     store.set_peer_rtt(peer(2), 12.5).await.unwrap();
     let peers = store.peers().await.unwrap();
     assert_eq!(peers.len(), 2);

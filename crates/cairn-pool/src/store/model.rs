@@ -145,6 +145,11 @@ pub struct PeerHealthUpdate {
     pub state_since: u64,
     /// Its availability score.
     pub availability: f64,
+    /// The state the tick read: the new state is written only if the peer is still in it
+    /// and has not been heard from since (a heartbeat or registration meanwhile wins).
+    pub read_state: PeerState,
+    /// The last heartbeat the tick read.
+    pub read_heartbeat: u64,
 }
 
 /// An upload being begun.

@@ -645,19 +645,27 @@ impl MetadataStore for SqliteStore {
 
     async fn update_health(&self, updates: Vec<PeerHealthUpdate>) -> StoreResult<()> {
         self.write(move |tx| {
-            let mut stmt = tx
+            let mut score = tx
+                .prepare("UPDATE peers SET availability = ?2 WHERE id = ?1")
+                .sql()?;
+            let mut state = tx
                 .prepare(
-                    "UPDATE peers SET state = ?2, state_since = ?3, availability = ?4 WHERE id = ?1",
+                    "UPDATE peers SET state = ?2, state_since = ?3 \
+                     WHERE id = ?1 AND state = ?4 AND last_heartbeat = ?5",
                 )
                 .sql()?;
             for u in updates {
-                stmt.execute(params![
-                    u.id.as_bytes().as_slice(),
-                    u.state.as_str(),
-                    int(u.state_since),
-                    u.availability
-                ])
-                .sql()?;
+                let id = u.id.as_bytes().as_slice();
+                score.execute(params![id, u.availability]).sql()?;
+                state
+                    .execute(params![
+                        id,
+                        u.state.as_str(),
+                        int(u.state_since),
+                        u.read_state.as_str(),
+                        int(u.read_heartbeat)
+                    ])
+                    .sql()?;
             }
             Ok(())
         })

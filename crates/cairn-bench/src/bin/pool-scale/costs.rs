@@ -91,6 +91,8 @@ pub async fn measure(store: &SqliteStore, fleet: &Fleet) -> anyhow::Result<Vec<Q
             state: p.state,
             state_since: p.state_since,
             availability: p.availability,
+            read_state: p.state,
+            read_heartbeat: p.last_heartbeat,
         })
         .collect();
     costs.push(

@@ -273,6 +273,8 @@ pub async fn register_in_store(store: &SqliteStore, fleet: &Fleet) -> anyhow::Re
             state: PeerState::Offline,
             state_since: now,
             availability: p.availability,
+            read_state: p.state,
+            read_heartbeat: p.last_heartbeat,
         })
         .collect();
     store.update_health(offline).await?;
