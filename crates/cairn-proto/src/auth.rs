@@ -255,6 +255,17 @@ impl RequestVerifier {
             return Err(AuthError::ClockSkew { skew_ms });
         }
         auth.check_signature(method, path_and_query, body)?;
+        self.remember(auth, now_ms)
+    }
+
+    /// [`verify`](Self::verify) after the caller checked the signature itself
+    /// ([`RequestAuth::check_signature`], which needs no memory and so no lock): checks the
+    /// time and remembers the request, refusing a replay.
+    pub fn remember(&mut self, auth: &RequestAuth, now_ms: u64) -> Result<[u8; 32], AuthError> {
+        let skew_ms = auth.time_ms.abs_diff(now_ms);
+        if skew_ms > MAX_CLOCK_SKEW_MS {
+            return Err(AuthError::ClockSkew { skew_ms });
+        }
         self.seen.prune(now_ms);
         // Remembered until the request's time leaves the window, after which the clock
         // check refuses it anyway.

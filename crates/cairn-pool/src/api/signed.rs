@@ -49,11 +49,14 @@ where
             .uri
             .path_and_query()
             .map_or_else(|| parts.uri.path(), |pq| pq.as_str());
+        // The signature is checked outside the replay memory's lock, so requests are not
+        // verified one at a time.
+        auth.check_signature(parts.method.as_str(), path, &bytes)?;
         let signer = {
             let mut requests = app.requests.lock().map_err(|_| {
                 ApiError::internal("checking a signature", &"request memory poisoned")
             })?;
-            requests.verify(&auth, parts.method.as_str(), path, &bytes, now_ms())?
+            requests.remember(&auth, now_ms())?
         };
         // Counted only once the signature holds, so nobody can spend another key's requests.
         app.rates
