@@ -81,9 +81,10 @@ async fn open_upload<S: MetadataStore>(
 }
 
 /// Online peers as placement candidates, with their addresses.
-async fn candidates<S: MetadataStore>(
-    app: &App<S>,
-) -> Result<(Vec<Candidate>, HashMap<PeerId, String>), ApiError> {
+type Online = (Vec<Candidate>, HashMap<PeerId, String>);
+
+/// The online peers, read once per request.
+async fn candidates<S: MetadataStore>(app: &App<S>) -> Result<Online, ApiError> {
     let mut addresses = HashMap::new();
     let candidates = app
         .store
@@ -124,8 +125,8 @@ pub async fn begin<S: MetadataStore>(
              (ec:K+M or rep:KxR); with `auto`, begin first and place it after",
         ));
     }
-    let (candidates, _) = candidates(&app).await?;
-    let redundancy = placement::resolve_policy(policy, &candidates, app.config.durability_target)?;
+    let online = candidates(&app).await?;
+    let redundancy = placement::resolve_policy(policy, &online.0, app.config.durability_target)?;
     let now = now_ms();
     app.store.ensure_account(account, now).await?;
     let id = UploadId::random();
@@ -141,7 +142,7 @@ pub async fn begin<S: MetadataStore>(
     let placed = match &body.first_segment {
         Some(first) => {
             let (placed, placements) =
-                plan_segment(&app, account, redundancy, expires_at, 0, first).await?;
+                plan_segment(&app, &online, account, redundancy, expires_at, 0, first).await?;
             app.store.begin_with_placement(upload, placements).await?;
             Some(placed)
         }
@@ -166,8 +167,10 @@ pub async fn place<S: MetadataStore>(
 ) -> Result<Json<SegmentPlaced>, ApiError> {
     let account = account_id(request.signer)?;
     let upload = open_upload(&app, account, parse_upload(&upload)?).await?;
+    let online = candidates(&app).await?;
     let (placed, placements) = plan_segment(
         &app,
+        &online,
         account,
         upload.redundancy,
         upload.expires_at,
@@ -184,6 +187,7 @@ pub async fn place<S: MetadataStore>(
 /// returns the answer and the placements to record.
 async fn plan_segment<S: MetadataStore>(
     app: &App<S>,
+    (candidates, addresses): &Online,
     account: AccountId,
     shape: Redundancy,
     expires_at_ms: u64,
@@ -215,9 +219,8 @@ async fn plan_segment<S: MetadataStore>(
         )));
     }
     let copies = usize::from(shape.r());
-    let (candidates, addresses) = candidates(app).await?;
     let chosen = placement::place(
-        &candidates,
+        candidates,
         &PlacementRequest {
             pieces: fragments * copies,
             piece_size: body.piece_size,
