@@ -55,7 +55,7 @@ pub async fn measure(store: &SqliteStore, fleet: &Fleet) -> anyhow::Result<Vec<Q
     let mut costs = vec![
         time(
             "peers()",
-            "each begin (once) and place (twice); status",
+            "each begin and each place (once); status",
             || store.peers(),
         )
         .await?,
@@ -107,7 +107,7 @@ pub async fn measure(store: &SqliteStore, fleet: &Fleet) -> anyhow::Result<Vec<Q
         costs.push(
             time(
                 "account_usage(one account)",
-                "each place, under the pool-wide placing lock",
+                "a place whose quota bound cannot decide (first after a start, near the quota)",
                 || store.account_usage(account),
             )
             .await?,
