@@ -444,7 +444,9 @@ async fn a_small_file_takes_begin_with_placement_and_commit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_uploads_are_collected() {
-    let net = Network::start(4, &["--upload-ttl", "1s"]).await;
+    // Short, but long enough that the put orders (which expire with the upload, in whole
+    // seconds) outlive the piece uploads on a busy machine.
+    let net = Network::start(4, &["--upload-ttl", "3s"]).await;
     let alice = net.account(1);
     let upload = begin(&alice, &enc("draft"), "ec:2+2").await;
     let mut data = vec![0u8; 10_000];
