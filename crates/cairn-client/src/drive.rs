@@ -363,6 +363,27 @@ impl Drive {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let partial = dir.join(format!(".{name}.cairn-partial-{}", rand::random::<u32>()));
+        if file.metadata.layout.size() <= SMALL_FILE {
+            // Fetched whole, then written, synced and renamed in one trip to a blocking
+            // thread (each `tokio::fs` call is a trip of its own).
+            let mut bytes = Vec::new();
+            let written = self
+                .download(file, 0..u64::MAX, &mut bytes, progress)
+                .await?;
+            let path = target.to_owned();
+            return tokio::task::spawn_blocking(move || {
+                let result = write_whole(&partial, &path, &bytes);
+                if result.is_err() {
+                    let _ = std::fs::remove_file(&partial);
+                }
+                result.map(|()| written)
+            })
+            .await
+            .map_err(|e| ClientError::Local {
+                path: target.to_owned(),
+                reason: format!("writing stopped unexpectedly: {e}"),
+            })?;
+        }
         let mut out = tokio::fs::File::create(&partial)
             .await
             .map_err(ClientError::io(&partial))?;
@@ -748,4 +769,17 @@ fn millis_timestamp(ms: u64) -> Timestamp {
         secs: i64::try_from(ms / 1000).unwrap_or(i64::MAX),
         nanos: u32::try_from(ms % 1000).unwrap_or(0) * 1_000_000,
     }
+}
+
+/// Files up to this size are fetched into memory and written in one go.
+const SMALL_FILE: u64 = 1 << 20;
+
+/// Writes `bytes` to `partial`, syncs it and renames it to `target`.
+fn write_whole(partial: &Path, target: &Path, bytes: &[u8]) -> ClientResult<()> {
+    use std::io::Write;
+    let mut out = std::fs::File::create(partial).map_err(ClientError::io(partial))?;
+    out.write_all(bytes).map_err(ClientError::io(partial))?;
+    out.sync_all().map_err(ClientError::io(partial))?;
+    drop(out);
+    std::fs::rename(partial, target).map_err(ClientError::io(target))
 }
