@@ -117,13 +117,16 @@ pub async fn begin<S: MetadataStore>(
     check_path(&body.path)?;
     let policy = RedundancyPolicy::from_str(&body.redundancy)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_redundancy", e.to_string()))?;
-    if body.first_segment.is_some() && !matches!(policy, RedundancyPolicy::Fixed(_)) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_redundancy",
-            "a first segment can be placed with `begin` only under a concrete redundancy \
-             (ec:K+M or rep:KxR); with `auto`, begin first and place it after",
-        ));
+    if let Some(first) = &body.first_segment {
+        let RedundancyPolicy::Fixed(shape) = policy else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_redundancy",
+                "a first segment can be placed with `begin` only under a concrete redundancy \
+                 (ec:K+M or rep:KxR); with `auto`, begin first and place it after",
+            ));
+        };
+        check_place(shape, 0, first)?;
     }
     let online = candidates(&app).await?;
     let redundancy = placement::resolve_policy(policy, &online.0, app.config.durability_target)?;
@@ -167,6 +170,7 @@ pub async fn place<S: MetadataStore>(
 ) -> Result<Json<SegmentPlaced>, ApiError> {
     let account = account_id(request.signer)?;
     let upload = open_upload(&app, account, parse_upload(&upload)?).await?;
+    check_place(upload.redundancy, index, &request.body)?;
     let online = candidates(&app).await?;
     let (placed, placements) = plan_segment(
         &app,
@@ -182,18 +186,9 @@ pub async fn place<S: MetadataStore>(
     Ok(Json(placed))
 }
 
-/// Chooses peers for segment `index` of an upload shaped `shape` (expiring at
-/// `expires_at_ms`), reserves its put orders against the account's quota and signs them;
-/// returns the answer and the placements to record.
-async fn plan_segment<S: MetadataStore>(
-    app: &App<S>,
-    (candidates, addresses): &Online,
-    account: AccountId,
-    shape: Redundancy,
-    expires_at_ms: u64,
-    index: u32,
-    body: &PlaceSegment,
-) -> Result<(SegmentPlaced, Vec<PiecePlacement>), ApiError> {
+/// Refuses a placement request that does not fit segment `index` of an upload shaped
+/// `shape` (checked before the registry is read).
+fn check_place(shape: Redundancy, index: u32, body: &PlaceSegment) -> Result<(), ApiError> {
     if index >= MAX_SEGMENTS {
         return Err(ApiError::bad_request(format!(
             "an object has at most {MAX_SEGMENTS} segments"
@@ -218,6 +213,22 @@ async fn plan_segment<S: MetadataStore>(
             body.piece_size
         )));
     }
+    Ok(())
+}
+
+/// Chooses peers for segment `index` of an upload shaped `shape` (expiring at
+/// `expires_at_ms`), reserves its put orders against the account's quota and signs them;
+/// returns the answer and the placements to record. The request passed [`check_place`].
+async fn plan_segment<S: MetadataStore>(
+    app: &App<S>,
+    (candidates, addresses): &Online,
+    account: AccountId,
+    shape: Redundancy,
+    expires_at_ms: u64,
+    index: u32,
+    body: &PlaceSegment,
+) -> Result<(SegmentPlaced, Vec<PiecePlacement>), ApiError> {
+    let fragments = usize::from(shape.fragments());
     let copies = usize::from(shape.r());
     let chosen = placement::place(
         candidates,
