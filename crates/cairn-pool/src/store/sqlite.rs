@@ -467,18 +467,17 @@ fn object_segments(
 }
 
 /// The id of this account's open upload, if it is one.
-fn open_upload_id(
-    tx: &Connection,
-    account: &AccountId,
-    upload: &UploadId,
-) -> rusqlite::Result<Option<UploadId>> {
+/// [`StoreError::NotFound`] unless `upload` is `account`'s and still open.
+fn require_open(tx: &Connection, account: &AccountId, upload: &UploadId) -> StoreResult<()> {
     query_one(
         tx,
-        "SELECT id FROM objects WHERE id = ?1 AND account = ?2 AND committed = 0",
+        "SELECT EXISTS (SELECT 1 FROM objects WHERE id = ?1 AND account = ?2 AND committed = 0)",
         params![upload.0.as_slice(), account.as_bytes().as_slice()],
-        |row| upload_id(row, "id"),
+        |row| row.get::<_, bool>(0),
     )
-    .optional()
+    .sql()?
+    .then_some(())
+    .ok_or_else(|| StoreError::NotFound(format!("upload {upload}")))
 }
 
 fn committed_id(
@@ -841,9 +840,7 @@ impl MetadataStore for SqliteStore {
         segment: SegmentCommit,
     ) -> StoreResult<()> {
         self.write(move |tx| {
-            open_upload_id(tx, &account, &upload)
-                .sql()?
-                .ok_or_else(|| StoreError::NotFound(format!("upload {upload}")))?;
+            require_open(tx, &account, &upload)?;
             record_segment(tx, &upload, segment)
         })
         .await
@@ -858,9 +855,7 @@ impl MetadataStore for SqliteStore {
         now: u64,
     ) -> StoreResult<Option<UploadId>> {
         self.write(move |tx| {
-            open_upload_id(tx, &account, &upload)
-                .sql()?
-                .ok_or_else(|| StoreError::NotFound(format!("upload {upload}")))?;
+            require_open(tx, &account, &upload)?;
             record_segment(tx, &upload, segment)?;
             commit_upload(tx, account, upload, commit, now)
         })
@@ -875,9 +870,7 @@ impl MetadataStore for SqliteStore {
         now: u64,
     ) -> StoreResult<Option<UploadId>> {
         self.write(move |tx| {
-            open_upload_id(tx, &account, &upload)
-                .sql()?
-                .ok_or_else(|| StoreError::NotFound(format!("upload {upload}")))?;
+            require_open(tx, &account, &upload)?;
             commit_upload(tx, account, upload, commit, now)
         })
         .await
@@ -890,9 +883,7 @@ impl MetadataStore for SqliteStore {
         now: u64,
     ) -> StoreResult<()> {
         self.write(move |tx| {
-            open_upload_id(tx, &account, &upload)
-                .sql()?
-                .ok_or_else(|| StoreError::NotFound(format!("upload {upload}")))?;
+            require_open(tx, &account, &upload)?;
             remove_object(tx, &upload, now).sql()
         })
         .await
