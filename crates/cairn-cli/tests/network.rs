@@ -662,17 +662,7 @@ async fn a_peer_killed_mid_write_leaves_no_partial_piece() {
         .call(
             "POST",
             &api::place_segment_path(&upload.upload, 0),
-            Some(&PlaceSegment {
-                piece_size: fragments[0].len() as u64,
-                fragments: fragments
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| FragmentInfo {
-                        fragment: i as u16,
-                        hash: PieceHash::of(f),
-                    })
-                    .collect(),
-            }),
+            Some(&place_body(&fragments)),
         )
         .await
         .unwrap();
