@@ -3,7 +3,6 @@
 //! part by hand (signed requests, erasure coding, piece uploads with orders), so every
 //! rule the pool and peers enforce is exercised over the wire.
 
-use std::path::Path;
 use std::time::Duration;
 
 use cairn_core::{ErasureCodec, PieceHash};
@@ -15,7 +14,7 @@ use cairn_proto::api::{
 use cairn_proto::order::ORDER_HEADER;
 use cairn_proto::peer_api::piece_path;
 use cairn_proto::{PeerState, Receipt};
-use cairn_testkit::{Daemon, SignedClient, wait_until};
+use cairn_testkit::{Daemon, SignedClient, files_under, wait_until};
 use ed25519_dalek::SigningKey;
 use rand::RngCore;
 
@@ -630,23 +629,6 @@ async fn a_restarted_pool_keeps_peers_objects_and_placements() {
     };
     assert_eq!(placement(&after), placement(&before));
     assert_eq!(after.metadata, before.metadata);
-}
-
-fn files_under(path: &Path) -> usize {
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| {
-                    if e.path().is_dir() {
-                        files_under(&e.path())
-                    } else {
-                        1
-                    }
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

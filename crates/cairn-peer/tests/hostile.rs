@@ -86,23 +86,8 @@ impl Peer {
 
     /// Files under `pieces/` and `tmp/`.
     fn files(&self) -> usize {
-        fn count(path: &std::path::Path) -> usize {
-            std::fs::read_dir(path)
-                .map(|entries| {
-                    entries
-                        .flatten()
-                        .map(|e| {
-                            if e.path().is_dir() {
-                                count(&e.path())
-                            } else {
-                                1
-                            }
-                        })
-                        .sum()
-                })
-                .unwrap_or(0)
-        }
-        count(&self.dir.path().join("pieces")) + count(&self.dir.path().join("tmp"))
+        cairn_testkit::files_under(&self.dir.path().join("pieces"))
+            + cairn_testkit::files_under(&self.dir.path().join("tmp"))
     }
 
     /// The peer still answers, and holds nothing: no index row, no file, no usage.

@@ -97,23 +97,8 @@ impl Peer {
     }
 
     fn files(&self) -> usize {
-        fn count(path: &std::path::Path) -> usize {
-            std::fs::read_dir(path)
-                .map(|entries| {
-                    entries
-                        .flatten()
-                        .map(|e| {
-                            if e.path().is_dir() {
-                                count(&e.path())
-                            } else {
-                                1
-                            }
-                        })
-                        .sum()
-                })
-                .unwrap_or(0)
-        }
-        count(&self.dir.path().join("pieces")) + count(&self.dir.path().join("tmp"))
+        cairn_testkit::files_under(&self.dir.path().join("pieces"))
+            + cairn_testkit::files_under(&self.dir.path().join("tmp"))
     }
 }
 

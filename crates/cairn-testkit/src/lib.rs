@@ -4,9 +4,11 @@
 
 mod client;
 mod daemon;
+mod files;
 pub mod raw;
 mod wait;
 
 pub use client::{ApiFailure, SignedClient};
 pub use daemon::{Daemon, DaemonError};
+pub use files::files_under;
 pub use wait::{WaitError, wait_until};
