@@ -1,12 +1,14 @@
 //! The embedded metadata store: one SQLite file in the pool's data directory, in WAL mode
-//! with full fsync, each trait method one transaction run off the async threads.
+//! with full fsync, each trait method atomic (a savepoint in a group-committed transaction
+//! run on the store's own thread).
 
 mod schema;
+mod writer;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cairn_core::{AccountId, PeerId, PieceHash, Redundancy, RedundancyPolicy};
 use rusqlite::{Connection, OptionalExtension, Row, RowIndex, Transaction, params};
@@ -19,10 +21,10 @@ use super::{
 };
 use crate::state::PeerState;
 
-/// The SQLite metadata store. Cheap to clone; clones share one connection.
+/// The SQLite metadata store. Cheap to clone; clones share one connection and its thread.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    writer: Arc<writer::Writer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -536,28 +538,17 @@ impl SqliteStore {
         // Room for every statement the store runs, so none is prepared twice.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: Arc::new(writer::Writer::start(conn)?),
         })
     }
 
-    /// Runs `work` in one transaction on a blocking thread.
+    /// Runs `work` atomically (all or nothing) and returns once it is durable.
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            // A call that panicked dropped its transaction, which rolled it back, so the
-            // connection is still sound.
-            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let tx = conn.transaction().map_err(backend)?;
-            let value = work(&tx)?;
-            tx.commit().map_err(backend)?;
-            Ok(value)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+        self.writer.run(work).await
     }
 }
 
@@ -1559,11 +1550,20 @@ mod tests {
         (store, dir)
     });
 
-    #[test]
-    fn wal_mode_full_sync_foreign_keys_and_schema_version() {
+    #[tokio::test]
+    async fn wal_mode_full_sync_foreign_keys_and_schema_version() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&dir);
-        let conn = store.conn.lock().unwrap();
+        store
+            .write(|conn| {
+                check_pragmas(conn);
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    fn check_pragmas(conn: &Connection) {
         let pragma = |name: &str| -> String {
             conn.query_row(&format!("PRAGMA {name}"), [], |r| {
                 r.get::<_, rusqlite::types::Value>(0)
@@ -1722,13 +1722,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&dir);
         let (_, account) = c::committed_object(&store).await;
-        {
-            let conn = store.conn.lock().unwrap();
-            conn.execute("UPDATE peers SET state = 'sleeping'", [])
-                .unwrap();
-            conn.execute("UPDATE objects SET redundancy = 'auto'", [])
-                .unwrap();
-        }
+        store
+            .write(|conn| {
+                conn.execute("UPDATE peers SET state = 'sleeping'", [])
+                    .sql()?;
+                conn.execute("UPDATE objects SET redundancy = 'auto'", [])
+                    .sql()
+            })
+            .await
+            .unwrap();
         assert!(matches!(store.peers().await, Err(StoreError::Corrupt(_))));
         assert!(matches!(
             store.object(account, "a/b".to_owned()).await,
