@@ -60,6 +60,7 @@ pub(super) struct Writer {
     calls: Option<mpsc::Sender<Box<dyn Call>>>,
     thread: Option<JoinHandle<()>>,
     /// Transactions committed (or tried) so far.
+    #[cfg(test)]
     batches: Arc<AtomicU64>,
 }
 
@@ -76,6 +77,7 @@ impl Writer {
         Ok(Self {
             calls: Some(calls),
             thread: Some(thread),
+            #[cfg(test)]
             batches,
         })
     }
