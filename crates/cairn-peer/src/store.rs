@@ -1,6 +1,10 @@
-//! The piece store: pieces as files named by their BLAKE3 hash under `pieces/ab/cd/`, each
-//! written to `tmp/`, hashed while written, fsynced and renamed into place, then recorded in
-//! a SQLite index so used space is known without scanning and never exceeds the capacity.
+//! The piece store: pieces as files named by their BLAKE3 hash under `pieces/ab/cd/`, made
+//! durable before they are recorded in a SQLite index, so used space is known without
+//! scanning and never exceeds the capacity. Large pieces are streamed to `tmp/`, hashed
+//! while written, fsynced and renamed into place; small ones are checked in memory and
+//! written in groups under one sync (`batch.rs`).
+
+mod batch;
 
 use std::collections::HashMap;
 use std::fs;
@@ -15,7 +19,7 @@ use rusqlite::{Connection, params};
 use tokio::io::AsyncWriteExt;
 
 /// Why the store refused or failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Storing the piece would exceed the capacity.
     #[error(
@@ -84,6 +88,16 @@ pub struct PieceStore {
     capacity: u64,
     usage: Arc<Mutex<Usage>>,
     index: Arc<Mutex<Connection>>,
+    small: batch::Batcher,
+}
+
+/// Where the piece named `hash` lives in the store at `dir`.
+fn piece_path(dir: &Path, hash: &PieceHash) -> PathBuf {
+    let name = hash.to_string();
+    dir.join("pieces")
+        .join(&name[..2])
+        .join(&name[2..4])
+        .join(&name)
 }
 
 fn now_ms() -> u64 {
@@ -97,7 +111,7 @@ fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// Pieces up to this size are received in memory and written in one go.
+/// Pieces up to this size are received in memory and written in groups.
 const SMALL_PIECE: u64 = 1 << 20;
 
 /// Receives a piece of exactly `size` bytes (at most [`SMALL_PIECE`]) into memory and
@@ -133,14 +147,6 @@ where
         return Err(StoreError::HashMismatch(hash));
     }
     Ok(bytes)
-}
-
-/// Writes `bytes` to a new file at `path` and syncs it.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    use std::io::Write;
-    let mut file = fs::File::create(path).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)
 }
 
 /// Syncs a directory's entries.
@@ -218,11 +224,19 @@ impl PieceStore {
              ) STRICT;",
         )
         .map_err(io)?;
+        let usage = Arc::new(Mutex::new(Usage::default()));
+        let index = Arc::new(Mutex::new(conn));
+        let small = batch::Batcher::start(batch::Shared {
+            dir: dir.to_owned(),
+            usage: usage.clone(),
+            index: index.clone(),
+        })?;
         let store = Self {
             dir: dir.to_owned(),
             capacity,
-            usage: Arc::new(Mutex::new(Usage::default())),
-            index: Arc::new(Mutex::new(conn)),
+            usage,
+            index,
+            small,
         };
         store.reconcile()?;
         Ok(store)
@@ -238,12 +252,7 @@ impl PieceStore {
 
     /// Where a piece's file lives.
     pub fn piece_path(&self, hash: &PieceHash) -> PathBuf {
-        let name = hash.to_string();
-        self.dir
-            .join("pieces")
-            .join(&name[..2])
-            .join(&name[2..4])
-            .join(&name)
+        piece_path(&self.dir, hash)
     }
 
     fn reconcile(&self) -> Result<(), StoreError> {
@@ -280,10 +289,20 @@ impl PieceStore {
             }
         }
         // Files without a row: a crash after the rename but before the index write.
-        for first in fs::read_dir(self.dir.join("pieces")).map_err(io)? {
-            let first = first.map_err(io)?.path();
-            for second in fs::read_dir(&first).map_err(io)? {
-                let second = second.map_err(io)?.path();
+        let dirs_in = |dir: &Path| -> Result<Vec<PathBuf>, StoreError> {
+            let mut dirs = Vec::new();
+            for entry in fs::read_dir(dir).map_err(io)? {
+                let path = entry.map_err(io)?.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    tracing::warn!(path = %path.display(), "not a piece directory; left alone");
+                }
+            }
+            Ok(dirs)
+        };
+        for first in dirs_in(&self.dir.join("pieces"))? {
+            for second in dirs_in(&first)? {
                 for file in fs::read_dir(&second).map_err(io)? {
                     let file = file.map_err(io)?.path();
                     let name = file
@@ -385,37 +404,26 @@ impl PieceStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let mut name = [0u8; 16];
-        rand::rng().fill_bytes(&mut name);
-        let tmp = self.dir.join("tmp").join(data_hex(&name));
-        let install = Install {
-            tmp: tmp.clone(),
-            target: self.piece_path(&hash),
-            hash,
-            size,
-            index: self.index.clone(),
-            usage: self.usage.clone(),
-        };
         let stored = if size <= SMALL_PIECE {
-            // Received whole, then written, synced and installed in one trip to a blocking
-            // thread (a file written chunk by chunk costs a trip per call).
             let bytes = receive_small(hash, size, &mut body).await?;
-            tokio::task::spawn_blocking(move || {
-                let written = write_synced(&install.tmp, &bytes);
-                if written.is_err() {
-                    let _ = fs::remove_file(&install.tmp);
-                }
-                written?;
-                install.run()
-            })
-            .await
-            .map_err(io)?
+            self.small.store(hash, bytes).await
         } else {
+            let mut name = [0u8; 16];
+            rand::rng().fill_bytes(&mut name);
+            let tmp = self.dir.join("tmp").join(data_hex(&name));
             let result = self.receive(&tmp, hash, size, &mut body).await;
             if result.is_err() {
                 let _ = tokio::fs::remove_file(&tmp).await;
             }
             result?;
+            let install = Install {
+                tmp,
+                target: self.piece_path(&hash),
+                hash,
+                size,
+                index: self.index.clone(),
+                usage: self.usage.clone(),
+            };
             tokio::task::spawn_blocking(move || install.run())
                 .await
                 .map_err(io)?
