@@ -32,7 +32,8 @@ pub struct DriveOptions {
     pub segment_size: u32,
     /// How long a piece transfer may lag before another peer is raced against it.
     pub hedge_after: Duration,
-    /// Files moved at once by tree operations.
+    /// Large files (a segment or more) moved at once by tree operations; smaller files
+    /// share the same memory budget, up to four times as many at once.
     pub concurrency: usize,
 }
 
@@ -44,6 +45,40 @@ impl Default for DriveOptions {
             hedge_after: Duration::from_secs(2),
             concurrency: 8,
         }
+    }
+}
+
+/// How many files a tree operation moves at once: as many as fit a budget of
+/// `concurrency` segments of plaintext, each file counted by its size in sixteenths of a
+/// segment (at least one), and at most four times `concurrency` files — so a tree of small
+/// files keeps peers and pool busy enough to share their syncs, and one of large files
+/// holds no more memory than `concurrency` of them did.
+struct Flight {
+    files: usize,
+    unit: u64,
+    budget: tokio::sync::Semaphore,
+}
+
+/// A file's share of the budget, at most a whole segment.
+const SHARES_PER_SEGMENT: u64 = 16;
+
+impl Flight {
+    fn new(options: &DriveOptions) -> Self {
+        let concurrency = options.concurrency.max(1);
+        let shares = concurrency.saturating_mul(SHARES_PER_SEGMENT as usize);
+        Self {
+            files: concurrency.saturating_mul(4),
+            unit: (u64::from(options.segment_size) / SHARES_PER_SEGMENT).max(1),
+            budget: tokio::sync::Semaphore::new(shares),
+        }
+    }
+
+    /// Waits until a file of `size` bytes fits the budget; its share is back when the
+    /// permit is dropped. (`None` only if the budget were closed, which it never is.)
+    async fn room_for(&self, size: u64) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let shares = size.div_ceil(self.unit).clamp(1, SHARES_PER_SEGMENT);
+        let shares = u32::try_from(shares).unwrap_or(1);
+        self.budget.acquire_many(shares).await.ok()
     }
 }
 
@@ -269,16 +304,18 @@ impl Drive {
             self.make_marker(folder).await?;
             report.folders += 1;
         }
+        let flight = &Flight::new(&self.options);
         let sizes: Vec<u64> = stream::iter(&tree.files)
             .map(|(file, path)| async move {
                 let size = std::fs::metadata(file)
                     .map_err(ClientError::io(file))?
                     .len();
+                let _room = flight.room_for(size).await;
                 self.upload_file(file, self.encrypt(path).as_str(), progress)
                     .await?;
                 Ok::<_, ClientError>(size)
             })
-            .buffer_unordered(self.options.concurrency.max(1))
+            .buffer_unordered(flight.files)
             .try_collect()
             .await?;
         report.files = sizes.len() as u64;
@@ -431,6 +468,7 @@ impl Drive {
             std::fs::create_dir_all(&dir).map_err(ClientError::io(&dir))?;
             report.folders += 1;
         }
+        let flight = &Flight::new(&self.options);
         let sizes: Vec<u64> = stream::iter(&walked.files)
             .map(|path| async move {
                 let target = local_of(path);
@@ -440,9 +478,10 @@ impl Drive {
                         .map_err(ClientError::io(dir))?;
                 }
                 let file = self.readable(path).await?;
+                let _room = flight.room_for(file.metadata.layout.size()).await;
                 self.download_to_file(&file, &target, progress).await
             })
-            .buffer_unordered(self.options.concurrency.max(1))
+            .buffer_unordered(flight.files)
             .try_collect()
             .await?;
         report.files = sizes.len() as u64;
@@ -782,4 +821,38 @@ fn write_whole(partial: &Path, target: &Path, bytes: &[u8]) -> ClientResult<()> 
     out.sync_all().map_err(ClientError::io(partial))?;
     drop(out);
     std::fs::rename(partial, target).map_err(ClientError::io(target))
+}
+
+#[cfg(test)]
+mod flight_tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn small_files_fly_four_times_as_many_as_large_ones_in_the_same_budget() {
+        let options = DriveOptions {
+            concurrency: 2,
+            segment_size: 16 << 20,
+            ..DriveOptions::default()
+        };
+        let flight = Flight::new(&options);
+        assert_eq!(flight.files, 8);
+        let first = flight.room_for(100 << 20).now_or_never().flatten();
+        let second = flight.room_for(16 << 20).now_or_never().flatten();
+        assert!(first.is_some() && second.is_some());
+        assert!(
+            flight.room_for(4096).now_or_never().is_none(),
+            "two large files fill the budget"
+        );
+        drop(first);
+        let small: Vec<_> = (0..16)
+            .map(|_| flight.room_for(4096).now_or_never().flatten())
+            .collect();
+        assert!(
+            small.iter().all(Option::is_some),
+            "one large file's room holds 16 small ones"
+        );
+        assert!(flight.room_for(1).now_or_never().is_none());
+    }
 }
