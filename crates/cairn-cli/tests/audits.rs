@@ -15,7 +15,7 @@ use common::*;
 /// Long enough for a few audit rounds and a report's audit.
 const FOUND: Duration = Duration::from_secs(45);
 
-/// Every piece file under a peer's data directory (`pieces/ab/cd/<hash>`).
+/// Every piece file under a peer's data directory (`pieces/ab/<hash>`).
 fn piece_files(peer_dir: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {

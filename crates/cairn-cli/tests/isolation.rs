@@ -1,7 +1,7 @@
 //! Invariant 2, fragment isolation, with real processes: no peer ever holds two pieces of
 //! one segment — checked in the pool's records (`cairn status --json` and the signed
 //! `GET /v1/object` answer, which names each piece's hash) and on the peers' disks (every
-//! recorded piece is on its peer, whole, under `pieces/ab/cd/HASH`, and no peer's disk,
+//! recorded piece is on its peer, whole, under `pieces/ab/HASH`, and no peer's disk,
 //! including a dead peer's, holds two of a segment's pieces) after uploads, after a repair
 //! and after rebalancing onto new peers.
 
@@ -65,20 +65,15 @@ fn on_disk(dir: &Path) -> HashSet<String> {
         return out;
     };
     for first in first {
-        for second in std::fs::read_dir(first.unwrap().path()).unwrap() {
-            for file in std::fs::read_dir(second.unwrap().path()).unwrap() {
-                out.insert(file.unwrap().file_name().to_string_lossy().into_owned());
-            }
+        for file in std::fs::read_dir(first.unwrap().path()).unwrap() {
+            out.insert(file.unwrap().file_name().to_string_lossy().into_owned());
         }
     }
     out
 }
 
 fn piece_path(dir: &Path, hash: &str) -> PathBuf {
-    dir.join("pieces")
-        .join(&hash[..2])
-        .join(&hash[2..4])
-        .join(hash)
+    dir.join("pieces").join(&hash[..2]).join(hash)
 }
 
 /// The network under test: the pool, its peers and where each peer id keeps its data.

@@ -86,7 +86,6 @@ async fn destroy_segment(net: &Net, secret: &MasterSecret, path: &RemotePath, in
                 .join(format!("peer{i}"))
                 .join("pieces")
                 .join(&name[..2])
-                .join(&name[2..4])
                 .join(&name);
             if Path::new(&file).exists() {
                 std::fs::remove_file(&file).unwrap();

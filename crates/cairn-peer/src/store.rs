@@ -1,4 +1,4 @@
-//! The piece store: pieces as files named by their BLAKE3 hash under `pieces/ab/cd/`, made
+//! The piece store: pieces as files named by their BLAKE3 hash under `pieces/ab/`, made
 //! durable before they are recorded in a SQLite index, so used space is known without
 //! scanning and never exceeds the capacity. Large pieces are streamed to `tmp/`, hashed
 //! while written, fsynced and renamed into place; small ones are checked in memory and
@@ -91,13 +91,55 @@ pub struct PieceStore {
     small: batch::Batcher,
 }
 
-/// Where the piece named `hash` lives in the store at `dir`.
+/// Where the piece named `hash` lives in the store at `dir`: `pieces/ab/<hash>`, in one of
+/// 256 directories made when the store opens (a directory per piece written was an inode
+/// allocation and a directory sync per small piece).
 fn piece_path(dir: &Path, hash: &PieceHash) -> PathBuf {
     let name = hash.to_string();
-    dir.join("pieces")
-        .join(&name[..2])
-        .join(&name[2..4])
-        .join(&name)
+    dir.join("pieces").join(&name[..2]).join(&name)
+}
+
+/// Makes the 256 piece directories under `pieces` and moves pieces of the earlier layout
+/// (`pieces/ab/cd/<hash>`) up into them; safe to repeat after a crash part way.
+fn prepare_layout(pieces: &Path) -> Result<(), StoreError> {
+    let mut made = false;
+    for n in 0..=u8::MAX {
+        let sub = pieces.join(format!("{n:02x}"));
+        if !sub.exists() {
+            fs::create_dir(&sub).map_err(io)?;
+            made = true;
+        } else if !sub.is_dir() {
+            return Err(io(format!(
+                "{} should be a directory of pieces; move it away",
+                sub.display()
+            )));
+        }
+        let mut moved = false;
+        for entry in fs::read_dir(&sub).map_err(io)? {
+            let old = entry.map_err(io)?.path();
+            if !old.is_dir() {
+                continue;
+            }
+            for file in fs::read_dir(&old).map_err(io)? {
+                let file = file.map_err(io)?;
+                let target = sub.join(file.file_name());
+                if target.exists() {
+                    fs::remove_file(file.path()).map_err(io)?;
+                } else {
+                    fs::rename(file.path(), &target).map_err(io)?;
+                }
+                moved = true;
+            }
+            fs::remove_dir(&old).map_err(io)?;
+        }
+        if moved {
+            sync_dir(&sub)?;
+        }
+    }
+    if made {
+        sync_dir(pieces)?;
+    }
+    Ok(())
 }
 
 fn now_ms() -> u64 {
@@ -176,10 +218,10 @@ impl Install {
         let parent = (self.target.parent()).ok_or_else(|| io("a piece path has no parent"))?;
         if !parent.is_dir() {
             fs::create_dir_all(parent).map_err(io)?;
-            // New directories (`pieces/ab/cd`) live only once their own parents' entries
-            // are synced too.
-            for dir in parent.ancestors().skip(1).take(2) {
-                sync_dir(dir)?;
+            // A piece directory made again (someone removed it) lives only once its
+            // parent's entry is synced too.
+            if let Some(pieces) = parent.parent() {
+                sync_dir(pieces)?;
             }
         }
         fs::rename(&self.tmp, &self.target).map_err(io)?;
@@ -213,6 +255,7 @@ impl PieceStore {
         }
         fs::create_dir_all(&tmp).map_err(io)?;
         fs::create_dir_all(dir.join("pieces")).map_err(io)?;
+        prepare_layout(&dir.join("pieces"))?;
         let conn = Connection::open(dir.join("index.sqlite")).map_err(io)?;
         conn.execute_batch(
             // The index need not be synced: the piece files are (each, and its directory,
@@ -288,47 +331,40 @@ impl PieceStore {
                 .map_err(io)?;
             }
         }
-        // Files without a row: a crash after the rename but before the index write.
-        let dirs_in = |dir: &Path| -> Result<Vec<PathBuf>, StoreError> {
-            let mut dirs = Vec::new();
-            for entry in fs::read_dir(dir).map_err(io)? {
-                let path = entry.map_err(io)?.path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else {
-                    tracing::warn!(path = %path.display(), "not a piece directory; left alone");
-                }
+        // Files without a row: a crash after a piece was synced but before it was indexed.
+        for dir in fs::read_dir(self.dir.join("pieces")).map_err(io)? {
+            let dir = dir.map_err(io)?.path();
+            if !dir.is_dir() {
+                tracing::warn!(path = %dir.display(), "not a piece directory; left alone");
+                continue;
             }
-            Ok(dirs)
-        };
-        for first in dirs_in(&self.dir.join("pieces"))? {
-            for second in dirs_in(&first)? {
-                for file in fs::read_dir(&second).map_err(io)? {
-                    let file = file.map_err(io)?.path();
-                    let name = file
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .unwrap_or_default();
-                    let Ok(hash) = name.parse::<PieceHash>() else {
-                        fs::remove_file(&file).map_err(io)?;
-                        continue;
-                    };
-                    if usage.sizes.contains_key(&hash) {
-                        continue;
-                    }
-                    let bytes = fs::read(&file).map_err(io)?;
-                    if hash.matches(&bytes) {
-                        let size = bytes.len() as u64;
-                        conn.execute(
-                            "INSERT INTO pieces (hash, size, stored_at) VALUES (?1, ?2, ?3)",
-                            params![hash.as_bytes().as_slice(), int(size), int(now_ms())],
-                        )
-                        .map_err(io)?;
-                        usage.used += size;
-                        usage.sizes.insert(hash, size);
-                    } else {
+            for file in fs::read_dir(&dir).map_err(io)? {
+                let file = file.map_err(io)?.path();
+                let name = file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                let Ok(hash) = name.parse::<PieceHash>() else {
+                    if file.is_file() {
                         fs::remove_file(&file).map_err(io)?;
                     }
+                    continue;
+                };
+                if usage.sizes.contains_key(&hash) {
+                    continue;
+                }
+                let bytes = fs::read(&file).map_err(io)?;
+                if hash.matches(&bytes) && file == self.piece_path(&hash) {
+                    let size = bytes.len() as u64;
+                    conn.execute(
+                        "INSERT INTO pieces (hash, size, stored_at) VALUES (?1, ?2, ?3)",
+                        params![hash.as_bytes().as_slice(), int(size), int(now_ms())],
+                    )
+                    .map_err(io)?;
+                    usage.used += size;
+                    usage.sizes.insert(hash, size);
+                } else {
+                    fs::remove_file(&file).map_err(io)?;
                 }
             }
         }
@@ -601,7 +637,7 @@ mod tests {
             );
             assert_eq!(store.usage(), (0, 0));
             assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-            assert_eq!(fs::read_dir(dir.path().join("pieces")).unwrap().count(), 0);
+            assert_eq!(cairn_testkit::files_under(&dir.path().join("pieces")), 0);
             assert!(
                 store.reserve(capacity).is_ok(),
                 "reservations were released"
@@ -612,6 +648,46 @@ mod tests {
             assert_eq!(store.usage(), (n, 1));
             assert_eq!(fs::read(store.piece_path(&hash)).unwrap(), data);
         }
+    }
+
+    #[tokio::test]
+    async fn pieces_of_the_two_level_layout_are_moved_up_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PieceStore::open(dir.path(), 10_000).unwrap();
+        let (one, two) = ([1u8; 700], [2u8; 800]);
+        assert!(put(&store, &one).await.unwrap());
+        assert!(put(&store, &two).await.unwrap());
+        let paths = [&one[..], &two].map(|b| store.piece_path(&PieceHash::of(b)));
+        drop(store);
+        // As an earlier version left them: `pieces/ab/cd/<hash>`; one is indexed, the
+        // other's row is gone (a crash before its index write).
+        let conn = Connection::open(dir.path().join("index.sqlite")).unwrap();
+        conn.execute(
+            "DELETE FROM pieces WHERE hash = ?1",
+            [PieceHash::of(&two).as_bytes().as_slice()],
+        )
+        .unwrap();
+        drop(conn);
+        let mut old = Vec::new();
+        for path in &paths {
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            let deeper = path.parent().unwrap().join(&name[2..4]);
+            fs::create_dir_all(&deeper).unwrap();
+            fs::rename(path, deeper.join(&name)).unwrap();
+            old.push(deeper);
+        }
+        let store = PieceStore::open(dir.path(), 10_000).unwrap();
+        assert_eq!(store.usage(), (1500, 2));
+        for path in &paths {
+            assert!(path.is_file(), "{} moved up", path.display());
+        }
+        for deeper in old {
+            assert!(!deeper.exists(), "{} removed", deeper.display());
+        }
+        assert_eq!(
+            fs::read_dir(dir.path().join("pieces")).unwrap().count(),
+            256
+        );
     }
 
     #[tokio::test]
@@ -626,12 +702,7 @@ mod tests {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, good).unwrap();
         let bad = PieceHash::of(b"bad");
-        let bad_path = dir
-            .path()
-            .join("pieces")
-            .join(&bad.to_string()[..2])
-            .join(&bad.to_string()[2..4]);
-        fs::create_dir_all(&bad_path).unwrap();
+        let bad_path = dir.path().join("pieces").join(&bad.to_string()[..2]);
         fs::write(bad_path.join(bad.to_string()), b"not bad").unwrap();
         let store = PieceStore::open(dir.path(), 10_000).unwrap();
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);

@@ -160,8 +160,8 @@ fn refuse_all(group: Vec<Pending>, error: &StoreError) {
     }
 }
 
-/// Writes `bytes` to a new file at `path` (not yet synced), creating its directories;
-/// records the directories it created.
+/// Writes `bytes` to a new file at `path` (not yet synced), making its directory again if
+/// it was removed (and recording that it did).
 fn write(path: &Path, bytes: &[u8], new_dirs: &mut Vec<PathBuf>) -> Result<(), StoreError> {
     use std::io::Write;
     let parent = path
@@ -194,9 +194,9 @@ fn sync(dir: &Path, files: &[&Path], new_dirs: &[PathBuf]) -> Result<(), StoreEr
             dirs.insert(parent.to_owned());
         }
     }
-    // New directories (`pieces/ab/cd`) live only once their own parents' entries are too.
+    // A piece directory made again lives only once its parent's entry is synced too.
     for new in new_dirs {
-        dirs.extend(new.ancestors().skip(1).take(2).map(Path::to_owned));
+        dirs.extend(new.parent().map(Path::to_owned));
     }
     for dir in dirs {
         sync_dir(&dir)?;
@@ -262,7 +262,9 @@ mod tests {
         // A piece whose directory cannot be made: a file sits where `pieces/ab` should be.
         let blocked = [7u8; 300];
         let name = PieceHash::of(&blocked).to_string();
-        std::fs::write(dir.path().join("pieces").join(&name[..2]), b"in the way").unwrap();
+        let in_the_way = dir.path().join("pieces").join(&name[..2]);
+        std::fs::remove_dir(&in_the_way).unwrap();
+        std::fs::write(&in_the_way, b"in the way").unwrap();
         let mut group = Vec::new();
         let mut answers = Vec::new();
         for bytes in [&[1u8; 200][..], &[2u8; 200], &[1u8; 200], &held, &blocked] {
@@ -282,6 +284,7 @@ mod tests {
         );
         assert_eq!(store.usage(), (500, 3));
         drop(store);
+        std::fs::remove_file(&in_the_way).unwrap();
         let store = PieceStore::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(store.usage(), (500, 3), "indexed and on disk");
         assert!(store.size_of(&PieceHash::of(&blocked)).is_none());
