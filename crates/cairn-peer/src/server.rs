@@ -29,7 +29,7 @@ use tokio_util::io::ReaderStream;
 
 use crate::audit::{AuditError, AuditQuery};
 use crate::service::{PeerService, ServiceError};
-use crate::store::StoreError;
+use crate::store::{HeldPiece, StoreError};
 
 /// A refusal on the wire.
 struct Refusal(StatusCode, ErrorBody);
@@ -324,32 +324,47 @@ async fn get_piece(
     let _in_flight = service.begin();
     let hash = piece(&hash)?;
     let order = order(&headers)?;
-    let (mut file, total) = service.get(&order, hash).await?;
+    let (held, total) = service.get(&order, hash).await?;
     let io = |e: std::io::Error| Refusal::from(ServiceError::Store(StoreError::Io(e.to_string())));
-    match range(&headers, total)? {
-        None => Ok((
+    let range = range(&headers, total)?;
+    let (start, len) = range.map_or((0, total), |(start, end)| (start, end - start + 1));
+    let body = match held {
+        HeldPiece::Bytes(bytes) => {
+            let within = usize::try_from(start)
+                .ok()
+                .zip(usize::try_from(start + len).ok())
+                .filter(|&(_, end)| end <= bytes.len());
+            let (from, to) =
+                within.ok_or_else(|| io(std::io::Error::other("a range past the piece")))?;
+            Body::from(bytes.slice(from..to))
+        }
+        HeldPiece::File(mut file) => {
+            if start > 0 {
+                file.seek(SeekFrom::Start(start)).await.map_err(io)?;
+            }
+            Body::from_stream(ReaderStream::new(file.take(len)))
+        }
+    };
+    Ok(match range {
+        None => (
             StatusCode::OK,
             [(header::CONTENT_LENGTH, total.to_string())],
-            Body::from_stream(ReaderStream::new(file)),
+            body,
         )
-            .into_response()),
-        Some((start, end)) => {
-            file.seek(SeekFrom::Start(start)).await.map_err(io)?;
-            let len = end - start + 1;
-            Ok((
-                StatusCode::PARTIAL_CONTENT,
-                [
-                    (header::CONTENT_LENGTH, len.to_string()),
-                    (
-                        header::CONTENT_RANGE,
-                        format!("bytes {start}-{end}/{total}"),
-                    ),
-                ],
-                Body::from_stream(ReaderStream::new(file.take(len))),
-            )
-                .into_response())
-        }
-    }
+            .into_response(),
+        Some((start, end)) => (
+            StatusCode::PARTIAL_CONTENT,
+            [
+                (header::CONTENT_LENGTH, len.to_string()),
+                (
+                    header::CONTENT_RANGE,
+                    format!("bytes {start}-{end}/{total}"),
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+    })
 }
 
 /// `GET /v1/pieces/{hash}/audit?start=&len=` under an audit order: the Bao slice.

@@ -13,7 +13,7 @@ use ed25519_dalek::SigningKey;
 use futures_util::Stream;
 
 use crate::audit::{self, AuditError, AuditQuery};
-use crate::store::{PieceStore, StoreError};
+use crate::store::{HeldPiece, PieceStore, StoreError};
 
 /// Why a request on the data path was refused.
 #[derive(Debug, thiserror::Error)]
@@ -151,15 +151,15 @@ impl PeerService {
         Ok(Receipt::sign(&self.key, piece, size, order.order.serial))
     }
 
-    /// Opens a piece under a get order.
+    /// A piece for sending under a get order.
     pub async fn get(
         &self,
         order: &SignedOrder,
         piece: PieceHash,
-    ) -> Result<(tokio::fs::File, u64), ServiceError> {
+    ) -> Result<(HeldPiece, u64), ServiceError> {
         let size = self.store.size_of(&piece).unwrap_or(0);
         self.check(order, OrderAction::Get, &piece, size)?;
-        Ok(self.store.open_piece(&piece).await?)
+        Ok(self.store.read(&piece).await?)
     }
 
     /// Answers an audit of `piece` under an audit order: the Bao slice of the queried range,

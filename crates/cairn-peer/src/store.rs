@@ -66,6 +66,15 @@ struct Usage {
     sizes: HashMap<PieceHash, u64>,
 }
 
+/// A held piece as [`PieceStore::read`] hands it out.
+#[derive(Debug)]
+pub enum HeldPiece {
+    /// A small piece, whole.
+    Bytes(Bytes),
+    /// A large piece's file, to stream.
+    File(tokio::fs::File),
+}
+
 /// Space set aside for a piece being received; released when dropped.
 #[derive(Debug)]
 pub struct Reservation {
@@ -523,6 +532,37 @@ impl PieceStore {
         Ok((file, size))
     }
 
+    /// A held piece for sending: a small one read whole in one trip to a blocking thread
+    /// (opening and reading a file through the runtime cost a trip per call), a large one
+    /// opened for streaming.
+    pub async fn read(&self, hash: &PieceHash) -> Result<(HeldPiece, u64), StoreError> {
+        let size = self.size_of(hash).ok_or(StoreError::NotFound(*hash))?;
+        if size > SMALL_PIECE {
+            let (file, size) = self.open_piece(hash).await?;
+            return Ok((HeldPiece::File(file), size));
+        }
+        let path = self.piece_path(hash);
+        let hash = *hash;
+        let bytes = tokio::task::spawn_blocking(move || fs::read(path))
+            .await
+            .map_err(io)?
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    StoreError::NotFound(hash)
+                } else {
+                    io(e)
+                }
+            })?;
+        if bytes.len() as u64 != size {
+            // Damaged on disk; the reader fetches the piece elsewhere and audits find it.
+            return Err(io(format!(
+                "piece {hash} is {} bytes on disk, not {size}",
+                bytes.len()
+            )));
+        }
+        Ok((HeldPiece::Bytes(Bytes::from(bytes)), size))
+    }
+
     /// Deletes a piece; returns whether it was held.
     pub fn delete(&self, hash: &PieceHash) -> Result<bool, StoreError> {
         let mut usage = self.lock_usage()?;
@@ -585,11 +625,9 @@ mod tests {
         drop(store);
         let store = PieceStore::open(dir.path(), 10_000).unwrap();
         assert_eq!(store.usage(), (3000, 1));
-        let (_, size) = store
-            .open_piece(&PieceHash::of(&[7u8; 3000]))
-            .await
-            .unwrap();
+        let (held, size) = store.read(&PieceHash::of(&[7u8; 3000])).await.unwrap();
         assert_eq!(size, 3000);
+        assert!(matches!(held, HeldPiece::Bytes(b) if b[..] == [7u8; 3000]));
         assert!(store.delete(&PieceHash::of(&[7u8; 3000])).unwrap());
         assert_eq!(store.usage(), (0, 0));
     }
