@@ -10,7 +10,9 @@ use cairn_core::{
     EncryptedPath, MasterSecret, MetadataKey, Name, PathCipher, RedundancyPolicy, RemotePath,
     Timestamp,
 };
-use cairn_proto::api::{AccountOpened, NetworkStatus, ObjectEntry, SegmentHealth};
+use cairn_proto::api::{
+    AccountOpened, MAX_SOURCES, NetworkStatus, ObjectEntry, ObjectSources, SegmentHealth,
+};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use tokio::io::AsyncWrite;
 
@@ -58,6 +60,10 @@ struct Flight {
     unit: u64,
     budget: tokio::sync::Semaphore,
 }
+
+/// Files whose records one pool request fetches in a folder download.
+const SOURCES_BATCH: usize = 64;
+const _: () = assert!(SOURCES_BATCH <= MAX_SOURCES);
 
 /// A file's share of the budget, at most a whole segment.
 const SHARES_PER_SEGMENT: u64 = 16;
@@ -332,6 +338,11 @@ impl Drive {
                 _ => ClientError::NotFound(remote.clone()),
             });
         };
+        self.open_readable(remote, sources)
+    }
+
+    /// A file from its record as the pool sent it.
+    fn open_readable(&self, remote: &RemotePath, sources: ObjectSources) -> ClientResult<Readable> {
         match entry::open(&self.metadata_key, &sources.metadata)? {
             Entry::File { object, metadata } => Ok(Readable {
                 path: remote.clone(),
@@ -341,6 +352,28 @@ impl Drive {
             }),
             Entry::Folder => Err(ClientError::IsFolder(remote.clone())),
         }
+    }
+
+    /// Opens many files for reading with one pool request (at most [`MAX_SOURCES`]).
+    async fn readables(&self, remotes: &[RemotePath]) -> ClientResult<Vec<Readable>> {
+        let encrypted: Vec<String> = remotes
+            .iter()
+            .map(|remote| self.encrypt(remote).as_str().to_owned())
+            .collect();
+        let answers = self.pool.sources(encrypted.clone()).await?;
+        let mut files = Vec::with_capacity(remotes.len());
+        for ((remote, asked), answer) in remotes.iter().zip(encrypted).zip(answers) {
+            // Removed since the folder was listed.
+            let sources = answer.ok_or_else(|| ClientError::NotFound(remote.clone()))?;
+            if sources.path != asked {
+                return Err(ClientError::BadAnswer {
+                    what: "sources",
+                    reason: format!("a record for another path than {remote}"),
+                });
+            }
+            files.push(self.open_readable(remote, sources)?);
+        }
+        Ok(files)
     }
 
     /// Writes the whole file at `remote` to `out` (e.g. standard output).
@@ -469,19 +502,25 @@ impl Drive {
             report.folders += 1;
         }
         let flight = &Flight::new(&self.options);
-        let sizes: Vec<u64> = stream::iter(&walked.files)
-            .map(|path| async move {
-                let target = local_of(path);
+        // Records and orders come a batch of files per pool request, a batch ahead of the
+        // downloads.
+        let files = stream::iter(walked.files.chunks(SOURCES_BATCH))
+            .map(|chunk| self.readables(chunk))
+            .buffered(2)
+            .map_ok(|files| stream::iter(files.into_iter().map(Ok)))
+            .try_flatten();
+        let sizes: Vec<u64> = files
+            .map_ok(|file| async move {
+                let target = local_of(&file.path);
                 if let Some(dir) = target.parent() {
                     tokio::fs::create_dir_all(dir)
                         .await
                         .map_err(ClientError::io(dir))?;
                 }
-                let file = self.readable(path).await?;
                 let _room = flight.room_for(file.metadata.layout.size()).await;
                 self.download_to_file(&file, &target, progress).await
             })
-            .buffer_unordered(flight.files)
+            .try_buffer_unordered(flight.files)
             .try_collect()
             .await?;
         report.files = sizes.len() as u64;

@@ -6,8 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cairn_core::{AccountKey, PeerId, PieceHash};
 use cairn_proto::api::{
     self as paths, AccountHealth, AccountOpened, BeginUpload, CommitSegment, CommitUpload,
-    CorruptReport, NetworkStatus, ObjectHealth, ObjectList, ObjectSources, PlaceSegment, PoolInfo,
-    Rename, Renamed, SegmentPlaced, UploadBegun, UploadCommitted,
+    CorruptReport, ManySources, NetworkStatus, ObjectHealth, ObjectList, ObjectSources,
+    PlaceSegment, PoolInfo, Rename, Renamed, SegmentPlaced, SourcesRequest, UploadBegun,
+    UploadCommitted,
 };
 use cairn_proto::{ErrorBody, RequestAuth};
 use rand::RngCore;
@@ -358,6 +359,28 @@ impl PoolClient {
             self.call::<(), _>("object", reqwest::Method::GET, &query, None)
                 .await,
         )
+    }
+
+    /// Many objects' records and get orders in one request, in the order asked (`None` where
+    /// there is no object); at most [`paths::MAX_SOURCES`] paths.
+    pub async fn sources(&self, paths: Vec<String>) -> ClientResult<Vec<Option<ObjectSources>>> {
+        let asked = paths.len();
+        let body = SourcesRequest { paths };
+        let answer: ManySources = self
+            .call(
+                "sources",
+                reqwest::Method::POST,
+                paths::OBJECT_SOURCES,
+                Some(&body),
+            )
+            .await?;
+        if answer.objects.len() != asked {
+            return Err(ClientError::BadAnswer {
+                what: "sources",
+                reason: format!("{} answers for {asked} paths", answer.objects.len()),
+            });
+        }
+        Ok(answer.objects)
     }
 
     /// One object's pieces and their health; `None` if there is no object at `path`.

@@ -48,6 +48,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/uploads/{upload}/segments/{index}/place"),
     ("POST", "/v1/uploads/{upload}/segments/{index}/commit"),
     ("GET", paths::OBJECTS),
+    ("POST", paths::OBJECT_SOURCES),
     ("GET", paths::OBJECT),
     ("DELETE", paths::OBJECT),
     ("GET", paths::OBJECT_HEALTH),
@@ -81,6 +82,7 @@ pub fn router<S: MetadataStore>(app: Arc<App<S>>) -> Router {
             post(objects::commit_segment::<S>),
         )
         .route(paths::OBJECTS, get(objects::list::<S>))
+        .route(paths::OBJECT_SOURCES, post(objects::get_many::<S>))
         .route(
             paths::OBJECT,
             get(objects::get::<S>).delete(objects::delete::<S>),

@@ -21,7 +21,7 @@ use cairn_pool::{PoolConfig, RunningPool};
 use cairn_proto::api::{
     self as paths, BeginUpload, CommitSegment, CommitUpload, CommittedPiece, CorruptReport,
     FragmentInfo, Heartbeat, HeartbeatAck, PlaceSegment, RegisterPeer, Rename, RepairJob,
-    RepairReport, SegmentPlaced, UploadBegun,
+    RepairReport, SegmentPlaced, SourcesRequest, UploadBegun,
 };
 use cairn_proto::auth::{KEY_HEADER, MAX_CLOCK_SKEW_MS, SIGNATURE_HEADER};
 use cairn_proto::{ErrorBody, Receipt, RequestAuth};
@@ -647,6 +647,21 @@ fn matrix() -> Vec<Row> {
             method: "GET",
             pattern: paths::OBJECTS,
             request: |_| get(&format!("{}?prefix=", paths::OBJECTS)),
+            access: Access::Signed {
+                owner: Who::Alice,
+                ok: 200,
+                others: OWN_ACCOUNT_ONLY,
+            },
+        },
+        Row {
+            method: "POST",
+            pattern: paths::OBJECT_SOURCES,
+            request: |f| {
+                let body = SourcesRequest {
+                    paths: vec![f.object.clone()],
+                };
+                (paths::OBJECT_SOURCES.to_owned(), json(&body))
+            },
             access: Access::Signed {
                 owner: Who::Alice,
                 ok: 200,

@@ -103,6 +103,7 @@ fn routes() -> Vec<Route> {
             Typed(r#"{"pieces":[{"fragment":0,"receipt":"r"}]}"#),
         ),
         route("GET", "/v1/objects", AnyJson),
+        route("POST", "/v1/objects/sources", Typed(r#"{"paths":"a"}"#)),
         route("GET", &format!("/v1/object{path}"), AnyJson),
         route("DELETE", &format!("/v1/object{path}"), AnyJson),
         route("GET", &format!("/v1/object/health{path}"), AnyJson),
@@ -397,6 +398,11 @@ async fn traversal_in_path_segments_and_queries_is_refused() {
             ("DELETE", format!("/v1/object?path={name}"), ""),
             ("GET", format!("/v1/object/health?path={name}"), ""),
             ("GET", format!("/v1/objects?prefix={name}"), ""),
+            (
+                "POST",
+                "/v1/objects/sources".to_owned(),
+                &*format!(r#"{{"paths":["{name}"]}}"#),
+            ),
             (
                 "POST",
                 "/v1/uploads".to_owned(),

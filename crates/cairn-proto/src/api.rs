@@ -34,6 +34,9 @@ pub const UPLOADS: &str = "/v1/uploads";
 pub const OBJECTS: &str = "/v1/objects";
 /// `GET` / `DELETE` (signed by the account): one object (`?path=`).
 pub const OBJECT: &str = "/v1/object";
+/// `POST` (signed by the account): many objects' records with get orders at once, for
+/// fetching a folder of small files ([`SourcesRequest`] → [`ManySources`]).
+pub const OBJECT_SOURCES: &str = "/v1/objects/sources";
 /// `GET` (signed by the account): one object's pieces and their health (`?path=`).
 pub const OBJECT_HEALTH: &str = "/v1/object/health";
 /// `POST` (signed by the account): rename an object or a folder.
@@ -386,6 +389,24 @@ pub struct ObjectSources {
     pub metadata: String,
     /// Segments in order.
     pub segments: Vec<SegmentSources>,
+}
+
+/// Most paths one [`OBJECT_SOURCES`] request may ask for.
+pub const MAX_SOURCES: usize = 256;
+
+/// Body of [`OBJECT_SOURCES`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcesRequest {
+    /// Encrypted paths, at most [`MAX_SOURCES`].
+    pub paths: Vec<String>,
+}
+
+/// Answer to [`OBJECT_SOURCES`]: each asked path's sources in the order asked, `null` where
+/// the account has no object at that path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManySources {
+    /// One entry per asked path.
+    pub objects: Vec<Option<ObjectSources>>,
 }
 
 /// Body of [`RENAME`].

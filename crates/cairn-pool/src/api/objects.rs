@@ -11,9 +11,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use cairn_core::{AccountId, EncryptedPath, PeerId, Redundancy, RedundancyPolicy};
 use cairn_proto::api::{
-    BeginUpload, CommitSegment, CommitUpload, CommittedPiece, GetTarget, ObjectEntry, ObjectList,
-    ObjectSources, PlaceSegment, PutTarget, Rename, Renamed, SegmentPlaced, SegmentSources,
-    SpareTarget, UploadBegun, UploadCommitted,
+    BeginUpload, CommitSegment, CommitUpload, CommittedPiece, GetTarget, MAX_SOURCES, ManySources,
+    ObjectEntry, ObjectList, ObjectSources, PlaceSegment, PutTarget, Rename, Renamed,
+    SegmentPlaced, SegmentSources, SourcesRequest, SpareTarget, UploadBegun, UploadCommitted,
 };
 use cairn_proto::{Holder, OrderAction, PeerState};
 use data_encoding::BASE64URL_NOPAD;
@@ -26,7 +26,8 @@ use crate::error::ApiError;
 use crate::placement::{self, Candidate, PlacementRequest};
 use crate::quota::Verdict;
 use crate::store::{
-    CommitObject, MetadataStore, NewUpload, PiecePlacement, SegmentCommit, UploadId, UploadRecord,
+    CommitObject, MetadataStore, NewUpload, ObjectRecord, PeerRecord, PiecePlacement,
+    SegmentCommit, UploadId, UploadRecord,
 };
 
 /// Largest piece the pool places (a 64 MiB segment cut in two, with room to spare).
@@ -542,13 +543,46 @@ pub async fn get<S: MetadataStore>(
         .object(account, query.path.clone())
         .await?
         .ok_or_else(|| no_object(&query.path))?;
-    let peers: HashMap<PeerId, _> = app
-        .store
-        .peers()
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
+    let peers = app.store.peers().await?;
+    Ok(Json(sources(&app, account, object, &peers)?))
+}
+
+/// `POST /v1/objects/sources`: what `GET /v1/object` answers, for many paths in one
+/// request (`null` for a path the account has no object at).
+pub async fn get_many<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    request: Signed<SourcesRequest>,
+) -> Result<Json<ManySources>, ApiError> {
+    let account = account_id(request.signer)?;
+    let paths = request.body.paths;
+    if paths.len() > MAX_SOURCES {
+        return Err(ApiError::bad_request(format!(
+            "{} paths asked at once; at most {MAX_SOURCES}",
+            paths.len()
+        )));
+    }
+    for path in &paths {
+        check_path(path)?;
+    }
+    let peers = app.store.peers().await?;
+    let mut objects = Vec::with_capacity(paths.len());
+    for path in paths {
+        objects.push(match app.store.object(account, path).await? {
+            Some(object) => Some(sources(&app, account, object, &peers)?),
+            None => None,
+        });
+    }
+    Ok(Json(ManySources { objects }))
+}
+
+/// An object's record with a get order for every piece on a peer that may still serve it.
+fn sources<S: MetadataStore>(
+    app: &App<S>,
+    account: AccountId,
+    object: ObjectRecord,
+    peers: &[PeerRecord],
+) -> Result<ObjectSources, ApiError> {
+    let peers: HashMap<PeerId, &PeerRecord> = peers.iter().map(|p| (p.id, p)).collect();
     let holder = Holder::Account(account);
     let expires_at = App::<S>::expiry(now_ms(), app.config.order_ttl);
     let mut segments = Vec::with_capacity(object.segments.len());
@@ -589,14 +623,14 @@ pub async fn get<S: MetadataStore>(
             pieces,
         });
     }
-    Ok(Json(ObjectSources {
+    Ok(ObjectSources {
         path: object.path,
         redundancy: object.redundancy.to_string(),
         size: object.size,
         committed_at_ms: object.committed_at,
         metadata: BASE64URL_NOPAD.encode(&object.metadata),
         segments,
-    }))
+    })
 }
 
 /// `DELETE /v1/object?path=`: removes the object; its peers delete the pieces.

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use cairn_core::{AccountId, PeerId, PieceHash, Redundancy};
 use cairn_proto::api::{
-    self as paths, AccountHealth, AccountOpened, BeginUpload, CommitUpload, NetworkStatus,
-    ObjectHealth, ObjectSources, PieceState, UploadBegun, UploadCommitted,
+    self as paths, AccountHealth, AccountOpened, BeginUpload, CommitUpload, ManySources,
+    NetworkStatus, ObjectHealth, ObjectSources, PieceState, SourcesRequest, UploadBegun,
+    UploadCommitted,
 };
 use cairn_proto::{OrderSigner, RequestVerifier};
 use cairn_testkit::SignedClient;
@@ -399,4 +400,59 @@ async fn corruption_reports_are_taken_only_for_the_accounts_own_pieces() {
             .iter()
             .all(|p| p.state == PieceState::Healthy)
     );
+}
+
+#[tokio::test]
+async fn many_objects_sources_come_in_one_request_in_the_order_asked() {
+    let pool = TestPool::start().await;
+    let (alice, alice_id) = pool.account(1);
+    let (bob, _) = pool.account(2);
+    for path in ["b25l", "dHdv"] {
+        pool.commit_object(alice_id, path).await;
+    }
+    let ask = |paths: &[&str]| SourcesRequest {
+        paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+    };
+    let many: ManySources = alice
+        .call(
+            "POST",
+            paths::OBJECT_SOURCES,
+            Some(&ask(&["dHdv", "bm9uZQ", "b25l"])),
+        )
+        .await
+        .unwrap();
+    let one: ObjectSources = alice
+        .call("GET", &format!("{}?path=b25l", paths::OBJECT), NO_BODY)
+        .await
+        .unwrap();
+    let [Some(two), None, Some(first)] = &many.objects[..] else {
+        panic!("{many:?}");
+    };
+    assert_eq!(two.path, "dHdv");
+    assert_eq!(first.path, "b25l");
+    assert_eq!(first.segments[0].pieces.len(), 4);
+    // The same record as asking for it alone (orders differ only in serial and signature).
+    assert_eq!(
+        (&first.metadata, first.size, first.segments.len()),
+        (&one.metadata, one.size, one.segments.len())
+    );
+    let hashes = |o: &ObjectSources| -> Vec<PieceHash> {
+        o.segments[0].pieces.iter().map(|p| p.hash).collect()
+    };
+    assert_eq!(hashes(first), hashes(&one));
+    // Another account sees nothing of alice's.
+    let theirs: ManySources = bob
+        .call("POST", paths::OBJECT_SOURCES, Some(&ask(&["b25l", "dHdv"])))
+        .await
+        .unwrap();
+    assert_eq!(theirs.objects, [None, None]);
+    // Too many paths, or one that is not an encrypted path, and nothing is answered.
+    let too_many = vec!["b25l"; paths::MAX_SOURCES + 1];
+    for refused in [ask(&too_many), ask(&["b25l", "not a path!"])] {
+        let error = alice
+            .call::<_, ManySources>("POST", paths::OBJECT_SOURCES, Some(&refused))
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), Some(400), "{error:?}");
+    }
 }
