@@ -19,6 +19,7 @@ use tokio::io::AsyncWrite;
 use crate::download::Readable;
 use crate::entry::{self, Entry, FOLDER_MARKER};
 use crate::error::{ClientError, ClientResult};
+use crate::flight::Flight;
 use crate::home::Home;
 use crate::peer::PeerClient;
 use crate::pool::PoolClient;
@@ -50,43 +51,9 @@ impl Default for DriveOptions {
     }
 }
 
-/// How many files a tree operation moves at once: as many as fit a budget of
-/// `concurrency` segments of plaintext, each file counted by its size in sixteenths of a
-/// segment (at least one), and at most four times `concurrency` files — so a tree of small
-/// files keeps peers and pool busy enough to share their syncs, and one of large files
-/// holds no more memory than `concurrency` of them did.
-struct Flight {
-    files: usize,
-    unit: u64,
-    budget: tokio::sync::Semaphore,
-}
-
 /// Files whose records one pool request fetches in a folder download.
 const SOURCES_BATCH: usize = 64;
 const _: () = assert!(SOURCES_BATCH <= MAX_SOURCES);
-
-/// A file's share of the budget, at most a whole segment.
-const SHARES_PER_SEGMENT: u64 = 16;
-
-impl Flight {
-    fn new(options: &DriveOptions) -> Self {
-        let concurrency = options.concurrency.max(1);
-        let shares = concurrency.saturating_mul(SHARES_PER_SEGMENT as usize);
-        Self {
-            files: concurrency.saturating_mul(4),
-            unit: (u64::from(options.segment_size) / SHARES_PER_SEGMENT).max(1),
-            budget: tokio::sync::Semaphore::new(shares),
-        }
-    }
-
-    /// Waits until a file of `size` bytes fits the budget; its share is back when the
-    /// permit is dropped. (`None` only if the budget were closed, which it never is.)
-    async fn room_for(&self, size: u64) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        let shares = size.div_ceil(self.unit).clamp(1, SHARES_PER_SEGMENT);
-        let shares = u32::try_from(shares).unwrap_or(1);
-        self.budget.acquire_many(shares).await.ok()
-    }
-}
 
 /// What is at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -860,38 +827,4 @@ fn write_whole(partial: &Path, target: &Path, bytes: &[u8]) -> ClientResult<()> 
     out.sync_all().map_err(ClientError::io(partial))?;
     drop(out);
     std::fs::rename(partial, target).map_err(ClientError::io(target))
-}
-
-#[cfg(test)]
-mod flight_tests {
-    use futures_util::FutureExt;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn small_files_fly_four_times_as_many_as_large_ones_in_the_same_budget() {
-        let options = DriveOptions {
-            concurrency: 2,
-            segment_size: 16 << 20,
-            ..DriveOptions::default()
-        };
-        let flight = Flight::new(&options);
-        assert_eq!(flight.files, 8);
-        let first = flight.room_for(100 << 20).now_or_never().flatten();
-        let second = flight.room_for(16 << 20).now_or_never().flatten();
-        assert!(first.is_some() && second.is_some());
-        assert!(
-            flight.room_for(4096).now_or_never().is_none(),
-            "two large files fill the budget"
-        );
-        drop(first);
-        let small: Vec<_> = (0..16)
-            .map(|_| flight.room_for(4096).now_or_never().flatten())
-            .collect();
-        assert!(
-            small.iter().all(Option::is_some),
-            "one large file's room holds 16 small ones"
-        );
-        assert!(flight.room_for(1).now_or_never().is_none());
-    }
 }

@@ -9,6 +9,7 @@ mod download;
 pub mod drive;
 pub mod entry;
 pub mod error;
+mod flight;
 pub mod home;
 pub mod pool;
 pub mod progress;

@@ -125,10 +125,12 @@ fn prepare_layout(pieces: &Path) -> Result<(), StoreError> {
         }
         let mut moved = false;
         for entry in fs::read_dir(&sub).map_err(io)? {
-            let old = entry.map_err(io)?.path();
-            if !old.is_dir() {
+            // The entry's type comes with the listing: no stat per piece at every start.
+            let entry = entry.map_err(io)?;
+            if !entry.file_type().map_err(io)?.is_dir() {
                 continue;
             }
+            let old = entry.path();
             for file in fs::read_dir(&old).map_err(io)? {
                 let file = file.map_err(io)?;
                 let target = sub.join(file.file_name());
