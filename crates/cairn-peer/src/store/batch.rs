@@ -258,7 +258,7 @@ mod tests {
         let held = [9u8; 100];
         let (piece, answer) = pending(&held);
         store_group(&shared(&store), vec![piece]);
-        assert_eq!(answer.await.unwrap().unwrap(), true);
+        assert!(answer.await.unwrap().unwrap());
         // A piece whose directory cannot be made: a file sits where `pieces/ab` should be.
         let blocked = [7u8; 300];
         let name = PieceHash::of(&blocked).to_string();
