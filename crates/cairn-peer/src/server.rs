@@ -11,16 +11,16 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use bytes::Bytes;
 use cairn_core::PieceHash;
 use cairn_proto::order::ORDER_HEADER;
-use cairn_proto::peer_api::{PEER_STATUS, PeerInfo};
+use cairn_proto::peer_api::{PEER_STATUS, PeerInfo, READS, ReadMany, push_frame};
 use cairn_proto::{ErrorBody, OrderError, SignedOrder};
 use cairn_tls::http::{BodyDeadline, MAX_ECHOED, bounded, close, json_refusal};
 use futures_util::{Stream, StreamExt};
@@ -50,6 +50,9 @@ impl From<ServiceError> for Refusal {
         match &error {
             ServiceError::PoolUnknown => {
                 refuse(StatusCode::SERVICE_UNAVAILABLE, "pool_unknown", message)
+            }
+            ServiceError::TooManyReads(_) => {
+                refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_many_reads", message)
             }
             ServiceError::Order(order) => {
                 let status = match order {
@@ -160,6 +163,7 @@ pub fn router_with(service: Arc<PeerService>, body_timeout: Duration) -> Router 
                 .delete(delete_piece),
         )
         .route("/v1/pieces/{hash}/audit", get(audit_piece))
+        .route(READS, post(read_many))
         .fallback(unknown_endpoint)
         .layer(axum::middleware::from_fn(refusals))
         .with_state(service)
@@ -365,6 +369,43 @@ async fn get_piece(
         )
             .into_response(),
     })
+}
+
+/// `POST /v1/reads`: many small pieces under their get orders, one frame each.
+async fn read_many(
+    State(service): State<Arc<PeerService>>,
+    body: Result<Json<ReadMany>, JsonRejection>,
+) -> Result<Response, Refusal> {
+    let _in_flight = service.begin();
+    let Json(asked) = body.map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("a batch of reads is {{\"orders\": [get orders]}}: {e}"),
+        )
+    })?;
+    let answers = service.read_many(&asked.orders).await?;
+    let mut out = Vec::with_capacity(
+        answers
+            .iter()
+            .map(|a| a.as_ref().map_or(64, |b| b.len() + 6))
+            .sum(),
+    );
+    for answer in answers {
+        match answer {
+            Ok(bytes) => push_frame(&mut out, StatusCode::OK.as_u16(), &bytes),
+            Err(e) => {
+                let Refusal(status, body) = Refusal::from(e);
+                push_frame(&mut out, status.as_u16(), body.to_json().as_bytes());
+            }
+        }
+    }
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        out,
+    )
+        .into_response())
 }
 
 /// `GET /v1/pieces/{hash}/audit?start=&len=` under an audit order: the Bao slice.

@@ -8,6 +8,7 @@ use std::sync::{Mutex, OnceLock};
 use bytes::Bytes;
 use cairn_core::{PeerId, PieceHash, PoolId};
 use cairn_proto::order::DEFAULT_REPLAY_CAPACITY;
+use cairn_proto::peer_api::{MAX_READ_BYTES, MAX_READS};
 use cairn_proto::{OrderAction, OrderError, OrderVerifier, Receipt, SignedOrder};
 use ed25519_dalek::SigningKey;
 use futures_util::Stream;
@@ -30,6 +31,9 @@ pub enum ServiceError {
     /// An audit asked for an impossible slice, or its piece could not be read.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// A batch of reads asked for too much at once.
+    #[error("{0}")]
+    TooManyReads(String),
 }
 
 /// Seconds since the Unix epoch.
@@ -160,6 +164,54 @@ impl PeerService {
         let size = self.store.size_of(&piece).unwrap_or(0);
         self.check(order, OrderAction::Get, &piece, size)?;
         Ok(self.store.read(&piece).await?)
+    }
+
+    /// Many small pieces under get orders, each answered on its own (a refused order or a
+    /// missing piece fails alone). A request for more than [`MAX_READS`] pieces, more than
+    /// [`MAX_READ_BYTES`] in all, or any piece too large to read whole is refused before
+    /// any order's serial is used.
+    pub async fn read_many(
+        &self,
+        orders: &[SignedOrder],
+    ) -> Result<Vec<Result<Bytes, ServiceError>>, ServiceError> {
+        if orders.len() > MAX_READS {
+            return Err(ServiceError::TooManyReads(format!(
+                "{} pieces asked at once; at most {MAX_READS}",
+                orders.len()
+            )));
+        }
+        let sizes: Vec<u64> = orders
+            .iter()
+            .map(|o| self.store.size_of(&o.order.piece).unwrap_or(0))
+            .collect();
+        if sizes.iter().any(|&size| !PieceStore::is_small(size)) {
+            return Err(ServiceError::TooManyReads(
+                "a piece that large is read alone, with GET /v1/pieces/{hash}".into(),
+            ));
+        }
+        let total: u64 = sizes.iter().sum();
+        if total > MAX_READ_BYTES {
+            return Err(ServiceError::TooManyReads(format!(
+                "{total} bytes asked at once; at most {MAX_READ_BYTES}"
+            )));
+        }
+        let mut answers: Vec<Result<Bytes, ServiceError>> = Vec::with_capacity(orders.len());
+        let mut granted = Vec::new();
+        for (order, &size) in orders.iter().zip(&sizes) {
+            let piece = order.order.piece;
+            match self.check(order, OrderAction::Get, &piece, size) {
+                Ok(()) => {
+                    granted.push((answers.len(), piece));
+                    answers.push(Ok(Bytes::new()));
+                }
+                Err(e) => answers.push(Err(e)),
+            }
+        }
+        let (slots, hashes): (Vec<usize>, Vec<PieceHash>) = granted.into_iter().unzip();
+        for (slot, read) in slots.into_iter().zip(self.store.read_many(hashes).await) {
+            answers[slot] = read.map_err(ServiceError::from);
+        }
+        Ok(answers)
     }
 
     /// Answers an audit of `piece` under an audit order: the Bao slice of the queried range,

@@ -202,6 +202,25 @@ where
     Ok(bytes)
 }
 
+/// Reads the whole piece file at `path`, which must be `size` bytes.
+fn read_whole(path: &Path, hash: PieceHash, size: u64) -> Result<Bytes, StoreError> {
+    let bytes = fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            StoreError::NotFound(hash)
+        } else {
+            io(e)
+        }
+    })?;
+    if bytes.len() as u64 != size {
+        // Damaged on disk; the reader fetches the piece elsewhere and audits find it.
+        return Err(io(format!(
+            "piece {hash} is {} bytes on disk, not {size}",
+            bytes.len()
+        )));
+    }
+    Ok(Bytes::from(bytes))
+}
+
 /// Syncs a directory's entries.
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
@@ -545,24 +564,39 @@ impl PieceStore {
         }
         let path = self.piece_path(hash);
         let hash = *hash;
-        let bytes = tokio::task::spawn_blocking(move || fs::read(path))
+        let bytes = tokio::task::spawn_blocking(move || read_whole(&path, hash, size))
             .await
-            .map_err(io)?
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    StoreError::NotFound(hash)
-                } else {
-                    io(e)
-                }
-            })?;
-        if bytes.len() as u64 != size {
-            // Damaged on disk; the reader fetches the piece elsewhere and audits find it.
-            return Err(io(format!(
-                "piece {hash} is {} bytes on disk, not {size}",
-                bytes.len()
-            )));
-        }
-        Ok((HeldPiece::Bytes(Bytes::from(bytes)), size))
+            .map_err(io)??;
+        Ok((HeldPiece::Bytes(bytes), size))
+    }
+
+    /// Whether a piece of `size` bytes is small (received in memory, read whole).
+    pub fn is_small(size: u64) -> bool {
+        size <= SMALL_PIECE
+    }
+
+    /// Reads many held small pieces whole in one trip to a blocking thread; each answer
+    /// stands alone (a piece that is not held, or not small, fails by itself).
+    pub async fn read_many(&self, hashes: Vec<PieceHash>) -> Vec<Result<Bytes, StoreError>> {
+        let wanted: Vec<_> = hashes
+            .into_iter()
+            .map(|hash| match self.size_of(&hash) {
+                Some(size) if size <= SMALL_PIECE => Ok((self.piece_path(&hash), hash, size)),
+                Some(size) => Err(io(format!(
+                    "piece {hash} is {size} bytes, too large to read in a batch"
+                ))),
+                None => Err(StoreError::NotFound(hash)),
+            })
+            .collect();
+        let count = wanted.len();
+        tokio::task::spawn_blocking(move || {
+            wanted
+                .into_iter()
+                .map(|wanted| wanted.and_then(|(path, hash, size)| read_whole(&path, hash, size)))
+                .collect()
+        })
+        .await
+        .unwrap_or_else(|e| vec![Err(io(e)); count])
     }
 
     /// Deletes a piece; returns whether it was held.

@@ -529,3 +529,106 @@ async fn a_piece_altered_on_disk_fails_its_audit() {
     assert_eq!(status, 200);
     assert!(verified(hash, 0, 2048, &slice).is_none());
 }
+
+#[tokio::test]
+async fn a_batch_of_reads_answers_each_order_on_its_own() {
+    let peer = start(1 << 20).await;
+    let client = cairn_transfer::PeerClient::new().unwrap();
+    let id = peer.service.id();
+    let pieces: Vec<Vec<u8>> = (0..3u8).map(|n| vec![n; 1000 + usize::from(n)]).collect();
+    for (n, data) in pieces.iter().enumerate() {
+        let hash = PieceHash::of(data);
+        let put = peer
+            .pool
+            .sign(peer.order(OrderAction::Put, hash, data.len() as u64, 10 + n as u64))
+            .unwrap();
+        assert_eq!(peer.put(&put, hash, data.clone()).await.0, 201);
+    }
+    let hash = |n: usize| PieceHash::of(&pieces[n]);
+    let size = |n: usize| pieces[n].len() as u64;
+    let get = |n: usize, serial: u64| {
+        peer.pool
+            .sign(peer.order(OrderAction::Get, hash(n), size(n), serial))
+            .unwrap()
+    };
+    let forger = OrderSigner::new(SigningKey::from_bytes(&[9; 32]));
+    let missing = PieceHash::of(b"not held");
+    let wanted = vec![
+        (get(0, 100), hash(0), size(0)),
+        // Another pool's signature, a put order, a piece not held, a serial used before.
+        (
+            forger
+                .sign(Order {
+                    pool: forger.pool_id(),
+                    ..peer.order(OrderAction::Get, hash(1), size(1), 101)
+                })
+                .unwrap(),
+            hash(1),
+            size(1),
+        ),
+        (
+            peer.pool
+                .sign(peer.order(OrderAction::Put, hash(1), size(1), 102))
+                .unwrap(),
+            hash(1),
+            size(1),
+        ),
+        (
+            peer.pool
+                .sign(peer.order(OrderAction::Get, missing, 10, 103))
+                .unwrap(),
+            missing,
+            10,
+        ),
+        (get(1, 10), hash(1), size(1)),
+        (get(2, 104), hash(2), size(2)),
+    ];
+    let answers = client.read_many(id, &peer.url, &wanted).await.unwrap();
+    assert_eq!(answers.len(), 6);
+    assert_eq!(answers[0].as_deref().unwrap(), pieces[0].as_slice());
+    assert_eq!(answers[5].as_deref().unwrap(), pieces[2].as_slice());
+    let codes: Vec<String> = answers[1..5]
+        .iter()
+        .map(|a| match a {
+            Err(cairn_transfer::TransferError::Refused { code, .. }) => code.clone(),
+            other => panic!("expected a refusal, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "order_wrong_pool",
+            "order_wrong_action",
+            "piece_not_found",
+            "order_replayed"
+        ]
+    );
+
+    // Too many orders, or too many bytes, and the whole batch is refused before any
+    // order's serial is used: the same orders then read fine.
+    let too_many: Vec<_> = (0..=cairn_proto::peer_api::MAX_READS as u64)
+        .map(|n| (get(0, 200 + n), hash(0), size(0)))
+        .collect();
+    match client.read_many(id, &peer.url, &too_many).await {
+        Err(cairn_transfer::TransferError::Refused { code, .. }) => {
+            assert_eq!(code, "too_many_reads")
+        }
+        other => panic!("expected the batch refused, got {other:?}"),
+    }
+    let answers = client
+        .read_many(id, &peer.url, &too_many[..3])
+        .await
+        .unwrap();
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    // A malformed body is refused as such.
+    let response = peer
+        .http
+        .post(format!("{}{}", peer.url, cairn_proto::peer_api::READS))
+        .body(r#"{"orders": "all of them"}"#)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(code(&response.bytes().await.unwrap()), "bad_request");
+}

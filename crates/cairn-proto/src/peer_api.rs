@@ -4,11 +4,15 @@
 //! `PUT` [`piece_path`] with the piece as the body and a put order in
 //! [`ORDER_HEADER`](crate::order::ORDER_HEADER) answers `201` with a [`Receipt`](crate::Receipt)
 //! as JSON. `GET` with a get order answers the bytes (`Range: bytes=a-b` gives `206`).
-//! `DELETE` with a delete order answers `204`. Every refusal is an
+//! `DELETE` with a delete order answers `204`. `POST` [`READS`] with many get orders
+//! answers many small pieces at once (see [`ReadMany`]). Every refusal is an
 //! [`ErrorBody`](crate::ErrorBody).
 
+use bytes::Bytes;
 use cairn_core::{PeerId, PieceHash, PoolId};
 use serde::{Deserialize, Serialize};
+
+use crate::order::SignedOrder;
 
 /// `GET`: the peer's identity and usage.
 pub const PEER_STATUS: &str = "/v1/status";
@@ -40,4 +44,108 @@ pub struct PeerInfo {
     pub used: u64,
     /// Pieces held.
     pub piece_count: u64,
+}
+
+/// `POST` with a [`ReadMany`] body: many small pieces in one answer (a folder of small
+/// files is read a request per peer instead of a request per piece). The answer is
+/// `application/octet-stream`, one frame per order in the order asked (see
+/// [`push_frame`]): the piece's bytes under status 200, or the JSON
+/// [`ErrorBody`](crate::ErrorBody) of that order's refusal under its HTTP status.
+pub const READS: &str = "/v1/reads";
+
+/// Most orders one [`READS`] request may carry.
+pub const MAX_READS: usize = 256;
+
+/// Most piece bytes one [`READS`] answer may hold; a larger request is refused whole.
+pub const MAX_READ_BYTES: u64 = 16 << 20;
+
+/// Body of [`READS`]: get orders, each naming its piece.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadMany {
+    /// At most [`MAX_READS`].
+    pub orders: Vec<SignedOrder>,
+}
+
+/// Appends one frame of a [`READS`] answer: status (2 bytes), length (4 bytes), both
+/// big-endian, then the bytes.
+pub fn push_frame(out: &mut Vec<u8>, status: u16, bytes: &[u8]) {
+    out.extend_from_slice(&status.to_be_bytes());
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&bytes[..len as usize]);
+}
+
+/// Why a [`READS`] answer could not be split into frames.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the answer to a batch of reads is malformed: {0}")]
+pub struct BadFrames(&'static str);
+
+/// Splits a [`READS`] answer into exactly `count` frames of (status, bytes); the bytes
+/// share `answer`'s memory.
+pub fn split_frames(answer: &Bytes, count: usize) -> Result<Vec<(u16, Bytes)>, BadFrames> {
+    let mut frames = Vec::with_capacity(count);
+    let mut at = 0usize;
+    while at < answer.len() {
+        let head = answer
+            .get(at..at + 6)
+            .ok_or(BadFrames("a frame's header is cut off"))?;
+        let status = u16::from_be_bytes([head[0], head[1]]);
+        let len = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
+        let start = at + 6;
+        let end = start
+            .checked_add(len)
+            .filter(|&end| end <= answer.len())
+            .ok_or(BadFrames("a frame is longer than the answer"))?;
+        if frames.len() == count {
+            return Err(BadFrames("more frames than orders"));
+        }
+        frames.push((status, answer.slice(start..end)));
+        at = end;
+    }
+    if frames.len() != count {
+        return Err(BadFrames("fewer frames than orders"));
+    }
+    Ok(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_every_cut_is_refused() {
+        let mut out = Vec::new();
+        push_frame(&mut out, 200, b"piece bytes");
+        push_frame(
+            &mut out,
+            404,
+            br#"{"code":"piece_not_found","message":"no"}"#,
+        );
+        push_frame(&mut out, 200, b"");
+        let answer = Bytes::from(out);
+        let frames = split_frames(&answer, 3).unwrap();
+        assert_eq!(frames[0], (200, Bytes::from_static(b"piece bytes")));
+        assert_eq!(frames[1].0, 404);
+        assert_eq!(frames[2], (200, Bytes::new()));
+        for cut in 1..answer.len() {
+            assert!(
+                split_frames(&answer.slice(..cut), 3).is_err(),
+                "cut at {cut}"
+            );
+        }
+        assert!(split_frames(&answer, 2).is_err());
+        assert!(split_frames(&answer, 4).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_split_or_refuse_without_panicking(bytes in prop::collection::vec(any::<u8>(), 0..200), count in 0usize..5) {
+            let answer = Bytes::from(bytes);
+            if let Ok(frames) = split_frames(&answer, count) {
+                prop_assert_eq!(frames.len(), count);
+            }
+        }
+    }
 }

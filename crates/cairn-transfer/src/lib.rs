@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cairn_core::{PeerId, PieceHash};
 use cairn_proto::order::ORDER_HEADER;
-use cairn_proto::peer_api::piece_path;
+use cairn_proto::peer_api::{READS, ReadMany, piece_path, split_frames};
 use cairn_proto::{ErrorBody, Receipt, SignedOrder};
 use cairn_tls::Clients;
 
@@ -161,6 +161,52 @@ impl PeerClient {
             return Err(TransferError::Corrupt { peer, hash });
         }
         Ok(body)
+    }
+
+    /// Reads many small pieces from `peer` in one request (at most
+    /// [`MAX_READS`](cairn_proto::peer_api::MAX_READS)), each `(order, hash, size)`; every
+    /// answer is checked against its piece's size and hash and stands alone.
+    pub async fn read_many(
+        &self,
+        peer: PeerId,
+        address: &str,
+        wanted: &[(SignedOrder, PieceHash, u64)],
+    ) -> Result<Vec<Result<Bytes, TransferError>>, TransferError> {
+        let url = format!("{}{READS}", address.trim_end_matches('/'));
+        let body = ReadMany {
+            orders: wanted.iter().map(|(order, _, _)| order.clone()).collect(),
+        };
+        let response = self
+            .http(peer, address)?
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| unreachable(peer, address, &e))?;
+        let answer = checked(peer, address, response).await?;
+        let frames = split_frames(&answer, wanted.len()).map_err(|e| TransferError::Wrong {
+            peer,
+            reason: e.to_string(),
+        })?;
+        Ok(frames
+            .into_iter()
+            .zip(wanted)
+            .map(|((status, bytes), &(_, hash, size))| {
+                if status != 200 {
+                    let error = ErrorBody::from_json(&bytes)
+                        .unwrap_or_else(|_| ErrorBody::new("unparsed", format!("HTTP {status}")));
+                    return Err(TransferError::Refused {
+                        peer,
+                        code: error.code,
+                        message: error.message,
+                    });
+                }
+                if bytes.len() as u64 != size || !hash.matches(&bytes) {
+                    return Err(TransferError::Corrupt { peer, hash });
+                }
+                Ok(bytes)
+            })
+            .collect())
     }
 }
 
