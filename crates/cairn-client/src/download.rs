@@ -22,6 +22,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use crate::drive::Drive;
 use crate::error::{ClientError, ClientResult};
 use crate::peer::TransferError;
+use crate::prefetch::Prefetched;
 use crate::progress::Progress;
 
 /// Segments fetched at once ahead of the writer.
@@ -33,6 +34,8 @@ pub(crate) struct Readable {
     pub(crate) object: ObjectId,
     pub(crate) metadata: ObjectMetadata,
     pub(crate) sources: ObjectSources,
+    /// Pieces of its first segment already read in a batch (see `prefetch.rs`).
+    pub(crate) prefetched: Prefetched,
 }
 
 impl Drive {
@@ -105,7 +108,7 @@ impl Drive {
 
     /// Tells the pool, in the background, that `peer` sent piece `hash` damaged; the
     /// download goes on without waiting, and a report that fails is only logged.
-    fn report_corrupt(&self, peer: PeerId, hash: PieceHash) {
+    pub(crate) fn report_corrupt(&self, peer: PeerId, hash: PieceHash) {
         let pool = self.pool().clone();
         tokio::spawn(async move {
             if let Err(e) = pool.report_corrupt(peer, hash).await {
@@ -141,7 +144,12 @@ impl Drive {
         let k = usize::from(redundancy.k());
         let total = usize::from(redundancy.fragments());
         let mut have: Vec<Option<Bytes>> = vec![None; total];
-        let mut found = 0usize;
+        // What a batch read already brought (its orders are spent: not asked again).
+        if index == 0 && file.prefetched.pieces.len() == total {
+            have.clone_from(&file.prefetched.pieces);
+            queue.retain(|t| !file.prefetched.tried.contains(&(t.peer, t.fragment)));
+        }
+        let mut found = have.iter().filter(|p| p.is_some()).count();
         let mut in_flight: HashSet<u16> = HashSet::new();
         let mut last: Option<TransferError> = None;
         let mut fetches = FuturesUnordered::new();
@@ -173,7 +181,7 @@ impl Drive {
             in_flight.insert(target.fragment);
             Some(target)
         };
-        for _ in 0..k {
+        for _ in found..k {
             if let Some(target) = launch(&mut queue, &mut in_flight, &have) {
                 fetches.push(fetch(target));
             }
@@ -240,7 +248,7 @@ impl Drive {
 }
 
 /// The object's record must agree with its sealed metadata.
-fn check_shape(sources: &ObjectSources, redundancy: Redundancy) -> ClientResult<()> {
+pub(crate) fn check_shape(sources: &ObjectSources, redundancy: Redundancy) -> ClientResult<()> {
     match RedundancyPolicy::from_str(&sources.redundancy) {
         Ok(RedundancyPolicy::Fixed(r)) if r == redundancy => Ok(()),
         _ => Err(ClientError::BadAnswer {
@@ -256,7 +264,7 @@ fn check_shape(sources: &ObjectSources, redundancy: Redundancy) -> ClientResult<
 /// The pieces worth trying, best first: only those whose hash is the one the sealed
 /// metadata records for their fragment; online peers first, then peers that may still
 /// answer; data fragments before parity (cheaper to decode); ties shuffled to spread load.
-fn candidates(
+pub(crate) fn candidates(
     sources: &SegmentSources,
     hashes: &[cairn_core::PieceHash],
     redundancy: Redundancy,

@@ -316,6 +316,7 @@ impl Drive {
                 object,
                 metadata: *metadata,
                 sources,
+                prefetched: Default::default(),
             }),
             Entry::Folder => Err(ClientError::IsFolder(remote.clone())),
         }
@@ -469,10 +470,14 @@ impl Drive {
             report.folders += 1;
         }
         let flight = &Flight::new(&self.options);
-        // Records and orders come a batch of files per pool request, a batch ahead of the
-        // downloads.
+        // Records and orders come a batch of files per pool request, and small files'
+        // pieces a request per peer per batch, a batch ahead of the downloads.
         let files = stream::iter(walked.files.chunks(SOURCES_BATCH))
-            .map(|chunk| self.readables(chunk))
+            .map(|chunk| async move {
+                let mut files = self.readables(chunk).await?;
+                self.prefetch(&mut files).await;
+                Ok::<_, ClientError>(files)
+            })
             .buffered(2)
             .map_ok(|files| stream::iter(files.into_iter().map(Ok)))
             .try_flatten();

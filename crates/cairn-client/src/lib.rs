@@ -12,6 +12,7 @@ pub mod error;
 mod flight;
 pub mod home;
 pub mod pool;
+mod prefetch;
 pub mod progress;
 mod upload;
 
