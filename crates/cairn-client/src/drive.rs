@@ -21,6 +21,7 @@ use crate::entry::{self, Entry, FOLDER_MARKER};
 use crate::error::{ClientError, ClientResult};
 use crate::flight::Flight;
 use crate::home::Home;
+use crate::landing::Lander;
 use crate::peer::PeerClient;
 use crate::pool::PoolClient;
 use crate::progress::Progress;
@@ -382,7 +383,9 @@ impl Drive {
             Some(name) if local.is_dir() => local.join(name.as_str()),
             _ => local.to_owned(),
         };
-        let written = self.download_to_file(&file, &target, progress).await?;
+        let written = self
+            .download_to_file(&file, &target, None, progress)
+            .await?;
         Ok((target, written))
     }
 
@@ -390,6 +393,7 @@ impl Drive {
         &self,
         file: &Readable,
         target: &Path,
+        lander: Option<&Lander>,
         progress: &Progress,
     ) -> ClientResult<u64> {
         let dir = match target.parent() {
@@ -408,6 +412,10 @@ impl Drive {
             let written = self
                 .download(file, 0..u64::MAX, &mut bytes, progress)
                 .await?;
+            if let Some(lander) = lander {
+                lander.land(partial, target.to_owned(), bytes).await?;
+                return Ok(written);
+            }
             let path = target.to_owned();
             return tokio::task::spawn_blocking(move || {
                 let result = write_whole(&partial, &path, &bytes);
@@ -469,7 +477,17 @@ impl Drive {
             std::fs::create_dir_all(&dir).map_err(ClientError::io(&dir))?;
             report.folders += 1;
         }
+        // Every file's folder made first, once (not a trip to a blocking thread per file).
+        let parents: std::collections::BTreeSet<PathBuf> = walked
+            .files
+            .iter()
+            .filter_map(|path| local_of(path).parent().map(Path::to_owned))
+            .collect();
+        for dir in &parents {
+            std::fs::create_dir_all(dir).map_err(ClientError::io(dir))?;
+        }
         let flight = &Flight::new(&self.options);
+        let lander = &Lander::start()?;
         // Records and orders come a batch of files per pool request, and small files'
         // pieces a request per peer per batch, a batch ahead of the downloads.
         let files = stream::iter(walked.files.chunks(SOURCES_BATCH))
@@ -484,17 +502,14 @@ impl Drive {
         let sizes: Vec<u64> = files
             .map_ok(|file| async move {
                 let target = local_of(&file.path);
-                if let Some(dir) = target.parent() {
-                    tokio::fs::create_dir_all(dir)
-                        .await
-                        .map_err(ClientError::io(dir))?;
-                }
                 let _room = flight.room_for(file.metadata.layout.size()).await;
-                self.download_to_file(&file, &target, progress).await
+                self.download_to_file(&file, &target, Some(lander), progress)
+                    .await
             })
             .try_buffer_unordered(flight.files)
             .try_collect()
             .await?;
+        lander.finish().await?;
         report.files = sizes.len() as u64;
         report.bytes = sizes.iter().sum();
         Ok(report)

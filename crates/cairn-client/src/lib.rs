@@ -11,6 +11,7 @@ pub mod entry;
 pub mod error;
 mod flight;
 pub mod home;
+mod landing;
 pub mod pool;
 mod prefetch;
 pub mod progress;
