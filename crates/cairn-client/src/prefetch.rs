@@ -31,6 +31,7 @@ pub(crate) struct Prefetched {
 /// One piece to ask a peer for, and which file and fragment it is.
 struct Wanted {
     file: usize,
+    peer: PeerId,
     fragment: u16,
     order: SignedOrder,
     hash: PieceHash,
@@ -41,7 +42,8 @@ impl Drive {
     /// Reads the first `k` choices of pieces of every small one-segment file in `files`,
     /// a request per peer (split to the peer's limits), and leaves them in each file's
     /// [`Prefetched`]. A peer that fails or lags past `hedge_after` costs nothing but the
-    /// time: its files read the pieces they lack on their own.
+    /// time: its files read the pieces they lack on their own (asking an unanswering peer
+    /// again, never an order a peer answered).
     pub(crate) async fn prefetch(&self, files: &mut [Readable]) {
         let mut by_peer: HashMap<PeerId, (String, Vec<Wanted>)> = HashMap::new();
         let mut planned = 0u64;
@@ -80,6 +82,7 @@ impl Drive {
                     .or_insert_with(|| (target.address.clone(), Vec::new()));
                 wanted.push(Wanted {
                     file: at,
+                    peer: target.peer,
                     fragment: target.fragment,
                     order: target.order,
                     hash: target.hash,
@@ -106,8 +109,19 @@ impl Drive {
                     }
                     Err(error) => {
                         tracing::debug!(piece = %wanted.hash, "batch read failed: {error}");
-                        if let TransferError::Corrupt { peer, hash } = error {
-                            self.report_corrupt(peer, hash);
+                        match error {
+                            TransferError::Corrupt { peer, hash } => {
+                                self.report_corrupt(peer, hash);
+                            }
+                            // Unanswered (down, or lagging past `hedge_after`): the order
+                            // may be unspent, so the file may ask again on its own.
+                            TransferError::Unreachable { .. } => {
+                                files[wanted.file]
+                                    .prefetched
+                                    .tried
+                                    .remove(&(wanted.peer, wanted.fragment));
+                            }
+                            TransferError::Refused { .. } | TransferError::Wrong { .. } => {}
                         }
                     }
                 }

@@ -1,7 +1,7 @@
 //! The library over a real pool and real peers in this process (on 127.0.0.1:0, data in a
 //! temp dir): range reads return exactly the asked bytes and fetch only the segments they
 //! touch; a folder of small files, read a batch per peer, comes back whole even when a
-//! peer has lost its pieces.
+//! peer has lost its pieces or stopped answering.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -188,7 +188,7 @@ fn files_in(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_folder_of_small_files_reads_back_even_when_a_peer_lost_its_pieces() {
+async fn a_folder_of_small_files_reads_back_even_when_peers_lose_pieces_or_stop() {
     let net = start().await;
     let secret = MasterSecret::generate(&mut rand::rng());
     let options = DriveOptions {
@@ -233,4 +233,16 @@ async fn a_folder_of_small_files_reads_back_even_when_a_peer_lost_its_pieces() {
     let again = net.dir.path().join("again");
     drive.get_tree(&remote, &again, &silent).await.unwrap();
     assert_eq!(files_in(&again), expected);
+
+    // And another peer stops answering at all: its batch reads fail to connect, and
+    // every file still has the two fragments it needs on the last two peers.
+    net.peers[1].abort();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !net.peers[1].is_finished() {
+        assert!(std::time::Instant::now() < deadline, "peer 1 did not stop");
+        tokio::task::yield_now().await;
+    }
+    let last = net.dir.path().join("last");
+    drive.get_tree(&remote, &last, &silent).await.unwrap();
+    assert_eq!(files_in(&last), expected);
 }
