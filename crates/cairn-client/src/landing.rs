@@ -1,10 +1,10 @@
 //! Small files of a folder download land in groups: one thread writes every file that
 //! arrived while the last group synced under its temporary name, makes the group durable
-//! with one filesystem sync (`syncfs` on Linux; elsewhere a sync per file), then renames
-//! each into place — so a folder of small files costs a sync per group, not per file.
+//! together (one `syncfs` while the machine has little else to write; see
+//! `cairn_node::durable`), then renames each into place — so a folder of small files costs a sync per group, not per file.
 //! [`Lander::finish`] makes the renames durable once the folder is done.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -85,7 +85,7 @@ impl Lander {
             .unwrap_or_default();
         tokio::task::spawn_blocking(move || {
             let paths: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
-            sync(&paths)
+            sync(&[], &paths)
         })
         .await
         .map_err(|e| local(Path::new("."), format!("syncing stopped unexpectedly: {e}")))?
@@ -137,7 +137,7 @@ fn land_group(group: Vec<Landing>) {
         }
     }
     let partials: Vec<&Path> = written.iter().map(|l| l.partial.as_path()).collect();
-    if let Err(e) = sync(&partials) {
+    if let Err(e) = sync(&partials, &[]) {
         let reason = e.to_string();
         for landing in written {
             let _ = std::fs::remove_file(&landing.partial);
@@ -164,32 +164,17 @@ fn write(path: &Path, bytes: &[u8]) -> ClientResult<()> {
     out.write_all(bytes).map_err(ClientError::io(path))
 }
 
-/// Makes `paths` (files or directories) durable: on Linux one `syncfs` per filesystem they
-/// are on (it also writes back whatever else is dirty there), elsewhere each in turn.
-fn sync(paths: &[&Path]) -> ClientResult<()> {
-    #[cfg(target_os = "linux")]
-    if paths.len() > 1 {
-        use std::os::unix::fs::MetadataExt;
-        let mut filesystems = HashSet::new();
-        for path in paths {
-            let meta = std::fs::metadata(path).map_err(ClientError::io(*path))?;
-            if filesystems.insert(meta.dev()) {
-                let file = std::fs::File::open(path).map_err(ClientError::io(*path))?;
-                rustix::fs::syncfs(&file)
-                    .map_err(|e| local(path, format!("cannot sync its filesystem: {e}")))?;
-            }
-        }
-        return Ok(());
-    }
-    let mut seen = HashSet::new();
-    for path in paths {
-        if seen.insert(*path) {
-            std::fs::File::open(path)
-                .and_then(|f| f.sync_all())
-                .map_err(ClientError::io(*path))?;
-        }
-    }
-    Ok(())
+/// Makes `files` and `dirs` durable (one `syncfs` when the machine has little else to
+/// write; see `cairn_node::durable`).
+fn sync(files: &[&Path], dirs: &[&Path]) -> ClientResult<()> {
+    cairn_node::durable::sync_all(files, dirs).map_err(|e| {
+        let path = files
+            .first()
+            .or(dirs.first())
+            .copied()
+            .unwrap_or(Path::new("."));
+        local(path, format!("cannot make it durable: {e}"))
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Group commit for small pieces: one thread writes every small piece that arrived while the
-//! previous group was syncing, makes the whole group durable with one filesystem sync, then
-//! indexes it in one transaction — so concurrent uploads share a sync instead of paying two
+//! previous group was syncing, makes the whole group durable together (one `syncfs` while
+//! the machine has little else to write), then indexes it in one transaction — so concurrent uploads share a sync instead of paying two
 //! fsyncs a piece.
 
 use std::collections::HashSet;
@@ -13,7 +13,7 @@ use cairn_core::PieceHash;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::{StoreError, Usage, int, io, now_ms, piece_path, sync_dir};
+use super::{StoreError, Usage, int, io, now_ms, piece_path};
 
 /// Pieces written under one sync at most.
 const GROUP: usize = 256;
@@ -130,7 +130,7 @@ fn store_group(shared: &Shared, group: Vec<Pending>) {
         return;
     }
     let paths: Vec<&Path> = written.iter().map(|(_, path)| path.as_path()).collect();
-    let durable = sync(&shared.dir, &paths, &new_dirs).and_then(|()| index(shared, &written));
+    let durable = sync(&paths, &new_dirs).and_then(|()| index(shared, &written));
     if let Err(e) = durable {
         for (piece, path) in written {
             let _ = fs::remove_file(&path);
@@ -175,33 +175,15 @@ fn write(path: &Path, bytes: &[u8], new_dirs: &mut Vec<PathBuf>) -> Result<(), S
     file.write_all(bytes).map_err(io)
 }
 
-/// Makes the written files and their directory entries durable: on Linux one `syncfs` of
-/// the store's filesystem for the whole group (it also writes back whatever else is dirty
-/// there); elsewhere each file and directory in turn.
-fn sync(dir: &Path, files: &[&Path], new_dirs: &[PathBuf]) -> Result<(), StoreError> {
-    #[cfg(target_os = "linux")]
-    if files.len() > 1 {
-        let root = fs::File::open(dir).map_err(io)?;
-        return rustix::fs::syncfs(&root).map_err(io);
-    }
-    let _ = dir;
-    let mut dirs = HashSet::new();
-    for file in files {
-        fs::File::open(file)
-            .and_then(|f| f.sync_all())
-            .map_err(io)?;
-        if let Some(parent) = file.parent() {
-            dirs.insert(parent.to_owned());
-        }
-    }
+/// Makes the written files and their directory entries durable (one `syncfs` when the
+/// machine has little else to write; see `cairn_node::durable`).
+fn sync(files: &[&Path], new_dirs: &[PathBuf]) -> Result<(), StoreError> {
+    let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.parent()).collect();
     // A piece directory made again lives only once its parent's entry is synced too.
-    for new in new_dirs {
-        dirs.extend(new.parent().map(Path::to_owned));
-    }
-    for dir in dirs {
-        sync_dir(&dir)?;
-    }
-    Ok(())
+    dirs.extend(new_dirs.iter().filter_map(|d| d.parent()));
+    dirs.sort();
+    dirs.dedup();
+    cairn_node::durable::sync_all(files, &dirs).map_err(io)
 }
 
 /// Indexes the group in one transaction.
