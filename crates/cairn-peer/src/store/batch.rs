@@ -1,7 +1,7 @@
 //! Group commit for small pieces: one thread writes every small piece that arrived while the
 //! previous group was syncing, makes the whole group durable together (one `syncfs` while
-//! the machine has little else to write), then indexes it in one transaction — so concurrent uploads share a sync instead of paying two
-//! fsyncs a piece.
+//! the machine has little else to write), then indexes it in one transaction — so
+//! concurrent uploads share a sync instead of paying two fsyncs a piece.
 
 use std::collections::HashSet;
 use std::fs;
