@@ -1,8 +1,9 @@
 //! Small files of a folder download land in groups: one thread writes every file that
 //! arrived while the last group synced under its temporary name, makes the group durable
 //! together (one `syncfs` while the machine has little else to write; see
-//! `cairn_node::durable`), then renames each into place — so a folder of small files costs a sync per group, not per file.
-//! [`Lander::finish`] makes the renames durable once the folder is done.
+//! `cairn_node::durable`), then renames each into place — so a folder of small files costs
+//! a sync per group, not per file. [`Lander::finish`] makes the renames durable once the
+//! folder is done.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
