@@ -20,7 +20,10 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use cairn_core::PieceHash;
 use cairn_proto::order::ORDER_HEADER;
-use cairn_proto::peer_api::{PEER_STATUS, PeerInfo, READS, ReadMany, push_frame};
+use cairn_proto::peer_api::{
+    MAX_WRITE_BYTES, MAX_WRITES, PEER_STATUS, PeerInfo, READS, ReadMany, WRITES, push_frame,
+    split_writes,
+};
 use cairn_proto::{ErrorBody, OrderError, SignedOrder};
 use cairn_tls::http::{BodyDeadline, MAX_ECHOED, bounded, close, json_refusal};
 use futures_util::{Stream, StreamExt};
@@ -164,6 +167,10 @@ pub fn router_with(service: Arc<PeerService>, body_timeout: Duration) -> Router 
         )
         .route("/v1/pieces/{hash}/audit", get(audit_piece))
         .route(READS, post(read_many))
+        .route(
+            WRITES,
+            post(move |state, request| write_many(state, request, body_timeout)),
+        )
         .fallback(unknown_endpoint)
         .layer(axum::middleware::from_fn(refusals))
         .with_state(service)
@@ -394,6 +401,93 @@ async fn read_many(
     for answer in answers {
         match answer {
             Ok(bytes) => push_frame(&mut out, StatusCode::OK.as_u16(), &bytes),
+            Err(e) => {
+                let Refusal(status, body) = Refusal::from(e);
+                push_frame(&mut out, status.as_u16(), body.to_json().as_bytes());
+            }
+        }
+    }
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        out,
+    )
+        .into_response())
+}
+
+/// `POST /v1/writes`: many small pieces under their put orders, stored together (the
+/// store groups them under one sync), a receipt or a refusal each.
+async fn write_many(
+    State(service): State<Arc<PeerService>>,
+    request: Request,
+    body_timeout: Duration,
+) -> Result<Response, Refusal> {
+    let _in_flight = service.begin();
+    let size = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::LENGTH_REQUIRED,
+                "length_required",
+                "a batch of pieces needs a Content-Length",
+            )
+        })?;
+    if size > MAX_WRITE_BYTES {
+        return Err(refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_writes",
+            format!("{size} bytes sent at once; at most {MAX_WRITE_BYTES}"),
+        ));
+    }
+    let slow = Arc::new(AtomicBool::new(false));
+    let mut body = timed_body(
+        request.into_body().into_data_stream(),
+        body_timeout,
+        size,
+        slow.clone(),
+    );
+    let bad = |message: String| refuse(StatusCode::BAD_REQUEST, "bad_request", message);
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            if slow.load(Ordering::Relaxed) {
+                refuse(StatusCode::REQUEST_TIMEOUT, "request_timeout", e)
+            } else {
+                bad(format!("the batch was cut off: {e}"))
+            }
+        })?;
+        if (bytes.len() + chunk.len()) as u64 > size {
+            return Err(bad("the batch is longer than its Content-Length".into()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if bytes.len() as u64 != size {
+        return Err(bad("the batch is shorter than its Content-Length".into()));
+    }
+    let writes = split_writes(&Bytes::from(bytes)).map_err(|e| bad(e.to_string()))?;
+    if writes.len() > MAX_WRITES {
+        return Err(refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_writes",
+            format!("{} pieces sent at once; at most {MAX_WRITES}", writes.len()),
+        ));
+    }
+    let stored = futures_util::future::join_all(writes.iter().map(|(order, piece)| {
+        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(piece.clone())]);
+        service.put(order, order.order.piece, piece.len() as u64, body)
+    }))
+    .await;
+    let mut out = Vec::with_capacity(stored.len() * 256);
+    for result in stored {
+        match result {
+            Ok(receipt) => push_frame(
+                &mut out,
+                StatusCode::CREATED.as_u16(),
+                &serde_json::to_vec(&receipt).unwrap_or_default(),
+            ),
             Err(e) => {
                 let Refusal(status, body) = Refusal::from(e);
                 push_frame(&mut out, status.as_u16(), body.to_json().as_bytes());

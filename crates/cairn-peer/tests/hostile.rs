@@ -378,6 +378,8 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
         ("DELETE", format!("/v1/pieces/{hash}/audit")),
         ("GET", "/v1/reads".to_owned()),
         ("PUT", "/v1/reads".to_owned()),
+        ("GET", "/v1/writes".to_owned()),
+        ("DELETE", "/v1/writes".to_owned()),
     ] {
         let headers = with_length(vec![peer.order(OrderAction::Put, hash)], b"{}");
         let answer = raw(peer.addr, method, &path, &headers, b"{}", SLACK).await;

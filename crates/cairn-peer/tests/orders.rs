@@ -632,3 +632,121 @@ async fn a_batch_of_reads_answers_each_order_on_its_own() {
     assert_eq!(response.status().as_u16(), 400);
     assert_eq!(code(&response.bytes().await.unwrap()), "bad_request");
 }
+
+#[tokio::test]
+async fn a_batch_of_writes_answers_each_piece_on_its_own() {
+    use cairn_proto::peer_api::{WRITES, push_write, split_frames};
+    let peer = start(1 << 20).await;
+    let put = |data: &[u8], serial: u64| {
+        peer.pool
+            .sign(peer.order(
+                OrderAction::Put,
+                PieceHash::of(data),
+                data.len() as u64,
+                serial,
+            ))
+            .unwrap()
+    };
+    let forger = OrderSigner::new(SigningKey::from_bytes(&[9; 32]));
+    let pieces: Vec<Vec<u8>> = (0..4u8).map(|n| vec![n; 500 + usize::from(n)]).collect();
+    let forged = forger
+        .sign(Order {
+            pool: forger.pool_id(),
+            ..peer.order(OrderAction::Put, PieceHash::of(&pieces[1]), 501, 2)
+        })
+        .unwrap();
+    let sent: Vec<(SignedOrder, Vec<u8>)> = vec![
+        (put(&pieces[0], 1), pieces[0].clone()),
+        (forged, pieces[1].clone()),
+        // The bytes (of the right size) are not the piece the order names.
+        (put(&pieces[2], 3), vec![9u8; pieces[2].len()]),
+        (put(&pieces[3], 4), pieces[3].clone()),
+        // The same piece again under another order: stored once, a receipt each.
+        (put(&pieces[3], 5), pieces[3].clone()),
+    ];
+    let mut body = Vec::new();
+    for (order, bytes) in &sent {
+        push_write(&mut body, order, bytes);
+    }
+    let response = peer
+        .http
+        .post(format!("{}{WRITES}", peer.url))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let answer = response.bytes().await.unwrap();
+    let frames = split_frames(&answer, sent.len()).unwrap();
+    let statuses: Vec<u16> = frames.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [201, 403, 400, 201, 201]);
+    assert_eq!(code(&frames[1].1), "order_wrong_pool");
+    assert_eq!(code(&frames[2].1), "piece_hash_mismatch");
+    for (at, piece) in [(0, 0), (3, 3), (4, 3)] {
+        let receipt: Receipt = serde_json::from_slice(&frames[at].1).unwrap();
+        receipt.verify().unwrap();
+        assert_eq!(receipt.piece, PieceHash::of(&pieces[piece]));
+    }
+    assert_eq!(peer.service.store().usage(), (500 + 503, 2));
+
+    // A malformed batch, one without a length, and one of too many pieces: refused whole,
+    // nothing stored.
+    let post = |body: Vec<u8>| {
+        peer.http
+            .post(format!("{}{WRITES}", peer.url))
+            .body(body)
+            .send()
+    };
+    let cut = {
+        let mut body = Vec::new();
+        push_write(&mut body, &put(&pieces[1], 6), &pieces[1]);
+        body.truncate(body.len() - 1);
+        body
+    };
+    let response = post(cut).await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let mut many = Vec::new();
+    for n in 0..=cairn_proto::peer_api::MAX_WRITES as u64 {
+        push_write(&mut many, &put(&pieces[1], 100 + n), &pieces[1]);
+    }
+    let response = post(many).await.unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    assert_eq!(code(&response.bytes().await.unwrap()), "too_many_writes");
+    let unsized_body =
+        futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"x"))]);
+    let response = peer
+        .http
+        .post(format!("{}{WRITES}", peer.url))
+        .body(reqwest::Body::wrap_stream(unsized_body))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 411);
+    assert_eq!(peer.service.store().usage(), (500 + 503, 2));
+}
+
+#[tokio::test]
+async fn concurrent_small_puts_travel_together_and_each_gets_its_receipt() {
+    let peer = start(1 << 20).await;
+    let client = cairn_transfer::PeerClient::new().unwrap();
+    let id = peer.service.id();
+    let mut puts = Vec::new();
+    for n in 0..40u64 {
+        let data = vec![n as u8; 300 + n as usize];
+        let hash = PieceHash::of(&data);
+        let order = peer
+            .pool
+            .sign(peer.order(OrderAction::Put, hash, data.len() as u64, 1000 + n))
+            .unwrap();
+        let client = client.clone();
+        let url = peer.url.clone();
+        puts.push(tokio::spawn(async move {
+            client.put(id, &url, &order, hash, data.into()).await
+        }));
+    }
+    for put in puts {
+        let receipt = put.await.unwrap().unwrap();
+        assert_eq!(receipt.peer, id);
+    }
+    assert_eq!(peer.service.store().usage().1, 40);
+}

@@ -83,10 +83,56 @@ pub struct BadFrames(&'static str);
 /// Splits a [`READS`] answer into exactly `count` frames of (status, bytes); the bytes
 /// share `answer`'s memory.
 pub fn split_frames(answer: &Bytes, count: usize) -> Result<Vec<(u16, Bytes)>, BadFrames> {
-    let mut frames = Vec::with_capacity(count);
+    let frames = split_any(answer)?;
+    match frames.len().cmp(&count) {
+        std::cmp::Ordering::Equal => Ok(frames),
+        std::cmp::Ordering::Less => Err(BadFrames("fewer frames than orders")),
+        std::cmp::Ordering::Greater => Err(BadFrames("more frames than orders")),
+    }
+}
+
+/// `POST` with pieces and their put orders framed as [`push_write`] writes them (a
+/// `Content-Length` is required): many small pieces stored in one request. The answer is
+/// `application/octet-stream`, one frame per piece in the order sent (see
+/// [`push_frame`]): the [`Receipt`](crate::Receipt) as JSON under status 201, or that
+/// piece's [`ErrorBody`](crate::ErrorBody) under its HTTP status.
+pub const WRITES: &str = "/v1/writes";
+
+/// Most pieces one [`WRITES`] request may carry.
+pub const MAX_WRITES: usize = 256;
+
+/// Most body bytes one [`WRITES`] request may carry; a larger one is refused unread.
+pub const MAX_WRITE_BYTES: u64 = 16 << 20;
+
+/// Appends one piece of a [`WRITES`] body: its signed order's bytes, then the piece, each
+/// a frame (status 0).
+pub fn push_write(out: &mut Vec<u8>, order: &SignedOrder, piece: &[u8]) {
+    push_frame(out, 0, &order.to_bytes());
+    push_frame(out, 0, piece);
+}
+
+/// Splits a [`WRITES`] body into (order, piece) pairs.
+pub fn split_writes(body: &Bytes) -> Result<Vec<(SignedOrder, Bytes)>, BadFrames> {
+    let frames = split_any(body)?;
+    if frames.len() % 2 != 0 {
+        return Err(BadFrames("an order without its piece"));
+    }
+    frames
+        .chunks_exact(2)
+        .map(|pair| {
+            let order = SignedOrder::from_bytes(&pair[0].1)
+                .map_err(|_| BadFrames("an order that does not parse"))?;
+            Ok((order, pair[1].1.clone()))
+        })
+        .collect()
+}
+
+/// Every frame of `bytes`, however many.
+fn split_any(bytes: &Bytes) -> Result<Vec<(u16, Bytes)>, BadFrames> {
+    let mut frames = Vec::new();
     let mut at = 0usize;
-    while at < answer.len() {
-        let head = answer
+    while at < bytes.len() {
+        let head = bytes
             .get(at..at + 6)
             .ok_or(BadFrames("a frame's header is cut off"))?;
         let status = u16::from_be_bytes([head[0], head[1]]);
@@ -94,16 +140,10 @@ pub fn split_frames(answer: &Bytes, count: usize) -> Result<Vec<(u16, Bytes)>, B
         let start = at + 6;
         let end = start
             .checked_add(len)
-            .filter(|&end| end <= answer.len())
-            .ok_or(BadFrames("a frame is longer than the answer"))?;
-        if frames.len() == count {
-            return Err(BadFrames("more frames than orders"));
-        }
-        frames.push((status, answer.slice(start..end)));
+            .filter(|&end| end <= bytes.len())
+            .ok_or(BadFrames("a frame is longer than the message"))?;
+        frames.push((status, bytes.slice(start..end)));
         at = end;
-    }
-    if frames.len() != count {
-        return Err(BadFrames("fewer frames than orders"));
     }
     Ok(frames)
 }

@@ -3,13 +3,15 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod coalesce;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_core::{PeerId, PieceHash};
 use cairn_proto::order::ORDER_HEADER;
-use cairn_proto::peer_api::{READS, ReadMany, piece_path, split_frames};
+use cairn_proto::peer_api::{READS, ReadMany, WRITES, piece_path, push_write, split_frames};
 use cairn_proto::{ErrorBody, Receipt, SignedOrder};
 use cairn_tls::Clients;
 
@@ -75,6 +77,7 @@ fn builder() -> reqwest::ClientBuilder {
 #[derive(Clone)]
 pub struct PeerClient {
     clients: Arc<Clients>,
+    queues: Arc<coalesce::Queues>,
 }
 
 impl PeerClient {
@@ -82,6 +85,7 @@ impl PeerClient {
     pub fn new() -> Result<Self, reqwest::Error> {
         Ok(Self {
             clients: Arc::new(Clients::new(builder)?),
+            queues: Arc::default(),
         })
     }
 
@@ -92,8 +96,24 @@ impl PeerClient {
             .map_err(|e| unreachable(peer, address, &e))
     }
 
-    /// Stores `bytes` as piece `hash` on `peer` under a put order; returns the checked receipt.
+    /// Stores `bytes` as piece `hash` on `peer` under a put order; returns the checked
+    /// receipt. Small pieces bound for the same peer travel together (see `coalesce.rs`).
     pub async fn put(
+        &self,
+        peer: PeerId,
+        address: &str,
+        order: &SignedOrder,
+        hash: PieceHash,
+        bytes: Bytes,
+    ) -> Result<Receipt, TransferError> {
+        if bytes.len() <= coalesce::SMALL_WRITE {
+            return self.put_queued(peer, address, order, hash, bytes).await;
+        }
+        self.put_one(peer, address, order, hash, bytes).await
+    }
+
+    /// One `PUT` of one piece.
+    async fn put_one(
         &self,
         peer: PeerId,
         address: &str,
@@ -113,21 +133,46 @@ impl PeerClient {
             .await
             .map_err(|e| unreachable(peer, address, &e))?;
         let body = checked(peer, address, response).await?;
-        let receipt: Receipt = serde_json::from_slice(&body).map_err(|e| TransferError::Wrong {
-            peer,
-            reason: format!("its receipt is not valid JSON: {e}"),
-        })?;
-        if receipt.peer != peer || receipt.piece != hash || receipt.size != size {
-            return Err(TransferError::Wrong {
-                peer,
-                reason: "its receipt is for another piece".into(),
-            });
+        checked_receipt(peer, hash, size, &body)
+    }
+
+    /// One `POST /v1/writes` of many small pieces, each `(order, hash, bytes)`; every
+    /// answer stands alone.
+    async fn write_many(
+        &self,
+        peer: PeerId,
+        address: &str,
+        pieces: &[(SignedOrder, PieceHash, Bytes)],
+    ) -> Result<Vec<Result<Receipt, TransferError>>, TransferError> {
+        let mut body = Vec::with_capacity(pieces.iter().map(|(_, _, b)| b.len() + 256).sum());
+        for (order, _, bytes) in pieces {
+            push_write(&mut body, order, bytes);
         }
-        receipt.verify().map_err(|e| TransferError::Wrong {
+        let url = format!("{}{WRITES}", address.trim_end_matches('/'));
+        let response = self
+            .http(peer, address)?
+            .post(url)
+            .header(reqwest::header::CONTENT_LENGTH, body.len())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| unreachable(peer, address, &e))?;
+        let answer = checked(peer, address, response).await?;
+        let frames = split_frames(&answer, pieces.len()).map_err(|e| TransferError::Wrong {
             peer,
             reason: e.to_string(),
         })?;
-        Ok(receipt)
+        Ok(frames
+            .into_iter()
+            .zip(pieces)
+            .map(|((status, body), (_, hash, bytes))| {
+                if status == 201 {
+                    checked_receipt(peer, *hash, bytes.len() as u64, &body)
+                } else {
+                    Err(refusal(peer, status, &body))
+                }
+            })
+            .collect())
     }
 
     /// Reads piece `hash` from `peer` under a get order and checks its hash.
@@ -193,13 +238,7 @@ impl PeerClient {
             .zip(wanted)
             .map(|((status, bytes), &(_, hash, size))| {
                 if status != 200 {
-                    let error = ErrorBody::from_json(&bytes)
-                        .unwrap_or_else(|_| ErrorBody::new("unparsed", format!("HTTP {status}")));
-                    return Err(TransferError::Refused {
-                        peer,
-                        code: error.code,
-                        message: error.message,
-                    });
+                    return Err(refusal(peer, status, &bytes));
                 }
                 if bytes.len() as u64 != size || !hash.matches(&bytes) {
                     return Err(TransferError::Corrupt { peer, hash });
@@ -215,6 +254,41 @@ fn unreachable(peer: PeerId, address: &str, error: &reqwest::Error) -> TransferE
         peer,
         address: address.to_owned(),
         reason: error.to_string(),
+    }
+}
+
+/// A receipt's JSON from `peer`, checked: for `hash` of `size` bytes, signed by `peer`.
+fn checked_receipt(
+    peer: PeerId,
+    hash: PieceHash,
+    size: u64,
+    body: &[u8],
+) -> Result<Receipt, TransferError> {
+    let receipt: Receipt = serde_json::from_slice(body).map_err(|e| TransferError::Wrong {
+        peer,
+        reason: format!("its receipt is not valid JSON: {e}"),
+    })?;
+    if receipt.peer != peer || receipt.piece != hash || receipt.size != size {
+        return Err(TransferError::Wrong {
+            peer,
+            reason: "its receipt is for another piece".into(),
+        });
+    }
+    receipt.verify().map_err(|e| TransferError::Wrong {
+        peer,
+        reason: e.to_string(),
+    })?;
+    Ok(receipt)
+}
+
+/// A peer's refusal of one piece in a batch, from its status and `ErrorBody`.
+fn refusal(peer: PeerId, status: u16, body: &[u8]) -> TransferError {
+    let error = ErrorBody::from_json(body)
+        .unwrap_or_else(|_| ErrorBody::new("unparsed", format!("HTTP {status}")));
+    TransferError::Refused {
+        peer,
+        code: error.code,
+        message: error.message,
     }
 }
 
