@@ -143,7 +143,16 @@ impl Drive {
         let read = self.peers().read_many(peer, &address, &asked);
         let answers = match tokio::time::timeout(self.options().hedge_after, read).await {
             Ok(Ok(answers)) => answers,
-            Ok(Err(error)) => vec![Err(error); chunk.len()],
+            // The request as a whole failed (a peer without the route, a transport error):
+            // its files may ask these pieces again on their own.
+            Ok(Err(error)) => {
+                let unanswered = TransferError::Unreachable {
+                    peer,
+                    address,
+                    reason: error.to_string(),
+                };
+                vec![Err(unanswered); chunk.len()]
+            }
             Err(_) => {
                 let lag = TransferError::Unreachable {
                     peer,

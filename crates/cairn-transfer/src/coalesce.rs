@@ -120,6 +120,15 @@ impl PeerClient {
                         let _ = piece.reply.send(receipt);
                     }
                 }
+                // A peer of an earlier version, without the route: one piece at a time.
+                Err(TransferError::Refused { code, .. }) if code == "unknown_endpoint" => {
+                    for piece in batch {
+                        let receipt = self
+                            .put_one(peer, address, &piece.order, piece.hash, piece.bytes)
+                            .await;
+                        let _ = piece.reply.send(receipt);
+                    }
+                }
                 Err(error) => {
                     for piece in batch {
                         let _ = piece.reply.send(Err(error.clone()));
