@@ -257,18 +257,7 @@ async fn put_piece(
     let _in_flight = service.begin();
     let hash = piece(&hash)?;
     let order = order(request.headers())?;
-    let size = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| {
-            refuse(
-                StatusCode::LENGTH_REQUIRED,
-                "length_required",
-                "a piece upload needs a Content-Length",
-            )
-        })?;
+    let size = content_length(request.headers(), "a piece upload")?;
     // Refuse an oversize body before reading a byte of it.
     if size > order.order.max_size {
         return Err(ServiceError::from(OrderError::TooLarge {
@@ -392,27 +381,11 @@ async fn read_many(
         )
     })?;
     let answers = service.read_many(&asked.orders).await?;
-    let mut out = Vec::with_capacity(
+    Ok(framed(
         answers
-            .iter()
-            .map(|a| a.as_ref().map_or(64, |b| b.len() + 6))
-            .sum(),
-    );
-    for answer in answers {
-        match answer {
-            Ok(bytes) => push_frame(&mut out, StatusCode::OK.as_u16(), &bytes),
-            Err(e) => {
-                let Refusal(status, body) = Refusal::from(e);
-                push_frame(&mut out, status.as_u16(), body.to_json().as_bytes());
-            }
-        }
-    }
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        out,
-    )
-        .into_response())
+            .into_iter()
+            .map(|answer| answer.map(|bytes| (StatusCode::OK, bytes))),
+    ))
 }
 
 /// `POST /v1/writes`: many small pieces under their put orders, stored together (the
@@ -423,18 +396,7 @@ async fn write_many(
     body_timeout: Duration,
 ) -> Result<Response, Refusal> {
     let _in_flight = service.begin();
-    let size = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| {
-            refuse(
-                StatusCode::LENGTH_REQUIRED,
-                "length_required",
-                "a batch of pieces needs a Content-Length",
-            )
-        })?;
+    let size = content_length(request.headers(), "a batch of pieces")?;
     if size > MAX_WRITE_BYTES {
         return Err(refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -480,26 +442,50 @@ async fn write_many(
         service.put(order, order.order.piece, piece.len() as u64, body)
     }))
     .await;
-    let mut out = Vec::with_capacity(stored.len() * 256);
-    for result in stored {
-        match result {
-            Ok(receipt) => push_frame(
-                &mut out,
-                StatusCode::CREATED.as_u16(),
-                &serde_json::to_vec(&receipt).unwrap_or_default(),
-            ),
+    Ok(framed(stored.into_iter().map(|stored| {
+        stored.map(|receipt| {
+            let json = serde_json::to_vec(&receipt).unwrap_or_default();
+            (StatusCode::CREATED, json)
+        })
+    })))
+}
+
+/// A batch's answer: a frame per item in order, its status and bytes, or its refusal's
+/// status and `ErrorBody`.
+fn framed<B: AsRef<[u8]>>(
+    items: impl Iterator<Item = Result<(StatusCode, B), ServiceError>>,
+) -> Response {
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            Ok((status, bytes)) => push_frame(&mut out, status.as_u16(), bytes.as_ref()),
             Err(e) => {
                 let Refusal(status, body) = Refusal::from(e);
                 push_frame(&mut out, status.as_u16(), body.to_json().as_bytes());
             }
         }
     }
-    Ok((
+    (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/octet-stream")],
         out,
     )
-        .into_response())
+        .into_response()
+}
+
+/// The request's `Content-Length`, which `what` must have.
+fn content_length(headers: &HeaderMap, what: &str) -> Result<u64, Refusal> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::LENGTH_REQUIRED,
+                "length_required",
+                format!("{what} needs a Content-Length"),
+            )
+        })
 }
 
 /// `GET /v1/pieces/{hash}/audit?start=&len=` under an audit order: the Bao slice.
