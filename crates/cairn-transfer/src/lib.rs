@@ -149,19 +149,10 @@ impl PeerClient {
             push_write(&mut body, order, bytes);
         }
         let url = format!("{}{WRITES}", address.trim_end_matches('/'));
-        let response = self
-            .http(peer, address)?
-            .post(url)
+        let request = (self.http(peer, address)?.post(url))
             .header(reqwest::header::CONTENT_LENGTH, body.len())
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| unreachable(peer, address, &e))?;
-        let answer = checked(peer, address, response).await?;
-        let frames = split_frames(&answer, pieces.len()).map_err(|e| TransferError::Wrong {
-            peer,
-            reason: e.to_string(),
-        })?;
+            .body(body);
+        let frames = framed(peer, address, request, pieces.len()).await?;
         Ok(frames
             .into_iter()
             .zip(pieces)
@@ -221,18 +212,8 @@ impl PeerClient {
         let body = ReadMany {
             orders: wanted.iter().map(|(order, _, _)| order.clone()).collect(),
         };
-        let response = self
-            .http(peer, address)?
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| unreachable(peer, address, &e))?;
-        let answer = checked(peer, address, response).await?;
-        let frames = split_frames(&answer, wanted.len()).map_err(|e| TransferError::Wrong {
-            peer,
-            reason: e.to_string(),
-        })?;
+        let request = self.http(peer, address)?.post(url).json(&body);
+        let frames = framed(peer, address, request, wanted.len()).await?;
         Ok(frames
             .into_iter()
             .zip(wanted)
@@ -290,6 +271,21 @@ fn refusal(peer: PeerId, status: u16, body: &[u8]) -> TransferError {
         code: error.code,
         message: error.message,
     }
+}
+
+/// Sends a batch request to `peer` and splits its answer into `count` frames.
+async fn framed(
+    peer: PeerId,
+    address: &str,
+    request: reqwest::RequestBuilder,
+    count: usize,
+) -> Result<Vec<(u16, Bytes)>, TransferError> {
+    let response = (request.send().await).map_err(|e| unreachable(peer, address, &e))?;
+    let answer = checked(peer, address, response).await?;
+    split_frames(&answer, count).map_err(|e| TransferError::Wrong {
+        peer,
+        reason: e.to_string(),
+    })
 }
 
 /// The body of a successful answer, or the peer's refusal.
