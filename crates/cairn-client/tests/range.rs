@@ -71,6 +71,16 @@ async fn start_with(configure: impl FnOnce(&mut PoolConfig)) -> Net {
     }
 }
 
+/// A drive on `net` storing `ec:2+2` in [`SEGMENT`]-byte segments.
+fn drive(net: &Net, secret: &MasterSecret) -> Drive {
+    let options = DriveOptions {
+        redundancy: RedundancyPolicy::Fixed(cairn_core::Redundancy::ec(2, 2).unwrap()),
+        segment_size: SEGMENT,
+        ..DriveOptions::default()
+    };
+    Drive::new(&net.url, secret, options).unwrap()
+}
+
 /// Deletes, on every peer's disk, the files of the pieces of segment `index`.
 async fn destroy_segment(net: &Net, secret: &MasterSecret, path: &RemotePath, index: u32) {
     let encrypted = PathCipher::new(&secret.path_key()).encrypt(path);
@@ -101,12 +111,7 @@ async fn destroy_segment(net: &Net, secret: &MasterSecret, path: &RemotePath, in
 async fn range_reads_fetch_exactly_the_segments_they_touch() {
     let net = start().await;
     let secret = MasterSecret::generate(&mut rand::rng());
-    let options = DriveOptions {
-        redundancy: RedundancyPolicy::Fixed(cairn_core::Redundancy::ec(2, 2).unwrap()),
-        segment_size: SEGMENT,
-        ..DriveOptions::default()
-    };
-    let drive = Drive::new(&net.url, &secret, options).unwrap();
+    let drive = drive(&net, &secret);
     drive.register().await.unwrap();
     let mut data = vec![0u8; 100_000];
     rand::rng().fill_bytes(&mut data);
@@ -154,12 +159,7 @@ async fn a_rate_limited_client_waits_and_carries_on() {
     })
     .await;
     let secret = MasterSecret::generate(&mut rand::rng());
-    let options = DriveOptions {
-        redundancy: RedundancyPolicy::Fixed(cairn_core::Redundancy::ec(2, 2).unwrap()),
-        segment_size: SEGMENT,
-        ..DriveOptions::default()
-    };
-    let drive = Drive::new(&net.url, &secret, options).unwrap();
+    let drive = drive(&net, &secret);
     let mut data = vec![0u8; 6 * SEGMENT as usize];
     rand::rng().fill_bytes(&mut data);
     let local = net.dir.path().join("data");
@@ -191,12 +191,7 @@ fn files_in(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8
 async fn a_folder_of_small_files_reads_back_even_when_peers_lose_pieces_or_stop() {
     let net = start().await;
     let secret = MasterSecret::generate(&mut rand::rng());
-    let options = DriveOptions {
-        redundancy: RedundancyPolicy::Fixed(cairn_core::Redundancy::ec(2, 2).unwrap()),
-        segment_size: SEGMENT,
-        ..DriveOptions::default()
-    };
-    let drive = Drive::new(&net.url, &secret, options).unwrap();
+    let drive = drive(&net, &secret);
     drive.register().await.unwrap();
     let tree = net.dir.path().join("tree");
     std::fs::create_dir_all(tree.join("inner")).unwrap();
