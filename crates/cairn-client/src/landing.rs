@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 use std::thread::JoinHandle;
 
+use cairn_node::durable::next_group;
 use tokio::sync::oneshot;
 
 use crate::error::{ClientError, ClientResult};
@@ -110,18 +111,7 @@ fn local(path: &Path, reason: String) -> ClientError {
 }
 
 fn serve(arrivals: &mpsc::Receiver<Landing>) {
-    while let Ok(first) = arrivals.recv() {
-        let mut bytes = first.bytes.len();
-        let mut group = vec![first];
-        while group.len() < GROUP && bytes < GROUP_BYTES {
-            match arrivals.try_recv() {
-                Ok(next) => {
-                    bytes += next.bytes.len();
-                    group.push(next);
-                }
-                Err(_) => break,
-            }
-        }
+    while let Some(group) = next_group(arrivals, GROUP, GROUP_BYTES, |l| l.bytes.len()) {
         land_group(group);
     }
 }

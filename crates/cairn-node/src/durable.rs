@@ -1,4 +1,5 @@
-//! Making many new files durable at once: on Linux one `syncfs` per filesystem while the
+//! Making many new files durable at once (and taking the next group for a writer that
+//! does so): on Linux one `syncfs` per filesystem while the
 //! machine has little else waiting to be written, otherwise each file and directory in
 //! turn — a `syncfs` also waits for every other program's unwritten data on that
 //! filesystem, which behind a large copy takes seconds.
@@ -11,6 +12,30 @@ use std::path::Path;
 /// Most dirty or in-flight bytes on the machine for which one `syncfs` is still cheaper
 /// than a sync per file.
 pub const SYNCFS_DIRTY_LIMIT: u64 = 32 << 20;
+
+/// The next group for a group-committing writer thread: waits for one item, then takes
+/// every item already queued behind it, up to `max` items or `max_bytes` (as `bytes`
+/// counts them). `None` once every sender is gone and the queue is empty.
+pub fn next_group<T>(
+    queue: &std::sync::mpsc::Receiver<T>,
+    max: usize,
+    max_bytes: usize,
+    bytes: impl Fn(&T) -> usize,
+) -> Option<Vec<T>> {
+    let first = queue.recv().ok()?;
+    let mut total = bytes(&first);
+    let mut group = vec![first];
+    while group.len() < max && total < max_bytes {
+        match queue.try_recv() {
+            Ok(next) => {
+                total += bytes(&next);
+                group.push(next);
+            }
+            Err(_) => break,
+        }
+    }
+    Some(group)
+}
 
 /// Makes `files` (their data and metadata) and `dirs` (their entries) durable.
 pub fn sync_all(files: &[&Path], dirs: &[&Path]) -> io::Result<()> {
@@ -56,6 +81,20 @@ pub fn dirty_bytes(meminfo: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_takes_what_is_queued_within_its_bounds() {
+        let (send, queue) = std::sync::mpsc::channel();
+        for n in 1..=5usize {
+            send.send(n).unwrap();
+        }
+        assert_eq!(next_group(&queue, 2, usize::MAX, |_| 0), Some(vec![1, 2]));
+        // 3 + 4 reach the byte bound; 5 waits for the next group.
+        assert_eq!(next_group(&queue, 10, 7, |n| *n), Some(vec![3, 4]));
+        drop(send);
+        assert_eq!(next_group(&queue, 10, usize::MAX, |_| 0), Some(vec![5]));
+        assert_eq!(next_group(&queue, 10, usize::MAX, |_| 0), None);
+    }
 
     #[test]
     fn dirty_bytes_are_read_from_meminfo() {

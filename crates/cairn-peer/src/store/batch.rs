@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use cairn_core::PieceHash;
+use cairn_node::durable::next_group;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
@@ -78,18 +79,7 @@ impl Drop for Batcher {
 }
 
 fn serve(shared: &Shared, pending: &mpsc::Receiver<Pending>) {
-    while let Ok(first) = pending.recv() {
-        let mut bytes = first.bytes.len();
-        let mut group = vec![first];
-        while group.len() < GROUP && bytes < GROUP_BYTES {
-            match pending.try_recv() {
-                Ok(next) => {
-                    bytes += next.bytes.len();
-                    group.push(next);
-                }
-                Err(_) => break,
-            }
-        }
+    while let Some(group) = next_group(pending, GROUP, GROUP_BYTES, |p| p.bytes.len()) {
         store_group(shared, group);
     }
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+use cairn_node::durable::next_group;
 use rusqlite::{Connection, Transaction};
 use tokio::sync::oneshot;
 
@@ -120,15 +121,8 @@ impl Drop for Writer {
 /// The thread's loop: waits for a call, takes every call already queued behind it (up to
 /// [`BATCH`]) and runs them as one transaction.
 fn serve(mut conn: Connection, queue: &mpsc::Receiver<Box<dyn Call>>, batches: &AtomicU64) {
-    while let Ok(first) = queue.recv() {
+    while let Some(batch) = next_group(queue, BATCH, usize::MAX, |_| 0) {
         batches.fetch_add(1, Ordering::Relaxed);
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match queue.try_recv() {
-                Ok(call) => batch.push(call),
-                Err(_) => break,
-            }
-        }
         run_batch(&mut conn, batch);
     }
 }
