@@ -6,7 +6,7 @@
 
 mod batch;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -108,9 +108,8 @@ fn piece_path(dir: &Path, hash: &PieceHash) -> PathBuf {
     dir.join("pieces").join(&name[..2]).join(&name)
 }
 
-/// Makes the 256 piece directories under `pieces` and moves pieces of the earlier layout
-/// (`pieces/ab/cd/<hash>`) up into them; safe to repeat after a crash part way.
-fn prepare_layout(pieces: &Path) -> Result<(), StoreError> {
+/// Makes whichever of the 256 piece directories under `pieces` are missing.
+fn make_piece_dirs(pieces: &Path) -> Result<(), StoreError> {
     let mut made = false;
     for n in 0..=u8::MAX {
         let sub = pieces.join(format!("{n:02x}"));
@@ -123,34 +122,69 @@ fn prepare_layout(pieces: &Path) -> Result<(), StoreError> {
                 sub.display()
             )));
         }
-        let mut moved = false;
-        for entry in fs::read_dir(&sub).map_err(io)? {
-            // The entry's type comes with the listing: no stat per piece at every start.
-            let entry = entry.map_err(io)?;
-            if !entry.file_type().map_err(io)?.is_dir() {
-                continue;
-            }
-            let old = entry.path();
-            for file in fs::read_dir(&old).map_err(io)? {
-                let file = file.map_err(io)?;
-                let target = sub.join(file.file_name());
-                if target.exists() {
-                    fs::remove_file(file.path()).map_err(io)?;
-                } else {
-                    fs::rename(file.path(), &target).map_err(io)?;
-                }
-                moved = true;
-            }
-            fs::remove_dir(&old).map_err(io)?;
-        }
-        if moved {
-            sync_dir(&sub)?;
-        }
     }
     if made {
         sync_dir(pieces)?;
     }
     Ok(())
+}
+
+/// Every piece file under `pieces`, by one listing of each directory (the entry types
+/// come with it: no stat per piece at every start). On the way it moves pieces of the
+/// earlier layout (`pieces/ab/cd/<hash>`) up into `pieces/ab/` — safe to repeat after a
+/// crash part way — and removes files that are no piece or lie in another piece's
+/// directory.
+fn list_pieces(pieces: &Path) -> Result<HashSet<PieceHash>, StoreError> {
+    let mut found = HashSet::new();
+    for dir in fs::read_dir(pieces).map_err(io)? {
+        let dir = dir.map_err(io)?;
+        if !dir.file_type().map_err(io)?.is_dir() {
+            tracing::warn!(path = %dir.path().display(), "not a piece directory; left alone");
+            continue;
+        }
+        let (sub, prefix) = (dir.path(), dir.file_name());
+        let mut moved = false;
+        for entry in fs::read_dir(&sub).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let mut names = Vec::new();
+            if entry.file_type().map_err(io)?.is_dir() {
+                let old = entry.path();
+                for file in fs::read_dir(&old).map_err(io)? {
+                    let file = file.map_err(io)?;
+                    let target = sub.join(file.file_name());
+                    if target.exists() {
+                        fs::remove_file(file.path()).map_err(io)?;
+                    } else {
+                        fs::rename(file.path(), &target).map_err(io)?;
+                        names.push(file.file_name());
+                    }
+                    moved = true;
+                }
+                fs::remove_dir(&old).map_err(io)?;
+            } else {
+                names.push(entry.file_name());
+            }
+            for name in names {
+                // A piece's file is named by its hash and sits under its first two digits.
+                let in_place = |n: &&str| n.get(..2) == prefix.to_str();
+                match name.to_str().filter(in_place).map(str::parse::<PieceHash>) {
+                    Some(Ok(hash)) => {
+                        found.insert(hash);
+                    }
+                    _ => {
+                        let junk = sub.join(&name);
+                        if junk.is_file() {
+                            fs::remove_file(&junk).map_err(io)?;
+                        }
+                    }
+                }
+            }
+        }
+        if moved {
+            sync_dir(&sub)?;
+        }
+    }
+    Ok(found)
 }
 
 fn now_ms() -> u64 {
@@ -285,7 +319,7 @@ impl PieceStore {
         }
         fs::create_dir_all(&tmp).map_err(io)?;
         fs::create_dir_all(dir.join("pieces")).map_err(io)?;
-        prepare_layout(&dir.join("pieces"))?;
+        make_piece_dirs(&dir.join("pieces"))?;
         let conn = Connection::open(dir.join("index.sqlite")).map_err(io)?;
         conn.execute_batch(
             // The index need not be synced: the piece files are (each, and its directory,
@@ -347,9 +381,10 @@ impl PieceStore {
                 ));
             }
         }
+        let on_disk = list_pieces(&self.dir.join("pieces"))?;
         let mut usage = self.lock_usage()?;
         for (hash, size) in rows {
-            if self.piece_path(&hash).is_file() {
+            if on_disk.contains(&hash) {
                 usage.used += size;
                 usage.sizes.insert(hash, size);
             } else {
@@ -362,40 +397,23 @@ impl PieceStore {
             }
         }
         // Files without a row: a crash after a piece was synced but before it was indexed.
-        for dir in fs::read_dir(self.dir.join("pieces")).map_err(io)? {
-            let dir = dir.map_err(io)?.path();
-            if !dir.is_dir() {
-                tracing::warn!(path = %dir.display(), "not a piece directory; left alone");
+        for hash in on_disk {
+            if usage.sizes.contains_key(&hash) {
                 continue;
             }
-            for file in fs::read_dir(&dir).map_err(io)? {
-                let file = file.map_err(io)?.path();
-                let name = file
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default();
-                let Ok(hash) = name.parse::<PieceHash>() else {
-                    if file.is_file() {
-                        fs::remove_file(&file).map_err(io)?;
-                    }
-                    continue;
-                };
-                if usage.sizes.contains_key(&hash) {
-                    continue;
-                }
-                let bytes = fs::read(&file).map_err(io)?;
-                if hash.matches(&bytes) && file == self.piece_path(&hash) {
-                    let size = bytes.len() as u64;
-                    conn.execute(
-                        "INSERT INTO pieces (hash, size, stored_at) VALUES (?1, ?2, ?3)",
-                        params![hash.as_bytes().as_slice(), int(size), int(now_ms())],
-                    )
-                    .map_err(io)?;
-                    usage.used += size;
-                    usage.sizes.insert(hash, size);
-                } else {
-                    fs::remove_file(&file).map_err(io)?;
-                }
+            let file = self.piece_path(&hash);
+            let bytes = fs::read(&file).map_err(io)?;
+            if hash.matches(&bytes) {
+                let size = bytes.len() as u64;
+                conn.execute(
+                    "INSERT INTO pieces (hash, size, stored_at) VALUES (?1, ?2, ?3)",
+                    params![hash.as_bytes().as_slice(), int(size), int(now_ms())],
+                )
+                .map_err(io)?;
+                usage.used += size;
+                usage.sizes.insert(hash, size);
+            } else {
+                fs::remove_file(&file).map_err(io)?;
             }
         }
         Ok(())
