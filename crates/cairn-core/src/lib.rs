@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod aead;
+pub mod batch;
 mod encoding;
 pub mod erasure;
 pub mod id;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use cairn_core::{PeerId, PieceHash, PoolId};
 use cairn_proto::order::DEFAULT_REPLAY_CAPACITY;
 use cairn_proto::peer_api::{MAX_READ_BYTES, MAX_READS};
-use cairn_proto::{OrderAction, OrderError, OrderVerifier, Receipt, SignedOrder};
+use cairn_proto::{OrderAction, OrderError, OrderVerifier, Receipt, SignedOrder, Vouched};
 use ed25519_dalek::SigningKey;
 use futures_util::Stream;
 
@@ -123,12 +123,35 @@ impl PeerService {
         piece: &PieceHash,
         size: u64,
     ) -> Result<(), ServiceError> {
+        let pool = self.pool().ok_or(ServiceError::PoolUnknown)?;
+        // The signature is checked outside the verifier's lock.
+        let vouched = Vouched::check(order, pool)?;
+        self.admit(vouched, action, piece, size)
+    }
+
+    /// Checks many orders' signatures by the trusted pool as one set; each answered alone.
+    pub fn vouch_many<'a>(
+        &self,
+        orders: impl IntoIterator<Item = &'a SignedOrder>,
+    ) -> Result<Vec<Result<Vouched<'a>, OrderError>>, ServiceError> {
+        let pool = self.pool().ok_or(ServiceError::PoolUnknown)?;
+        Ok(Vouched::check_many(orders, pool))
+    }
+
+    /// [`PeerService::check`] for an order whose signature was checked.
+    fn admit(
+        &self,
+        vouched: Vouched<'_>,
+        action: OrderAction,
+        piece: &PieceHash,
+        size: u64,
+    ) -> Result<(), ServiceError> {
         let mut verifier = self
             .verifier
             .lock()
             .map_err(|_| StoreError::Io("order verifier lock poisoned".to_owned()))?;
         let verifier = verifier.as_mut().ok_or(ServiceError::PoolUnknown)?;
-        verifier.check(order, action, piece, size, now_secs())?;
+        verifier.admit(vouched, action, piece, size, now_secs())?;
         Ok(())
     }
 
@@ -146,13 +169,33 @@ impl PeerService {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        let pool = self.pool().ok_or(ServiceError::PoolUnknown)?;
+        self.put_vouched(Vouched::check(order, pool), piece, size, body)
+            .await
+    }
+
+    /// [`PeerService::put`] under an order whose signature was checked (or why it was
+    /// refused, answered only after capacity is checked, as for one order alone).
+    pub async fn put_vouched<S, E>(
+        &self,
+        vouched: Result<Vouched<'_>, OrderError>,
+        piece: PieceHash,
+        size: u64,
+        body: S,
+    ) -> Result<Receipt, ServiceError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
         if self.verifier.lock().map(|v| v.is_none()).unwrap_or(true) {
             return Err(ServiceError::PoolUnknown);
         }
         let reservation = self.store.reserve(size)?;
-        self.check(order, OrderAction::Put, &piece, size)?;
+        let vouched = vouched?;
+        let serial = vouched.signed().order.serial;
+        self.admit(vouched, OrderAction::Put, &piece, size)?;
         self.store.put(piece, size, body, reservation).await?;
-        Ok(Receipt::sign(&self.key, piece, size, order.order.serial))
+        Ok(Receipt::sign(&self.key, piece, size, serial))
     }
 
     /// A piece for sending under a get order.

@@ -19,6 +19,7 @@ pub use auth::{AuthError, RequestAuth, RequestVerifier};
 pub use error::{ErrorBody, ErrorCode};
 pub use order::{
     Holder, Order, OrderAction, OrderError, OrderSerial, OrderSigner, OrderVerifier, SignedOrder,
+    Vouched,
 };
 pub use peer_state::PeerState;
 pub use receipt::{BadReceipt, Receipt};

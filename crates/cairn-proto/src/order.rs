@@ -20,7 +20,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use error::OrderError;
-pub use verifier::{DEFAULT_REPLAY_CAPACITY, MAX_ORDER_LIFETIME, OrderVerifier};
+pub use verifier::{DEFAULT_REPLAY_CAPACITY, MAX_ORDER_LIFETIME, OrderVerifier, Vouched};
 
 /// The format version written first in every order.
 pub const ORDER_VERSION: u8 = 1;

@@ -5,6 +5,7 @@
 //! Signed bytes: `"cairn receipt v1\0" | peer [32] | piece [32] | size u64 | serial u64`
 //! (big-endian).
 
+use cairn_core::batch::{SignedBy, verify_many};
 use cairn_core::{PeerId, PieceHash};
 use data_encoding::BASE64URL_NOPAD;
 use ed25519_dalek::{Signature, Signer, SigningKey};
@@ -77,6 +78,38 @@ impl Receipt {
             .verify_strict(&message, &Signature::from_bytes(&self.signature))
             .map_err(|_| bad)
     }
+
+    /// [`Receipt::verify`] for many receipts at once: their signatures are checked as one
+    /// set (about half the work of checking each; see [`cairn_core::batch`]), each receipt
+    /// still answered on its own, in the order given.
+    pub fn verify_many<'a>(
+        receipts: impl IntoIterator<Item = &'a Receipt>,
+    ) -> Vec<Result<(), BadReceipt>> {
+        let receipts: Vec<&Receipt> = receipts.into_iter().collect();
+        let messages: Vec<Vec<u8>> = receipts
+            .iter()
+            .map(|r| message(&r.peer, &r.piece, r.size, r.serial))
+            .collect();
+        let items: Vec<SignedBy<'_>> = receipts
+            .iter()
+            .zip(&messages)
+            .map(|(r, message)| SignedBy {
+                key: r.peer.as_bytes(),
+                message,
+                signature: &r.signature,
+            })
+            .collect();
+        receipts
+            .iter()
+            .zip(verify_many(&items))
+            .map(|(r, checked)| {
+                checked.map_err(|_| BadReceipt {
+                    peer: r.peer,
+                    piece: r.piece,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Serde for a 64-byte signature as unpadded base64url text.
@@ -134,6 +167,21 @@ mod tests {
         for r in tampered {
             assert!(r.verify().is_err(), "{r:?}");
         }
+    }
+
+    #[test]
+    fn receipts_checked_as_a_set_answer_as_each_alone() {
+        let key = |n: u8| SigningKey::from_bytes(&[n; 32]);
+        let piece = |n: u8| PieceHash::from_bytes([n; 32]);
+        let mut receipts: Vec<Receipt> = (0..8u8)
+            .map(|i| Receipt::sign(&key(i % 3 + 5), piece(i), 100, OrderSerial(u64::from(i))))
+            .collect();
+        receipts[2].size = 99;
+        receipts[5].signature[63] ^= 0x10;
+        receipts[6].peer = receipts[1].peer;
+        let alone: Vec<_> = receipts.iter().map(Receipt::verify).collect();
+        assert_eq!(Receipt::verify_many(&receipts), alone);
+        assert_eq!(alone.iter().filter(|r| r.is_err()).count(), 3);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod coalesce;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,17 +155,32 @@ impl PeerClient {
             .header(reqwest::header::CONTENT_LENGTH, body.len())
             .body(body);
         let frames = framed(peer, address, request, pieces.len()).await?;
-        Ok(frames
+        let mut answers: Vec<Result<Receipt, TransferError>> = frames
             .into_iter()
             .zip(pieces)
             .map(|((status, body), (_, hash, bytes))| {
                 if status == 201 {
-                    checked_receipt(peer, *hash, bytes.len() as u64, &body)
+                    parsed_receipt(peer, *hash, bytes.len() as u64, &body)
                 } else {
                     Err(refusal(peer, status, &body))
                 }
             })
-            .collect())
+            .collect();
+        // The receipts' signatures are checked as one set.
+        let signed: Vec<&Receipt> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+        let checked = Receipt::verify_many(signed);
+        let mut checked = checked.into_iter();
+        for answer in &mut answers {
+            if answer.is_ok()
+                && let Some(Err(e)) = checked.next()
+            {
+                *answer = Err(TransferError::Wrong {
+                    peer,
+                    reason: e.to_string(),
+                });
+            }
+        }
+        Ok(answers)
     }
 
     /// Reads piece `hash` from `peer` under a get order and checks its hash.
@@ -245,6 +262,22 @@ fn checked_receipt(
     size: u64,
     body: &[u8],
 ) -> Result<Receipt, TransferError> {
+    let receipt = parsed_receipt(peer, hash, size, body)?;
+    receipt.verify().map_err(|e| TransferError::Wrong {
+        peer,
+        reason: e.to_string(),
+    })?;
+    Ok(receipt)
+}
+
+/// A receipt's JSON from `peer`, for `hash` of `size` bytes by `peer` (its signature not
+/// yet checked).
+fn parsed_receipt(
+    peer: PeerId,
+    hash: PieceHash,
+    size: u64,
+    body: &[u8],
+) -> Result<Receipt, TransferError> {
     let receipt: Receipt = serde_json::from_slice(body).map_err(|e| TransferError::Wrong {
         peer,
         reason: format!("its receipt is not valid JSON: {e}"),
@@ -255,10 +288,6 @@ fn checked_receipt(
             reason: "its receipt is for another piece".into(),
         });
     }
-    receipt.verify().map_err(|e| TransferError::Wrong {
-        peer,
-        reason: e.to_string(),
-    })?;
     Ok(receipt)
 }
 

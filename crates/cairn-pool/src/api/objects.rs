@@ -15,7 +15,7 @@ use cairn_proto::api::{
     ObjectEntry, ObjectList, ObjectSources, PlaceSegment, PutTarget, Rename, Renamed,
     SegmentPlaced, SegmentSources, SourcesRequest, SpareTarget, UploadBegun, UploadCommitted,
 };
-use cairn_proto::{Holder, OrderAction, PeerState};
+use cairn_proto::{Holder, OrderAction, PeerState, Receipt};
 use data_encoding::BASE64URL_NOPAD;
 use serde::Deserialize;
 
@@ -372,9 +372,10 @@ fn check_receipts(
     let mut peers = HashSet::new();
     let mut copies = vec![0u16; usize::from(shape.fragments())];
     let mut pieces = Vec::with_capacity(stored.len());
-    for piece in stored {
+    let checked = Receipt::verify_many(stored.iter().map(|piece| &piece.receipt));
+    for (piece, checked) in stored.iter().zip(checked) {
         let receipt = &piece.receipt;
-        receipt.verify().map_err(|e| refuse(e.to_string()))?;
+        checked.map_err(|e| refuse(e.to_string()))?;
         let Some(placement) = placed
             .iter()
             .find(|p| p.fragment == piece.fragment && p.peer == receipt.peer)
