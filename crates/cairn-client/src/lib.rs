@@ -15,6 +15,7 @@ mod landing;
 pub mod pool;
 mod prefetch;
 pub mod progress;
+mod together;
 mod upload;
 
 /// Piece transfers to and from peers (shared with peers running repairs).

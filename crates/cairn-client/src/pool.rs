@@ -1,21 +1,24 @@
 //! The pool's API as the account sees it: every request signed with the account key,
 //! every refusal turned into a [`ClientError`] that carries the pool's own explanation.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cairn_core::{AccountKey, PeerId, PieceHash};
 use cairn_proto::api::{
-    self as paths, AccountHealth, AccountOpened, BeginUpload, CommitSegment, CommitUpload,
-    CorruptReport, ManySources, NetworkStatus, ObjectHealth, ObjectList, ObjectSources,
-    PlaceSegment, PoolInfo, Rename, Renamed, SegmentPlaced, SourcesRequest, UploadBegun,
-    UploadCommitted,
+    self as paths, AccountHealth, AccountOpened, Answer, BeginMany, BeginUpload, CommitMany,
+    CommitOne, CommitSegment, CommitUpload, CorruptReport, ManyAnswers, ManySources, NetworkStatus,
+    ObjectHealth, ObjectList, ObjectSources, PlaceSegment, PoolInfo, Rename, Renamed,
+    SegmentPlaced, SourcesRequest, UploadBegun, UploadCommitted,
 };
 use cairn_proto::{ErrorBody, RequestAuth};
+use futures_util::future::join_all;
 use rand::RngCore;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ClientError, ClientResult};
+use crate::together::Together;
 
 /// How long one pool request may take before the client gives up on it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -34,6 +37,10 @@ pub struct PoolClient {
     base: String,
     /// `None` for a client of the pool's public endpoints only.
     key: Option<AccountKey>,
+    /// Begins waiting to travel together.
+    begins: Arc<Together<BeginUpload, UploadBegun>>,
+    /// Commits waiting to travel together.
+    commits: Arc<Together<CommitOne, UploadCommitted>>,
 }
 
 fn now_ms() -> u64 {
@@ -86,6 +93,12 @@ impl PoolClient {
             http,
             base: endpoint.base,
             key,
+            begins: Together::new(|pool, calls| {
+                Box::pin(async move { pool.begin_many(calls).await })
+            }),
+            commits: Together::new(|pool, calls| {
+                Box::pin(async move { pool.commit_many(calls).await })
+            }),
         })
     }
 
@@ -274,8 +287,8 @@ impl PoolClient {
         .await
     }
 
-    /// Begins an upload at `path` (encrypted), placing segment 0 in the same call if
-    /// `first_segment` is given (only under a concrete redundancy).
+    /// Begins an upload (placing its first segment if given). Begins made while another
+    /// is out travel together in one request (see `together.rs`).
     pub async fn begin(
         &self,
         path: &str,
@@ -287,13 +300,92 @@ impl PoolClient {
             redundancy: redundancy.to_owned(),
             first_segment,
         };
+        self.begins.call(self, body).await
+    }
+
+    /// One `POST /v1/uploads`.
+    async fn begin_alone(&self, body: &BeginUpload) -> ClientResult<UploadBegun> {
         self.call(
             "begin upload",
             reqwest::Method::POST,
             paths::UPLOADS,
-            Some(&body),
+            Some(body),
         )
         .await
+    }
+
+    /// Begins many uploads in one request; each alone if there is one, or if the pool
+    /// cannot take them together.
+    async fn begin_many(&self, calls: Vec<BeginUpload>) -> Vec<ClientResult<UploadBegun>> {
+        if calls.len() > 1 {
+            let body = BeginMany {
+                uploads: calls.clone(),
+            };
+            let many = self.many("begin uploads", paths::UPLOADS_MANY, &body, calls.len());
+            if let Some(answers) = many.await {
+                return answers;
+            }
+        }
+        join_all(calls.iter().map(|call| self.begin_alone(call))).await
+    }
+
+    /// Commits many uploads in one request; each alone if there is one, or if the pool
+    /// cannot take them together.
+    async fn commit_many(&self, calls: Vec<CommitOne>) -> Vec<ClientResult<UploadCommitted>> {
+        if calls.len() > 1 {
+            let body = CommitMany {
+                commits: calls.clone(),
+            };
+            let many = self.many("commit uploads", paths::COMMITS_MANY, &body, calls.len());
+            if let Some(answers) = many.await {
+                return answers;
+            }
+        }
+        join_all(
+            calls
+                .iter()
+                .map(|call| self.commit_alone(&call.upload, &call.commit)),
+        )
+        .await
+    }
+
+    /// One request carrying `count` calls, each answered alone; `None` if the request
+    /// failed as a whole (a pool of an earlier version without the route, or a network
+    /// failure), so that the caller makes each call alone and each gets its own answer.
+    async fn many<B: Serialize, O: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        path: &str,
+        body: &B,
+        count: usize,
+    ) -> Option<Vec<ClientResult<O>>> {
+        let answers = match self
+            .call::<B, ManyAnswers<O>>(what, reqwest::Method::POST, path, Some(body))
+            .await
+        {
+            Ok(many) if many.answers.len() == count => many.answers,
+            Ok(many) => {
+                tracing::debug!(what, "{count} calls got {} answers", many.answers.len());
+                return None;
+            }
+            Err(e) => {
+                tracing::debug!(what, "{count} calls together failed, each alone now: {e}");
+                return None;
+            }
+        };
+        Some(
+            answers
+                .into_iter()
+                .map(|answer| match answer {
+                    Answer::Ok(answer) => Ok(answer),
+                    Answer::Refused(refusal) => Err(ClientError::Refused {
+                        status: refusal.status,
+                        code: refusal.code,
+                        message: refusal.message,
+                    }),
+                })
+                .collect(),
+        )
     }
 
     /// Places one segment.
@@ -320,8 +412,22 @@ impl PoolClient {
             .await
     }
 
-    /// Commits the upload as an object.
+    /// Commits the upload as an object. Commits made while another is out travel together
+    /// in one request (see `together.rs`).
     pub async fn commit(&self, upload: &str, body: &CommitUpload) -> ClientResult<UploadCommitted> {
+        let call = CommitOne {
+            upload: upload.to_owned(),
+            commit: body.clone(),
+        };
+        self.commits.call(self, call).await
+    }
+
+    /// One `POST /v1/uploads/{upload}/commit`.
+    async fn commit_alone(
+        &self,
+        upload: &str,
+        body: &CommitUpload,
+    ) -> ClientResult<UploadCommitted> {
         let path = paths::commit_upload_path(upload);
         self.call("commit upload", reqwest::Method::POST, &path, Some(body))
             .await

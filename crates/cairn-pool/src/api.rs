@@ -43,6 +43,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", paths::ACCOUNT),
     ("GET", paths::ACCOUNT_HEALTH),
     ("POST", paths::UPLOADS),
+    ("POST", paths::UPLOADS_MANY),
+    ("POST", paths::COMMITS_MANY),
     ("DELETE", "/v1/uploads/{upload}"),
     ("POST", "/v1/uploads/{upload}/commit"),
     ("POST", "/v1/uploads/{upload}/segments/{index}/place"),
@@ -71,6 +73,8 @@ pub fn router<S: MetadataStore>(app: Arc<App<S>>) -> Router {
         .route(paths::ACCOUNT, post(accounts::open::<S>))
         .route(paths::ACCOUNT_HEALTH, get(accounts::account_health::<S>))
         .route(paths::UPLOADS, post(objects::begin::<S>))
+        .route(paths::UPLOADS_MANY, post(objects::begin_many::<S>))
+        .route(paths::COMMITS_MANY, post(objects::commit_many::<S>))
         .route("/v1/uploads/{upload}", delete(objects::abort::<S>))
         .route("/v1/uploads/{upload}/commit", post(objects::commit::<S>))
         .route(

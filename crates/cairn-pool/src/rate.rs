@@ -145,10 +145,17 @@ impl KeyRates {
 
     /// Takes one request from `key`'s bucket at `now_ms`, or says why it may not be made.
     pub fn check(&mut self, key: [u8; 32], now_ms: u64) -> Result<(), RateRefusal> {
+        self.charge(key, 1, now_ms)
+    }
+
+    /// Takes `requests` requests from `key`'s bucket at `now_ms` (a request carrying that
+    /// many items), or says why they may not be made and takes none.
+    pub fn charge(&mut self, key: [u8; 32], requests: u32, now_ms: u64) -> Result<(), RateRefusal> {
         let limit = self.limit;
-        if limit.per_second == 0 {
+        if limit.per_second == 0 || requests == 0 {
             return Ok(());
         }
+        let cost = u64::from(requests) * MILLI;
         if !self.buckets.contains_key(&key) && self.buckets.len() >= self.max_keys {
             self.forget_idle(now_ms);
             if self.buckets.len() >= self.max_keys {
@@ -161,14 +168,14 @@ impl KeyRates {
         });
         bucket.milli = bucket.level(limit, now_ms);
         bucket.at_ms = bucket.at_ms.max(now_ms);
-        if bucket.milli >= MILLI {
-            bucket.milli -= MILLI;
+        if bucket.milli >= cost {
+            bucket.milli -= cost;
             return Ok(());
         }
         Err(RateRefusal::TooFast {
             per_second: limit.per_second,
             burst: limit.burst.max(1),
-            retry_after_ms: (MILLI - bucket.milli).div_ceil(u64::from(limit.per_second)),
+            retry_after_ms: (cost - bucket.milli).div_ceil(u64::from(limit.per_second)),
         })
     }
 
@@ -194,6 +201,28 @@ mod tests {
 
     fn rates(per_second: u32, burst: u32) -> KeyRates {
         KeyRates::new(RateLimit { per_second, burst })
+    }
+
+    #[test]
+    fn a_request_of_many_items_costs_as_many_or_takes_nothing() {
+        let mut rates = rates(10, 10);
+        assert_eq!(rates.charge(A, 8, 1_000), Ok(()));
+        let refused = rates.charge(A, 3, 1_000).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                RateRefusal::TooFast {
+                    retry_after_ms: 100,
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
+        // The refused charge took nothing: two requests are left.
+        assert_eq!(rates.charge(A, 2, 1_000), Ok(()));
+        assert!(rates.check(A, 1_000).is_err());
+        assert_eq!(rates.charge(B, 0, 1_000), Ok(()));
+        assert_eq!(rates.tracked(), 1, "a charge of nothing tracks no key");
     }
 
     #[test]

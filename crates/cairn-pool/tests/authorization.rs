@@ -19,9 +19,9 @@ use cairn_core::{PeerId, PieceHash};
 use cairn_pool::api::ROUTES;
 use cairn_pool::{PoolConfig, RunningPool};
 use cairn_proto::api::{
-    self as paths, BeginUpload, CommitSegment, CommitUpload, CommittedPiece, CorruptReport,
-    FragmentInfo, Heartbeat, HeartbeatAck, PlaceSegment, RegisterPeer, Rename, RepairJob,
-    RepairReport, SegmentPlaced, SourcesRequest, UploadBegun,
+    self as paths, BeginMany, BeginUpload, CommitMany, CommitOne, CommitSegment, CommitUpload,
+    CommittedPiece, CorruptReport, FragmentInfo, Heartbeat, HeartbeatAck, PlaceSegment,
+    RegisterPeer, Rename, RepairJob, RepairReport, SegmentPlaced, SourcesRequest, UploadBegun,
 };
 use cairn_proto::auth::{KEY_HEADER, MAX_CLOCK_SKEW_MS, SIGNATURE_HEADER};
 use cairn_proto::{ErrorBody, Receipt, RequestAuth};
@@ -399,6 +399,9 @@ enum Expect {
     OwnView(u16),
     /// A refusal with this status and code.
     Refused(u16, &'static str),
+    /// A request carrying many items answered `200`, its only item refused with this
+    /// status and code.
+    RefusedItem(u16, &'static str),
 }
 
 /// Who may call a route, and what everyone else gets.
@@ -429,6 +432,10 @@ const NOT_ALICES_UPLOAD: &[(Who, Expect)] = &[
 const NOT_ALICES_OBJECT: &[(Who, Expect)] = &[
     (Who::Bob, Expect::Refused(404, "object_not_found")),
     (Who::StoragePeer, Expect::Refused(404, "object_not_found")),
+];
+const NOT_ALICES_UPLOAD_ITEM: &[(Who, Expect)] = &[
+    (Who::Bob, Expect::RefusedItem(404, "upload_unknown")),
+    (Who::StoragePeer, Expect::RefusedItem(404, "upload_unknown")),
 ];
 const OWN_ACCOUNT_ONLY: &[(Who, Expect)] = &[
     (Who::Bob, Expect::OwnView(200)),
@@ -586,6 +593,43 @@ fn matrix() -> Vec<Row> {
                 owner: Who::Alice,
                 ok: 200,
                 others: OWN_ACCOUNT_ONLY,
+            },
+        },
+        Row {
+            method: "POST",
+            pattern: paths::UPLOADS_MANY,
+            request: |f| {
+                let body = BeginMany {
+                    uploads: vec![BeginUpload {
+                        path: f.spare_path.clone(),
+                        redundancy: SHAPE.to_owned(),
+                        first_segment: None,
+                    }],
+                };
+                (paths::UPLOADS_MANY.to_owned(), json(&body))
+            },
+            access: Access::Signed {
+                owner: Who::Alice,
+                ok: 200,
+                others: OWN_ACCOUNT_ONLY,
+            },
+        },
+        Row {
+            method: "POST",
+            pattern: paths::COMMITS_MANY,
+            request: |f| {
+                let body = CommitMany {
+                    commits: vec![CommitOne {
+                        upload: f.upload.clone(),
+                        commit: Pool::commit_body(1),
+                    }],
+                };
+                (paths::COMMITS_MANY.to_owned(), json(&body))
+            },
+            access: Access::Signed {
+                owner: Who::Alice,
+                ok: 200,
+                others: NOT_ALICES_UPLOAD_ITEM,
             },
         },
         Row {
@@ -794,6 +838,23 @@ fn check(answer: &Answer, expect: Expect, fixture: &Fixture, request: &str, cont
                 assert!(
                     !leaked(secret),
                     "{context}: the answer shows alice's {secret}: {}",
+                    answer.text
+                );
+            }
+        }
+        Expect::RefusedItem(status, code) => {
+            assert_eq!(answer.status, 200, "{context}: {answer:?}");
+            let body: serde_json::Value = serde_json::from_str(&answer.text).unwrap();
+            let refused = &body["answers"][0]["refused"];
+            assert_eq!(
+                (refused["status"].as_u64(), refused["code"].as_str()),
+                (Some(u64::from(status)), Some(code)),
+                "{context}: {answer:?}"
+            );
+            for secret in &fixture.secrets {
+                assert!(
+                    !leaked(secret),
+                    "{context}: the refusal shows alice's {secret}: {}",
                     answer.text
                 );
             }

@@ -86,6 +86,16 @@ fn routes() -> Vec<Route> {
             "/v1/uploads",
             Typed(r#"{"path":["a"],"redundancy":3}"#),
         ),
+        route(
+            "POST",
+            "/v1/uploads/many",
+            Typed(r#"{"uploads":[{"path":["a"],"redundancy":3}]}"#),
+        ),
+        route(
+            "POST",
+            "/v1/uploads/commits",
+            Typed(r#"{"commits":[{"upload":1,"commit":{"size":"1"}}]}"#),
+        ),
         route("DELETE", &format!("/v1/uploads/{UPLOAD}"), AnyJson),
         route(
             "POST",

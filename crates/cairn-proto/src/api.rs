@@ -30,6 +30,13 @@ pub const ACCOUNT: &str = "/v1/account";
 pub const ACCOUNT_HEALTH: &str = "/v1/account/health";
 /// `POST` (signed by the account): begin an upload.
 pub const UPLOADS: &str = "/v1/uploads";
+/// `POST` (signed by the account): begin many uploads at once, as a client storing a folder
+/// of small files sends the begins that piled up while one request was out
+/// ([`BeginMany`] → [`ManyAnswers`] of [`UploadBegun`]).
+pub const UPLOADS_MANY: &str = "/v1/uploads/many";
+/// `POST` (signed by the account): commit many uploads at once ([`CommitMany`] →
+/// [`ManyAnswers`] of [`UploadCommitted`]).
+pub const COMMITS_MANY: &str = "/v1/uploads/commits";
 /// `GET` (signed by the account): list objects (`?prefix=&after=&limit=`).
 pub const OBJECTS: &str = "/v1/objects";
 /// `GET` / `DELETE` (signed by the account): one object (`?path=`).
@@ -322,6 +329,62 @@ pub struct UploadCommitted {
     pub path: String,
     /// Whether an earlier object at the path was replaced.
     pub replaced: bool,
+}
+
+/// Most uploads one [`UPLOADS_MANY`] or [`COMMITS_MANY`] request may carry.
+pub const MAX_AT_ONCE: usize = 256;
+
+/// Body of [`UPLOADS_MANY`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeginMany {
+    /// Each upload as [`UPLOADS`] takes it, at most [`MAX_AT_ONCE`].
+    pub uploads: Vec<BeginUpload>,
+}
+
+/// One upload's commit in a [`CommitMany`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitOne {
+    /// The upload's id.
+    pub upload: String,
+    /// What [`commit_upload_path`] takes.
+    pub commit: CommitUpload,
+}
+
+/// Body of [`COMMITS_MANY`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitMany {
+    /// At most [`MAX_AT_ONCE`].
+    pub commits: Vec<CommitOne>,
+}
+
+/// The answer to a request carrying many items: one answer per item, in the order sent,
+/// each standing alone (one refused item changes nothing for the others).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManyAnswers<T> {
+    /// One per item.
+    pub answers: Vec<Answer<T>>,
+}
+
+/// One item's answer: what the single request would have answered, or its refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer<T> {
+    /// The item succeeded.
+    Ok(T),
+    /// The item was refused, as the single request would have been.
+    Refused(Refusal),
+}
+
+/// An item's refusal: the HTTP status the single request would have had, and its
+/// [`ErrorBody`](crate::ErrorBody) fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable error code.
+    pub code: String,
+    /// One sentence for a person.
+    pub message: String,
 }
 
 /// One object in a listing.

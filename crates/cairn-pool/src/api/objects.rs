@@ -1,6 +1,7 @@
 //! Account endpoints: the object index. Upload is begin → place segment → (client uploads
-//! pieces to peers) → commit segment with the peers' receipts → commit object; listing,
-//! reading, renaming and deleting work on committed objects only.
+//! pieces to peers) → commit segment with the peers' receipts → commit object (begins and
+//! commits also many at once); listing, reading, renaming and deleting work on committed
+//! objects only.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -11,12 +12,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use cairn_core::{AccountId, EncryptedPath, PeerId, Redundancy, RedundancyPolicy};
 use cairn_proto::api::{
-    BeginUpload, CommitSegment, CommitUpload, CommittedPiece, GetTarget, MAX_SOURCES, ManySources,
-    ObjectEntry, ObjectList, ObjectSources, PlaceSegment, PutTarget, Rename, Renamed,
-    SegmentPlaced, SegmentSources, SourcesRequest, SpareTarget, UploadBegun, UploadCommitted,
+    Answer, BeginMany, BeginUpload, CommitMany, CommitSegment, CommitUpload, CommittedPiece,
+    GetTarget, MAX_AT_ONCE, MAX_SOURCES, ManyAnswers, ManySources, ObjectEntry, ObjectList,
+    ObjectSources, PlaceSegment, PutTarget, Refusal, Rename, Renamed, SegmentPlaced,
+    SegmentSources, SourcesRequest, SpareTarget, UploadBegun, UploadCommitted,
 };
 use cairn_proto::{Holder, OrderAction, PeerState, Receipt};
 use data_encoding::BASE64URL_NOPAD;
+use futures_util::future::join_all;
 use serde::Deserialize;
 
 use super::signed::Signed;
@@ -114,7 +117,76 @@ pub async fn begin<S: MetadataStore>(
     request: Signed<BeginUpload>,
 ) -> Result<Json<UploadBegun>, ApiError> {
     let account = account_id(request.signer)?;
-    let body = request.body;
+    let checked = check_begin(request.body)?;
+    let online = candidates(&app).await?;
+    Ok(Json(start_upload(&app, &online, account, checked).await?))
+}
+
+/// `POST /v1/uploads/many`: many begins, each answered as `POST /v1/uploads` would, run
+/// together (the registry is read once and their store writes share a transaction).
+pub async fn begin_many<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    request: Signed<BeginMany>,
+) -> Result<Json<ManyAnswers<UploadBegun>>, ApiError> {
+    let account = account_id(request.signer)?;
+    let uploads = request.body.uploads;
+    at_once(&app, request.signer, uploads.len(), "uploads begun")?;
+    let checked: Vec<_> = uploads.into_iter().map(check_begin).collect();
+    let online = match checked.iter().any(Result::is_ok) {
+        true => candidates(&app).await?,
+        false => Online::default(),
+    };
+    let (app, online) = (&app, &online);
+    let answers = join_all(
+        checked
+            .into_iter()
+            .map(|checked| async move { start_upload(app, online, account, checked?).await }),
+    )
+    .await;
+    Ok(Json(many(answers)))
+}
+
+/// Refuses a request carrying `count` items beyond [`MAX_AT_ONCE`]; charges the signer's
+/// request rate for every item past the first (the request itself paid for one).
+fn at_once<S>(app: &App<S>, signer: [u8; 32], count: usize, what: &str) -> Result<(), ApiError> {
+    if count > MAX_AT_ONCE {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_at_once",
+            format!("{count} {what} in one request; at most {MAX_AT_ONCE}"),
+        ));
+    }
+    let extra = u32::try_from(count.saturating_sub(1)).unwrap_or(u32::MAX);
+    app.rates
+        .lock()
+        .map_err(|_| ApiError::internal("checking a request rate", &"rate memory poisoned"))?
+        .charge(signer, extra, now_ms())?;
+    Ok(())
+}
+
+/// Each item's outcome as a [`ManyAnswers`].
+fn many<T>(outcomes: Vec<Result<T, ApiError>>) -> ManyAnswers<T> {
+    let answers = outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok(answer) => Answer::Ok(answer),
+            Err(e) => Answer::Refused(Refusal {
+                status: e.status.as_u16(),
+                code: e.code.to_owned(),
+                message: e.message,
+            }),
+        })
+        .collect();
+    ManyAnswers { answers }
+}
+
+/// A begin that passed the checks made before the registry is read.
+struct CheckedBegin {
+    body: BeginUpload,
+    policy: RedundancyPolicy,
+}
+
+fn check_begin(body: BeginUpload) -> Result<CheckedBegin, ApiError> {
     check_path(&body.path)?;
     let policy = RedundancyPolicy::from_str(&body.redundancy)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_redundancy", e.to_string()))?;
@@ -129,7 +201,17 @@ pub async fn begin<S: MetadataStore>(
         };
         check_place(shape, 0, first)?;
     }
-    let online = candidates(&app).await?;
+    Ok(CheckedBegin { body, policy })
+}
+
+/// Opens a checked upload for `account` among the `online` peers (placing its first
+/// segment if it came with one).
+async fn start_upload<S: MetadataStore>(
+    app: &App<S>,
+    online: &Online,
+    account: AccountId,
+    CheckedBegin { body, policy }: CheckedBegin,
+) -> Result<UploadBegun, ApiError> {
     let redundancy = placement::resolve_policy(policy, &online.0, app.config.durability_target)?;
     let now = now_ms();
     app.store.ensure_account(account, now).await?;
@@ -146,7 +228,7 @@ pub async fn begin<S: MetadataStore>(
     let placed = match &body.first_segment {
         Some(first) => {
             let (placed, placements) =
-                plan_segment(&app, &online, account, redundancy, expires_at, 0, first).await?;
+                plan_segment(app, online, account, redundancy, expires_at, 0, first).await?;
             app.store.begin_with_placement(upload, placements).await?;
             Some(placed)
         }
@@ -155,12 +237,12 @@ pub async fn begin<S: MetadataStore>(
             None
         }
     };
-    Ok(Json(UploadBegun {
+    Ok(UploadBegun {
         upload: id.to_string(),
         redundancy: redundancy.to_string(),
         expires_at_ms: expires_at,
         placed,
-    }))
+    })
 }
 
 /// `POST /v1/uploads/{upload}/segments/{index}/place`.
@@ -416,8 +498,39 @@ pub async fn commit<S: MetadataStore>(
     request: Signed<CommitUpload>,
 ) -> Result<Json<UploadCommitted>, ApiError> {
     let account = account_id(request.signer)?;
-    let upload = open_upload(&app, account, parse_upload(&upload)?).await?;
-    let body = request.body;
+    Ok(Json(
+        commit_one(&app, account, &upload, request.body).await?,
+    ))
+}
+
+/// `POST /v1/uploads/commits`: many commits, each answered as
+/// `POST /v1/uploads/{upload}/commit` would, run together (their store writes share a
+/// transaction).
+pub async fn commit_many<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    request: Signed<CommitMany>,
+) -> Result<Json<ManyAnswers<UploadCommitted>>, ApiError> {
+    let account = account_id(request.signer)?;
+    let commits = request.body.commits;
+    at_once(&app, request.signer, commits.len(), "commits")?;
+    let app = &app;
+    let answers = join_all(
+        commits
+            .into_iter()
+            .map(|one| async move { commit_one(app, account, &one.upload, one.commit).await }),
+    )
+    .await;
+    Ok(Json(many(answers)))
+}
+
+/// Commits `account`'s open upload `upload` as an object.
+async fn commit_one<S: MetadataStore>(
+    app: &App<S>,
+    account: AccountId,
+    upload: &str,
+    body: CommitUpload,
+) -> Result<UploadCommitted, ApiError> {
+    let upload = open_upload(app, account, parse_upload(upload)?).await?;
     if body.metadata.len() > MAX_METADATA.div_ceil(3) * 4 {
         return Err(ApiError::bad_request(format!(
             "the metadata is larger than {MAX_METADATA} bytes"
@@ -446,7 +559,7 @@ pub async fn commit<S: MetadataStore>(
     };
     let replaced = match &body.last_segment {
         Some(last) => {
-            let segment = checked_segment(&app, &upload, last.index, &last.pieces).await?;
+            let segment = checked_segment(app, &upload, last.index, &last.pieces).await?;
             (app.store)
                 .commit_with_segment(account, upload.id, segment, commit, now_ms())
                 .await?
@@ -457,10 +570,10 @@ pub async fn commit<S: MetadataStore>(
                 .await?
         }
     };
-    Ok(Json(UploadCommitted {
+    Ok(UploadCommitted {
         path: upload.path,
         replaced: replaced.is_some(),
-    }))
+    })
 }
 
 /// `DELETE /v1/uploads/{upload}`: abandons an upload; its pieces are collected.

@@ -456,3 +456,148 @@ async fn many_objects_sources_come_in_one_request_in_the_order_asked() {
         assert_eq!(error.status(), Some(400), "{error:?}");
     }
 }
+
+#[tokio::test]
+async fn many_uploads_begin_and_commit_in_one_request_each_answered_alone() {
+    use cairn_proto::Receipt;
+    use cairn_proto::api::{
+        Answer, BeginMany, CommitMany, CommitOne, CommittedPiece, FragmentInfo, LastSegment,
+        ManyAnswers, ObjectList, PlaceSegment,
+    };
+    let pool = TestPool::start().await;
+    let (alice, _) = pool.account(1);
+    let segment = PlaceSegment {
+        piece_size: 100,
+        fragments: (0..4u16)
+            .map(|fragment| FragmentInfo {
+                fragment,
+                hash: PieceHash::of(&[fragment as u8; 100]),
+            })
+            .collect(),
+    };
+    let begin = |path: &str, redundancy: &str, first: bool| BeginUpload {
+        path: path.to_owned(),
+        redundancy: redundancy.to_owned(),
+        first_segment: first.then(|| segment.clone()),
+    };
+    let begun: ManyAnswers<UploadBegun> = alice
+        .call(
+            "POST",
+            paths::UPLOADS_MANY,
+            Some(&BeginMany {
+                uploads: vec![
+                    begin("b25l", "ec:2+2", true),
+                    begin("not a path!", "ec:2+2", true),
+                    begin("dHdv", "auto", true),
+                    begin("Zm9sZGVy", "ec:2+2", false),
+                ],
+            }),
+        )
+        .await
+        .unwrap();
+    let [
+        Answer::Ok(small),
+        Answer::Refused(bad_path),
+        Answer::Refused(auto),
+        Answer::Ok(empty),
+    ] = &begun.answers[..]
+    else {
+        panic!("{begun:?}");
+    };
+    assert_eq!(
+        (bad_path.status, bad_path.code.as_str()),
+        (400, "bad_request")
+    );
+    assert_eq!((auto.status, auto.code.as_str()), (400, "bad_redundancy"));
+    assert!(empty.placed.is_none());
+    let placed = small.placed.as_ref().expect("the first segment placed");
+    assert_eq!(placed.targets.len(), 4);
+    // Receipts from the peers the pool chose (peer n's key is [n; 32]).
+    let pieces = placed
+        .targets
+        .iter()
+        .map(|target| {
+            let n = (1..=4).find(|&n| peer(n) == target.peer).unwrap();
+            let key = SigningKey::from_bytes(&[n; 32]);
+            let hash = segment.fragments[usize::from(target.fragment)].hash;
+            CommittedPiece {
+                fragment: target.fragment,
+                receipt: Receipt::sign(&key, hash, 100, target.order.order.serial),
+            }
+        })
+        .collect();
+    let commit = |upload: &str, size: u64, last: Option<LastSegment>| CommitOne {
+        upload: upload.to_owned(),
+        commit: CommitUpload {
+            metadata: "c2VhbGVk".to_owned(),
+            size,
+            segment_count: u32::from(size > 0),
+            last_segment: last,
+        },
+    };
+    let committed: ManyAnswers<UploadCommitted> = alice
+        .call(
+            "POST",
+            paths::COMMITS_MANY,
+            Some(&CommitMany {
+                commits: vec![
+                    commit(&small.upload, 200, Some(LastSegment { index: 0, pieces })),
+                    commit("garbage", 0, None),
+                    commit(&UploadId::random().to_string(), 0, None),
+                    commit(&empty.upload, 0, None),
+                ],
+            }),
+        )
+        .await
+        .unwrap();
+    let [
+        Answer::Ok(first),
+        Answer::Refused(garbage),
+        Answer::Refused(unknown),
+        Answer::Ok(folder),
+    ] = &committed.answers[..]
+    else {
+        panic!("{committed:?}");
+    };
+    assert_eq!(
+        (first.path.as_str(), folder.path.as_str()),
+        ("b25l", "Zm9sZGVy")
+    );
+    assert_eq!(
+        (garbage.status, garbage.code.as_str()),
+        (400, "bad_request")
+    );
+    assert_eq!(
+        (unknown.status, unknown.code.as_str()),
+        (404, "upload_unknown")
+    );
+    let listed: ObjectList = alice
+        .call("GET", &format!("{}?prefix=", paths::OBJECTS), NO_BODY)
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed.objects.iter().map(|o| o.path.as_str()).collect();
+    assert_eq!(names, ["Zm9sZGVy", "b25l"]);
+    // Too many at once, and nothing is begun or committed.
+    let too_many = BeginMany {
+        uploads: vec![begin("dHdv", "ec:2+2", false); paths::MAX_AT_ONCE + 1],
+    };
+    let error = alice
+        .call::<_, ManyAnswers<UploadBegun>>("POST", paths::UPLOADS_MANY, Some(&too_many))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error.status(), error.code()),
+        (Some(413), Some("too_many_at_once"))
+    );
+    let too_many = CommitMany {
+        commits: vec![commit("garbage", 0, None); paths::MAX_AT_ONCE + 1],
+    };
+    let error = alice
+        .call::<_, ManyAnswers<UploadCommitted>>("POST", paths::COMMITS_MANY, Some(&too_many))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error.status(), error.code()),
+        (Some(413), Some("too_many_at_once"))
+    );
+}

@@ -1,0 +1,148 @@
+//! Pool calls that travel together: while a request of one kind (begins, commits) is out,
+//! the calls of that kind that arrive wait, and the next request carries them all (at most
+//! [`MAX_AT_ONCE`]). A folder of small files then costs a pool request per batch instead of
+//! two per file. There is no timer: a call that finds no request out goes at once, alone,
+//! by the single route, so one file's latency is unchanged. The sender is a task of its
+//! own, so a caller that stops waiting strands nobody.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use cairn_proto::api::MAX_AT_ONCE;
+use futures_util::future::BoxFuture;
+use tokio::sync::oneshot;
+
+use crate::error::{ClientError, ClientResult};
+use crate::pool::PoolClient;
+
+/// Sends a batch of calls, one answer per call in order.
+pub(crate) type SendMany<I, O> = fn(PoolClient, Vec<I>) -> BoxFuture<'static, Vec<ClientResult<O>>>;
+
+/// Calls waiting for a request, and whether a sender is working through them.
+struct Queue<I, O> {
+    waiting: Vec<(I, oneshot::Sender<ClientResult<O>>)>,
+    sending: bool,
+}
+
+/// Calls of one kind to one pool, gathered into batches.
+pub(crate) struct Together<I, O> {
+    queue: Mutex<Queue<I, O>>,
+    send: SendMany<I, O>,
+}
+
+impl<I: Send + 'static, O: Send + 'static> Together<I, O> {
+    /// Gathers calls that `send` makes in batches.
+    pub(crate) fn new(send: SendMany<I, O>) -> Arc<Self> {
+        Arc::new(Self {
+            queue: Mutex::new(Queue {
+                waiting: Vec::new(),
+                sending: false,
+            }),
+            send,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue<I, O>> {
+        // A panic while holding the lock leaves the queue usable (calls only move in and out).
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes `call` through `pool`, with whatever other calls are waiting.
+    pub(crate) async fn call(self: &Arc<Self>, pool: &PoolClient, call: I) -> ClientResult<O> {
+        let (reply, answer) = oneshot::channel();
+        let start = {
+            let mut queue = self.lock();
+            queue.waiting.push((call, reply));
+            !std::mem::replace(&mut queue.sending, true)
+        };
+        if start {
+            let (this, pool) = (self.clone(), pool.clone());
+            tokio::spawn(async move { this.send_waiting(pool).await });
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(ClientError::BadAnswer {
+                what: "a batch of pool calls",
+                reason: "the request carrying this call stopped before answering".into(),
+            })
+        })
+    }
+
+    /// Sends what waits, a request at a time, until nothing does.
+    async fn send_waiting(&self, pool: PoolClient) {
+        loop {
+            let batch = {
+                let mut queue = self.lock();
+                if queue.waiting.is_empty() {
+                    queue.sending = false;
+                    return;
+                }
+                let take = queue.waiting.len().min(MAX_AT_ONCE);
+                queue.waiting.drain(..take).collect::<Vec<_>>()
+            };
+            let (calls, replies): (Vec<I>, Vec<_>) = batch.into_iter().unzip();
+            let count = calls.len();
+            let mut answers = (self.send)(pool.clone(), calls).await.into_iter();
+            for reply in replies {
+                let answer = answers.next().unwrap_or_else(|| {
+                    Err(ClientError::BadAnswer {
+                        what: "a batch of pool calls",
+                        reason: format!("fewer answers than the {count} calls sent"),
+                    })
+                });
+                let _ = reply.send(answer);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Sizes of the batches the test sender was given.
+    static BATCHES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    static SHORT: AtomicUsize = AtomicUsize::new(0);
+
+    /// Answers each call with its double, a moment later (as a request would).
+    fn doubled(_: PoolClient, calls: Vec<u32>) -> BoxFuture<'static, Vec<ClientResult<u32>>> {
+        Box::pin(async move {
+            BATCHES.lock().unwrap().push(calls.len());
+            tokio::task::yield_now().await;
+            let answered = calls.len() - SHORT.load(Ordering::SeqCst).min(calls.len());
+            calls
+                .into_iter()
+                .take(answered)
+                .map(|c| Ok(c * 2))
+                .collect()
+        })
+    }
+
+    #[tokio::test]
+    async fn calls_that_wait_go_together_and_each_gets_its_own_answer() {
+        let pool = PoolClient::anonymous("http://127.0.0.1:9").unwrap();
+        let together = Together::new(doubled);
+        // A lone call goes alone.
+        assert_eq!(together.call(&pool, 21).await.unwrap(), 42);
+        assert_eq!(*BATCHES.lock().unwrap(), [1]);
+        // Many at once: the first goes alone, the rest wait for it and go together.
+        let answers =
+            futures_util::future::join_all((0..600).map(|c| together.call(&pool, c))).await;
+        for (c, answer) in answers.into_iter().enumerate() {
+            assert_eq!(answer.unwrap(), c as u32 * 2);
+        }
+        let batches = BATCHES.lock().unwrap().clone();
+        assert_eq!(batches.iter().sum::<usize>(), 601);
+        assert!(batches.iter().all(|&n| n <= MAX_AT_ONCE), "{batches:?}");
+        assert!(
+            batches.len() <= 5,
+            "calls did not travel together: {batches:?}"
+        );
+        // A sender that answers short leaves the unanswered calls with an error, not hanging.
+        SHORT.store(1, Ordering::SeqCst);
+        let answers = futures_util::future::join_all((0..3).map(|c| together.call(&pool, c))).await;
+        assert!(answers.iter().filter(|a| a.is_err()).count() >= 1);
+        SHORT.store(0, Ordering::SeqCst);
+    }
+}
