@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use cairn_core::{
@@ -20,7 +20,7 @@ use cairn_proto::api::{
     SegmentPlaced, SpareTarget,
 };
 use futures_util::stream::{FuturesUnordered, StreamExt, TryStreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use crate::drive::Drive;
 use crate::entry;
@@ -30,6 +30,15 @@ use crate::progress::Progress;
 
 /// Segments being uploaded at once, beyond the one being encoded.
 const SEGMENTS_IN_FLIGHT: usize = 2;
+
+/// Source files open at once for reading, across every upload of the process: a tree
+/// keeps hundreds of small files in flight, and each holds its file only until read.
+const OPEN_SOURCES: usize = 64;
+
+fn open_sources() -> &'static Arc<Semaphore> {
+    static OPEN: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    OPEN.get_or_init(|| Arc::new(Semaphore::new(OPEN_SOURCES)))
+}
 
 /// What the producer thread hands the uploader.
 type Produced = ClientResult<(u32, EncodedSegment)>;
@@ -42,6 +51,14 @@ impl Drive {
         path: &str,
         progress: &Progress,
     ) -> ClientResult<()> {
+        // Held until the file is read through (a tree's small files fly by the hundred).
+        let opened = Arc::clone(open_sources())
+            .acquire_owned()
+            .await
+            .map_err(|e| ClientError::Local {
+                path: local.to_owned(),
+                reason: format!("cannot wait to open it: {e}"),
+            })?;
         let file = std::fs::File::open(local).map_err(ClientError::io(local))?;
         let info = file.metadata().map_err(ClientError::io(local))?;
         if !info.is_file() {
@@ -66,7 +83,7 @@ impl Drive {
         let (upload, _) = watch::channel(begun);
         let result = self
             .upload_segments(
-                file,
+                (file, opened),
                 local,
                 Shape {
                     path,
@@ -92,7 +109,7 @@ impl Drive {
 
     async fn upload_segments(
         &self,
-        file: std::fs::File,
+        (file, opened): (std::fs::File, OwnedSemaphorePermit),
         local: &Path,
         shape: Shape<'_>,
         upload: &watch::Sender<Option<String>>,
@@ -112,7 +129,11 @@ impl Drive {
         let producer = {
             let codec = codec.clone();
             let local = local.to_owned();
-            tokio::task::spawn_blocking(move || produce(file, &local, &codec, &tx))
+            tokio::task::spawn_blocking(move || {
+                let produced = produce(file, &local, &codec, &tx);
+                drop(opened);
+                produced
+            })
         };
         // The first failure ends the stream, which drops the channel and stops the reader.
         // The last segment is committed with the object, in one call.
@@ -462,7 +483,10 @@ fn produce(
     tx: &mpsc::Sender<Produced>,
 ) -> ClientResult<ContentHash> {
     let layout = *codec.layout();
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    // A buffer no larger than the file (and one byte to see that it ends).
+    let capacity =
+        usize::try_from(layout.size().saturating_add(1)).map_or(1 << 20, |n| n.min(1 << 20));
+    let mut reader = std::io::BufReader::with_capacity(capacity, file);
     let mut hasher = blake3::Hasher::new();
     for index in 0..layout.count() {
         let len = layout.plaintext_len(SegmentIndex(index));

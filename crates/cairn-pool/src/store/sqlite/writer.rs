@@ -149,14 +149,14 @@ fn run_batch(conn: &mut Connection, batch: Vec<Box<dyn Call>>) {
             ));
             continue;
         }
-        if let Err(e) = tx.execute_batch("SAVEPOINT call") {
+        if let Err(e) = statement(&tx, "SAVEPOINT call") {
             call.refuse(backend(e));
             continue;
         }
         match catch_unwind(AssertUnwindSafe(|| call.run(&tx))) {
             Ok((true, answer)) => {
                 answers.push(answer);
-                if let Err(e) = tx.execute_batch("RELEASE call") {
+                if let Err(e) = statement(&tx, "RELEASE call") {
                     tracing::error!(error = %e, "the pool store cannot release a savepoint");
                 }
             }
@@ -178,9 +178,14 @@ fn run_batch(conn: &mut Connection, batch: Vec<Box<dyn Call>>) {
     }
 }
 
+/// Runs one of the savepoint statements, prepared once per connection.
+fn statement(tx: &Transaction<'_>, sql: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Rolls back the current call's savepoint.
 fn undo(tx: &Transaction<'_>) {
-    if let Err(e) = tx.execute_batch("ROLLBACK TO call; RELEASE call") {
+    if let Err(e) = statement(tx, "ROLLBACK TO call").and_then(|()| statement(tx, "RELEASE call")) {
         tracing::error!(error = %e, "the pool store cannot roll back a failed call");
     }
 }
