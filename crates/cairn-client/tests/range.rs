@@ -241,3 +241,27 @@ async fn a_folder_of_small_files_reads_back_even_when_peers_lose_pieces_or_stop(
     drive.get_tree(&remote, &last, &silent).await.unwrap();
     assert_eq!(files_in(&last), expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_of_hundreds_of_small_files_goes_up_and_comes_back_whole() {
+    // More files than one batched pool request carries (256) and than the client keeps
+    // open at once (64): begins, piece writes and commits travel in batches of every size.
+    let net = start().await;
+    let secret = MasterSecret::generate(&mut rand::rng());
+    let drive = drive(&net, &secret);
+    drive.register().await.unwrap();
+    let tree = net.dir.path().join("many");
+    for n in 0..600usize {
+        let folder = tree.join(format!("d{}", n % 7));
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut data = vec![0u8; 1 + n * 13];
+        rand::rng().fill_bytes(&mut data);
+        std::fs::write(folder.join(format!("f{n}")), &data).unwrap();
+    }
+    let remote = RemotePath::parse("/many").unwrap();
+    let silent = Progress::silent();
+    drive.put_tree(&tree, &remote, &silent).await.unwrap();
+    let back = net.dir.path().join("many-back");
+    drive.get_tree(&remote, &back, &silent).await.unwrap();
+    assert_eq!(files_in(&back), files_in(&tree));
+}
