@@ -145,4 +145,55 @@ mod tests {
         assert!(answers.iter().filter(|a| a.is_err()).count() >= 1);
         SHORT.store(0, Ordering::SeqCst);
     }
+
+    /// A pool of an earlier version: begins one at a time only, no batch route.
+    async fn older_pool() -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        use axum::http::StatusCode;
+        use axum::routing::post;
+        let (singles, batches) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let counted = singles.clone();
+        let refused = batches.clone();
+        let app = axum::Router::new()
+            .route(
+                cairn_proto::api::UPLOADS,
+                post(move |body: axum::Json<cairn_proto::api::BeginUpload>| {
+                    let n = counted.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        axum::Json(cairn_proto::api::UploadBegun {
+                            upload: format!("{}-{n}", body.path),
+                            redundancy: body.redundancy.clone(),
+                            expires_at_ms: 1,
+                            placed: None,
+                        })
+                    }
+                }),
+            )
+            .fallback(move || {
+                refused.fetch_add(1, Ordering::SeqCst);
+                async {
+                    let error = cairn_proto::ErrorBody::new("unknown_endpoint", "no such route");
+                    (StatusCode::NOT_FOUND, error.to_json())
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, singles, batches)
+    }
+
+    #[tokio::test]
+    async fn begins_to_a_pool_without_the_batch_route_are_made_one_by_one() {
+        let (url, singles, batches) = older_pool().await;
+        let key = cairn_core::MasterSecret::generate(&mut rand::rng()).account_key();
+        let pool = PoolClient::new(&url, key).unwrap();
+        let paths: Vec<String> = (0..20).map(|n| format!("p{n}")).collect();
+        let begun =
+            futures_util::future::join_all(paths.iter().map(|p| pool.begin(p, "ec:2+2", None)))
+                .await;
+        for (n, begun) in begun.into_iter().enumerate() {
+            assert!(begun.unwrap().upload.starts_with(&format!("p{n}-")));
+        }
+        assert_eq!(singles.load(Ordering::SeqCst), 20);
+        assert!(batches.load(Ordering::SeqCst) >= 1, "no batch was tried");
+    }
 }
