@@ -31,8 +31,8 @@ pub struct Floor {
     pub get: f64,
 }
 
-/// Measures the floor for `sources` under the erasure shape `k+m`, using `scratch` (a
-/// directory it empties again) for the files it writes.
+/// Measures the floor for `sources` under the erasure shape `k+m`, writing its files in
+/// `scratch` (which it leaves for the caller to remove).
 pub fn measure(sources: &[PathBuf], k: u16, m: u16, scratch: &Path) -> anyhow::Result<Floor> {
     std::fs::create_dir_all(scratch)
         .with_context(|| format!("cannot create {}", scratch.display()))?;
@@ -58,9 +58,6 @@ pub fn measure(sources: &[PathBuf], k: u16, m: u16, scratch: &Path) -> anyhow::R
         write_synced(&scratch.join(format!("out-{i}")), *size, &buf)?;
     }
     let get = start.elapsed().as_secs_f64();
-
-    std::fs::remove_dir_all(scratch)
-        .with_context(|| format!("cannot remove {}", scratch.display()))?;
     Ok(Floor { put, get })
 }
 
