@@ -314,39 +314,45 @@ impl PoolClient {
         .await
     }
 
-    /// Begins many uploads in one request; each alone if there is one, or if the pool
-    /// cannot take them together.
+    /// Begins many uploads in one request (see [`PoolClient::together_or_alone`]).
     async fn begin_many(&self, calls: Vec<BeginUpload>) -> Vec<ClientResult<UploadBegun>> {
-        if calls.len() > 1 {
-            let body = BeginMany {
-                uploads: calls.clone(),
-            };
-            let many = self.many("begin uploads", paths::UPLOADS_MANY, &body, calls.len());
-            if let Some(answers) = many.await {
-                return answers;
-            }
-        }
-        join_all(calls.iter().map(|call| self.begin_alone(call))).await
+        let wrap = |uploads| BeginMany { uploads };
+        let what = ("begin uploads", paths::UPLOADS_MANY);
+        let alone = |call: BeginUpload| async move { self.begin_alone(&call).await };
+        self.together_or_alone(calls, what, wrap, alone).await
     }
 
-    /// Commits many uploads in one request; each alone if there is one, or if the pool
-    /// cannot take them together.
+    /// Commits many uploads in one request (see [`PoolClient::together_or_alone`]).
     async fn commit_many(&self, calls: Vec<CommitOne>) -> Vec<ClientResult<UploadCommitted>> {
+        let wrap = |commits| CommitMany { commits };
+        let what = ("commit uploads", paths::COMMITS_MANY);
+        let alone =
+            |call: CommitOne| async move { self.commit_alone(&call.upload, &call.commit).await };
+        self.together_or_alone(calls, what, wrap, alone).await
+    }
+
+    /// Makes `calls` in one request to `path` with the body `wrap` makes of them, or each
+    /// `alone` if there is just one, or if that request failed as a whole.
+    async fn together_or_alone<I, B, O, F>(
+        &self,
+        calls: Vec<I>,
+        (what, path): (&'static str, &str),
+        wrap: impl FnOnce(Vec<I>) -> B,
+        alone: impl Fn(I) -> F,
+    ) -> Vec<ClientResult<O>>
+    where
+        I: Clone,
+        B: Serialize,
+        O: DeserializeOwned,
+        F: Future<Output = ClientResult<O>>,
+    {
         if calls.len() > 1 {
-            let body = CommitMany {
-                commits: calls.clone(),
-            };
-            let many = self.many("commit uploads", paths::COMMITS_MANY, &body, calls.len());
-            if let Some(answers) = many.await {
+            let body = wrap(calls.clone());
+            if let Some(answers) = self.many(what, path, &body, calls.len()).await {
                 return answers;
             }
         }
-        join_all(
-            calls
-                .iter()
-                .map(|call| self.commit_alone(&call.upload, &call.commit)),
-        )
-        .await
+        join_all(calls.into_iter().map(alone)).await
     }
 
     /// One request carrying `count` calls, each answered alone; `None` if the request
