@@ -1,13 +1,17 @@
 //! Making many new files durable at once (and taking the next group for a writer that
 //! does so): on Linux one `syncfs` per filesystem while the
-//! machine has little else waiting to be written, otherwise each file and directory in
-//! turn — a `syncfs` also waits for every other program's unwritten data on that
-//! filesystem, which behind a large copy takes seconds.
+//! machine has little else waiting to be written (shared by the process's writers, see
+//! `durable/rounds.rs`), otherwise each file and directory in turn — a `syncfs` also waits
+//! for every other program's unwritten data on that filesystem, which behind a large copy
+//! takes seconds.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::io;
 use std::path::Path;
+
+#[cfg(target_os = "linux")]
+mod rounds;
 
 /// Most dirty or in-flight bytes on the machine for which one `syncfs` is still cheaper
 /// than a sync per file.
@@ -62,8 +66,10 @@ fn syncfs_each<'a>(paths: impl Iterator<Item = &'a &'a Path>) -> io::Result<()> 
     let mut filesystems = HashSet::new();
     for path in paths {
         let file = File::open(path)?;
-        if filesystems.insert(file.metadata()?.dev()) {
-            rustix::fs::syncfs(&file)?;
+        let dev = file.metadata()?.dev();
+        if filesystems.insert(dev) {
+            // Shared with the process's other writers on this filesystem.
+            rounds::shared().sync(dev, || Ok(rustix::fs::syncfs(&file)?))?;
         }
     }
     Ok(())
