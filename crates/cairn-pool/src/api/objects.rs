@@ -132,9 +132,11 @@ pub async fn begin_many<S: MetadataStore>(
     let uploads = request.body.uploads;
     at_once(&app, request.signer, uploads.len(), "uploads begun")?;
     let checked: Vec<_> = uploads.into_iter().map(check_begin).collect();
-    let online = match checked.iter().any(Result::is_ok) {
-        true => candidates(&app).await?,
-        false => Online::default(),
+    // The registry is read only if some begin passed its checks.
+    let online = if checked.iter().any(Result::is_ok) {
+        candidates(&app).await?
+    } else {
+        Online::default()
     };
     let (app, online) = (&app, &online);
     let answers = join_all(
