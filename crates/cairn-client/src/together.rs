@@ -70,11 +70,13 @@ impl<I: Send + 'static, O: Send + 'static> Together<I, O> {
 
     /// Sends what waits, a request at a time, until nothing does.
     async fn send_waiting(&self, pool: PoolClient) {
+        let mut stopped = Stopped(self, true);
         loop {
             let batch = {
                 let mut queue = self.lock();
                 if queue.waiting.is_empty() {
                     queue.sending = false;
+                    stopped.1 = false;
                     return;
                 }
                 let take = queue.waiting.len().min(MAX_AT_ONCE);
@@ -92,6 +94,34 @@ impl<I: Send + 'static, O: Send + 'static> Together<I, O> {
                 });
                 let _ = reply.send(answer);
             }
+        }
+    }
+}
+
+/// Armed while a sender works: if it stops before the queue is empty (a panic, or its
+/// runtime shutting down), the calls still waiting hear so and the next call starts a
+/// sender afresh.
+struct Stopped<'a, I, O>(&'a Together<I, O>, bool);
+
+impl<I, O> Drop for Stopped<'_, I, O> {
+    fn drop(&mut self) {
+        if !self.1 {
+            return;
+        }
+        let waiting = {
+            let mut queue = self
+                .0
+                .queue
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            queue.sending = false;
+            std::mem::take(&mut queue.waiting)
+        };
+        for (_, reply) in waiting {
+            let _ = reply.send(Err(ClientError::BadAnswer {
+                what: "a batch of pool calls",
+                reason: "the request carrying this call stopped before answering".into(),
+            }));
         }
     }
 }
@@ -144,6 +174,28 @@ mod tests {
         let answers = futures_util::future::join_all((0..3).map(|c| together.call(&pool, c))).await;
         assert!(answers.iter().filter(|a| a.is_err()).count() >= 1);
         SHORT.store(0, Ordering::SeqCst);
+    }
+
+    /// Panics on a batch of more than one call, doubles a lone one.
+    fn fragile(_: PoolClient, calls: Vec<u32>) -> BoxFuture<'static, Vec<ClientResult<u32>>> {
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            assert!(calls.len() == 1, "a sender that breaks");
+            calls.into_iter().map(|c| Ok(c * 2)).collect()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_sender_that_breaks_strands_nobody() {
+        let pool = PoolClient::anonymous("http://127.0.0.1:9").unwrap();
+        let together = Together::new(fragile);
+        // Four together: that batch breaks its sender, and every one of them hears so.
+        let answers = futures_util::future::join_all((0..4).map(|c| together.call(&pool, c))).await;
+        assert!(answers.iter().all(Result::is_err), "{answers:?}");
+        // The next call starts a sender afresh (rather than waiting for ever on the old one).
+        let next =
+            tokio::time::timeout(std::time::Duration::from_secs(10), together.call(&pool, 21));
+        assert_eq!(next.await.expect("the next call was stranded").unwrap(), 42);
     }
 
     /// A pool of an earlier version: begins one at a time only, no batch route.
