@@ -50,6 +50,22 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Armed while a sender works: if it stops before its queue is empty (a panic, or its
+/// runtime shutting down), the pieces still waiting hear so (their callers try another
+/// peer) and the next piece starts a sender afresh.
+struct Stopped<'a>(&'a Shared, bool);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        if self.1 {
+            let mut queue = lock(self.0);
+            queue.sending = false;
+            // Dropping a reply tells its caller the request carrying it was lost.
+            queue.waiting.clear();
+        }
+    }
+}
+
 impl PeerClient {
     /// Queues a small piece for `peer`, starting a sender if none is working, and waits
     /// for its receipt.
@@ -92,11 +108,13 @@ impl PeerClient {
 
     /// Sends what waits for `peer`, a request at a time, until nothing does.
     async fn send_waiting(&self, peer: PeerId, address: &str, queue: &Shared) {
+        let mut stopped = Stopped(queue, true);
         loop {
             let mut batch = {
                 let mut queue = lock(queue);
                 if queue.waiting.is_empty() {
                     queue.sending = false;
+                    stopped.1 = false;
                     return;
                 }
                 take_batch(&mut queue.waiting)
@@ -152,4 +170,50 @@ fn take_batch(waiting: &mut Vec<Waiting>) -> Vec<Waiting> {
         count += 1;
     }
     waiting.drain(..count).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_proto::order::{Holder, Order, OrderAction, OrderSerial, OrderSigner};
+    use ed25519_dalek::SigningKey;
+
+    #[tokio::test]
+    async fn a_sender_that_stops_early_leaves_nobody_waiting() {
+        let signer = OrderSigner::new(SigningKey::from_bytes(&[1; 32]));
+        let peer = PeerId::from_verifying_key(&SigningKey::from_bytes(&[2; 32]).verifying_key());
+        let key = SigningKey::from_bytes(&[3; 32]).verifying_key();
+        let order = signer
+            .sign(Order {
+                pool: signer.pool_id(),
+                peer,
+                piece: PieceHash::of(b"piece"),
+                action: OrderAction::Put,
+                max_size: 5,
+                holder: Holder::Account(cairn_core::AccountId::from_verifying_key(&key)),
+                serial: OrderSerial(1),
+                expires_at: 4_000_000_000,
+            })
+            .unwrap();
+        let queue: Shared = Arc::default();
+        let (reply, receipt) = oneshot::channel();
+        {
+            let mut queue = lock(&queue);
+            queue.sending = true;
+            queue.waiting.push(Waiting {
+                order,
+                hash: PieceHash::of(b"piece"),
+                bytes: Bytes::from_static(b"piece"),
+                reply,
+            });
+        }
+        // A sender stopping before its queue is empty (as a panic would stop it).
+        drop(Stopped(&queue, true));
+        assert!(receipt.await.is_err(), "the waiting piece heard nothing");
+        assert!(!lock(&queue).sending, "no new sender could ever start");
+        // A sender that ends normally is disarmed and leaves the queue alone.
+        lock(&queue).sending = true;
+        drop(Stopped(&queue, false));
+        assert!(lock(&queue).sending);
+    }
 }
