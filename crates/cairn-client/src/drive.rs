@@ -37,7 +37,7 @@ pub struct DriveOptions {
     /// How long a piece transfer may lag before another peer is raced against it.
     pub hedge_after: Duration,
     /// Large files (a segment or more) moved at once by tree operations; smaller files
-    /// share the same memory budget, up to four times as many at once.
+    /// share the same memory budget, up to 64 times as many at once (see `flight.rs`).
     pub concurrency: usize,
 }
 

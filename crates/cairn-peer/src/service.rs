@@ -187,7 +187,7 @@ impl PeerService {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        if self.verifier.lock().map(|v| v.is_none()).unwrap_or(true) {
+        if self.pool().is_none() {
             return Err(ServiceError::PoolUnknown);
         }
         let reservation = self.store.reserve(size)?;
