@@ -83,37 +83,67 @@ pub(super) fn shared() -> &'static Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
+
+    /// How long a test waits for a signal from another thread before failing.
+    const DEADLINE: Duration = Duration::from_secs(10);
 
     #[test]
     fn every_caller_is_covered_by_a_round_that_started_after_it_asked() {
         let shared = Arc::new(Shared::default());
         // Each round: when it started and ended.
         let runs = Arc::new(Mutex::new(Vec::<(Instant, Instant)>::new()));
-        let barrier = Arc::new(std::sync::Barrier::new(8));
-        let callers: Vec<_> = (0..8)
-            .map(|n| {
-                let (shared, runs, barrier) = (shared.clone(), runs.clone(), barrier.clone());
+        let record = |runs: &Arc<Mutex<Vec<(Instant, Instant)>>>, start: Instant| {
+            runs.lock().unwrap().push((start, Instant::now()));
+        };
+        // The first caller's round holds until the others have asked, so they ask while a
+        // round is running (which must not cover them).
+        let (started, round_running) = mpsc::channel();
+        let (release, hold) = mpsc::channel::<()>();
+        let first = {
+            let (shared, runs) = (shared.clone(), runs.clone());
+            std::thread::spawn(move || {
+                let asked = Instant::now();
+                shared
+                    .sync(7, || {
+                        let start = Instant::now();
+                        started.send(()).unwrap();
+                        hold.recv_timeout(DEADLINE).unwrap();
+                        record(&runs, start);
+                        Ok(())
+                    })
+                    .unwrap();
+                (asked, Instant::now())
+            })
+        };
+        round_running.recv_timeout(DEADLINE).unwrap();
+        let (asking, asked) = mpsc::channel();
+        let others: Vec<_> = (0..7)
+            .map(|_| {
+                let (shared, runs, asking) = (shared.clone(), runs.clone(), asking.clone());
                 std::thread::spawn(move || {
-                    barrier.wait();
-                    if n % 2 == 1 {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    let asked = Instant::now();
+                    let at = Instant::now();
+                    asking.send(()).unwrap();
                     shared
                         .sync(7, || {
-                            let start = Instant::now();
-                            std::thread::sleep(Duration::from_millis(20));
-                            runs.lock().unwrap().push((start, Instant::now()));
+                            record(&runs, Instant::now());
                             Ok(())
                         })
                         .unwrap();
-                    (asked, Instant::now())
+                    (at, Instant::now())
                 })
             })
             .collect();
-        let calls: Vec<_> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+        for _ in 0..7 {
+            asked.recv_timeout(DEADLINE).unwrap();
+        }
+        release.send(()).unwrap();
+        let calls: Vec<_> = std::iter::once(first)
+            .chain(others)
+            .map(|c| c.join().unwrap())
+            .collect();
         let runs = runs.lock().unwrap();
         for (asked, returned) in &calls {
             assert!(
@@ -128,27 +158,28 @@ mod tests {
         assert!(sorted.windows(2).all(|w| w[0].1 <= w[1].0));
     }
 
+    /// Whether a call on `dev` ran a round of its own.
+    fn runs_its_own(shared: &Shared, dev: u64) -> bool {
+        let mut ran = false;
+        shared
+            .sync(dev, || {
+                ran = true;
+                Ok(())
+            })
+            .unwrap();
+        ran
+    }
+
     #[test]
     fn a_failed_round_covers_nobody_and_the_next_caller_runs_its_own() {
         let shared = Shared::default();
         let failed = shared.sync(3, || Err(io::Error::other("disk gone")));
         assert!(failed.is_err());
-        let mut ran = false;
-        shared
-            .sync(3, || {
-                ran = true;
-                Ok(())
-            })
-            .unwrap();
-        assert!(ran, "a failed round was taken as covering a later caller");
+        assert!(
+            runs_its_own(&shared, 3),
+            "a failed round was taken as covering a later caller"
+        );
         // Another filesystem has rounds of its own.
-        let mut other = false;
-        shared
-            .sync(4, || {
-                other = true;
-                Ok(())
-            })
-            .unwrap();
-        assert!(other);
+        assert!(runs_its_own(&shared, 4));
     }
 }
