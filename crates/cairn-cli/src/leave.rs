@@ -4,13 +4,14 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use cairn_client::pool::PoolClient;
 use cairn_core::{PeerId, PoolId};
 use cairn_peer::daemon::{POOL_FILE, POOL_URL_FILE};
 use cairn_proto::api::{self, NetworkStatus};
+use cairn_proto::clock::now_ms;
 use cairn_proto::{ErrorBody, PeerState, RequestAuth};
 use ed25519_dalek::SigningKey;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -195,10 +196,10 @@ async fn request_drain(pool: &str, key: &SigningKey) -> anyhow::Result<()> {
     let mut nonce = [0u8; 16];
     rand::rng().fill_bytes(&mut nonce);
     let auth = RequestAuth::sign(key, "POST", api::PEER_DRAIN, &[], now_ms(), nonce);
-    let endpoint = cairn_tls::Endpoint::parse(pool)?;
+    let endpoint = cairn_net::Endpoint::parse(pool)?;
     let http = match endpoint.identity {
         Some(identity) if endpoint.is_tls() => {
-            cairn_tls::pinned_client(identity, reqwest::Client::builder())?
+            cairn_net::pinned_client(identity, reqwest::Client::builder())?
         }
         _ => reqwest::Client::new(),
     };
@@ -222,12 +223,6 @@ async fn request_drain(pool: &str, key: &SigningKey) -> anyhow::Result<()> {
         |body| body.message,
     );
     bail!("the pool refused to let this peer leave: {message}")
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// How long ago `then_ms` was by this machine's clock.

@@ -1,6 +1,6 @@
 //! `cairn pool` and `cairn peer`: start a daemon, print where it listens, run until Ctrl-C.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -135,7 +135,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Logs go to stderr (`RUST_LOG` filters them; default `info`); stdout carries only the
-/// `listening on` line, which scripts and tests wait for.
+/// `listening on` line, which scripts and tests wait for. Colour only on a terminal: a log
+/// written to a file or pipe carries no escape sequences.
 pub fn init_logging() {
     init_logging_default("info");
 }
@@ -147,6 +148,7 @@ pub fn init_logging_default(default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

@@ -11,8 +11,8 @@ mod common;
 use common::*;
 
 async fn status_over_tls(pool: &str) -> Option<NetworkStatus> {
-    let endpoint = cairn_tls::Endpoint::parse(pool).unwrap();
-    let client = cairn_tls::pinned_client(endpoint.identity?, reqwest::Client::builder()).ok()?;
+    let endpoint = cairn_net::Endpoint::parse(pool).unwrap();
+    let client = cairn_net::pinned_client(endpoint.identity?, reqwest::Client::builder()).ok()?;
     client
         .get(format!("{}/v1/status", endpoint.base))
         .send()

@@ -2,7 +2,7 @@
 //! every refusal turned into a [`ClientError`] that carries the pool's own explanation.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cairn_core::{AccountKey, PeerId, PieceHash};
 use cairn_proto::api::{
@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ClientError, ClientResult};
 use crate::together::Together;
+use cairn_proto::clock::now_ms;
 
 /// How long one pool request may take before the client gives up on it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -41,12 +42,6 @@ pub struct PoolClient {
     begins: Arc<Together<BeginUpload, UploadBegun>>,
     /// Commits waiting to travel together.
     commits: Arc<Together<CommitOne, UploadCommitted>>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Percent-encodes a query value (encrypted paths are base64url and `/`, but be exact).
@@ -75,14 +70,14 @@ impl PoolClient {
     }
 
     fn build(address: &str, key: Option<AccountKey>) -> ClientResult<Self> {
-        let endpoint = cairn_tls::Endpoint::parse(address)
+        let endpoint = cairn_net::Endpoint::parse(address)
             .map_err(|e| ClientError::PoolAddress(e.to_string()))?;
         let builder = reqwest::Client::builder()
             .tcp_nodelay(true)
             .timeout(REQUEST_TIMEOUT);
         // Over TLS the pool must prove it holds the identity its address names.
         let http = match endpoint.identity {
-            Some(identity) if endpoint.is_tls() => cairn_tls::pinned_client(identity, builder),
+            Some(identity) if endpoint.is_tls() => cairn_net::pinned_client(identity, builder),
             _ => builder.build(),
         }
         .map_err(|e| ClientError::PoolUnreachable {

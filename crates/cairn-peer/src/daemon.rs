@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cairn_core::{PieceHash, PoolId};
 use cairn_node::{DataDir, IdentityError};
@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 
 use crate::service::PeerService;
 use crate::store::{PieceStore, StoreError};
+use cairn_proto::clock::now_ms;
 
 /// File remembering the pool this peer serves.
 pub const POOL_FILE: &str = "pool.id";
@@ -143,11 +144,11 @@ impl RunningPeer {
             addr: config.listen,
             source,
         })?;
-        let pool = cairn_tls::Endpoint::parse(&config.pool)
+        let pool = cairn_net::Endpoint::parse(&config.pool)
             .map_err(|e| PeerError::PoolAddress(e.to_string()))?;
         let http = match pool.identity {
             Some(identity) if pool.is_tls() => {
-                cairn_tls::pinned_client(identity, reqwest::Client::builder())
+                cairn_net::pinned_client(identity, reqwest::Client::builder())
             }
             _ => reqwest::Client::builder().build(),
         }
@@ -155,7 +156,7 @@ impl RunningPeer {
         // HTTPS unless told otherwise on loopback; the certificate carries the peer's key,
         // which everyone dialling it pins.
         let tls = if config.tls || !addr.ip().is_loopback() {
-            Some(cairn_tls::server_config(&key).map_err(|e| PeerError::Tls(e.to_string()))?)
+            Some(cairn_net::server_config(&key).map_err(|e| PeerError::Tls(e.to_string()))?)
         } else {
             None
         };
@@ -166,7 +167,7 @@ impl RunningPeer {
         let mut serve_stop = stopped.clone();
         tasks.spawn(async move {
             let shutdown = async move { until_stopped(&mut serve_stop).await };
-            cairn_tls::serve(listener, router, tls, shutdown).await;
+            cairn_net::serve(listener, router, tls, shutdown).await;
             Ok(())
         });
         let url = format!("{scheme}://{addr}");
@@ -246,13 +247,6 @@ fn remembered_pool(config: &PeerConfig) -> Result<Option<PoolId>, PeerError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(PeerError::Store(StoreError::Io(e.to_string()))),
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Why one exchange with the pool failed.

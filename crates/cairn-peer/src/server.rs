@@ -19,13 +19,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use cairn_core::PieceHash;
+use cairn_net::http::{BodyDeadline, MAX_ECHOED, bounded, close, json_refusal};
 use cairn_proto::order::ORDER_HEADER;
 use cairn_proto::peer_api::{
     MAX_WRITE_BYTES, MAX_WRITES, PEER_STATUS, PeerInfo, READS, ReadMany, WRITES, push_frame,
     split_writes,
 };
 use cairn_proto::{ErrorBody, OrderError, SignedOrder};
-use cairn_tls::http::{BodyDeadline, MAX_ECHOED, bounded, close, json_refusal};
 use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
@@ -118,7 +118,7 @@ impl From<ServiceError> for Refusal {
     }
 }
 
-pub use cairn_tls::http::{DEFAULT_BODY_TIMEOUT, MIN_BODY_RATE};
+pub use cairn_net::http::{DEFAULT_BODY_TIMEOUT, MIN_BODY_RATE};
 
 /// Parses a piece name from the URL: only a piece hash (64 lowercase hex digits) names a
 /// file, so `..`, slashes and absolute paths never reach the disk.

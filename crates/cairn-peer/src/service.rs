@@ -36,13 +36,7 @@ pub enum ServiceError {
     TooManyReads(String),
 }
 
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use cairn_proto::clock::now_secs;
 
 /// The peer's data path.
 #[derive(Debug)]

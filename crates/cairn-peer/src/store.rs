@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use cairn_core::PieceHash;
+use cairn_proto::clock::now_ms;
 use futures_util::{Stream, StreamExt};
 use rand::RngCore;
 use rusqlite::{Connection, params};
@@ -185,13 +186,6 @@ fn list_pieces(pieces: &Path) -> Result<HashSet<PieceHash>, StoreError> {
         }
     }
     Ok(found)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn int(value: u64) -> i64 {

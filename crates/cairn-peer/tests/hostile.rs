@@ -7,10 +7,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cairn_core::{AccountId, PieceHash};
 use cairn_peer::{PeerService, PieceStore, server};
+use cairn_proto::clock::now_secs as now;
 use cairn_proto::order::ORDER_HEADER;
 use cairn_proto::peer_api::PeerInfo;
 use cairn_proto::{ErrorBody, Holder, Order, OrderAction, OrderSerial, OrderSigner};
@@ -32,13 +33,6 @@ struct Peer {
     pool: OrderSigner,
     dir: tempfile::TempDir,
     serial: std::sync::atomic::AtomicU64,
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 async fn start() -> Peer {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use cairn_core::{AccountId, PeerId, PieceHash};
 use cairn_peer::{PeerService, PieceStore, server};
+use cairn_proto::clock::now_secs as now;
 use cairn_proto::order::ORDER_HEADER;
 use cairn_proto::peer_api::{audit_path, piece_path};
 use cairn_proto::{
@@ -18,13 +19,6 @@ struct Peer {
     pool: OrderSigner,
     dir: tempfile::TempDir,
     http: reqwest::Client,
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 async fn start(capacity: u64) -> Peer {

@@ -21,7 +21,7 @@ use cairn_proto::api as paths;
 use crate::app::App;
 use crate::store::MetadataStore;
 
-pub use cairn_tls::http::{DEFAULT_BODY_TIMEOUT, MIN_BODY_RATE};
+pub use cairn_net::http::{DEFAULT_BODY_TIMEOUT, MIN_BODY_RATE};
 pub use in_flight::MAX_IN_FLIGHT_REQUESTS;
 pub use objects::MAX_PIECE_SIZE;
 pub(crate) use peers::duration_ms;

@@ -33,7 +33,7 @@ pub struct App<S> {
     /// HTTP client for plain (loopback) requests.
     pub http: reqwest::Client,
     /// Clients for probing and auditing peers: pinned to each peer's identity over TLS.
-    pub peer_http: cairn_tls::Clients,
+    pub peer_http: cairn_net::Clients,
     /// Totals of background work, for `/metrics`.
     pub counters: Counters,
     /// The repair queue and the jobs peers are running.

@@ -27,9 +27,9 @@ use tokio::sync::Semaphore;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::counters::Counters;
 use crate::store::{MetadataStore, PeerRecord, StoreError};
+use cairn_proto::clock::now_ms;
 
 /// Most chunks a routine audit asks for.
 pub const SAMPLE_CHUNKS: u64 = 4;
@@ -484,7 +484,7 @@ mod tests {
             requests: std::sync::Mutex::new(cairn_proto::RequestVerifier::default()),
             config,
             http: reqwest::Client::new(),
-            peer_http: cairn_tls::Clients::new(reqwest::Client::builder).expect("an HTTP client"),
+            peer_http: cairn_net::Clients::new(reqwest::Client::builder).expect("an HTTP client"),
             counters: Counters::default(),
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),

@@ -14,12 +14,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::config::PoolConfig;
 use crate::health::{self, DEFAULT_AVAILABILITY_WINDOW, PeerSnapshot, TimersError};
 use crate::probe;
 use crate::store::{MetadataStore, PeerHealthUpdate, SqliteStore, StoreError};
 use cairn_node::{DataDir, IdentityError};
+use cairn_proto::clock::now_ms;
 
 /// The SQLite file in the data directory.
 pub const DATABASE_FILE: &str = "pool.sqlite";
@@ -86,11 +86,11 @@ impl RunningPool {
             addr: config.listen,
             source,
         })?;
-        let peer_http = cairn_tls::Clients::new(reqwest::Client::builder)
+        let peer_http = cairn_net::Clients::new(reqwest::Client::builder)
             .map_err(|e| PoolError::Tls(e.to_string()))?;
         // HTTPS unless told otherwise on loopback; the certificate carries the pool's key.
         let tls = if config.tls || !config.listen.ip().is_loopback() {
-            Some(cairn_tls::server_config(&key).map_err(|e| PoolError::Tls(e.to_string()))?)
+            Some(cairn_net::server_config(&key).map_err(|e| PoolError::Tls(e.to_string()))?)
         } else {
             None
         };
@@ -119,7 +119,7 @@ impl RunningPool {
         };
         tasks.spawn(async move {
             let shutdown = async move { until_stopped(&mut serve_stop).await };
-            cairn_tls::serve(listener, router, tls, shutdown).await;
+            cairn_net::serve(listener, router, tls, shutdown).await;
         });
         tasks.spawn(health_loop(app.clone(), stopped.clone()));
         tasks.spawn(collect_loop(app.clone(), stopped.clone()));

@@ -7,7 +7,6 @@
 pub mod api;
 pub mod app;
 pub mod audit;
-pub mod clock;
 pub mod config;
 pub mod counters;
 pub mod daemon;

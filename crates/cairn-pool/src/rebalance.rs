@@ -16,12 +16,12 @@ use cairn_core::PeerId;
 pub use plan::{Load, Reason, imbalance, sources, target, widen};
 
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::counters::Counters;
 use crate::placement;
 use crate::repair::{self, JobKind, Plan};
 use crate::state::PeerState;
 use crate::store::{MetadataStore, ObjectSegment, StoreError, UploadId};
+use cairn_proto::clock::now_ms;
 
 /// Segments looked at per source peer per pass.
 const SEGMENTS_PER_SOURCE: u32 = 256;

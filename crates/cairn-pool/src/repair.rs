@@ -23,12 +23,12 @@ use rand::RngCore;
 pub use plan::{Plan, Unrepairable, plan};
 
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::counters::Counters;
 use crate::error::ApiError;
 use crate::placement::{self, Candidate, PlacementRequest};
 use crate::state::PeerState;
 use crate::store::{MetadataStore, PiecePlacement, StoreError, UploadId};
+use cairn_proto::clock::now_ms;
 
 /// Damaged segments the checker looks at per pass.
 const SCAN_LIMIT: u32 = 10_000;

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cairn_core::{PeerId, PieceHash};
 use cairn_pool::api::ROUTES;
@@ -24,6 +24,7 @@ use cairn_proto::api::{
     RegisterPeer, Rename, RepairJob, RepairReport, SegmentPlaced, SourcesRequest, UploadBegun,
 };
 use cairn_proto::auth::{KEY_HEADER, MAX_CLOCK_SKEW_MS, SIGNATURE_HEADER};
+use cairn_proto::clock::now_ms;
 use cairn_proto::{ErrorBody, Receipt, RequestAuth};
 use data_encoding::BASE64URL_NOPAD;
 use ed25519_dalek::SigningKey;
@@ -38,13 +39,6 @@ const SHAPE: &str = "ec:2+2";
 const PIECE: u64 = 100;
 /// Put orders one placement hands out: four targets and two spares of four fragments.
 const ORDERS_PER_PLACEMENT: u64 = 4 + 2 * 4;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap()
-}
 
 fn fresh_key() -> SigningKey {
     SigningKey::from_bytes(&rand::random())

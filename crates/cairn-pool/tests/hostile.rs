@@ -6,11 +6,12 @@
 //! pool keeps answering, and nothing is stored.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cairn_pool::{PoolConfig, RunningPool};
 use cairn_proto::RequestAuth;
 use cairn_proto::api::NetworkStatus;
+use cairn_proto::clock::now_ms;
 use cairn_testkit::raw::{Answer, raw, read_answer};
 use ed25519_dalek::SigningKey;
 use rand::RngCore;
@@ -145,13 +146,6 @@ fn every_route_is_exercised() {
             "{method} {pattern} is missing from routes()"
         );
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 /// A fresh key, so every request is a new account or an unknown peer.

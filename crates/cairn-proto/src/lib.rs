@@ -2,12 +2,14 @@
 //! APIs (paths and JSON bodies), signed requests, pool-signed orders that peers verify
 //! offline, peer-signed receipts, and the error body every endpoint answers with.
 //!
-//! Nothing here does I/O or reads a clock; time comes in as an argument.
+//! Nothing here does I/O; the protocol's logic takes time as an argument, read by its caller
+//! from the one [`clock`] every role shares.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod error;
 pub mod order;
 pub mod peer_api;

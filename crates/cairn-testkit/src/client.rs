@@ -1,8 +1,7 @@
 //! A small HTTP client that signs every request with an Ed25519 key, as an account (or a
 //! peer) does, and decodes JSON answers or the error body.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use cairn_proto::clock::now_ms;
 use cairn_proto::{ErrorBody, RequestAuth};
 use ed25519_dalek::SigningKey;
 use rand::RngCore;
@@ -52,13 +51,6 @@ pub struct SignedClient {
     http: reqwest::Client,
     base: String,
     key: SigningKey,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl SignedClient {

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_core::{PeerId, PieceHash};
+use cairn_net::Clients;
 use cairn_proto::order::ORDER_HEADER;
 use cairn_proto::peer_api::{READS, ReadMany, WRITES, piece_path, push_write, split_frames};
 use cairn_proto::{ErrorBody, Receipt, SignedOrder};
-use cairn_tls::Clients;
 
 /// How long one piece transfer may take (a 64 MiB piece on a slow link fits easily).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(300);

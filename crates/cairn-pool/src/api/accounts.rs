@@ -12,11 +12,11 @@ use cairn_proto::api::{AccountHealth, AccountOpened, ObjectHealth};
 use super::objects::{PathQuery, account_id, check_path, no_object};
 use super::signed::Signed;
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::health::{self, ObjectCondition};
 use crate::state::PeerState;
 use crate::store::MetadataStore;
+use cairn_proto::clock::now_ms;
 
 /// Most paths each list of an [`AccountHealth`] names.
 pub const MAX_HEALTH_PATHS: usize = 1000;

@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use cairn_tls::http::{BodyDeadline, MAX_ECHOED, MIN_BODY_RATE, bounded, close, json_refusal};
+use cairn_net::http::{BodyDeadline, MAX_ECHOED, MIN_BODY_RATE, bounded, close, json_refusal};
 use futures_util::StreamExt;
 
 use super::MAX_SIGNED_BODY;

@@ -24,7 +24,6 @@ use serde::Deserialize;
 
 use super::signed::Signed;
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::placement::{self, Candidate, PlacementRequest};
 use crate::quota::Verdict;
@@ -32,6 +31,7 @@ use crate::store::{
     CommitObject, MetadataStore, NewUpload, ObjectRecord, PeerRecord, PiecePlacement,
     SegmentCommit, UploadId, UploadRecord,
 };
+use cairn_proto::clock::now_ms;
 
 /// Largest piece the pool places (a 64 MiB segment cut in two, with room to spare).
 pub const MAX_PIECE_SIZE: u64 = 256 * 1024 * 1024;

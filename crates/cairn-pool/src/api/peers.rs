@@ -13,11 +13,11 @@ use cairn_proto::{Holder, OrderAction, PeerState};
 
 use super::signed::Signed;
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::counters::Counters;
 use crate::error::ApiError;
 use crate::probe;
 use crate::store::{HeartbeatStats, MetadataStore, PeerRegistration, StoreError};
+use cairn_proto::clock::now_ms;
 
 /// Longest peer address accepted.
 const MAX_ADDRESS_LEN: usize = 256;

@@ -11,8 +11,8 @@ use cairn_proto::RequestAuth;
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::error::ApiError;
+use cairn_proto::clock::now_ms;
 
 /// Most bytes a signed request body may have (a peer's inventory is the largest).
 pub const MAX_SIGNED_BODY: usize = 64 * 1024 * 1024;
@@ -76,7 +76,7 @@ const MAX_DECODE_ERROR: usize = 300;
 fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     let text: &[u8] = if bytes.is_empty() { b"null" } else { bytes };
     serde_json::from_slice(text).map_err(|e| {
-        let reason = cairn_tls::http::bounded(&e.to_string(), MAX_DECODE_ERROR);
+        let reason = cairn_net::http::bounded(&e.to_string(), MAX_DECODE_ERROR);
         ApiError::bad_request(format!("the request body is not valid: {reason}"))
     })
 }

@@ -50,7 +50,7 @@ impl TestPool {
             requests: Mutex::new(RequestVerifier::default()),
             config: PoolConfig::new(dir.path().to_owned(), listener.local_addr().unwrap()),
             http: reqwest::Client::new(),
-            peer_http: cairn_tls::Clients::new(reqwest::Client::builder).expect("an HTTP client"),
+            peer_http: cairn_net::Clients::new(reqwest::Client::builder).expect("an HTTP client"),
             counters: crate::counters::Counters::default(),
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),
@@ -71,7 +71,7 @@ impl TestPool {
                 piece_count: 0,
             };
             store
-                .register_peer(registration, crate::clock::now_ms())
+                .register_peer(registration, cairn_proto::clock::now_ms())
                 .await
                 .unwrap();
         }
@@ -160,7 +160,7 @@ impl TestPool {
 
     async fn set_state(&self, n: u8, state: PeerState) {
         self.store
-            .set_peer_state(peer(n), state, crate::clock::now_ms())
+            .set_peer_state(peer(n), state, cairn_proto::clock::now_ms())
             .await
             .unwrap();
     }

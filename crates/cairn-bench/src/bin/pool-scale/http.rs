@@ -2,9 +2,10 @@
 //! sender's Ed25519 key (`cairn_proto::RequestAuth`), over one shared pool of HTTP/1.1
 //! connections, so many simulated senders cost one client.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
+use cairn_proto::clock::now_ms;
 use cairn_proto::{ErrorBody, RequestAuth};
 use ed25519_dalek::SigningKey;
 use rand::RngCore;
@@ -51,12 +52,6 @@ impl Failure {
 pub struct Api {
     http: reqwest::Client,
     base: String,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Api {

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use cairn_core::{AccountId, PeerId, PieceHash, Redundancy};
@@ -34,12 +34,7 @@ const SEEDERS: usize = 4;
 /// How long uploads begun while seeding could stay open (they are committed at once).
 const UPLOAD_TTL_MS: u64 = 6 * 60 * 60 * 1000;
 
-/// Unix milliseconds now.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+pub use cairn_proto::clock::now_ms;
 
 /// What a data directory holds, as written to [`MARKER`].
 #[derive(Debug, Clone, Serialize, Deserialize)]

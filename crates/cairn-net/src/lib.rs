@@ -1,9 +1,9 @@
-//! Transport security without a certificate authority: every pool and peer serves HTTPS
-//! with a certificate it generates from its own Ed25519 identity, and whoever dials it pins
-//! that identity — the pool's id travels in its address (`https://HOST:PORT#POOL-ID`), a
-//! peer's id comes with every order — so no one can impersonate either. Plain HTTP is only
-//! for loopback (tests, `cairn local`). Also what both daemons' servers share: the accept
-//! loop with its timeouts, body deadlines and JSON refusals.
+//! Cairn's network plumbing: the HTTP(S) accept loop both daemons share (timeouts, body
+//! deadlines, JSON refusals), and transport security without a certificate authority: every
+//! pool and peer serves HTTPS with a certificate it generates from its own Ed25519 identity,
+//! and whoever dials it pins that identity — the pool's id travels in its address
+//! (`https://HOST:PORT#POOL-ID`), a peer's id comes with every order — so no one can
+//! impersonate either. Plain HTTP is only for loopback (tests, `cairn local`).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
