@@ -706,3 +706,38 @@ async fn a_peer_killed_mid_write_leaves_no_partial_piece() {
     );
     assert_eq!(files_under(&dir.join("pieces")), 0);
 }
+
+/// Issue 14: `cairn pool 2>log` and `cairn peer 2>log` wrote colour escape sequences into
+/// the file; a log that is not a terminal carries plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_written_to_a_file_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool_log = dir.path().join("pool.log");
+    let peer_log = dir.path().join("peer.log");
+    let pool = start_pool_logged(&dir.path().join("pool"), &[], "info", &pool_log);
+    let _peer = start_peer_logged(
+        pool.url(),
+        &dir.path().join("peer"),
+        None,
+        &[],
+        "info",
+        &peer_log,
+    );
+    wait_online(pool.url(), 1).await;
+    // Both have logged something by now (the pool a registration, the peer its start).
+    let logs = wait_until("both logs written", SETTLE, || async {
+        let pool = std::fs::read(&pool_log).unwrap_or_default();
+        let peer = std::fs::read(&peer_log).unwrap_or_default();
+        let logged = |log: &[u8]| log.split(|b| *b == b'\n').count() > 2;
+        (logged(&pool) && logged(&peer)).then_some((pool, peer))
+    })
+    .await
+    .unwrap();
+    for (name, log) in [("pool", logs.0), ("peer", logs.1)] {
+        assert!(
+            !log.contains(&0x1b),
+            "the {name} log has escape sequences:\n{}",
+            String::from_utf8_lossy(&log)
+        );
+    }
+}
