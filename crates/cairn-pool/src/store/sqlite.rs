@@ -19,12 +19,15 @@ use super::{
     PiecePlacement, SegmentCommit, StoreError, StoreResult, StoreStats, StoredSegment, UploadId,
     UploadRecord,
 };
+use crate::health::PeerScoring;
 use crate::state::PeerState;
 
 /// The SQLite metadata store. Cheap to clone; clones share one connection and its thread.
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: Arc<writer::Writer>,
+    /// The pool's scoring judgements, applied as data when scores are written.
+    scoring: PeerScoring,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -32,9 +35,6 @@ impl std::fmt::Debug for SqliteStore {
         f.write_str("SqliteStore")
     }
 }
-
-/// How much one audit moves a peer's audit score (an exponentially weighted average).
-const AUDIT_SCORE_WEIGHT: f64 = 0.1;
 
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -519,8 +519,14 @@ fn prefix_end(prefix: &str) -> Option<String> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date,
+    /// scoring peers as the pool does by default ([`PeerScoring::default`]).
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with(path, PeerScoring::default())
+    }
+
+    /// [`open`](Self::open), scoring peers by `scoring`.
+    pub fn open_with(path: &Path, scoring: PeerScoring) -> StoreResult<Self> {
         let mut conn = Connection::open(path).map_err(backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(backend)?;
@@ -539,6 +545,7 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Self {
             writer: Arc::new(writer::Writer::start(conn)?),
+            scoring,
         })
     }
 
@@ -573,6 +580,7 @@ impl<T> Sql<T> for rusqlite::Result<T> {
 
 impl MetadataStore for SqliteStore {
     async fn register_peer(&self, reg: PeerRegistration, now: u64) -> StoreResult<PeerRecord> {
+        let availability = self.scoring.initial_availability;
         self.write(move |tx| {
             let id = reg.id.as_bytes().as_slice();
             match get_peer(tx, &reg.id).sql()? {
@@ -589,7 +597,7 @@ impl MetadataStore for SqliteStore {
                             int(reg.piece_count),
                             PeerState::Online.as_str(),
                             int(now),
-                            crate::placement::ASSUMED_AVAILABILITY,
+                            availability,
                         ],
                     )
                     .sql()?;
@@ -1336,8 +1344,8 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn record_audit(&self, peer: PeerId, passed: bool) -> StoreResult<AuditTally> {
+        let weight = self.scoring.audit_weight;
         self.write(move |tx| {
-            let weight = AUDIT_SCORE_WEIGHT;
             let changed = exec(
                 tx,
                 "UPDATE peers SET \
@@ -1549,6 +1557,36 @@ mod tests {
         let store = open(&dir);
         (store, dir)
     });
+
+    #[tokio::test]
+    async fn scores_follow_the_pools_scoring() {
+        let dir = tempfile::tempdir().unwrap();
+        let scoring = PeerScoring {
+            initial_availability: 0.5,
+            audit_weight: 0.25,
+        };
+        let store = SqliteStore::open_with(&dir.path().join("pool.sqlite"), scoring).unwrap();
+        let (_, _) = c::committed_object(&store).await;
+        let record = store.peer(c::peer(1)).await.unwrap().unwrap();
+        assert_eq!(record.availability, 0.5);
+        let mut expected = record.audit_score;
+        for passed in [false, false, true] {
+            let tally = store.record_audit(c::peer(1), passed).await.unwrap();
+            expected = crate::health::next_audit_score(expected, passed, 0.25);
+            assert!((tally.score - expected).abs() < 1e-12);
+        }
+        // The default is the pool's own.
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let (_, _) = c::committed_object(&store).await;
+        let record = store.peer(c::peer(1)).await.unwrap().unwrap();
+        assert_eq!(
+            record.availability,
+            PeerScoring::default().initial_availability
+        );
+        let tally = store.record_audit(c::peer(1), false).await.unwrap();
+        assert!((tally.score - (1.0 - crate::health::AUDIT_SCORE_WEIGHT)).abs() < 1e-12);
+    }
 
     #[tokio::test]
     async fn wal_mode_full_sync_foreign_keys_and_schema_version() {
