@@ -4,14 +4,17 @@
 //! Every method that changes several rows is one transaction. Times are arguments (Unix
 //! milliseconds), never read from a clock. [`SqliteStore`] is the embedded default; a
 //! PostgreSQL backend implements the same trait and passes the same
-//! conformance suite (`store/conformance.rs`).
+//! conformance suite ([`conformance`], public behind the `conformance` feature: a backend
+//! crate runs every case with `cairn_pool::store_conformance_tests!(make)`).
 
 mod error;
 mod model;
 mod sqlite;
 
-#[cfg(test)]
-mod conformance;
+// A test suite: a failed case panics, as a test does.
+#[cfg(any(test, feature = "conformance"))]
+#[allow(clippy::unwrap_used)]
+pub mod conformance;
 
 use cairn_core::{AccountId, PeerId, PieceHash};
 

@@ -28,6 +28,10 @@ pub struct SqliteStore {
     writer: Arc<writer::Writer>,
     /// The pool's scoring judgements, applied as data when scores are written.
     scoring: PeerScoring,
+    /// Records repairs without checking invariant 2: a broken backend, to show that the
+    /// conformance suite's races catch one.
+    #[cfg(test)]
+    skip_invariant_check: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -546,6 +550,8 @@ impl SqliteStore {
         Ok(Self {
             writer: Arc::new(writer::Writer::start(conn)?),
             scoring,
+            #[cfg(test)]
+            skip_invariant_check: false,
         })
     }
 
@@ -1249,6 +1255,10 @@ impl MetadataStore for SqliteStore {
         added: Vec<PiecePlacement>,
         now: u64,
     ) -> StoreResult<()> {
+        #[cfg(test)]
+        let check = !self.skip_invariant_check;
+        #[cfg(not(test))]
+        let check = true;
         self.write(move |tx| {
             let id = object.0.as_slice();
             let live: bool = query_one(
@@ -1271,7 +1281,11 @@ impl MetadataStore for SqliteStore {
                     "segment {index} of object {object}"
                 ))));
             }
-            if let Some(peer) = doubled_peer(tx, id, index, &removed, &added).sql()? {
+            let doubled = match check {
+                true => doubled_peer(tx, id, index, &removed, &added).sql()?,
+                false => None,
+            };
+            if let Some(peer) = doubled {
                 queue_unreferenced(tx, &added_refs, now).sql()?;
                 return Ok(Err(StoreError::Conflict(format!(
                     "peer {peer} would hold two pieces of segment {index} of object {object}"
@@ -1552,11 +1566,36 @@ mod tests {
         SqliteStore::open(&dir.path().join("pool.sqlite")).unwrap()
     }
 
-    crate::store::conformance::suite!(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(&dir);
-        (store, dir)
-    });
+    // The conformance suite runs against SQLite in `tests/conformance_sqlite.rs`.
+
+    /// The concurrent conformance cases catch a backend that records a repair without
+    /// checking invariant 2: each fails against SQLite with the check switched off.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_race_cases_fail_without_the_invariant_check() {
+        type Case = fn(SqliteStore) -> futures_util::future::BoxFuture<'static, ()>;
+        let cases: [(&str, Case); 2] = [
+            ("two_repairs_racing_for_one_peer", |s| {
+                Box::pin(c::two_repairs_racing_for_one_peer(s))
+            }),
+            ("a_repair_and_a_migration_racing_for_one_peer", |s| {
+                Box::pin(c::a_repair_and_a_migration_racing_for_one_peer(s))
+            }),
+        ];
+        for (name, case) in cases {
+            assert!(c::CASES.contains(&name));
+            let dir = tempfile::tempdir().unwrap();
+            let checked = open(&dir);
+            tokio::spawn(case(checked)).await.unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let mut unchecked = open(&dir);
+            unchecked.skip_invariant_check = true;
+            let outcome = tokio::spawn(case(unchecked)).await;
+            assert!(
+                outcome.is_err_and(|e| e.is_panic()),
+                "{name} passes a store that skips the invariant check"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn scores_follow_the_pools_scoring() {
