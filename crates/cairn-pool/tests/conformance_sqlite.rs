@@ -25,7 +25,7 @@ fn every_case_is_generated_once() {
 /// A pool started with a store serves from that store, and opens no database of its own.
 #[tokio::test]
 async fn a_pool_serves_from_the_store_it_is_given() {
-    use cairn_pool::store::{MetadataStore, PeerRegistration};
+    use cairn_pool::store::{PeerRegistration, RegistryStore};
     use cairn_pool::{PoolConfig, RunningPool};
 
     let (store, _guard) = sqlite();
