@@ -36,10 +36,25 @@ pub struct SqliteStore {
     writer: Arc<writer::Writer>,
     /// The pool's scoring judgements, applied as data when scores are written.
     scoring: PeerScoring,
-    /// Records repairs without checking invariant 2: a broken backend, to show that the
-    /// conformance suite's races catch one.
+    /// How repairs check invariant 2; tests break it to show that the conformance suite's
+    /// races catch a backend that checks wrongly.
     #[cfg(test)]
-    skip_invariant_check: bool,
+    invariant_check: InvariantCheck,
+}
+
+/// How a (test-only) SQLite store checks invariant 2 when it records a repair.
+#[cfg(test)]
+#[derive(Clone, Default)]
+enum InvariantCheck {
+    /// In the repair's own transaction, as the store does.
+    #[default]
+    InTransaction,
+    /// Not at all.
+    Skipped,
+    /// In a transaction of its own before the repair's, as a backend at a weaker isolation
+    /// level effectively does: each racer checks, then waits at the barrier until the other
+    /// racers have checked too, then records.
+    Apart(Arc<tokio::sync::Barrier>),
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -559,7 +574,7 @@ impl SqliteStore {
             writer: Arc::new(writer::Writer::start(conn)?),
             scoring,
             #[cfg(test)]
-            skip_invariant_check: false,
+            invariant_check: InvariantCheck::default(),
         })
     }
 

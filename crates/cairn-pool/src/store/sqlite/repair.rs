@@ -90,7 +90,22 @@ impl RepairStore for SqliteStore {
         now: u64,
     ) -> StoreResult<()> {
         #[cfg(test)]
-        let check = !self.skip_invariant_check;
+        let check = match &self.invariant_check {
+            InvariantCheck::InTransaction => true,
+            InvariantCheck::Skipped => false,
+            InvariantCheck::Apart(barrier) => {
+                let (early_removed, early_added) = (removed.clone(), added.clone());
+                let doubled = self
+                    .write(move |tx| {
+                        doubled_peer(tx, object.0.as_slice(), index, &early_removed, &early_added)
+                            .sql()
+                    })
+                    .await?;
+                barrier.wait().await;
+                // A refusal found early is made in the transaction, as usual.
+                doubled.is_some()
+            }
+        };
         #[cfg(not(test))]
         let check = true;
         self.write(move |tx| {

@@ -12,10 +12,11 @@ fn open(dir: &tempfile::TempDir) -> SqliteStore {
 
 // The conformance suite runs against SQLite in `tests/conformance_sqlite.rs`.
 
-/// The concurrent conformance cases catch a backend that records a repair without
-/// checking invariant 2: each fails against SQLite with the check switched off.
+/// The concurrent conformance cases catch a backend that records a repair without checking
+/// invariant 2, or that checks it outside the repair's transaction (as a weaker isolation
+/// level lets two racers both pass the check): each fails against SQLite broken either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_race_cases_fail_without_the_invariant_check() {
+async fn the_race_cases_fail_when_the_invariant_check_is_skipped_or_apart() {
     type Case = fn(SqliteStore) -> futures_util::future::BoxFuture<'static, ()>;
     let cases: [(&str, Case); 2] = [
         ("two_repairs_racing_for_one_peer", |s| {
@@ -28,16 +29,22 @@ async fn the_race_cases_fail_without_the_invariant_check() {
     for (name, case) in cases {
         assert!(c::CASES.contains(&name));
         let dir = tempfile::tempdir().unwrap();
-        let checked = open(&dir);
-        tokio::spawn(case(checked)).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut unchecked = open(&dir);
-        unchecked.skip_invariant_check = true;
-        let outcome = tokio::spawn(case(unchecked)).await;
-        assert!(
-            outcome.is_err_and(|e| e.is_panic()),
-            "{name} passes a store that skips the invariant check"
-        );
+        tokio::spawn(case(open(&dir))).await.unwrap();
+        // Each race has two racers.
+        let broken = [
+            InvariantCheck::Skipped,
+            InvariantCheck::Apart(Arc::new(tokio::sync::Barrier::new(2))),
+        ];
+        for check in broken {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = open(&dir);
+            store.invariant_check = check;
+            let outcome = tokio::spawn(case(store)).await;
+            assert!(
+                outcome.is_err_and(|e| e.is_panic()),
+                "{name} passes a store that checks invariant 2 wrongly"
+            );
+        }
     }
 }
 
