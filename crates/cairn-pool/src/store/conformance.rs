@@ -3,9 +3,10 @@
 //! `cairn_pool::store_conformance_tests!(make);`, where `make()` returns `(store, guard)` and
 //! `guard` keeps the backend's resources (a temp dir, a test database) alive for the test,
 //! generates one `#[tokio::test]` per case (the crate needs `tokio` with `macros` and
-//! `rt-multi-thread`). The case list is written once, in [`__store_conformance_cases`]: a
-//! case function not listed there is dead code (a warning, an error under clippy), and
-//! [`CASES`] and the generated tests are derived from it.
+//! `rt-multi-thread`). The case list is written once, in `__store_conformance_cases!` (at
+//! the end of this file): a case function not listed there is dead code (a warning, an
+//! error under clippy), and [`CASES`], the public case functions and the generated tests
+//! are derived from it.
 //!
 //! The cases are grouped by area, as the trait is: `registry`, `objects`, `deletions`,
 //! `repair`, and `races`, where concurrent calls must keep invariant 2 (no peer ever holds
@@ -278,7 +279,7 @@ macro_rules! store_conformance_tests {
     };
 }
 
-/// The tests [`store_conformance_tests`] generates, from the case list.
+/// The tests `store_conformance_tests!` generates, from the case list.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __store_conformance_tests {
