@@ -316,7 +316,7 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
-    use crate::store::SqliteStore;
+    use crate::store::{ObjectStore, RegistryStore, RepairStore, SqliteStore};
 
     fn piece(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 31 + i / 1000) as u8).collect()

@@ -68,13 +68,30 @@ impl RunningPool {
     /// Opens the data directory (creating the identity and store on first start), binds the
     /// listen address and starts serving.
     pub async fn start(config: PoolConfig) -> Result<Self, PoolError> {
-        config.timers.validate()?;
-        if !(config.durability_target > 0.0 && config.durability_target < 1.0) {
-            return Err(PoolError::Target(config.durability_target));
-        }
+        check(&config)?;
         let data = DataDir::open(&config.data_dir, "pool")?;
-        let key = data.load_or_create_key()?;
         let store = SqliteStore::open(&data.path().join(DATABASE_FILE))?;
+        Self::serve(config, data, store).await
+    }
+
+    /// Like [`start`](Self::start), with `store` as the metadata store instead of the
+    /// SQLite database in the data directory (which still holds the pool's identity).
+    pub async fn start_with<S: MetadataStore>(
+        config: PoolConfig,
+        store: S,
+    ) -> Result<Self, PoolError> {
+        check(&config)?;
+        let data = DataDir::open(&config.data_dir, "pool")?;
+        Self::serve(config, data, store).await
+    }
+
+    /// Binds the listen address and starts serving from `store`.
+    async fn serve<S: MetadataStore>(
+        config: PoolConfig,
+        data: DataDir,
+        store: S,
+    ) -> Result<Self, PoolError> {
+        let key = data.load_or_create_key()?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -184,6 +201,15 @@ impl RunningPool {
 }
 
 /// Resolves once the stop signal is raised (or its sender is gone).
+/// Refuses a configuration the pool cannot run with.
+fn check(config: &PoolConfig) -> Result<(), PoolError> {
+    config.timers.validate()?;
+    if !(config.durability_target > 0.0 && config.durability_target < 1.0) {
+        return Err(PoolError::Target(config.durability_target));
+    }
+    Ok(())
+}
+
 async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }

@@ -14,7 +14,8 @@ use cairn_core::PeerId;
 use crate::state::PeerState;
 
 pub use score::{
-    DEFAULT_AVAILABILITY_WINDOW, RTT_ALPHA, counts_as_up, next_availability, next_rtt,
+    AUDIT_SCORE_WEIGHT, DEFAULT_AVAILABILITY_WINDOW, PeerScoring, RTT_ALPHA, counts_as_up,
+    next_audit_score, next_availability, next_rtt,
 };
 pub use segment::{
     ObjectCondition, is_readable, object_condition, object_health, piece_state, segment_health,

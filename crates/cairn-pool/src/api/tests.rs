@@ -19,8 +19,8 @@ use crate::app::App;
 use crate::config::PoolConfig;
 use crate::state::PeerState;
 use crate::store::{
-    CommitObject, MetadataStore, NewUpload, PeerRegistration, PiecePlacement, SegmentCommit,
-    SqliteStore, UploadId,
+    CommitObject, NewUpload, ObjectStore, PeerRegistration, PiecePlacement, RegistryStore,
+    SegmentCommit, SqliteStore, UploadId,
 };
 
 /// A pool serving in this process; the server task ends with it.

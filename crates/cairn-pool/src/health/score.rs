@@ -1,9 +1,11 @@
-//! Per-peer scores the health loop keeps: availability (an exponentially weighted share of time
-//! online) and a smoothed round-trip time. Both are plain functions of the previous value and a
-//! new observation, and both survive garbage input.
+//! Per-peer scores the pool keeps: availability (an exponentially weighted share of time
+//! online), a smoothed round-trip time and an audit score. Each is a plain function of the
+//! previous value and a new observation, and survives garbage input. [`PeerScoring`] carries
+//! the judgements a metadata store applies when it writes scores (it stores; the pool decides).
 
 use std::time::Duration;
 
+use crate::placement::ASSUMED_AVAILABILITY;
 use crate::state::PeerState;
 
 /// Time constant of the availability score: about how far back it remembers. A week covers
@@ -68,6 +70,40 @@ pub fn next_rtt(previous: Option<f64>, sample_ms: f64) -> Option<f64> {
     })
 }
 
+/// How much one audit moves a peer's audit score (an exponentially weighted average).
+pub const AUDIT_SCORE_WEIGHT: f64 = 0.1;
+
+/// The pool's scoring judgements that a metadata store applies as data when it writes a
+/// peer's scores: where a new peer's availability starts, and how far one audit moves the
+/// audit score (see [`next_audit_score`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeerScoring {
+    /// The availability a newly registered peer starts with, before any health tick has
+    /// measured it.
+    pub initial_availability: f64,
+    /// The weight of each audit in the audit score, in `[0, 1]`.
+    pub audit_weight: f64,
+}
+
+impl Default for PeerScoring {
+    /// A new peer starts at [`ASSUMED_AVAILABILITY`] (a score of 0 would keep it from
+    /// receiving pieces until measured), and each audit weighs [`AUDIT_SCORE_WEIGHT`].
+    fn default() -> Self {
+        Self {
+            initial_availability: ASSUMED_AVAILABILITY,
+            audit_weight: AUDIT_SCORE_WEIGHT,
+        }
+    }
+}
+
+/// The audit score after one audit that `passed` or not: `previous · (1 − weight) + weight`
+/// on a pass, `previous · (1 − weight)` on a failure. A store computes the same in its own
+/// transaction (so concurrent audits of one peer are not lost).
+pub fn next_audit_score(previous: f64, passed: bool, weight: f64) -> f64 {
+    let observed = if passed { 1.0 } else { 0.0 };
+    previous * (1.0 - weight) + observed * weight
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -77,6 +113,21 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
     const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn the_default_scoring_starts_new_peers_at_the_assumed_availability() {
+        let scoring = PeerScoring::default();
+        assert_eq!(scoring.initial_availability, ASSUMED_AVAILABILITY);
+        assert_eq!(scoring.audit_weight, AUDIT_SCORE_WEIGHT);
+    }
+
+    #[test]
+    fn an_audit_moves_the_score_by_its_weight() {
+        assert!((next_audit_score(1.0, true, 0.1) - 1.0).abs() < 1e-12);
+        assert!((next_audit_score(1.0, false, 0.1) - 0.9).abs() < 1e-12);
+        assert!((next_audit_score(0.5, true, 0.2) - 0.6).abs() < 1e-12);
+        assert_eq!(next_audit_score(0.7, false, 0.0), 0.7);
+    }
 
     #[test]
     fn which_states_count_as_up() {

@@ -5,7 +5,10 @@
 
 use std::time::Instant;
 
-use cairn_pool::store::{HeartbeatStats, MetadataStore, PeerHealthUpdate, SqliteStore};
+use cairn_pool::store::{
+    DeletionStore, HeartbeatStats, ObjectStore, PeerHealthUpdate, RegistryStore, RepairStore,
+    SqliteStore,
+};
 use serde::Serialize;
 
 use crate::fleet::Fleet;

@@ -15,8 +15,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use cairn_core::{AccountId, PeerId, PieceHash, Redundancy};
 use cairn_pool::store::{
-    CommitObject, MetadataStore, NewUpload, PeerHealthUpdate, PeerRegistration, PiecePlacement,
-    SegmentCommit, SqliteStore, UploadId,
+    CommitObject, DeletionStore, NewUpload, ObjectStore, PeerHealthUpdate, PeerRegistration,
+    PiecePlacement, RegistryStore, SegmentCommit, SqliteStore, UploadId,
 };
 use cairn_proto::PeerState;
 use data_encoding::BASE64URL_NOPAD;
