@@ -1,6 +1,9 @@
 //! The protocol's size limits, shared by the pool that enforces them and the clients and
 //! peers that can check a request against them before sending it.
 //!
+//! The pool's limits come first, then a peer's (its batch routes; [`crate::peer_api`]
+//! re-exports those under their old names).
+//!
 //! Raising a limit is a protocol change: an older pool refuses what a newer client allows.
 
 /// Largest piece the pool places: a 64 MiB segment cut in two, with room to spare.
@@ -36,6 +39,19 @@ pub const MAX_PEER_ADDRESS_LEN: usize = 256;
 
 /// Longest zone name the pool registers.
 pub const MAX_ZONE_LEN: usize = 64;
+
+/// Most orders one batch read from a peer ([`crate::peer_api::READS`]) may carry.
+pub const MAX_READS: usize = 256;
+
+/// Most piece bytes one batch read answer from a peer may hold; a larger request is
+/// refused whole.
+pub const MAX_READ_BYTES: u64 = 16 << 20;
+
+/// Most pieces one batch write to a peer ([`crate::peer_api::WRITES`]) may carry.
+pub const MAX_WRITES: usize = 256;
+
+/// Most body bytes one batch write to a peer may carry; a larger one is refused unread.
+pub const MAX_WRITE_BYTES: u64 = 16 << 20;
 
 /// Longest base64url text of [`MAX_METADATA`] bytes.
 pub const MAX_METADATA_TEXT: usize = MAX_METADATA.div_ceil(3) * 4;

@@ -291,7 +291,7 @@ impl<'a, S: MetadataStore> Objects<'a, S> {
     /// `account`'s committed objects counted by condition, naming (up to
     /// [`MAX_HEALTH_PATHS`] each) those below full redundancy and those unreadable now.
     ///
-    /// Cost: one store call per [`HEALTH_PAGE`] objects listed plus one per object read, so
+    /// Cost: one store call per `HEALTH_PAGE` (1000) objects listed plus one per object read, so
     /// the time grows with the account's size (each object is read with its segments and
     /// pieces). Peer states are read once at the start; an object deleted or renamed while
     /// the check runs is skipped.
