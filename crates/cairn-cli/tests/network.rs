@@ -3,6 +3,7 @@
 //! part by hand (signed requests, erasure coding, piece uploads with orders), so every
 //! rule the pool and peers enforce is exercised over the wire.
 
+use cairn_proto::codes;
 use std::time::Duration;
 
 use cairn_core::{ErasureCodec, PieceHash};
@@ -226,7 +227,7 @@ async fn peers_register_and_move_through_every_timed_state() {
         .call::<(), ()>("POST", api::PEER_DRAIN, None)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("peer_unknown"));
+    assert_eq!(err.code(), Some(codes::PEER_NOT_FOUND));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,7 +262,7 @@ async fn objects_commit_list_read_rename_delete() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("upload_unknown"));
+    assert_eq!(err.code(), Some(codes::UPLOAD_NOT_FOUND));
     // Committing more segments than were stored is refused.
     let err = alice
         .call::<_, UploadCommitted>(
@@ -276,7 +277,7 @@ async fn objects_commit_list_read_rename_delete() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("upload_incomplete"));
+    assert_eq!(err.code(), Some(codes::UPLOAD_INCOMPLETE));
 
     let committed: UploadCommitted = alice
         .call(
@@ -329,7 +330,7 @@ async fn objects_commit_list_read_rename_delete() {
         .call::<(), ObjectSources>("GET", &format!("{}?path={path}", api::OBJECT), None)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("object_not_found"));
+    assert_eq!(err.code(), Some(codes::OBJECT_NOT_FOUND));
 
     // Folder rename moves the object; the old path is gone.
     let renamed: Renamed = alice
@@ -387,13 +388,13 @@ async fn a_small_file_takes_begin_with_placement_and_commit() {
         .call::<_, UploadCommitted>("POST", &url, Some(&commit(swapped)))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("bad_commit"), "{err}");
+    assert_eq!(err.code(), Some(codes::BAD_COMMIT), "{err}");
     // One receipt short: refused too.
     let err = alice
         .call::<_, UploadCommitted>("POST", &url, Some(&commit(pieces[1..].to_vec())))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("bad_commit"), "{err}");
+    assert_eq!(err.code(), Some(codes::BAD_COMMIT), "{err}");
     assert!(list(&alice, "").await.objects.is_empty());
     let committed: UploadCommitted = alice
         .call("POST", &url, Some(&commit(pieces)))
@@ -420,7 +421,7 @@ async fn a_small_file_takes_begin_with_placement_and_commit() {
         .call::<_, UploadBegun>("POST", api::UPLOADS, Some(&begin_with("auto")))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("bad_redundancy"), "{err}");
+    assert_eq!(err.code(), Some(codes::BAD_REDUNDANCY), "{err}");
     let begun: UploadBegun = alice
         .call("POST", api::UPLOADS, Some(&begin_with("ec:2+2")))
         .await
@@ -470,7 +471,7 @@ async fn abandoned_uploads_are_collected() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("upload_unknown"));
+    assert_eq!(err.code(), Some(codes::UPLOAD_NOT_FOUND));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -490,7 +491,11 @@ async fn a_network_too_small_for_the_policy_is_a_clear_error() {
             )
             .await
             .unwrap_err();
-        assert_eq!(err.code(), Some("network_too_small"), "{redundancy}: {err}");
+        assert_eq!(
+            err.code(),
+            Some(codes::NETWORK_TOO_SMALL),
+            "{redundancy}: {err}"
+        );
     }
     let err = alice
         .call::<_, UploadBegun>(
@@ -504,7 +509,7 @@ async fn a_network_too_small_for_the_policy_is_a_clear_error() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("bad_redundancy"));
+    assert_eq!(err.code(), Some(codes::BAD_REDUNDANCY));
     let err = alice
         .call::<_, UploadBegun>(
             "POST",
@@ -517,7 +522,7 @@ async fn a_network_too_small_for_the_policy_is_a_clear_error() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("bad_request"));
+    assert_eq!(err.code(), Some(codes::BAD_REQUEST));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! The pool's API as the account sees it: every request signed with the account key,
 //! every refusal turned into a [`ClientError`] that carries the pool's own explanation.
 
+use cairn_proto::codes;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,7 +124,7 @@ impl PoolClient {
                 Err(Retry(_)) => {
                     return Err(ClientError::Refused {
                         status: 429,
-                        code: "rate_limited".into(),
+                        code: codes::RATE_LIMITED.into(),
                         message: "the pool is busy with this account's requests; try again shortly"
                             .into(),
                     });

@@ -3,6 +3,7 @@
 //! refusal (axum's own: unknown route, wrong method, a path or query that does not parse)
 //! into a JSON [`ErrorBody`].
 
+use cairn_proto::codes;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -59,14 +60,14 @@ pub fn bounded(text: &str, max: usize) -> String {
 /// The stable code for a refusal made without one.
 fn code_for(status: StatusCode) -> &'static str {
     match status {
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::REQUEST_TIMEOUT => "request_timeout",
-        StatusCode::LENGTH_REQUIRED => "length_required",
-        StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
+        StatusCode::NOT_FOUND => codes::NOT_FOUND,
+        StatusCode::METHOD_NOT_ALLOWED => codes::METHOD_NOT_ALLOWED,
+        StatusCode::REQUEST_TIMEOUT => codes::REQUEST_TIMEOUT,
+        StatusCode::LENGTH_REQUIRED => codes::LENGTH_REQUIRED,
+        StatusCode::PAYLOAD_TOO_LARGE => codes::REQUEST_TOO_LARGE,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => codes::UNSUPPORTED_MEDIA_TYPE,
+        s if s.is_server_error() => codes::INTERNAL,
+        _ => codes::BAD_REQUEST,
     }
 }
 
@@ -146,7 +147,7 @@ mod tests {
             .await
             .unwrap();
         let error = ErrorBody::from_json(&bytes).unwrap();
-        assert_eq!(error.code, "method_not_allowed");
+        assert_eq!(error.code, codes::METHOD_NOT_ALLOWED);
         assert_eq!(error.message, "/v1/x does not accept PATCH");
         let ok = Response::new(Body::from("fine"));
         let answer = json_refusal(ok, &Method::GET, "/", "pool").await;

@@ -3,6 +3,7 @@
 //! [`ErrorBody`] with a stable code — including an unknown route, a wrong method and a
 //! piece body that arrives too slowly.
 
+use cairn_proto::codes;
 use std::io::SeekFrom;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,12 +56,16 @@ impl From<ServiceError> for Refusal {
     fn from(error: ServiceError) -> Self {
         let message = error.to_string();
         match &error {
-            ServiceError::PoolUnknown => {
-                refuse(StatusCode::SERVICE_UNAVAILABLE, "pool_unknown", message)
-            }
-            ServiceError::TooManyReads(_) => {
-                refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_many_reads", message)
-            }
+            ServiceError::PoolUnknown => refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::POOL_UNKNOWN,
+                message,
+            ),
+            ServiceError::TooManyReads(_) => refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::TOO_MANY_READS,
+                message,
+            ),
             ServiceError::Order(order) => {
                 let status = match order {
                     OrderError::Malformed(_) | OrderError::UnknownVersion(_) => {
@@ -75,41 +80,41 @@ impl From<ServiceError> for Refusal {
             }
             ServiceError::Store(store) => match store {
                 StoreError::Full { .. } => {
-                    refuse(StatusCode::INSUFFICIENT_STORAGE, "peer_full", message)
+                    refuse(StatusCode::INSUFFICIENT_STORAGE, codes::PEER_FULL, message)
                 }
                 StoreError::HashMismatch(_) => {
-                    refuse(StatusCode::BAD_REQUEST, "piece_hash_mismatch", message)
+                    refuse(StatusCode::BAD_REQUEST, codes::PIECE_HASH_MISMATCH, message)
                 }
                 StoreError::WrongLength { .. } => {
-                    refuse(StatusCode::BAD_REQUEST, "piece_wrong_length", message)
+                    refuse(StatusCode::BAD_REQUEST, codes::PIECE_WRONG_LENGTH, message)
                 }
                 StoreError::Interrupted(_) => {
-                    refuse(StatusCode::BAD_REQUEST, "piece_interrupted", message)
+                    refuse(StatusCode::BAD_REQUEST, codes::PIECE_INTERRUPTED, message)
                 }
                 StoreError::NotFound(_) => {
-                    refuse(StatusCode::NOT_FOUND, "piece_not_found", message)
+                    refuse(StatusCode::NOT_FOUND, codes::PIECE_NOT_FOUND, message)
                 }
                 StoreError::Io(_) => {
                     tracing::error!("piece store: {message}");
                     refuse(
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
+                        codes::INTERNAL,
                         "the peer failed to read or write its disk; see its log",
                     )
                 }
             },
             ServiceError::Audit(audit) => match audit {
                 AuditError::Empty | AuditError::Misaligned(_) => {
-                    refuse(StatusCode::BAD_REQUEST, "bad_audit_range", message)
+                    refuse(StatusCode::BAD_REQUEST, codes::BAD_AUDIT_RANGE, message)
                 }
                 AuditError::OutOfRange { .. } => {
-                    refuse(StatusCode::RANGE_NOT_SATISFIABLE, "bad_range", message)
+                    refuse(StatusCode::RANGE_NOT_SATISFIABLE, codes::BAD_RANGE, message)
                 }
                 AuditError::Io(_) => {
                     tracing::error!("audit: {message}");
                     refuse(
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
+                        codes::INTERNAL,
                         "the peer failed to read its piece for an audit; see its log",
                     )
                 }
@@ -126,7 +131,7 @@ fn piece(text: &str) -> Result<PieceHash, Refusal> {
     text.parse().map_err(|e| {
         refuse(
             StatusCode::BAD_REQUEST,
-            "bad_request",
+            codes::BAD_REQUEST,
             format!("{:?} is not a piece hash: {e}", bounded(text, MAX_ECHOED)),
         )
     })
@@ -138,7 +143,7 @@ fn order(headers: &HeaderMap) -> Result<SignedOrder, Refusal> {
         .ok_or_else(|| {
             refuse(
                 StatusCode::UNAUTHORIZED,
-                "order_missing",
+                codes::ORDER_MISSING,
                 format!("the request has no {ORDER_HEADER} header; ask the pool for an order"),
             )
         })?
@@ -146,7 +151,7 @@ fn order(headers: &HeaderMap) -> Result<SignedOrder, Refusal> {
         .map_err(|_| {
             refuse(
                 StatusCode::BAD_REQUEST,
-                "order_malformed",
+                codes::ORDER_MALFORMED,
                 "the order header is not text",
             )
         })?;
@@ -184,7 +189,7 @@ pub fn router_with(service: Arc<PeerService>, body_timeout: Duration) -> Router 
 async fn unknown_endpoint(method: Method, uri: Uri) -> Refusal {
     refuse(
         StatusCode::NOT_FOUND,
-        "unknown_endpoint",
+        codes::UNKNOWN_ENDPOINT,
         format!(
             "the peer has no endpoint {method} {}; check the URL and that client and peer are the same version",
             bounded(uri.path(), MAX_ECHOED)
@@ -281,7 +286,7 @@ async fn put_piece(
         Ok(receipt) => Ok((StatusCode::CREATED, Json(receipt)).into_response()),
         Err(_) if slow.load(Ordering::Relaxed) => Err(refuse(
             StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
+            codes::REQUEST_TIMEOUT,
             format!(
                 "the piece body arrived too slowly (nothing for {} s, or under {MIN_BODY_RATE} bytes a second); send it again",
                 body_timeout.as_secs_f64()
@@ -299,7 +304,7 @@ fn range(headers: &HeaderMap, total: u64) -> Result<Option<(u64, u64)>, Refusal>
     let unsatisfiable = || {
         refuse(
             StatusCode::RANGE_NOT_SATISFIABLE,
-            "bad_range",
+            codes::BAD_RANGE,
             format!("the range must be bytes=a-b within the piece's {total} bytes"),
         )
     };
@@ -381,7 +386,7 @@ async fn read_many(
     let Json(asked) = body.map_err(|e| {
         refuse(
             StatusCode::BAD_REQUEST,
-            "bad_request",
+            codes::BAD_REQUEST,
             format!("a batch of reads is {{\"orders\": [get orders]}}: {e}"),
         )
     })?;
@@ -405,7 +410,7 @@ async fn write_many(
     if size > MAX_WRITE_BYTES {
         return Err(refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_writes",
+            codes::TOO_MANY_WRITES,
             format!("{size} bytes sent at once; at most {MAX_WRITE_BYTES}"),
         ));
     }
@@ -416,12 +421,12 @@ async fn write_many(
         size,
         slow.clone(),
     );
-    let bad = |message: String| refuse(StatusCode::BAD_REQUEST, "bad_request", message);
+    let bad = |message: String| refuse(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message);
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
             if slow.load(Ordering::Relaxed) {
-                refuse(StatusCode::REQUEST_TIMEOUT, "request_timeout", e)
+                refuse(StatusCode::REQUEST_TIMEOUT, codes::REQUEST_TIMEOUT, e)
             } else {
                 bad(format!("the batch was cut off: {e}"))
             }
@@ -438,7 +443,7 @@ async fn write_many(
     if writes.len() > MAX_WRITES {
         return Err(refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_writes",
+            codes::TOO_MANY_WRITES,
             format!("{} pieces sent at once; at most {MAX_WRITES}", writes.len()),
         ));
     }
@@ -492,7 +497,7 @@ fn content_length(headers: &HeaderMap, what: &str) -> Result<u64, Refusal> {
         .ok_or_else(|| {
             refuse(
                 StatusCode::LENGTH_REQUIRED,
-                "length_required",
+                codes::LENGTH_REQUIRED,
                 format!("{what} needs a Content-Length"),
             )
         })
@@ -510,7 +515,7 @@ async fn audit_piece(
     let Query(query) = query.map_err(|e| {
         refuse(
             StatusCode::BAD_REQUEST,
-            "bad_request",
+            codes::BAD_REQUEST,
             format!("an audit needs ?start=S&len=L in bytes: {e}"),
         )
     })?;

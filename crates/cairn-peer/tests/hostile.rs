@@ -5,6 +5,7 @@
 //! `ErrorBody` (or, for a stalled body, a `408` or a closed connection) within a bound, the
 //! peer keeps answering, and no piece file, temp file or index row is left.
 
+use cairn_proto::codes;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -172,7 +173,7 @@ async fn garbage_orders_are_refused_on_every_piece_route() {
         )
         .await;
         let (status, error) = answer.peer_refusal(&format!("{method} {path} without order"));
-        assert_eq!((status, error.code.as_str()), (401, "order_missing"));
+        assert_eq!((status, error.code.as_str()), (401, codes::ORDER_MISSING));
         for value in garbage {
             let headers = vec![(ORDER_HEADER.to_owned(), value.to_owned())];
             let answer = raw(
@@ -228,13 +229,13 @@ async fn bodies_that_are_not_the_piece_store_nothing() {
     headers.push(("content-length".into(), "1000000000000".into()));
     let answer = raw(peer.addr, "PUT", &path, &headers, &data[..10], SLACK).await;
     let (status, error) = answer.peer_refusal("PUT lying length");
-    assert_eq!((status, error.code.as_str()), (413, "order_too_large"));
+    assert_eq!((status, error.code.as_str()), (413, codes::ORDER_TOO_LARGE));
 
     // One byte more than the order allows, all of it sent.
     let over = vec![4u8; MAX_SIZE as usize + 1];
     let answer = raw(peer.addr, "PUT", &path, &put(&over), &over, SLACK).await;
     let (status, error) = answer.peer_refusal("PUT oversize");
-    assert_eq!((status, error.code.as_str()), (413, "order_too_large"));
+    assert_eq!((status, error.code.as_str()), (413, codes::ORDER_TOO_LARGE));
 
     // No declared length at all (chunked): refused, the size must be known up front.
     let mut headers = vec![peer.order(OrderAction::Put, hash)];
@@ -243,7 +244,7 @@ async fn bodies_that_are_not_the_piece_store_nothing() {
     let body = [body.as_bytes(), &data, b"\r\n0\r\n\r\n"].concat();
     let answer = raw(peer.addr, "PUT", &path, &headers, &body, SLACK).await;
     let (status, error) = answer.peer_refusal("PUT chunked");
-    assert_eq!((status, error.code.as_str()), (411, "length_required"));
+    assert_eq!((status, error.code.as_str()), (411, codes::LENGTH_REQUIRED));
 
     // The declared length, a short body, then the client hangs up.
     let mut stream = TcpStream::connect(peer.addr).await.unwrap();
@@ -262,7 +263,10 @@ async fn bodies_that_are_not_the_piece_store_nothing() {
         .unwrap();
     if !matches!(answer, Answer::Closed) {
         let (status, error) = answer.peer_refusal("PUT cut off");
-        assert_eq!((status, error.code.as_str()), (400, "piece_interrupted"));
+        assert_eq!(
+            (status, error.code.as_str()),
+            (400, codes::PIECE_INTERRUPTED)
+        );
     }
     // Whether or not it could answer, the peer discards what it received.
     wait_for("the cut-off piece to be discarded", || peer.files() == 0).await;
@@ -300,7 +304,7 @@ async fn a_trickling_piece_body_is_cut_off_after_the_body_timeout() {
                 .await;
                 if method == "PUT" {
                     let (status, error) = answer.peer_refusal(&format!("{method} {path} stalled"));
-                    assert_eq!((status, error.code.as_str()), (408, "request_timeout"));
+                    assert_eq!((status, error.code.as_str()), (408, codes::REQUEST_TIMEOUT));
                 } else {
                     // The body is never read: the answer comes at once, whatever it is.
                     assert!(matches!(answer, Answer::Response { .. }), "{answer:?}");
@@ -336,8 +340,8 @@ async fn traversal_in_piece_names_never_reaches_the_disk() {
             let answer = raw(peer.addr, method, &path, &headers, b"x", SLACK).await;
             let (status, error) = answer.peer_refusal(&format!("{method} {path:.80}"));
             assert!(
-                (status, error.code.as_str()) == (400, "bad_request")
-                    || (status, error.code.as_str()) == (404, "unknown_endpoint"),
+                (status, error.code.as_str()) == (400, codes::BAD_REQUEST)
+                    || (status, error.code.as_str()) == (404, codes::UNKNOWN_ENDPOINT),
                 "{method} {path:.80}: {status} {error}"
             );
         }
@@ -361,7 +365,10 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
     ] {
         let answer = raw(peer.addr, "GET", &path, &[], b"", SLACK).await;
         let (status, error) = answer.peer_refusal(&format!("GET {path}"));
-        assert_eq!((status, error.code.as_str()), (404, "unknown_endpoint"));
+        assert_eq!(
+            (status, error.code.as_str()),
+            (404, codes::UNKNOWN_ENDPOINT)
+        );
     }
     for (method, path) in [
         ("POST", "/v1/status".to_owned()),
@@ -378,7 +385,10 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
         let headers = with_length(vec![peer.order(OrderAction::Put, hash)], b"{}");
         let answer = raw(peer.addr, method, &path, &headers, b"{}", SLACK).await;
         let (status, error) = answer.peer_refusal(&format!("{method} {path}"));
-        assert_eq!((status, error.code.as_str()), (405, "method_not_allowed"));
+        assert_eq!(
+            (status, error.code.as_str()),
+            (405, codes::METHOD_NOT_ALLOWED)
+        );
         let Answer::Response { head, .. } = answer else {
             unreachable!()
         };

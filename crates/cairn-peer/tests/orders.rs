@@ -1,6 +1,7 @@
 //! The peer's data path over real HTTP on 127.0.0.1:0 with a real data directory: the test
 //! signs orders as the pool would, and every bad order is refused with nothing stored.
 
+use cairn_proto::codes;
 use std::sync::Arc;
 
 use cairn_core::{AccountId, PeerId, PieceHash};
@@ -182,7 +183,7 @@ async fn the_transfer_client_reports_a_missing_piece_as_the_peers_refusal() {
         .await
     {
         Err(cairn_transfer::TransferError::Refused { code, .. }) => {
-            assert_eq!(code, "piece_not_found")
+            assert_eq!(code, codes::PIECE_NOT_FOUND)
         }
         other => panic!("expected the peer's refusal, got {other:?}"),
     }
@@ -260,13 +261,13 @@ async fn bad_orders_are_refused_and_nothing_is_stored() {
         .unwrap();
 
     let cases = [
-        (forged_sig, "order_bad_signature"),
-        (forged_pool, "order_wrong_pool"),
-        (expired, "order_expired"),
-        (for_other_peer, "order_wrong_peer"),
-        (for_other_hash, "order_wrong_piece"),
-        (too_small, "order_too_large"),
-        (wrong_action, "order_wrong_action"),
+        (forged_sig, codes::ORDER_BAD_SIGNATURE),
+        (forged_pool, codes::ORDER_WRONG_POOL),
+        (expired, codes::ORDER_EXPIRED),
+        (for_other_peer, codes::ORDER_WRONG_PEER),
+        (for_other_hash, codes::ORDER_WRONG_PIECE),
+        (too_small, codes::ORDER_TOO_LARGE),
+        (wrong_action, codes::ORDER_WRONG_ACTION),
     ];
     for (order, expected) in cases {
         let (status, body) = peer.put(&order, hash, data.clone()).await;
@@ -282,7 +283,10 @@ async fn bad_orders_are_refused_and_nothing_is_stored() {
         .sign(peer.order(OrderAction::Put, hash, 1000, 20))
         .unwrap();
     let (status, body) = peer.put(&liar, hash, vec![5u8; 1000]).await;
-    assert_eq!((status, code(&body).as_str()), (400, "piece_hash_mismatch"));
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (400, codes::PIECE_HASH_MISMATCH)
+    );
     assert_eq!(peer.files(), 0);
 
     // A good order works once; its replay is refused.
@@ -292,7 +296,7 @@ async fn bad_orders_are_refused_and_nothing_is_stored() {
         .unwrap();
     assert_eq!(peer.put(&good, hash, data.clone()).await.0, 201);
     let (status, body) = peer.put(&good, hash, data.clone()).await;
-    assert_eq!((status, code(&body).as_str()), (409, "order_replayed"));
+    assert_eq!((status, code(&body).as_str()), (409, codes::ORDER_REPLAYED));
 
     // Garbage never panics.
     let response = peer
@@ -342,7 +346,7 @@ async fn capacity_is_never_exceeded_even_by_concurrent_uploads() {
         let (status, body) = task.await.unwrap();
         match status {
             201 => stored += 1,
-            507 => assert_eq!(code(&body), "peer_full"),
+            507 => assert_eq!(code(&body), codes::PEER_FULL),
             other => panic!("unexpected status {other}"),
         }
     }
@@ -427,11 +431,17 @@ async fn an_audit_answers_a_slice_that_verifies_against_the_piece_name() {
 
     // Impossible ranges.
     let (status, body) = peer.audit(&audit(5), hash, 10_240, 1024).await;
-    assert_eq!((status, code(&body).as_str()), (416, "bad_range"));
+    assert_eq!((status, code(&body).as_str()), (416, codes::BAD_RANGE));
     let (status, body) = peer.audit(&audit(6), hash, 100, 1024).await;
-    assert_eq!((status, code(&body).as_str()), (400, "bad_audit_range"));
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (400, codes::BAD_AUDIT_RANGE)
+    );
     let (status, body) = peer.audit(&audit(7), hash, 0, 0).await;
-    assert_eq!((status, code(&body).as_str()), (400, "bad_audit_range"));
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (400, codes::BAD_AUDIT_RANGE)
+    );
     let response = peer
         .http
         .get(format!("{}{}?start=x", peer.url, audit_path(&hash)))
@@ -449,7 +459,10 @@ async fn an_audit_answers_a_slice_that_verifies_against_the_piece_name() {
         .sign(peer.order(OrderAction::Audit, missing, 10_000, 9))
         .unwrap();
     let (status, body) = peer.audit(&order, missing, 0, 1024).await;
-    assert_eq!((status, code(&body).as_str()), (404, "piece_not_found"));
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (404, codes::PIECE_NOT_FOUND)
+    );
 }
 
 #[tokio::test]
@@ -464,7 +477,10 @@ async fn bad_audit_orders_are_refused() {
         .sign(peer.order(OrderAction::Get, hash, 3000, 2))
         .unwrap();
     let (status, body) = peer.audit(&get, hash, 0, 1024).await;
-    assert_eq!((status, code(&body).as_str()), (403, "order_wrong_action"));
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (403, codes::ORDER_WRONG_ACTION)
+    );
 
     let forged = forger
         .sign(Order {
@@ -473,20 +489,26 @@ async fn bad_audit_orders_are_refused() {
         })
         .unwrap();
     let (status, body) = peer.audit(&forged, hash, 0, 1024).await;
-    assert_eq!((status, code(&body).as_str()), (403, "order_wrong_pool"));
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (403, codes::ORDER_WRONG_POOL)
+    );
     let mut bad_signature = peer
         .pool
         .sign(peer.order(OrderAction::Audit, hash, 3000, 3))
         .unwrap();
     bad_signature.signature[0] ^= 1;
     let (status, body) = peer.audit(&bad_signature, hash, 0, 1024).await;
-    assert_eq!((status, code(&body).as_str()), (403, "order_bad_signature"));
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (403, codes::ORDER_BAD_SIGNATURE)
+    );
 
     let mut expired = peer.order(OrderAction::Audit, hash, 3000, 4);
     expired.expires_at = now() - 1;
     let expired = peer.pool.sign(expired).unwrap();
     let (status, body) = peer.audit(&expired, hash, 0, 1024).await;
-    assert_eq!((status, code(&body).as_str()), (403, "order_expired"));
+    assert_eq!((status, code(&body).as_str()), (403, codes::ORDER_EXPIRED));
 
     let other = PieceHash::of(b"other");
     let wrong_piece = peer
@@ -591,10 +613,10 @@ async fn a_batch_of_reads_answers_each_order_on_its_own() {
     assert_eq!(
         codes,
         [
-            "order_wrong_pool",
-            "order_wrong_action",
-            "piece_not_found",
-            "order_replayed"
+            codes::ORDER_WRONG_POOL,
+            codes::ORDER_WRONG_ACTION,
+            codes::PIECE_NOT_FOUND,
+            codes::ORDER_REPLAYED
         ]
     );
 
@@ -605,7 +627,7 @@ async fn a_batch_of_reads_answers_each_order_on_its_own() {
         .collect();
     match client.read_many(id, &peer.url, &too_many).await {
         Err(cairn_transfer::TransferError::Refused { code, .. }) => {
-            assert_eq!(code, "too_many_reads")
+            assert_eq!(code, codes::TOO_MANY_READS)
         }
         other => panic!("expected the batch refused, got {other:?}"),
     }
@@ -624,7 +646,7 @@ async fn a_batch_of_reads_answers_each_order_on_its_own() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 400);
-    assert_eq!(code(&response.bytes().await.unwrap()), "bad_request");
+    assert_eq!(code(&response.bytes().await.unwrap()), codes::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -674,8 +696,8 @@ async fn a_batch_of_writes_answers_each_piece_on_its_own() {
     let frames = split_frames(&answer, sent.len()).unwrap();
     let statuses: Vec<u16> = frames.iter().map(|(status, _)| *status).collect();
     assert_eq!(statuses, [201, 403, 400, 201, 201]);
-    assert_eq!(code(&frames[1].1), "order_wrong_pool");
-    assert_eq!(code(&frames[2].1), "piece_hash_mismatch");
+    assert_eq!(code(&frames[1].1), codes::ORDER_WRONG_POOL);
+    assert_eq!(code(&frames[2].1), codes::PIECE_HASH_MISMATCH);
     for (at, piece) in [(0, 0), (3, 3), (4, 3)] {
         let receipt: Receipt = serde_json::from_slice(&frames[at].1).unwrap();
         receipt.verify().unwrap();
@@ -705,7 +727,10 @@ async fn a_batch_of_writes_answers_each_piece_on_its_own() {
     }
     let response = post(many).await.unwrap();
     assert_eq!(response.status().as_u16(), 413);
-    assert_eq!(code(&response.bytes().await.unwrap()), "too_many_writes");
+    assert_eq!(
+        code(&response.bytes().await.unwrap()),
+        codes::TOO_MANY_WRITES
+    );
     let unsized_body =
         futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"x"))]);
     let response = peer

@@ -1,10 +1,13 @@
-//! The pool's HTTP API, version 1 (paths in [`cairn_proto::api`]).
+//! The pool's HTTP API, version 1 (paths in [`cairn_proto::api`]): a thin adapter over
+//! [`crate::service`] — each handler extracts a signed request, calls one service method
+//! and answers JSON; domain errors become refusals in `refusal.rs`.
 
 mod accounts;
 mod in_flight;
 mod limits;
 mod objects;
 mod peers;
+mod refusal;
 mod reports;
 mod signed;
 mod status;
@@ -17,15 +20,12 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use cairn_proto::api as paths;
+use cairn_proto::limits::MAX_SIGNED_BODY;
 
 use crate::app::App;
 use crate::store::MetadataStore;
 
-pub use cairn_net::http::{DEFAULT_BODY_TIMEOUT, MIN_BODY_RATE};
 pub use in_flight::MAX_IN_FLIGHT_REQUESTS;
-pub use objects::MAX_PIECE_SIZE;
-pub(crate) use peers::duration_ms;
-pub use signed::MAX_SIGNED_BODY;
 
 /// Every endpoint the router serves, as (method, path pattern). Keep it in step with
 /// [`router`]: `tests/authorization.rs` checks that each entry is served, that no other

@@ -1,20 +1,20 @@
 //! The pool's shared state behind every request and background loop: the metadata store,
 //! the order signer, the memory of recent signed requests and request rates, and the
-//! configuration.
+//! configuration, and the clock every service reads.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use cairn_core::{PeerId, PieceHash, PoolId};
+use cairn_proto::clock::SharedClock;
 use cairn_proto::order::MAX_ORDER_LIFETIME;
 use cairn_proto::{
-    Holder, Order, OrderAction, OrderSerial, OrderSigner, RequestVerifier, SignedOrder,
+    Holder, Order, OrderAction, OrderError, OrderSerial, OrderSigner, RequestVerifier, SignedOrder,
 };
 use rand::Rng;
 
 use crate::config::PoolConfig;
 use crate::counters::Counters;
-use crate::error::ApiError;
 use crate::quota::Quotas;
 use crate::rate::KeyRates;
 use crate::rebalance::Rebalancer;
@@ -45,12 +45,25 @@ pub struct App<S> {
     /// Each account's usage bound, so concurrent placements cannot together pass the
     /// account's quota and a placement needs no scan of the account's pieces.
     pub quotas: Quotas,
+    /// The time every service and background loop reads ([`cairn_proto::clock::system`]
+    /// outside tests).
+    pub clock: SharedClock,
 }
+
+/// The pool could not sign an order with its own key (a bug: the order named another pool).
+#[derive(Debug, thiserror::Error)]
+#[error("the pool could not sign an order: {0}")]
+pub struct SignError(#[from] OrderError);
 
 impl<S> App<S> {
     /// The pool's identity.
     pub fn pool_id(&self) -> PoolId {
         self.signer.pool_id()
+    }
+
+    /// Now by the pool's clock, in Unix milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// The expiry (Unix seconds) of an order issued at `now_ms` to last `ttl`, capped at the
@@ -69,7 +82,7 @@ impl<S> App<S> {
         max_size: u64,
         holder: Holder,
         expires_at: u64,
-    ) -> Result<SignedOrder, ApiError> {
+    ) -> Result<SignedOrder, SignError> {
         let order = Order {
             pool: self.pool_id(),
             peer,
@@ -80,8 +93,6 @@ impl<S> App<S> {
             serial: OrderSerial(rand::rng().random()),
             expires_at,
         };
-        self.signer
-            .sign(order)
-            .map_err(|e| ApiError::internal("signing an order", &e))
+        Ok(self.signer.sign(order)?)
     }
 }

@@ -29,7 +29,6 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use crate::app::App;
 use crate::counters::Counters;
 use crate::store::{MetadataStore, PeerRecord, StoreError};
-use cairn_proto::clock::now_ms;
 
 /// Most chunks a routine audit asks for.
 pub const SAMPLE_CHUNKS: u64 = 4;
@@ -148,15 +147,15 @@ pub async fn challenge<S>(
         }
         AuditScope::Whole => (
             0,
-            crate::api::MAX_PIECE_SIZE,
-            crate::api::MAX_PIECE_SIZE,
+            cairn_proto::limits::MAX_PIECE_SIZE,
+            cairn_proto::limits::MAX_PIECE_SIZE,
             WHOLE_TIMEOUT,
         ),
     };
     if len == 0 {
         return AuditOutcome::Inconclusive("an empty piece has nothing to audit".into());
     }
-    let expiry = App::<S>::expiry(now_ms(), ORDER_TTL);
+    let expiry = App::<S>::expiry(app.now_ms(), ORDER_TTL);
     let order = match app.order(
         peer.id,
         hash,
@@ -166,7 +165,7 @@ pub async fn challenge<S>(
         expiry,
     ) {
         Ok(order) => order,
-        Err(e) => return AuditOutcome::Inconclusive(e.message),
+        Err(e) => return AuditOutcome::Inconclusive(e.to_string()),
     };
     let url = format!(
         "{}{}?start={start}&len={len}",
@@ -242,7 +241,7 @@ pub async fn record<S: MetadataStore>(
                 let state = app.store.peer(peer).await?.map(|p| p.state);
                 if state != Some(PeerState::Disqualified) {
                     app.store
-                        .set_peer_state(peer, PeerState::Disqualified, now_ms())
+                        .set_peer_state(peer, PeerState::Disqualified, app.now_ms())
                         .await?;
                     Counters::add(&app.counters.peers_disqualified, 1);
                     tracing::warn!(
@@ -346,7 +345,12 @@ mod tests {
         }
         // A whole-piece audit asks for more than there is; the answer is cut at the end.
         let slice = slice_of(&bytes, 0, 20_000);
-        assert!(verify_slice(&hash, 0, crate::api::MAX_PIECE_SIZE, &slice));
+        assert!(verify_slice(
+            &hash,
+            0,
+            cairn_proto::limits::MAX_PIECE_SIZE,
+            &slice
+        ));
     }
 
     #[test]
@@ -424,7 +428,7 @@ mod tests {
                     used: 0,
                     piece_count: 3,
                 },
-                now_ms(),
+                cairn_proto::clock::now_ms(),
             )
             .await
             .unwrap();
@@ -490,6 +494,7 @@ mod tests {
             rebalance: crate::rebalance::Rebalancer::default(),
             rates: Default::default(),
             quotas: Default::default(),
+            clock: cairn_proto::clock::system(),
         };
         (app, dir)
     }

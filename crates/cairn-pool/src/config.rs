@@ -43,7 +43,7 @@ pub struct PoolConfig {
     /// Migration jobs in flight at once, across the pool (the rate limit of rebalancing).
     pub max_migrations: usize,
     /// How long a client may take to send a request body: a body that stalls this long, or
-    /// takes longer than this plus one second per [`crate::api::MIN_BODY_RATE`] bytes, is
+    /// takes longer than this plus one second per [`cairn_net::http::MIN_BODY_RATE`] bytes, is
     /// refused with `408` and its connection closed, so a trickling client cannot hold a
     /// connection or memory for ever.
     pub body_timeout: Duration,
@@ -77,7 +77,7 @@ impl PoolConfig {
             max_repairs: 32,
             rebalance_tolerance: 0.05,
             max_migrations: 8,
-            body_timeout: crate::api::DEFAULT_BODY_TIMEOUT,
+            body_timeout: cairn_net::http::DEFAULT_BODY_TIMEOUT,
             account_quota: DEFAULT_ACCOUNT_QUOTA,
             requests_per_second_per_key: crate::rate::DEFAULT_REQUESTS_PER_SECOND,
             request_burst_per_key: crate::rate::DEFAULT_REQUEST_BURST,

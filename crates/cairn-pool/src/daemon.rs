@@ -19,7 +19,6 @@ use crate::health::{self, DEFAULT_AVAILABILITY_WINDOW, PeerSnapshot, TimersError
 use crate::probe;
 use crate::store::{MetadataStore, PeerHealthUpdate, SqliteStore, StoreError};
 use cairn_node::{DataDir, IdentityError};
-use cairn_proto::clock::now_ms;
 
 /// The SQLite file in the data directory.
 pub const DATABASE_FILE: &str = "pool.sqlite";
@@ -124,6 +123,7 @@ impl RunningPool {
             rebalance: crate::rebalance::Rebalancer::default(),
             rates: Mutex::new(rates),
             quotas: Default::default(),
+            clock: cairn_proto::clock::system(),
         });
         let pool = app.pool_id();
         let (stop, stopped) = watch::channel(false);
@@ -235,11 +235,11 @@ where
 async fn health_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver<bool>) {
     let timers = app.config.timers;
     let period = (timers.heartbeat_interval / 2).max(Duration::from_millis(50));
-    let mut last_tick = now_ms();
+    let mut last_tick = app.now_ms();
     every(period, stopped, || {
         let app = app.clone();
         let previous = last_tick;
-        let now = now_ms();
+        let now = app.now_ms();
         last_tick = now;
         async move {
             let peers = match app.store.peers().await {
@@ -298,7 +298,7 @@ async fn collect_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiv
     every(period, stopped, || {
         let app = app.clone();
         async move {
-            match app.store.expire_uploads(now_ms()).await {
+            match app.store.expire_uploads(app.now_ms()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(uploads = n, "collected abandoned uploads"),
                 Err(e) => tracing::error!("could not collect abandoned uploads: {e}"),

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use cairn_proto::codes;
 use cairn_proto::{AuthError, ErrorBody, ErrorCode};
 
 use crate::placement::PlacementError;
@@ -43,7 +44,7 @@ impl ApiError {
 
     /// `400`: the request is malformed.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message)
     }
 
     /// `404` with a specific code.
@@ -56,7 +57,7 @@ impl ApiError {
         tracing::error!("{context}: {error}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            codes::INTERNAL,
             format!("the pool failed while {context}; see its log"),
         )
     }
@@ -78,8 +79,8 @@ impl IntoResponse for ApiError {
 impl From<RateRefusal> for ApiError {
     fn from(refusal: RateRefusal) -> Self {
         let (status, code) = match refusal {
-            RateRefusal::TooFast { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            RateRefusal::TooManyKeys => (StatusCode::SERVICE_UNAVAILABLE, "pool_busy"),
+            RateRefusal::TooFast { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
+            RateRefusal::TooManyKeys => (StatusCode::SERVICE_UNAVAILABLE, codes::POOL_BUSY),
         };
         Self::new(status, code, refusal.to_string()).with_retry_after(refusal.retry_after_secs())
     }
@@ -100,7 +101,7 @@ impl From<PlacementError> for ApiError {
     fn from(error: PlacementError) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "network_too_small",
+            codes::NETWORK_TOO_SMALL,
             error.to_string(),
         )
     }
@@ -109,15 +110,19 @@ impl From<PlacementError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match &error {
-            StoreError::NotFound(_) => Self::not_found("not_found", error.to_string()),
-            StoreError::AlreadyExists(_) => {
-                Self::new(StatusCode::CONFLICT, "already_exists", error.to_string())
-            }
-            StoreError::Incomplete { .. } => {
-                Self::new(StatusCode::CONFLICT, "upload_incomplete", error.to_string())
-            }
+            StoreError::NotFound(_) => Self::not_found(codes::NOT_FOUND, error.to_string()),
+            StoreError::AlreadyExists(_) => Self::new(
+                StatusCode::CONFLICT,
+                codes::ALREADY_EXISTS,
+                error.to_string(),
+            ),
+            StoreError::Incomplete { .. } => Self::new(
+                StatusCode::CONFLICT,
+                codes::UPLOAD_INCOMPLETE,
+                error.to_string(),
+            ),
             StoreError::Conflict(_) => {
-                Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
+                Self::new(StatusCode::CONFLICT, codes::CONFLICT, error.to_string())
             }
             _ => Self::internal("using its metadata store", &error),
         }

@@ -21,7 +21,6 @@ use crate::placement;
 use crate::repair::{self, JobKind, Plan};
 use crate::state::PeerState;
 use crate::store::{MetadataStore, ObjectSegment, StoreError, UploadId};
-use cairn_proto::clock::now_ms;
 
 /// Segments looked at per source peer per pass.
 const SEGMENTS_PER_SOURCE: u32 = 256;
@@ -41,15 +40,15 @@ pub async fn pass<S: MetadataStore>(app: &Arc<App<S>>) -> Result<(), StoreError>
     let _planning = app.repairs.planning().await;
     let records = app.store.peers().await?;
     let usage = app.store.peer_usage().await?;
-    let now = now_ms();
-    let fresh_ms = crate::api::duration_ms(app.config.timers.heartbeat_interval * 2);
+    let now = app.now_ms();
+    let fresh_ms = crate::service::duration_ms(app.config.timers.heartbeat_interval * 2);
     for peer in records.iter().filter(|p| p.state == PeerState::Draining) {
         let left = usage
             .get(&peer.id)
             .is_none_or(|u| u.pieces == 0 && u.pending_deletes == 0);
         if left && app.repairs.migrations_from(peer.id) == 0 {
             app.store
-                .set_peer_state(peer.id, PeerState::Left, now_ms())
+                .set_peer_state(peer.id, PeerState::Left, app.now_ms())
                 .await?;
             Counters::add(&app.counters.peers_left, 1);
             tracing::info!(peer = %peer.id, "peer drained and left");

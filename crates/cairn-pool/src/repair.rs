@@ -22,13 +22,31 @@ use rand::RngCore;
 
 pub use plan::{Plan, Unrepairable, plan};
 
-use crate::app::App;
+use crate::app::{App, SignError};
 use crate::counters::Counters;
-use crate::error::ApiError;
 use crate::placement::{self, Candidate, PlacementRequest};
 use crate::state::PeerState;
 use crate::store::{MetadataStore, PiecePlacement, StoreError, UploadId};
-use cairn_proto::clock::now_ms;
+
+/// Why a repair job could not be built or its report taken.
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    /// A job was planned with no peer to run it (a bug in the planner).
+    #[error("a repair job needs at least one target peer")]
+    NoTarget,
+    /// The job's orders could not be signed.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// A report names a job the pool does not know (never dispatched, or timed out).
+    #[error("repair job {0} is unknown or timed out")]
+    JobNotFound(String),
+    /// A report names another peer's job.
+    #[error("repair job {0} is not this peer's")]
+    NotThisPeers(String),
+    /// The metadata store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Damaged segments the checker looks at per pass.
 const SCAN_LIMIT: u32 = 10_000;
@@ -293,12 +311,10 @@ fn job_for<S>(
     targets: &[PeerId],
     addresses: &HashMap<PeerId, String>,
     kind: JobKind,
-) -> Result<(RepairJob, InFlight), ApiError> {
-    let executor = *targets
-        .first()
-        .ok_or_else(|| ApiError::internal("planning a repair", &"no target"))?;
+) -> Result<(RepairJob, InFlight), RepairError> {
+    let executor = *targets.first().ok_or(RepairError::NoTarget)?;
     let holder = Holder::Peer(executor);
-    let expires_at = App::<S>::expiry(now_ms(), job_timeout(app));
+    let expires_at = App::<S>::expiry(app.now_ms(), job_timeout(app));
     let address = |peer: &PeerId| addresses.get(peer).cloned().unwrap_or_default();
     let sources = plan
         .sources
@@ -320,7 +336,7 @@ fn job_for<S>(
                 )?,
             })
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, SignError>>()?;
     let mut placed = Vec::with_capacity(targets.len());
     let mut repair_targets = Vec::with_capacity(targets.len());
     for (peer, (fragment, hash)) in targets.iter().zip(&plan.missing) {
@@ -373,20 +389,14 @@ pub async fn report<S: MetadataStore>(
     app: &Arc<App<S>>,
     executor: PeerId,
     report: RepairReport,
-) -> Result<usize, ApiError> {
+) -> Result<usize, RepairError> {
     let job = {
         let mut queue = app.repairs.lock();
         let Some(job) = queue.jobs.get(&report.job) else {
-            return Err(ApiError::not_found(
-                "repair_unknown",
-                format!("repair job {} is unknown or timed out", report.job),
-            ));
+            return Err(RepairError::JobNotFound(report.job));
         };
         if job.executor != executor {
-            return Err(ApiError::not_found(
-                "repair_unknown",
-                format!("repair job {} is not this peer's", report.job),
-            ));
+            return Err(RepairError::NotThisPeers(report.job));
         }
         let job = job.clone();
         queue.jobs.remove(&report.job);
@@ -418,7 +428,7 @@ async fn record<S: MetadataStore>(
     report: &RepairReport,
     executor: PeerId,
     job: &InFlight,
-) -> Result<usize, ApiError> {
+) -> Result<usize, RepairError> {
     let mut added: Vec<PiecePlacement> = Vec::new();
     let mut seen: HashSet<PeerId> = HashSet::new();
     for piece in &report.pieces {
@@ -460,7 +470,7 @@ async fn record<S: MetadataStore>(
     let (object, index) = job.segment;
     match app
         .store
-        .repair_segment(object, index, job.remove.clone(), added, now_ms())
+        .repair_segment(object, index, job.remove.clone(), added, app.now_ms())
         .await
     {
         Ok(()) => {

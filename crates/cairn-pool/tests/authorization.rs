@@ -11,6 +11,7 @@
 //!
 //! The peer's side — which orders a peer obeys — is `crates/cairn-peer/tests/orders.rs`.
 
+use cairn_proto::codes;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -420,24 +421,33 @@ struct Row {
 }
 
 const NOT_ALICES_UPLOAD: &[(Who, Expect)] = &[
-    (Who::Bob, Expect::Refused(404, "upload_unknown")),
-    (Who::StoragePeer, Expect::Refused(404, "upload_unknown")),
+    (Who::Bob, Expect::Refused(404, codes::UPLOAD_NOT_FOUND)),
+    (
+        Who::StoragePeer,
+        Expect::Refused(404, codes::UPLOAD_NOT_FOUND),
+    ),
 ];
 const NOT_ALICES_OBJECT: &[(Who, Expect)] = &[
-    (Who::Bob, Expect::Refused(404, "object_not_found")),
-    (Who::StoragePeer, Expect::Refused(404, "object_not_found")),
+    (Who::Bob, Expect::Refused(404, codes::OBJECT_NOT_FOUND)),
+    (
+        Who::StoragePeer,
+        Expect::Refused(404, codes::OBJECT_NOT_FOUND),
+    ),
 ];
 const NOT_ALICES_UPLOAD_ITEM: &[(Who, Expect)] = &[
-    (Who::Bob, Expect::RefusedItem(404, "upload_unknown")),
-    (Who::StoragePeer, Expect::RefusedItem(404, "upload_unknown")),
+    (Who::Bob, Expect::RefusedItem(404, codes::UPLOAD_NOT_FOUND)),
+    (
+        Who::StoragePeer,
+        Expect::RefusedItem(404, codes::UPLOAD_NOT_FOUND),
+    ),
 ];
 const OWN_ACCOUNT_ONLY: &[(Who, Expect)] = &[
     (Who::Bob, Expect::OwnView(200)),
     (Who::StoragePeer, Expect::OwnView(200)),
 ];
 const NOT_A_PEER: &[(Who, Expect)] = &[
-    (Who::Alice, Expect::Refused(404, "peer_unknown")),
-    (Who::Stranger, Expect::Refused(404, "peer_unknown")),
+    (Who::Alice, Expect::Refused(404, codes::PEER_NOT_FOUND)),
+    (Who::Stranger, Expect::Refused(404, codes::PEER_NOT_FOUND)),
 ];
 
 /// Every route, in the router's order.
@@ -528,8 +538,11 @@ fn matrix() -> Vec<Row> {
                 owner: Who::Executor,
                 ok: 204,
                 others: &[
-                    (Who::StoragePeer, Expect::Refused(404, "repair_unknown")),
-                    (Who::Alice, Expect::Refused(404, "repair_unknown")),
+                    (
+                        Who::StoragePeer,
+                        Expect::Refused(404, codes::REPAIR_NOT_FOUND),
+                    ),
+                    (Who::Alice, Expect::Refused(404, codes::REPAIR_NOT_FOUND)),
                 ],
             },
         },
@@ -547,8 +560,11 @@ fn matrix() -> Vec<Row> {
                 owner: Who::Alice,
                 ok: 202,
                 others: &[
-                    (Who::Bob, Expect::Refused(404, "piece_unknown")),
-                    (Who::StoragePeer, Expect::Refused(404, "piece_unknown")),
+                    (Who::Bob, Expect::Refused(404, codes::PIECE_NOT_FOUND)),
+                    (
+                        Who::StoragePeer,
+                        Expect::Refused(404, codes::PIECE_NOT_FOUND),
+                    ),
                 ],
             },
         },
@@ -910,44 +926,52 @@ fn bad_credentials(
     let mut unsigned = sign(method, path, body, now);
     unsigned.retain(|(name, _)| *name != SIGNATURE_HEADER);
     vec![
-        ("no credentials", Vec::new(), unauthorized("auth_missing")),
-        ("no signature", unsigned, unauthorized("auth_missing")),
+        (
+            "no credentials",
+            Vec::new(),
+            unauthorized(codes::AUTH_MISSING),
+        ),
+        ("no signature", unsigned, unauthorized(codes::AUTH_MISSING)),
         (
             "expired",
             sign(method, path, body, now - skew),
-            unauthorized("auth_clock_skew"),
+            unauthorized(codes::AUTH_CLOCK_SKEW),
         ),
         (
             "from the future",
             sign(method, path, body, now + skew),
-            unauthorized("auth_clock_skew"),
+            unauthorized(codes::AUTH_CLOCK_SKEW),
         ),
         (
             "signed over another body",
             sign(method, path, &other_body, now),
-            unauthorized("auth_bad_signature"),
+            unauthorized(codes::AUTH_BAD_SIGNATURE),
         ),
         (
             "signed for another path",
             sign(method, &other_path, body, now),
-            unauthorized("auth_bad_signature"),
+            unauthorized(codes::AUTH_BAD_SIGNATURE),
         ),
         (
             "signed for another method",
             sign(other_method, path, body, now),
-            unauthorized("auth_bad_signature"),
+            unauthorized(codes::AUTH_BAD_SIGNATURE),
         ),
         (
             "a flipped signature bit",
             flipped.headers().to_vec(),
-            unauthorized("auth_bad_signature"),
+            unauthorized(codes::AUTH_BAD_SIGNATURE),
         ),
         (
             "someone else's key",
             swapped.headers().to_vec(),
-            unauthorized("auth_bad_signature"),
+            unauthorized(codes::AUTH_BAD_SIGNATURE),
         ),
-        ("a malformed key", malformed, unauthorized("auth_malformed")),
+        (
+            "a malformed key",
+            malformed,
+            unauthorized(codes::AUTH_MALFORMED),
+        ),
     ]
 }
 
@@ -1016,7 +1040,7 @@ async fn every_route_refuses_everyone_but_its_caller() {
         let replay = pool.send(row.method, &path, &body, &auth.headers()).await;
         check(
             &replay,
-            Expect::Refused(409, "auth_replayed"),
+            Expect::Refused(409, codes::AUTH_REPLAYED),
             &fixture,
             &sent,
             &format!("{route} replayed"),
@@ -1062,13 +1086,13 @@ async fn every_route_has_a_row_and_no_other_method_is_served() {
             let answer = pool.send(method, &concrete, &[], &[]).await;
             if listed.contains(&(method, path)) {
                 assert!(
-                    answer.status == 200 || answer.code.as_deref() == Some("auth_missing"),
+                    answer.status == 200 || answer.code.as_deref() == Some(codes::AUTH_MISSING),
                     "{method} {path} is not served: {answer:?}"
                 );
             } else {
                 assert_eq!(
                     answer.code.as_deref(),
-                    Some("method_not_allowed"),
+                    Some(codes::METHOD_NOT_ALLOWED),
                     "{method} {path}: {answer:?}"
                 );
             }
@@ -1097,7 +1121,7 @@ async fn an_account_past_its_quota_is_refused_and_places_nothing() {
     assert_eq!(stored.len(), 3);
     assert_eq!(
         (refusal.status, refusal.code.as_deref()),
-        (403, Some("quota_exceeded"))
+        (403, Some(codes::QUOTA_EXCEEDED))
     );
     let used = 3 * 4 * PIECE;
     let needed = ORDERS_PER_PLACEMENT * PIECE;
@@ -1162,7 +1186,7 @@ async fn a_key_past_its_rate_is_told_to_wait_while_others_are_served() {
     let limited = limited.expect("a key bursting past its limit was never refused");
     assert_eq!(
         (limited.status, limited.code.as_deref()),
-        (429, Some("rate_limited")),
+        (429, Some(codes::RATE_LIMITED)),
         "{limited:?}"
     );
     let wait: u64 = limited.retry_after.as_deref().unwrap().parse().unwrap();
@@ -1180,5 +1204,5 @@ async fn a_key_past_its_rate_is_told_to_wait_while_others_are_served() {
 fn signed_bodies_are_capped() {
     // The cap on a signed body, documented in the threat model (hostile sizes themselves are
     // exercised by the hostile-input tests).
-    assert_eq!(cairn_pool::api::MAX_SIGNED_BODY, 64 * 1024 * 1024);
+    assert_eq!(cairn_proto::limits::MAX_SIGNED_BODY, 64 * 1024 * 1024);
 }

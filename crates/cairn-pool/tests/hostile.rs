@@ -5,6 +5,7 @@
 //! `ErrorBody` (or, for a stalled body, a `408` or a closed connection) within a bound, the
 //! pool keeps answering, and nothing is stored.
 
+use cairn_proto::codes;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -246,7 +247,7 @@ async fn malformed_wrong_typed_empty_and_unsigned_bodies_are_refused() {
         let (status, error) = answer.refusal(&format!("{what} unsigned"));
         assert_eq!(
             (status, error.code.as_str()),
-            (401, "auth_missing"),
+            (401, codes::AUTH_MISSING),
             "{what}"
         );
 
@@ -256,7 +257,7 @@ async fn malformed_wrong_typed_empty_and_unsigned_bodies_are_refused() {
             let (status, error) = answer.refusal(&format!("{what} malformed"));
             assert_eq!(
                 (status, error.code.as_str()),
-                (400, "bad_request"),
+                (400, codes::BAD_REQUEST),
                 "{what}"
             );
             assert!(error.message.chars().count() < 500, "{what}: {error}");
@@ -268,7 +269,7 @@ async fn malformed_wrong_typed_empty_and_unsigned_bodies_are_refused() {
                 let (status, error) = answer.refusal(&format!("{what} with {body:?}"));
                 assert_eq!(
                     (status, error.code.as_str()),
-                    (400, "bad_request"),
+                    (400, codes::BAD_REQUEST),
                     "{what}"
                 );
             }
@@ -290,7 +291,10 @@ async fn lying_and_oversize_bodies_are_refused_without_being_read() {
         headers.push(("content-length".into(), "1000000000000".into()));
         let answer = raw(pool.addr, method, path, &headers, b"{\"a\":1234", SLACK).await;
         let (status, error) = answer.refusal(&format!("{what} lying length"));
-        assert_eq!((status, error.code.as_str()), (413, "request_too_large"));
+        assert_eq!(
+            (status, error.code.as_str()),
+            (413, codes::REQUEST_TOO_LARGE)
+        );
     }
     // A body past the limit, sent chunked without a declared length, is cut off at the
     // limit: the pool answers 413 (or closes) while the client is still sending.
@@ -307,7 +311,7 @@ async fn lying_and_oversize_bodies_are_refused_without_being_read() {
         let mut stream = TcpStream::connect(pool.addr).await.unwrap();
         stream.write_all(head.as_bytes()).await.unwrap();
         let mut sent = 0;
-        while sent <= cairn_pool::api::MAX_SIGNED_BODY {
+        while sent <= cairn_proto::limits::MAX_SIGNED_BODY {
             let frame = [chunked.as_bytes(), &chunk, b"\r\n"].concat();
             if stream.write_all(&frame).await.is_err() {
                 break;
@@ -319,7 +323,10 @@ async fn lying_and_oversize_bodies_are_refused_without_being_read() {
             .unwrap();
         if !matches!(answer, Answer::Closed) {
             let (status, error) = answer.refusal(&format!("{method} {path} oversize"));
-            assert_eq!((status, error.code.as_str()), (413, "request_too_large"));
+            assert_eq!(
+                (status, error.code.as_str()),
+                (413, codes::REQUEST_TOO_LARGE)
+            );
             answered += 1;
         }
     }
@@ -356,7 +363,7 @@ async fn a_trickling_body_is_cut_off_after_the_body_timeout() {
                 );
             } else {
                 let (status, error) = answer.refusal(&format!("{method} {path} stalled"));
-                assert_eq!((status, error.code.as_str()), (408, "request_timeout"));
+                assert_eq!((status, error.code.as_str()), (408, codes::REQUEST_TIMEOUT));
             }
         }
     });
@@ -435,7 +442,7 @@ async fn traversal_in_path_segments_and_queries_is_refused() {
         let (status, error) = answer.refusal(&format!("{method} {path}"));
         assert_eq!(
             (status, error.code.as_str()),
-            (400, "bad_request"),
+            (400, codes::BAD_REQUEST),
             "{path}"
         );
     }
@@ -459,7 +466,10 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
     ] {
         let answer = signed(pool.addr, "GET", path, b"").await;
         let (status, error) = answer.refusal(&format!("GET {path}"));
-        assert_eq!((status, error.code.as_str()), (404, "unknown_endpoint"));
+        assert_eq!(
+            (status, error.code.as_str()),
+            (404, codes::UNKNOWN_ENDPOINT)
+        );
     }
     for route in routes() {
         let path = route.path.as_str();
@@ -473,7 +483,7 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
             let (status, error) = answer.refusal(&format!("{method} {path}"));
             assert_eq!(
                 (status, error.code.as_str()),
-                (405, "method_not_allowed"),
+                (405, codes::METHOD_NOT_ALLOWED),
                 "{method} {path}"
             );
             let Answer::Response { head, .. } = answer else {

@@ -331,8 +331,7 @@ pub struct UploadCommitted {
     pub replaced: bool,
 }
 
-/// Most uploads one [`UPLOADS_MANY`] or [`COMMITS_MANY`] request may carry.
-pub const MAX_AT_ONCE: usize = 256;
+pub use crate::limits::MAX_AT_ONCE;
 
 /// Body of [`UPLOADS_MANY`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -454,8 +453,7 @@ pub struct ObjectSources {
     pub segments: Vec<SegmentSources>,
 }
 
-/// Most paths one [`OBJECT_SOURCES`] request may ask for.
-pub const MAX_SOURCES: usize = 256;
+pub use crate::limits::MAX_SOURCES;
 
 /// Body of [`OBJECT_SOURCES`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use std::fmt;
 use data_encoding::{BASE64URL_NOPAD, HEXLOWER_PERMISSIVE};
 use ed25519_dalek::{Signature, Signer, SigningKey};
 
+use crate::codes;
 use crate::error::ErrorCode;
 use crate::replay::{Refused, ReplayCache};
 
@@ -85,13 +86,13 @@ pub enum AuthError {
 impl ErrorCode for AuthError {
     fn code(&self) -> &'static str {
         match self {
-            Self::Missing(_) => "auth_missing",
-            Self::Malformed { .. } => "auth_malformed",
-            Self::BadKey => "auth_bad_key",
-            Self::BadSignature => "auth_bad_signature",
-            Self::ClockSkew { .. } => "auth_clock_skew",
-            Self::Replayed => "auth_replayed",
-            Self::Busy => "pool_busy",
+            Self::Missing(_) => codes::AUTH_MISSING,
+            Self::Malformed { .. } => codes::AUTH_MALFORMED,
+            Self::BadKey => codes::AUTH_BAD_KEY,
+            Self::BadSignature => codes::AUTH_BAD_SIGNATURE,
+            Self::ClockSkew { .. } => codes::AUTH_CLOCK_SKEW,
+            Self::Replayed => codes::AUTH_REPLAYED,
+            Self::Busy => codes::POOL_BUSY,
         }
     }
 }

@@ -10,7 +10,9 @@
 pub mod api;
 pub mod auth;
 pub mod clock;
+pub mod codes;
 pub mod error;
+pub mod limits;
 pub mod order;
 pub mod peer_api;
 pub mod peer_state;

@@ -53,11 +53,7 @@ pub struct PeerInfo {
 /// [`ErrorBody`](crate::ErrorBody) of that order's refusal under its HTTP status.
 pub const READS: &str = "/v1/reads";
 
-/// Most orders one [`READS`] request may carry.
-pub const MAX_READS: usize = 256;
-
-/// Most piece bytes one [`READS`] answer may hold; a larger request is refused whole.
-pub const MAX_READ_BYTES: u64 = 16 << 20;
+pub use crate::limits::{MAX_READ_BYTES, MAX_READS};
 
 /// Body of [`READS`]: get orders, each naming its piece.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,11 +94,7 @@ pub fn split_frames(answer: &Bytes, count: usize) -> Result<Vec<(u16, Bytes)>, B
 /// piece's [`ErrorBody`](crate::ErrorBody) under its HTTP status.
 pub const WRITES: &str = "/v1/writes";
 
-/// Most pieces one [`WRITES`] request may carry.
-pub const MAX_WRITES: usize = 256;
-
-/// Most body bytes one [`WRITES`] request may carry; a larger one is refused unread.
-pub const MAX_WRITE_BYTES: u64 = 16 << 20;
+pub use crate::limits::{MAX_WRITE_BYTES, MAX_WRITES};
 
 /// Appends one piece of a [`WRITES`] body: its signed order's bytes, then the piece, each
 /// a frame (status 0).

@@ -3,6 +3,7 @@
 //! including the ones axum makes itself (unknown route, wrong method, a path or query that
 //! does not parse), which it would otherwise answer empty or in plain text.
 
+use cairn_proto::codes;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -13,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use cairn_net::http::{BodyDeadline, MAX_ECHOED, MIN_BODY_RATE, bounded, close, json_refusal};
 use futures_util::StreamExt;
 
-use super::MAX_SIGNED_BODY;
 use crate::error::ApiError;
+use cairn_proto::limits::MAX_SIGNED_BODY;
 
 /// The `Content-Length` a request declares, if it declares a valid one.
 pub(super) fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -28,7 +29,7 @@ pub(super) fn declared_length(headers: &HeaderMap) -> Option<u64> {
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "request_too_large",
+        codes::REQUEST_TOO_LARGE,
         format!("the request body is larger than {limit} bytes"),
     )
 }
@@ -50,7 +51,7 @@ pub(super) async fn read_body(
     let too_slow = || {
         ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
+            codes::REQUEST_TIMEOUT,
             format!(
                 "the request body arrived too slowly (nothing for {} s, or under {MIN_BODY_RATE} bytes a second); send it again",
                 timeout.as_secs_f64()
@@ -68,7 +69,7 @@ pub(super) async fn read_body(
         let chunk = chunk.map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "request_incomplete",
+                codes::REQUEST_INCOMPLETE,
                 "the request body was cut off before its declared end; send it again",
             )
         })?;
@@ -82,7 +83,7 @@ pub(super) async fn read_body(
 /// The fallback for a path no route serves: `404 unknown_endpoint`.
 pub(super) async fn unknown_endpoint(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(
-        "unknown_endpoint",
+        codes::UNKNOWN_ENDPOINT,
         format!(
             "the pool has no endpoint {method} {}; check the URL and that client and pool are the same version",
             bounded(uri.path(), MAX_ECHOED)

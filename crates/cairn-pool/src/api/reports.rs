@@ -1,8 +1,5 @@
-//! Reports from clients: a piece whose bytes did not match its hash when downloaded.
-//!
-//! A report proves nothing by itself (a client could lie to get good pieces dropped), so it
-//! only makes the pool look: the piece is audited whole on that peer, and only a failed
-//! audit marks it damaged (see [`crate::audit`]).
+//! Reports from clients: a piece whose bytes did not match its hash when downloaded (the
+//! pool audits it; see [`Objects::report_corrupt`]).
 
 use std::sync::Arc;
 
@@ -13,10 +10,8 @@ use cairn_proto::api::CorruptReport;
 use super::objects::account_id;
 use super::signed::Signed;
 use crate::app::App;
-use crate::audit;
-use crate::counters::Counters;
 use crate::error::ApiError;
-use crate::state::PeerState;
+use crate::service::Objects;
 use crate::store::MetadataStore;
 
 /// `POST /v1/reports/corrupt`: `202` once the report is taken (the audit runs afterwards);
@@ -27,22 +22,8 @@ pub async fn corrupt<S: MetadataStore>(
 ) -> Result<StatusCode, ApiError> {
     let account = account_id(request.signer)?;
     let CorruptReport { peer, hash } = request.body;
-    if !app.store.account_has_piece(account, peer, hash).await? {
-        return Err(ApiError::not_found(
-            "piece_unknown",
-            format!("none of your files has piece {hash} on peer {peer}"),
-        ));
-    }
-    Counters::add(&app.counters.corruption_reports, 1);
-    let auditable = app
-        .store
-        .peer(peer)
-        .await?
-        .filter(|p| !matches!(p.state, PeerState::Disqualified | PeerState::Left));
-    if let Some(record) = auditable
-        && !audit::spawn_whole_audit(app.clone(), record, hash)
-    {
-        tracing::info!(%peer, piece = %hash, "too many audits running; a reported piece waits for the routine audits");
-    }
+    (Objects::new(&app))
+        .report_corrupt(account, peer, hash)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -8,14 +8,11 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
 use cairn_proto::RequestAuth;
+use cairn_proto::limits::MAX_SIGNED_BODY;
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
 use crate::error::ApiError;
-use cairn_proto::clock::now_ms;
-
-/// Most bytes a signed request body may have (a peer's inventory is the largest).
-pub const MAX_SIGNED_BODY: usize = 64 * 1024 * 1024;
 
 /// A request signed by `signer`, with its decoded body (an empty body reads as `{}`/`null`
 /// for types that accept it).
@@ -56,13 +53,13 @@ where
             let mut requests = app.requests.lock().map_err(|_| {
                 ApiError::internal("checking a signature", &"request memory poisoned")
             })?;
-            requests.remember(&auth, now_ms())?
+            requests.remember(&auth, app.now_ms())?
         };
         // Counted only once the signature holds, so nobody can spend another key's requests.
         app.rates
             .lock()
             .map_err(|_| ApiError::internal("checking a request rate", &"rate memory poisoned"))?
-            .check(signer, now_ms())?;
+            .check(signer, app.now_ms())?;
         let body = decode(&bytes)?;
         Ok(Self { signer, body })
     }

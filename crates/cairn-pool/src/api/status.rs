@@ -10,9 +10,9 @@ use axum::response::IntoResponse;
 use cairn_proto::PeerState;
 use cairn_proto::api::{NetworkStatus, PeerStatus, PoolInfo};
 
-use super::peers::duration_ms;
 use crate::app::App;
 use crate::error::ApiError;
+use crate::service::duration_ms;
 use crate::store::MetadataStore;
 
 /// `GET /v1/info`.

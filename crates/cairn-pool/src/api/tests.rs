@@ -2,6 +2,7 @@
 //! temporary directory, called by a client that signs as an account. Peers and pieces are
 //! arranged through the store, where otherwise running peers and receipts would be needed.
 
+use cairn_proto::codes;
 use std::sync::{Arc, Mutex};
 
 use cairn_core::{AccountId, PeerId, PieceHash, Redundancy};
@@ -56,6 +57,7 @@ impl TestPool {
             rebalance: crate::rebalance::Rebalancer::default(),
             rates: Default::default(),
             quotas: Default::default(),
+            clock: cairn_proto::clock::system(),
         });
         let router = super::router(app);
         let server = tokio::spawn(async move {
@@ -241,14 +243,14 @@ async fn empty_objects_commit_without_segments() {
         last_segment: None,
     };
     let path = paths::commit_upload_path(&begun.upload);
-    for (size, count) in [(5, 0), (0, crate::api::objects::MAX_SEGMENTS + 1)] {
+    for (size, count) in [(5, 0), (0, cairn_proto::limits::MAX_SEGMENTS + 1)] {
         let refused = client
             .call::<_, UploadCommitted>("POST", &path, Some(&commit(size, count)))
             .await
             .unwrap_err();
         assert_eq!(
             (refused.status(), refused.code()),
-            (Some(400), Some("bad_request")),
+            (Some(400), Some(codes::BAD_REQUEST)),
             "{size} bytes in {count} segments"
         );
     }
@@ -334,7 +336,7 @@ async fn health_follows_peer_states() {
         .unwrap_err();
     assert_eq!(
         (unknown.status(), unknown.code()),
-        (Some(404), Some("object_not_found"))
+        (Some(404), Some(codes::OBJECT_NOT_FOUND))
     );
     let malformed = client
         .call::<_, ObjectHealth>(
@@ -373,7 +375,7 @@ async fn corruption_reports_are_taken_only_for_the_accounts_own_pieces() {
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
     assert_eq!(
         cairn_proto::ErrorBody::from_json(&body).unwrap().code,
-        "piece_unknown"
+        codes::PIECE_NOT_FOUND
     );
     assert_eq!(send(&client, json(report(peer(3)))).await.0, 404);
     // Malformed reports.
@@ -506,9 +508,12 @@ async fn many_uploads_begin_and_commit_in_one_request_each_answered_alone() {
     };
     assert_eq!(
         (bad_path.status, bad_path.code.as_str()),
-        (400, "bad_request")
+        (400, codes::BAD_REQUEST)
     );
-    assert_eq!((auto.status, auto.code.as_str()), (400, "bad_redundancy"));
+    assert_eq!(
+        (auto.status, auto.code.as_str()),
+        (400, codes::BAD_REDUNDANCY)
+    );
     assert!(empty.placed.is_none());
     let placed = small.placed.as_ref().expect("the first segment placed");
     assert_eq!(placed.targets.len(), 4);
@@ -565,11 +570,11 @@ async fn many_uploads_begin_and_commit_in_one_request_each_answered_alone() {
     );
     assert_eq!(
         (garbage.status, garbage.code.as_str()),
-        (400, "bad_request")
+        (400, codes::BAD_REQUEST)
     );
     assert_eq!(
         (unknown.status, unknown.code.as_str()),
-        (404, "upload_unknown")
+        (404, codes::UPLOAD_NOT_FOUND)
     );
     let listed: ObjectList = alice
         .call("GET", &format!("{}?prefix=", paths::OBJECTS), NO_BODY)
@@ -587,7 +592,7 @@ async fn many_uploads_begin_and_commit_in_one_request_each_answered_alone() {
         .unwrap_err();
     assert_eq!(
         (error.status(), error.code()),
-        (Some(413), Some("too_many_at_once"))
+        (Some(413), Some(codes::TOO_MANY_AT_ONCE))
     );
     let too_many = CommitMany {
         commits: vec![commit("garbage", 0, None); paths::MAX_AT_ONCE + 1],
@@ -598,6 +603,6 @@ async fn many_uploads_begin_and_commit_in_one_request_each_answered_alone() {
         .unwrap_err();
     assert_eq!(
         (error.status(), error.code()),
-        (Some(413), Some("too_many_at_once"))
+        (Some(413), Some(codes::TOO_MANY_AT_ONCE))
     );
 }

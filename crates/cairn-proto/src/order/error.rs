@@ -4,6 +4,7 @@
 use cairn_core::{PeerId, PieceHash, PoolId};
 
 use super::{OrderAction, OrderSerial};
+use crate::codes;
 use crate::error::ErrorCode;
 
 /// Why an order could not be decoded, signed or accepted.
@@ -119,19 +120,19 @@ impl OrderError {
     /// The stable wire code for this error, e.g. `"order_expired"`.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Malformed(_) => "order_malformed",
-            Self::UnknownVersion(_) => "order_unknown_version",
-            Self::SignerMismatch { .. } => "order_signer_mismatch",
-            Self::WrongPool { .. } => "order_wrong_pool",
-            Self::BadSignature => "order_bad_signature",
-            Self::Expired { .. } => "order_expired",
-            Self::LifetimeTooLong { .. } => "order_lifetime_too_long",
-            Self::NotForThisPeer { .. } => "order_wrong_peer",
-            Self::WrongAction { .. } => "order_wrong_action",
-            Self::WrongPiece { .. } => "order_wrong_piece",
-            Self::TooLarge { .. } => "order_too_large",
-            Self::Replayed(_) => "order_replayed",
-            Self::ReplayCacheFull => "peer_busy",
+            Self::Malformed(_) => codes::ORDER_MALFORMED,
+            Self::UnknownVersion(_) => codes::ORDER_UNKNOWN_VERSION,
+            Self::SignerMismatch { .. } => codes::ORDER_SIGNER_MISMATCH,
+            Self::WrongPool { .. } => codes::ORDER_WRONG_POOL,
+            Self::BadSignature => codes::ORDER_BAD_SIGNATURE,
+            Self::Expired { .. } => codes::ORDER_EXPIRED,
+            Self::LifetimeTooLong { .. } => codes::ORDER_LIFETIME_TOO_LONG,
+            Self::NotForThisPeer { .. } => codes::ORDER_WRONG_PEER,
+            Self::WrongAction { .. } => codes::ORDER_WRONG_ACTION,
+            Self::WrongPiece { .. } => codes::ORDER_WRONG_PIECE,
+            Self::TooLarge { .. } => codes::ORDER_TOO_LARGE,
+            Self::Replayed(_) => codes::ORDER_REPLAYED,
+            Self::ReplayCacheFull => codes::PEER_BUSY,
         }
     }
 }

@@ -1,0 +1,58 @@
+//! The pool's services, free of HTTP: uploads (placement, quota, put orders, receipt
+//! checks, commits), objects (listing, sources with get orders, rename, delete, health,
+//! corruption reports) and the peer registry (register, heartbeat, drain, repair reports).
+//!
+//! Each service is a view over the shared [`crate::app::App`] and answers with its own domain error;
+//! the HTTP layer ([`crate::api`]) only extracts a request, calls one method and maps the
+//! error to a wire refusal. Time comes from the pool's clock ([`crate::app::App::now_ms`]), so tests
+//! can hold it still.
+
+mod objects;
+mod peers;
+#[cfg(test)]
+mod tests;
+mod uploads;
+
+use std::time::Duration;
+
+use cairn_core::EncryptedPath;
+
+pub use objects::{ObjectError, Objects};
+pub use peers::{PeerError, Registry};
+pub use uploads::{CheckedBegin, Online, UploadError, Uploads};
+
+/// A request that does not fit the protocol; the message says how, for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    /// An invalid request described by `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Milliseconds in a duration, saturating.
+pub fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Refuses anything but a non-empty encrypted path.
+pub fn check_path(path: &str) -> Result<(), Invalid> {
+    if path.is_empty() {
+        return Err(Invalid::new("the path is empty"));
+    }
+    EncryptedPath::parse(path)
+        .map(|_| ())
+        .map_err(|e| Invalid(format!("the path is not an encrypted path: {e}")))
+}
+
+/// A folder prefix: empty (everything) or an encrypted path followed by `/`.
+pub fn check_prefix(prefix: &str) -> Result<(), Invalid> {
+    match prefix.strip_suffix('/') {
+        None if prefix.is_empty() => Ok(()),
+        Some(folder) => check_path(folder),
+        None => Err(Invalid::new("a folder prefix must end with '/'")),
+    }
+}

@@ -1,0 +1,367 @@
+//! The services without HTTP: a pool's state over a SQLite store in a temporary directory,
+//! called directly, with time held still by a manual clock.
+
+use std::sync::{Arc, Mutex};
+
+use cairn_core::{AccountId, PeerId, PieceHash};
+use cairn_proto::api::{
+    BeginUpload, CommitUpload, CommittedPiece, FragmentInfo, Heartbeat, LastSegment, PlaceSegment,
+    RepairReport, SegmentPlaced,
+};
+use cairn_proto::clock::ManualClock;
+use cairn_proto::{OrderSigner, Receipt, RequestVerifier};
+use ed25519_dalek::SigningKey;
+
+use super::*;
+use crate::app::App;
+use crate::config::PoolConfig;
+use crate::repair::RepairError;
+use crate::state::PeerState;
+use crate::store::{MetadataStore, PeerRegistration, SqliteStore, UploadId};
+
+/// Where the manual clock stands when a test starts.
+const START_MS: u64 = 1_800_000_000_000;
+
+/// A pool's state with peers `1..=peers` registered (online), no server.
+struct Pool {
+    app: Arc<App<SqliteStore>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Pool {
+    async fn start(peers: u8, configure: impl FnOnce(&mut PoolConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("pool.sqlite")).unwrap();
+        let mut config = PoolConfig::new(dir.path().to_owned(), ([127, 0, 0, 1], 0).into());
+        config.spares = 0;
+        configure(&mut config);
+        let app = Arc::new(App {
+            store,
+            signer: OrderSigner::new(SigningKey::from_bytes(&[1; 32])),
+            requests: Mutex::new(RequestVerifier::default()),
+            config,
+            http: reqwest::Client::new(),
+            peer_http: cairn_net::Clients::new(reqwest::Client::builder).unwrap(),
+            counters: crate::counters::Counters::default(),
+            repairs: crate::repair::Repairs::default(),
+            rebalance: crate::rebalance::Rebalancer::default(),
+            rates: Default::default(),
+            quotas: Default::default(),
+            clock: ManualClock::at(START_MS),
+        });
+        for n in 1..=peers {
+            let registration = PeerRegistration {
+                id: peer(n),
+                address: format!("http://127.0.0.{n}:7000"),
+                zone: Some(format!("z{n}")),
+                capacity: 1 << 30,
+                used: 0,
+                piece_count: 0,
+            };
+            app.store
+                .register_peer(registration, START_MS)
+                .await
+                .unwrap();
+        }
+        Self { app, _dir: dir }
+    }
+
+    fn uploads(&self) -> Uploads<'_, SqliteStore> {
+        Uploads::new(&self.app)
+    }
+
+    async fn open_uploads(&self) -> u64 {
+        self.app.store.stats().await.unwrap().pending_uploads
+    }
+}
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+fn peer(n: u8) -> PeerId {
+    PeerId::from_verifying_key(&key(n).verifying_key())
+}
+
+fn account() -> AccountId {
+    AccountId::from_verifying_key(&SigningKey::from_bytes(&[200; 32]).verifying_key())
+}
+
+/// Segment 0 of an `ec:2+2` object, pieces of `size` bytes.
+fn segment(size: u64) -> PlaceSegment {
+    PlaceSegment {
+        piece_size: size,
+        fragments: (0..4u16)
+            .map(|f| FragmentInfo {
+                fragment: f,
+                hash: PieceHash::of(&[f as u8; 4]),
+            })
+            .collect(),
+    }
+}
+
+fn begin(first_segment: Option<PlaceSegment>) -> BeginUpload {
+    BeginUpload {
+        path: "abc".into(),
+        redundancy: "ec:2+2".into(),
+        first_segment,
+    }
+}
+
+/// The receipts the placed peers give for their pieces.
+fn receipts(placed: &SegmentPlaced) -> Vec<CommittedPiece> {
+    placed
+        .targets
+        .iter()
+        .map(|t| {
+            let n = (1..=8u8).find(|n| peer(*n) == t.peer).unwrap();
+            let order = &t.order.order;
+            CommittedPiece {
+                fragment: t.fragment,
+                receipt: Receipt::sign(&key(n), order.piece, order.max_size, order.serial),
+            }
+        })
+        .collect()
+}
+
+fn commit(pieces: Vec<CommittedPiece>) -> CommitUpload {
+    CommitUpload {
+        metadata: "c2VhbGVk".into(),
+        size: 200,
+        segment_count: 1,
+        last_segment: Some(LastSegment { index: 0, pieces }),
+    }
+}
+
+#[test]
+fn prefixes_are_folders() {
+    assert!(check_prefix("").is_ok());
+    assert!(check_prefix("abc/").is_ok());
+    assert!(check_prefix("abc/def/").is_ok());
+    assert!(check_prefix("abc").is_err());
+    assert!(check_prefix("/").is_err());
+    assert!(check_prefix("a%b/").is_err());
+}
+
+#[tokio::test]
+async fn an_upload_expires_by_the_pools_clock() {
+    let pool = Pool::start(4, |_| {}).await;
+    let begun = pool.uploads().begin(account(), begin(None)).await.unwrap();
+    let ttl = duration_ms(pool.app.config.upload_ttl);
+    assert_eq!(begun.expires_at_ms, START_MS + ttl);
+}
+
+#[tokio::test]
+async fn a_placement_on_a_network_too_small_is_refused_and_records_nothing() {
+    let pool = Pool::start(4, |config| config.account_quota = 400).await;
+    let begun = pool.uploads().begin(account(), begin(None)).await.unwrap();
+    // One of the four peers goes offline: ec:2+2 needs four.
+    (pool.app.store)
+        .set_peer_state(peer(4), PeerState::Offline, START_MS)
+        .await
+        .unwrap();
+    let refused = (pool.uploads())
+        .place(account(), &begun.upload, 0, &segment(100))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, UploadError::NetworkTooSmall(_)),
+        "{refused}"
+    );
+    let upload: UploadId = begun.upload.parse().unwrap();
+    assert!(
+        pool.app
+            .store
+            .placements(upload, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Nothing was reserved against the quota either: with the peer back, a quota of
+    // exactly one segment's pieces still fits it.
+    (pool.app.store)
+        .set_peer_state(peer(4), PeerState::Online, START_MS)
+        .await
+        .unwrap();
+    let placed = (pool.uploads())
+        .place(account(), &begun.upload, 0, &segment(100))
+        .await
+        .unwrap();
+    assert_eq!(placed.targets.len(), 4);
+    assert_eq!(pool.app.store.placements(upload, 0).await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_first_segment_on_a_network_too_small_opens_no_upload() {
+    let pool = Pool::start(3, |_| {}).await;
+    let refused = (pool.uploads())
+        .begin(account(), begin(Some(segment(100))))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, UploadError::NetworkTooSmall(_)),
+        "{refused}"
+    );
+    assert_eq!(pool.open_uploads().await, 0);
+}
+
+#[tokio::test]
+async fn a_placement_over_quota_is_refused_and_records_nothing() {
+    let pool = Pool::start(4, |config| config.account_quota = 399).await;
+    let begun = pool.uploads().begin(account(), begin(None)).await.unwrap();
+    let refused = (pool.uploads())
+        .place(account(), &begun.upload, 0, &segment(100))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            UploadError::OverQuota {
+                used: 0,
+                needed: 400,
+                quota: 399
+            }
+        ),
+        "{refused}"
+    );
+    let upload: UploadId = begun.upload.parse().unwrap();
+    assert!(
+        pool.app
+            .store
+            .placements(upload, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_commit_with_a_forged_receipt_is_refused() {
+    let pool = Pool::start(4, |_| {}).await;
+    let begun = (pool.uploads())
+        .begin(account(), begin(Some(segment(100))))
+        .await
+        .unwrap();
+    let placed = begun.placed.clone().unwrap();
+    let honest = receipts(&placed);
+
+    // A receipt whose piece was changed after the peer signed it.
+    let mut forged = honest.clone();
+    forged[0].receipt.piece = PieceHash::of(b"something else");
+    // A receipt signed by a peer that was not placed, in place of one that was.
+    let mut stranger = honest.clone();
+    let piece = &stranger[1].receipt;
+    stranger[1].receipt = Receipt::sign(&key(9), piece.piece, piece.size, piece.serial);
+    for pieces in [forged, stranger] {
+        let refused = (pool.uploads())
+            .commit(account(), &begun.upload, commit(pieces))
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, UploadError::BadCommit(_)), "{refused}");
+        let object = pool
+            .app
+            .store
+            .object(account(), "abc".into())
+            .await
+            .unwrap();
+        assert!(object.is_none(), "a refused commit recorded the object");
+    }
+
+    let committed = (pool.uploads())
+        .commit(account(), &begun.upload, commit(honest))
+        .await
+        .unwrap();
+    assert_eq!(committed.path, "abc");
+    assert_eq!(pool.open_uploads().await, 0);
+}
+
+#[tokio::test]
+async fn a_segment_commit_before_placement_is_refused() {
+    let pool = Pool::start(4, |_| {}).await;
+    let begun = pool.uploads().begin(account(), begin(None)).await.unwrap();
+    let refused = (pool.uploads())
+        .commit_segment(account(), &begun.upload, 0, &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, UploadError::SegmentNotPlaced(0)),
+        "{refused}"
+    );
+    let refused = (pool.uploads())
+        .abort(account(), "not-an-upload")
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, UploadError::Invalid(_)), "{refused}");
+    let missing = UploadId::random().to_string();
+    let refused = pool.uploads().abort(account(), &missing).await.unwrap_err();
+    assert!(matches!(refused, UploadError::NotFound(_)), "{refused}");
+}
+
+#[tokio::test]
+async fn objects_refuse_what_is_not_there_or_does_not_fit() {
+    let pool = Pool::start(4, |_| {}).await;
+    let objects = Objects::new(&pool.app);
+    let refused = objects.get(account(), "abc").await.unwrap_err();
+    assert!(
+        matches!(refused, ObjectError::NotFound(ref p) if p == "abc"),
+        "{refused}"
+    );
+    let refused = objects.delete(account(), "abc").await.unwrap_err();
+    assert!(matches!(refused, ObjectError::NotFound(_)), "{refused}");
+    let refused = (objects.rename(account(), "abc/".into(), "abc/def/".into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, ObjectError::Invalid(_)), "{refused}");
+    let refused = (objects.rename(account(), "abc/".into(), "def".into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, ObjectError::Invalid(_)), "{refused}");
+    let refused = (objects.report_corrupt(account(), peer(1), PieceHash::of(b"x")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ObjectError::PieceNotFound { .. }),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn the_registry_refuses_peers_it_does_not_know_and_disqualified_ones() {
+    let pool = Pool::start(1, |_| {}).await;
+    let registry = Registry::new(&pool.app);
+    let beat = Heartbeat {
+        used: 0,
+        piece_count: 0,
+        load: 0,
+        deleted: Vec::new(),
+    };
+    let refused = registry.heartbeat(peer(7), beat.clone()).await.unwrap_err();
+    assert!(matches!(refused, PeerError::NotRegistered), "{refused}");
+    let refused = registry.drain(peer(7)).await.unwrap_err();
+    assert!(matches!(refused, PeerError::NotFound), "{refused}");
+    let report = RepairReport {
+        job: "nope".into(),
+        pieces: Vec::new(),
+        error: None,
+    };
+    let refused = registry.repair_report(peer(1), report).await.unwrap_err();
+    assert!(
+        matches!(refused, PeerError::Repair(RepairError::JobNotFound(_))),
+        "{refused}"
+    );
+
+    // A heartbeat is stamped with the pool's clock, and a drain takes.
+    let ack = registry.heartbeat(peer(1), beat.clone()).await.unwrap();
+    assert_eq!(ack.state, PeerState::Online);
+    registry.drain(peer(1)).await.unwrap();
+    let record = pool.app.store.peer(peer(1)).await.unwrap().unwrap();
+    assert_eq!(record.state, PeerState::Draining);
+    assert_eq!(record.last_heartbeat, START_MS);
+
+    (pool.app.store)
+        .set_peer_state(peer(1), PeerState::Disqualified, START_MS)
+        .await
+        .unwrap();
+    let refused = registry.heartbeat(peer(1), beat).await.unwrap_err();
+    assert!(matches!(refused, PeerError::Disqualified), "{refused}");
+}
