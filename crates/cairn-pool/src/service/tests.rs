@@ -17,7 +17,7 @@ use crate::app::App;
 use crate::config::PoolConfig;
 use crate::repair::RepairError;
 use crate::state::PeerState;
-use crate::store::{MetadataStore, PeerRegistration, SqliteStore, UploadId};
+use crate::store::{ObjectStore, PeerRegistration, RegistryStore, SqliteStore, UploadId};
 
 /// Where the manual clock stands when a test starts.
 const START_MS: u64 = 1_800_000_000_000;
