@@ -4,53 +4,20 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use cairn_core::{
-    EncryptedPath, MasterSecret, MetadataKey, Name, PathCipher, RedundancyPolicy, RemotePath,
-    Timestamp,
-};
-use cairn_proto::api::{
-    AccountOpened, MAX_SOURCES, NetworkStatus, ObjectEntry, ObjectSources, SegmentHealth,
-};
+use cairn_core::{EncryptedPath, MasterSecret, Name, PathCipher, RemotePath, Timestamp};
+use cairn_proto::api::{AccountOpened, MAX_SOURCES, NetworkStatus, ObjectEntry, SegmentHealth};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use tokio::io::AsyncWrite;
 
-use crate::download::Readable;
 use crate::entry::{self, Entry, FOLDER_MARKER};
 use crate::error::{ClientError, ClientResult};
 use crate::flight::Flight;
 use crate::home::Home;
-use crate::landing::Lander;
-use crate::peer::PeerClient;
 use crate::pool::PoolClient;
 use crate::progress::Progress;
-
-/// How a drive stores and fetches.
-#[derive(Debug, Clone)]
-pub struct DriveOptions {
-    /// Redundancy asked of the pool for new files.
-    pub redundancy: RedundancyPolicy,
-    /// Plaintext bytes per segment: large enough for fast erasure coding, small enough that
-    /// a few segments in flight stay well under the memory bound.
-    pub segment_size: u32,
-    /// How long a piece transfer may lag before another peer is raced against it.
-    pub hedge_after: Duration,
-    /// Large files (a segment or more) moved at once by tree operations; smaller files
-    /// share the same memory budget, up to 64 times as many at once (see `flight.rs`).
-    pub concurrency: usize,
-}
-
-impl Default for DriveOptions {
-    fn default() -> Self {
-        Self {
-            redundancy: RedundancyPolicy::Auto,
-            segment_size: 16 * 1024 * 1024,
-            hedge_after: Duration::from_secs(2),
-            concurrency: 8,
-        }
-    }
-}
+pub use crate::transfer::DriveOptions;
+use crate::transfer::{Readable, Transfers, landing::Lander};
 
 /// Files whose records one pool request fetches in a folder download.
 const SOURCES_BATCH: usize = 64;
@@ -137,27 +104,19 @@ pub struct TreeReport {
     pub folders: u64,
 }
 
-/// A user's drive on one pool.
+/// A user's drive on one pool: the namespace (readable paths, folders, listings, moves)
+/// over the [`Transfers`] that move each file's bytes.
 pub struct Drive {
-    pool: PoolClient,
-    peers: PeerClient,
+    transfers: Transfers,
     paths: PathCipher,
-    metadata_key: MetadataKey,
-    options: DriveOptions,
 }
 
 impl Drive {
     /// A drive on the pool at `pool` for the account of `secret`.
     pub fn new(pool: &str, secret: &MasterSecret, options: DriveOptions) -> ClientResult<Self> {
         Ok(Self {
-            pool: PoolClient::new(pool, secret.account_key())?,
-            peers: PeerClient::new().map_err(|e| ClientError::PoolUnreachable {
-                url: pool.to_owned(),
-                reason: e.to_string(),
-            })?,
+            transfers: Transfers::new(pool, secret, options)?,
             paths: PathCipher::new(&secret.path_key()),
-            metadata_key: secret.metadata_key(),
-            options,
         })
     }
 
@@ -173,19 +132,16 @@ impl Drive {
 
     /// How this drive stores and fetches.
     pub fn options(&self) -> &DriveOptions {
-        &self.options
+        self.transfers.options()
     }
 
-    pub(crate) fn pool(&self) -> &PoolClient {
-        &self.pool
+    /// The transfer layer under this drive.
+    pub fn transfers(&self) -> &Transfers {
+        &self.transfers
     }
 
-    pub(crate) fn peers(&self) -> &PeerClient {
-        &self.peers
-    }
-
-    pub(crate) fn metadata_key(&self) -> &MetadataKey {
-        &self.metadata_key
+    fn pool(&self) -> &PoolClient {
+        self.transfers.pool()
     }
 
     fn encrypt(&self, path: &RemotePath) -> EncryptedPath {
@@ -194,12 +150,12 @@ impl Drive {
 
     /// Opens the account on the pool (idempotent).
     pub async fn register(&self) -> ClientResult<AccountOpened> {
-        self.pool.open_account().await
+        self.pool().open_account().await
     }
 
     /// The pool's view of the network.
     pub async fn network(&self) -> ClientResult<NetworkStatus> {
-        self.pool.network().await
+        self.pool().network().await
     }
 
     /// What is at `path`, if anything.
@@ -209,14 +165,14 @@ impl Drive {
         }
         let encrypted = self.encrypt(path);
         let page = self
-            .pool
+            .pool()
             .list_page(&encrypted.children_prefix(), None, Some(1))
             .await?;
         if !page.objects.is_empty() {
             return Ok(Some(Kind::Folder));
         }
         Ok(self
-            .pool
+            .pool()
             .object_health(encrypted.as_str())
             .await?
             .map(|_| Kind::File))
@@ -256,7 +212,8 @@ impl Drive {
             return Err(ClientError::IsFolder(remote.clone()));
         }
         self.check_parent(remote).await?;
-        self.upload_file(local, self.encrypt(remote).as_str(), progress)
+        self.transfers
+            .upload_file(local, self.encrypt(remote).as_str(), progress)
             .await
     }
 
@@ -278,14 +235,15 @@ impl Drive {
             self.make_marker(folder).await?;
             report.folders += 1;
         }
-        let flight = &Flight::new(&self.options);
+        let flight = &Flight::new(self.options());
         let sizes: Vec<u64> = stream::iter(&tree.files)
             .map(|(file, path)| async move {
                 let size = std::fs::metadata(file)
                     .map_err(ClientError::io(file))?
                     .len();
                 let _room = flight.room_for(size).await;
-                self.upload_file(file, self.encrypt(path).as_str(), progress)
+                self.transfers
+                    .upload_file(file, self.encrypt(path).as_str(), progress)
                     .await?;
                 Ok::<_, ClientError>(size)
             })
@@ -300,27 +258,13 @@ impl Drive {
     /// Opens the file at `remote` for reading.
     async fn readable(&self, remote: &RemotePath) -> ClientResult<Readable> {
         let encrypted = self.encrypt(remote);
-        let Some(sources) = self.pool.object(encrypted.as_str()).await? else {
+        let Some(sources) = self.pool().object(encrypted.as_str()).await? else {
             return Err(match self.kind(remote).await? {
                 Some(Kind::Folder) => ClientError::IsFolder(remote.clone()),
                 _ => ClientError::NotFound(remote.clone()),
             });
         };
-        self.open_readable(remote, sources)
-    }
-
-    /// A file from its record as the pool sent it.
-    fn open_readable(&self, remote: &RemotePath, sources: ObjectSources) -> ClientResult<Readable> {
-        match entry::open(&self.metadata_key, &sources.metadata)? {
-            Entry::File { object, metadata } => Ok(Readable {
-                path: remote.clone(),
-                object,
-                metadata: *metadata,
-                sources,
-                prefetched: Default::default(),
-            }),
-            Entry::Folder => Err(ClientError::IsFolder(remote.clone())),
-        }
+        self.transfers.open_record(remote, sources)
     }
 
     /// Opens many files for reading with one pool request (at most [`MAX_SOURCES`]).
@@ -329,7 +273,7 @@ impl Drive {
             .iter()
             .map(|remote| self.encrypt(remote).as_str().to_owned())
             .collect();
-        let answers = self.pool.sources(encrypted.clone()).await?;
+        let answers = self.pool().sources(encrypted.clone()).await?;
         let mut files = Vec::with_capacity(remotes.len());
         for ((remote, asked), answer) in remotes.iter().zip(encrypted).zip(answers) {
             // Removed since the folder was listed.
@@ -340,7 +284,7 @@ impl Drive {
                     reason: format!("a record for another path than {remote}"),
                 });
             }
-            files.push(self.open_readable(remote, sources)?);
+            files.push(self.transfers.open_record(remote, sources)?);
         }
         Ok(files)
     }
@@ -353,7 +297,9 @@ impl Drive {
         progress: &Progress,
     ) -> ClientResult<u64> {
         let file = self.readable(remote).await?;
-        self.download(&file, 0..u64::MAX, out, progress).await
+        self.transfers
+            .download(&file, 0..u64::MAX, out, progress)
+            .await
     }
 
     /// Reads bytes `range` of the file at `remote`, fetching only the segments it touches.
@@ -364,7 +310,8 @@ impl Drive {
     ) -> ClientResult<Vec<u8>> {
         let file = self.readable(remote).await?;
         let mut out = Vec::new();
-        self.download(&file, range, &mut out, &Progress::silent())
+        self.transfers
+            .download(&file, range, &mut out, &Progress::silent())
             .await?;
         Ok(out)
     }
@@ -384,69 +331,10 @@ impl Drive {
             _ => local.to_owned(),
         };
         let written = self
+            .transfers
             .download_to_file(&file, &target, None, progress)
             .await?;
         Ok((target, written))
-    }
-
-    async fn download_to_file(
-        &self,
-        file: &Readable,
-        target: &Path,
-        lander: Option<&Lander>,
-        progress: &Progress,
-    ) -> ClientResult<u64> {
-        let dir = match target.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let partial = dir.join(format!(".{name}.cairn-partial-{}", rand::random::<u32>()));
-        if file.metadata.layout.size() <= SMALL_FILE {
-            // Fetched whole, then written, synced and renamed in one trip to a blocking
-            // thread (each `tokio::fs` call is a trip of its own).
-            let mut bytes = Vec::new();
-            let written = self
-                .download(file, 0..u64::MAX, &mut bytes, progress)
-                .await?;
-            if let Some(lander) = lander {
-                lander.land(partial, target.to_owned(), bytes).await?;
-                return Ok(written);
-            }
-            let path = target.to_owned();
-            return tokio::task::spawn_blocking(move || {
-                let result = write_whole(&partial, &path, &bytes);
-                if result.is_err() {
-                    let _ = std::fs::remove_file(&partial);
-                }
-                result.map(|()| written)
-            })
-            .await
-            .map_err(|e| ClientError::Local {
-                path: target.to_owned(),
-                reason: format!("writing stopped unexpectedly: {e}"),
-            })?;
-        }
-        let mut out = tokio::fs::File::create(&partial)
-            .await
-            .map_err(ClientError::io(&partial))?;
-        let result = async {
-            let written = self.download(file, 0..u64::MAX, &mut out, progress).await?;
-            out.sync_all().await.map_err(ClientError::io(&partial))?;
-            drop(out);
-            tokio::fs::rename(&partial, target)
-                .await
-                .map_err(ClientError::io(target))?;
-            Ok(written)
-        }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&partial).await;
-        }
-        result
     }
 
     /// Downloads the folder at `remote` with everything in it into the local directory
@@ -486,14 +374,14 @@ impl Drive {
         for dir in &parents {
             std::fs::create_dir_all(dir).map_err(ClientError::io(dir))?;
         }
-        let flight = &Flight::new(&self.options);
+        let flight = &Flight::new(self.options());
         let lander = &Lander::start()?;
         // Records and orders come a batch of files per pool request, and small files'
         // pieces a request per peer per batch, a batch ahead of the downloads.
         let files = stream::iter(walked.files.chunks(SOURCES_BATCH))
             .map(|chunk| async move {
                 let mut files = self.readables(chunk).await?;
-                self.prefetch(&mut files).await;
+                self.transfers.prefetch(&mut files).await;
                 Ok::<_, ClientError>(files)
             })
             .buffered(2)
@@ -503,7 +391,8 @@ impl Drive {
             .map_ok(|file| async move {
                 let target = local_of(&file.path);
                 let _room = flight.room_for(file.metadata.layout.size()).await;
-                self.download_to_file(&file, &target, Some(lander), progress)
+                self.transfers
+                    .download_to_file(&file, &target, Some(lander), progress)
                     .await
             })
             .try_buffer_unordered(flight.files)
@@ -520,7 +409,10 @@ impl Drive {
         let mut all = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.pool.list_page(prefix, after.as_deref(), None).await?;
+            let page = self
+                .pool()
+                .list_page(prefix, after.as_deref(), None)
+                .await?;
             all.extend(page.objects);
             match page.next {
                 Some(next) => after = Some(next),
@@ -565,7 +457,7 @@ impl Drive {
             match deeper {
                 None => {
                     if let Entry::File { metadata, .. } =
-                        entry::open(&self.metadata_key, &object.metadata)?
+                        entry::open(self.transfers.metadata_key(), &object.metadata)?
                     {
                         entries.insert(
                             name.as_str().to_owned(),
@@ -648,10 +540,10 @@ impl Drive {
     async fn make_marker(&self, folder: &RemotePath) -> ClientResult<()> {
         let marker = entry::marker_path(&self.encrypt(folder));
         let begun = self
-            .pool
+            .pool()
             .begin(&marker, entry::FOLDER_REDUNDANCY, None)
             .await?;
-        self.pool
+        self.pool()
             .commit(
                 &begun.upload,
                 &cairn_proto::api::CommitUpload {
@@ -697,9 +589,9 @@ impl Drive {
         self.check_parent(&to).await?;
         let (source, target) = (self.encrypt(from), self.encrypt(&to));
         match kind {
-            Kind::File => self.pool.rename(source.as_str(), target.as_str()).await?,
+            Kind::File => self.pool().rename(source.as_str(), target.as_str()).await?,
             Kind::Folder => {
-                self.pool
+                self.pool()
                     .rename(&source.children_prefix(), &target.children_prefix())
                     .await?
             }
@@ -720,7 +612,7 @@ impl Drive {
         match self.kind(path).await? {
             None => Err(ClientError::NotFound(path.clone())),
             Some(Kind::File) => {
-                self.pool.delete(self.encrypt(path).as_str()).await?;
+                self.pool().delete(self.encrypt(path).as_str()).await?;
                 self.keep_parent(path).await?;
                 Ok(1)
             }
@@ -736,8 +628,8 @@ impl Drive {
                     .filter(|o| !o.path.ends_with(&format!("/{FOLDER_MARKER}")))
                     .count() as u64;
                 stream::iter(objects)
-                    .map(|object| async move { self.pool.delete(&object.path).await })
-                    .buffer_unordered(self.options.concurrency.max(1))
+                    .map(|object| async move { self.pool().delete(&object.path).await })
+                    .buffer_unordered(self.options().concurrency.max(1))
                     .try_collect::<Vec<_>>()
                     .await?;
                 self.keep_parent(path).await?;
@@ -750,7 +642,7 @@ impl Drive {
     pub async fn status(&self, path: &RemotePath) -> ClientResult<FileStatus> {
         let file = self.readable(path).await?;
         let health = self
-            .pool
+            .pool()
             .object_health(self.encrypt(path).as_str())
             .await?
             .ok_or_else(|| ClientError::NotFound(path.clone()))?;
@@ -764,7 +656,7 @@ impl Drive {
 
     /// How healthy the account's files are.
     pub async fn health(&self) -> ClientResult<Health> {
-        let health = self.pool.account_health().await?;
+        let health = self.pool().account_health().await?;
         let decrypt = |paths: Vec<String>| -> ClientResult<Vec<RemotePath>> {
             paths
                 .iter()
@@ -834,17 +726,4 @@ fn millis_timestamp(ms: u64) -> Timestamp {
         secs: i64::try_from(ms / 1000).unwrap_or(i64::MAX),
         nanos: u32::try_from(ms % 1000).unwrap_or(0) * 1_000_000,
     }
-}
-
-/// Files up to this size are fetched into memory and written in one go.
-const SMALL_FILE: u64 = 1 << 20;
-
-/// Writes `bytes` to `partial`, syncs it and renames it to `target`.
-fn write_whole(partial: &Path, target: &Path, bytes: &[u8]) -> ClientResult<()> {
-    use std::io::Write;
-    let mut out = std::fs::File::create(partial).map_err(ClientError::io(partial))?;
-    out.write_all(bytes).map_err(ClientError::io(partial))?;
-    out.sync_all().map_err(ClientError::io(partial))?;
-    drop(out);
-    std::fs::rename(partial, target).map_err(ClientError::io(target))
 }

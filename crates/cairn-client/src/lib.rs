@@ -5,18 +5,15 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-mod download;
 pub mod drive;
 pub mod entry;
 pub mod error;
 mod flight;
 pub mod home;
-mod landing;
 pub mod pool;
-mod prefetch;
 pub mod progress;
 mod together;
-mod upload;
+pub mod transfer;
 
 /// Piece transfers to and from peers (shared with peers running repairs).
 pub use cairn_transfer as peer;
@@ -25,3 +22,4 @@ pub use drive::{Drive, DriveOptions, FileStatus, Health, Kind, ListEntry, TreeRe
 pub use error::{ClientError, ClientResult};
 pub use home::{Home, Protection};
 pub use progress::Progress;
+pub use transfer::Transfers;

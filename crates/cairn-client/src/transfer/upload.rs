@@ -22,7 +22,7 @@ use cairn_proto::api::{
 use futures_util::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
-use crate::drive::Drive;
+use super::Transfers;
 use crate::entry;
 use crate::error::{ClientError, ClientResult};
 use crate::peer::TransferError;
@@ -43,7 +43,7 @@ fn open_sources() -> &'static Arc<Semaphore> {
 /// What the producer thread hands the uploader.
 type Produced = ClientResult<(u32, EncodedSegment)>;
 
-impl Drive {
+impl Transfers {
     /// Uploads the local file `local` to the encrypted path `path`, replacing what is there.
     pub(crate) async fn upload_file(
         &self,
@@ -70,13 +70,13 @@ impl Drive {
         let modified = info
             .modified()
             .map_or_else(|_| Timestamp::default(), timestamp);
-        let layout = SegmentLayout::new(info.len(), self.options().segment_size)?;
+        let layout = SegmentLayout::new(info.len(), self.options.segment_size)?;
         // Under a concrete redundancy the first segment is placed with `begin` itself;
         // `auto` is resolved by the pool first.
-        let (redundancy, begun) = match self.options().redundancy {
+        let (redundancy, begun) = match self.options.redundancy {
             RedundancyPolicy::Fixed(r) => (r, None),
             policy => {
-                let begun = self.pool().begin(path, &policy.to_string(), None).await?;
+                let begun = self.pool.begin(path, &policy.to_string(), None).await?;
                 (concrete(&begun.redundancy)?, Some(begun.upload))
             }
         };
@@ -100,7 +100,7 @@ impl Drive {
             && let Some(id) = begun
         {
             // Best effort: the pool also collects it when the upload expires.
-            if let Err(e) = self.pool().abort(&id).await {
+            if let Err(e) = self.pool.abort(&id).await {
                 tracing::warn!(upload = %id, "could not abandon the upload: {e}");
             }
         }
@@ -187,9 +187,9 @@ impl Drive {
             redundancy,
             segments: records,
         };
-        let sealed = entry::seal_file(self.metadata_key(), object, &metadata, &mut rng)?;
+        let sealed = entry::seal_file(&self.metadata_key, object, &metadata, &mut rng)?;
         let id = begun_upload(upload).await?;
-        self.pool()
+        self.pool
             .commit(
                 &id,
                 &CommitUpload {
@@ -303,7 +303,7 @@ impl Drive {
         }
         let bytes = piece_size * pieces.len() as u64;
         let uncommitted = if commit {
-            self.pool()
+            self.pool
                 .commit_segment(upload, index, &CommitSegment { pieces })
                 .await?;
             None
@@ -339,14 +339,14 @@ impl Drive {
         let put = |attempt: Attempt| {
             let bytes = bytes.clone();
             async move {
-                self.peers()
+                self.peers
                     .put(attempt.peer, &attempt.address, &attempt.order, hash, bytes)
                     .await
             }
         };
         let mut attempts = FuturesUnordered::new();
         attempts.push(put(first));
-        let hedge = tokio::time::sleep(self.options().hedge_after);
+        let hedge = tokio::time::sleep(self.options.hedge_after);
         tokio::pin!(hedge);
         let mut hedged = false;
         loop {
