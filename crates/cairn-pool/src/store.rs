@@ -17,9 +17,9 @@ use cairn_core::{AccountId, PeerId, PieceHash};
 
 pub use error::StoreError;
 pub use model::{
-    AuditTally, BadUploadId, CommitObject, HeartbeatStats, NewUpload, ObjectRecord, ObjectSegment,
-    ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage, PiecePlacement,
-    SegmentCommit, StoreStats, StoredSegment, UploadId, UploadRecord,
+    AuditTally, BadUploadId, CommitObject, HeartbeatStats, LevelEntry, NewUpload, ObjectRecord,
+    ObjectSegment, ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage,
+    PiecePlacement, SegmentCommit, StoreStats, StoredSegment, UploadId, UploadRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -169,6 +169,19 @@ pub trait MetadataStore: Send + Sync + 'static {
         after: Option<String>,
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<ObjectSummary>>> + Send;
+
+    /// One level under `prefix` (empty or ending in `/`), as a listing with delimiter `/`:
+    /// committed objects directly under it and the sub-folder prefixes of deeper ones, in
+    /// path order, after `after` (an object's path, or a sub-folder prefix whose contents
+    /// are then skipped), at most `limit` entries in all. Each sub-folder costs one seek
+    /// past its contents, never a read of them.
+    fn list_level(
+        &self,
+        account: AccountId,
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<LevelEntry>>> + Send;
 
     /// One committed object with its segments and pieces.
     fn object(

@@ -40,8 +40,8 @@ pub const MAX_METADATA: usize = 1024 * 1024;
 /// Most segments one object may have.
 pub const MAX_SEGMENTS: u32 = 1 << 24;
 /// Default and largest page of a listing.
-const DEFAULT_PAGE: u32 = 1000;
-const MAX_PAGE: u32 = 10_000;
+pub(super) const DEFAULT_PAGE: u32 = 1000;
+pub(super) const MAX_PAGE: u32 = 10_000;
 
 pub(super) fn account_id(signer: [u8; 32]) -> Result<AccountId, ApiError> {
     AccountId::from_bytes(signer)
@@ -58,7 +58,7 @@ pub(super) fn check_path(path: &str) -> Result<(), ApiError> {
 }
 
 /// A folder prefix: empty (everything) or an encrypted path followed by `/`.
-fn check_prefix(prefix: &str) -> Result<(), ApiError> {
+pub(super) fn check_prefix(prefix: &str) -> Result<(), ApiError> {
     match prefix.strip_suffix('/') {
         None if prefix.is_empty() => Ok(()),
         Some(folder) => check_path(folder),
@@ -692,7 +692,7 @@ pub async fn get_many<S: MetadataStore>(
 }
 
 /// An object's record with a get order for every piece on a peer that may still serve it.
-fn sources<S: MetadataStore>(
+pub(super) fn sources<S: MetadataStore>(
     app: &App<S>,
     account: AccountId,
     object: ObjectRecord,

@@ -519,6 +519,38 @@ pub(crate) async fn listing_pages_by_prefix<S: MetadataStore>(store: S) {
     );
 }
 
+pub(crate) async fn listing_one_level_skips_sub_folders<S: MetadataStore>(store: S) {
+    let alice = account(1);
+    for path in [
+        "a/x", "a/y/1", "a/y/2", "a/y/z/3", "a/z", "a/zz/1", "a-/q", "ab", "b/c/d",
+    ] {
+        commit_at(&store, alice, path, 10).await;
+    }
+    commit_at(&store, account(2), "a/w", 10).await;
+    let level = |prefix: &str, after: Option<&str>, limit| {
+        let (prefix, after) = (prefix.to_owned(), after.map(str::to_owned));
+        let store = &store;
+        async move {
+            let entries = store.list_level(alice, prefix, after, limit).await.unwrap();
+            entries
+                .into_iter()
+                .map(|e| match e {
+                    LevelEntry::Object(o) => o.path,
+                    LevelEntry::Folder(f) => f,
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(level("a/", None, 10).await, ["a/x", "a/y/", "a/z", "a/zz/"]);
+    assert_eq!(level("a/", None, 2).await, ["a/x", "a/y/"]);
+    assert_eq!(level("a/", Some("a/y/"), 2).await, ["a/z", "a/zz/"]);
+    assert_eq!(level("a/", Some("a/x"), 1).await, ["a/y/"]);
+    assert!(level("a/", Some("a/zz/"), 2).await.is_empty());
+    assert_eq!(level("a/y/", None, 10).await, ["a/y/1", "a/y/2", "a/y/z/"]);
+    assert_eq!(level("", None, 10).await, ["a-/", "a/", "ab", "b/"]);
+    assert!(level("nothing/", None, 10).await.is_empty());
+}
+
 pub(crate) async fn renames_move_objects_atomically<S: MetadataStore>(store: S) {
     let alice = account(1);
     for path in ["d/1", "d/2", "e/2", "f"] {
@@ -1650,6 +1682,7 @@ macro_rules! suite {
             case!(replacing_and_deleting_queue_pieces);
             case!(abort_and_expiry_collect_uploads);
             case!(listing_pages_by_prefix);
+            case!(listing_one_level_skips_sub_folders);
             case!(renames_move_objects_atomically);
             case!(registration_updates_details);
             case!(uploads_are_checked);
