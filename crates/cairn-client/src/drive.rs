@@ -4,11 +4,16 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use cairn_core::{EncryptedPath, MasterSecret, Name, PathCipher, RemotePath, Timestamp};
-use cairn_proto::api::{AccountOpened, MAX_SOURCES, NetworkStatus, ObjectEntry, SegmentHealth};
+use cairn_core::{
+    EncryptedPath, MasterSecret, Name, PathCipher, Redundancy, RemotePath, Timestamp,
+};
+use cairn_proto::api::{
+    AccountOpened, FolderList, MAX_SOURCES, NetworkStatus, ObjectEntry, SegmentHealth,
+};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::entry::{self, Entry, FOLDER_MARKER};
 use crate::error::{ClientError, ClientResult};
@@ -17,7 +22,7 @@ use crate::home::Home;
 use crate::pool::PoolClient;
 use crate::progress::Progress;
 pub use crate::transfer::DriveOptions;
-use crate::transfer::{Readable, Transfers, landing::Lander};
+use crate::transfer::{FileHandle, Readable, Source, Transfers, landing::Lander};
 
 /// Files whose records one pool request fetches in a folder download.
 const SOURCES_BATCH: usize = 64;
@@ -54,6 +59,34 @@ pub struct ListEntry {
     /// Modification time of a file; creation time of an explicitly made folder.
     pub modified: Option<Timestamp>,
 }
+
+/// One page of a folder listing ([`Drive::list_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    /// Files and sub-folders, in the pool's order (by encrypted name: stable from page to
+    /// page, not alphabetical).
+    pub entries: Vec<ListEntry>,
+    /// Pass as `after` for the next page; `None` on the last.
+    pub next: Option<String>,
+}
+
+/// What is at a path ([`Drive::stat`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    /// The path.
+    pub path: RemotePath,
+    /// File or folder.
+    pub kind: Kind,
+    /// Plaintext bytes (0 for folders).
+    pub size: u64,
+    /// Modification time of a file; creation time of an explicitly made folder.
+    pub modified: Option<Timestamp>,
+    /// A file's redundancy.
+    pub redundancy: Option<Redundancy>,
+}
+
+/// A segment index past any object's end: asks the pool for a record without sources.
+const NO_SEGMENT: u32 = u32::MAX;
 
 /// One file's redundancy and the health of its pieces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +140,7 @@ pub struct TreeReport {
 /// A user's drive on one pool: the namespace (readable paths, folders, listings, moves)
 /// over the [`Transfers`] that move each file's bytes.
 pub struct Drive {
-    transfers: Transfers,
+    transfers: Arc<Transfers>,
     paths: PathCipher,
 }
 
@@ -115,7 +148,7 @@ impl Drive {
     /// A drive on the pool at `pool` for the account of `secret`.
     pub fn new(pool: &str, secret: &MasterSecret, options: DriveOptions) -> ClientResult<Self> {
         Ok(Self {
-            transfers: Transfers::new(pool, secret, options)?,
+            transfers: Arc::new(Transfers::new(pool, secret, options)?),
             paths: PathCipher::new(&secret.path_key()),
         })
     }
@@ -214,6 +247,26 @@ impl Drive {
         self.check_parent(remote).await?;
         self.transfers
             .upload_file(local, self.encrypt(remote).as_str(), progress)
+            .await
+    }
+
+    /// Uploads exactly `len` bytes from `reader` to `remote`, replacing a file there, with
+    /// the memory bound of a file put (a segment or two in flight). A reader that ends
+    /// early or runs on stores nothing.
+    pub async fn put_reader(
+        &self,
+        remote: &RemotePath,
+        len: u64,
+        reader: impl AsyncRead + Send + Unpin + 'static,
+        progress: &Progress,
+    ) -> ClientResult<()> {
+        if remote.is_root() || self.kind(remote).await? == Some(Kind::Folder) {
+            return Err(ClientError::IsFolder(remote.clone()));
+        }
+        self.check_parent(remote).await?;
+        let source = Source::stream(PathBuf::from(remote.to_string()), len, reader);
+        self.transfers
+            .upload(source, self.encrypt(remote).as_str(), progress)
             .await
     }
 
@@ -421,13 +474,96 @@ impl Drive {
         }
     }
 
+    /// One page of the folder `dir`: up to `limit` of its files and sub-folders after the
+    /// cursor `after` (a previous page's `next`), read from the pool one level deep — what
+    /// is inside the sub-folders is never read.
+    pub async fn list_page(
+        &self,
+        dir: &RemotePath,
+        after: Option<&str>,
+        limit: u32,
+    ) -> ClientResult<ListPage> {
+        let prefix = self.encrypt(dir).children_prefix();
+        let page = self.pool().list_level(&prefix, after, Some(limit)).await?;
+        self.open_page(dir, &prefix, page)
+    }
+
+    /// A page from the pool, opened: names decrypted, file records opened.
+    fn open_page(
+        &self,
+        dir: &RemotePath,
+        prefix: &str,
+        page: FolderList,
+    ) -> ClientResult<ListPage> {
+        let mut keyed: Vec<(String, ListEntry)> = Vec::new();
+        for object in page.objects {
+            let rest = object.path.get(prefix.len()..).unwrap_or_default();
+            if rest == FOLDER_MARKER {
+                continue;
+            }
+            let path = dir.join(self.paths.decrypt_name(rest)?)?;
+            if let Entry::File { metadata, .. } =
+                entry::open(self.transfers.metadata_key(), &object.metadata)?
+            {
+                let entry = ListEntry {
+                    path,
+                    kind: Kind::File,
+                    size: metadata.layout.size(),
+                    modified: Some(metadata.modified),
+                };
+                keyed.push((object.path, entry));
+            }
+        }
+        for folder in page.folders {
+            let rest = folder.prefix.get(prefix.len()..).unwrap_or_default();
+            let name = rest.strip_suffix('/').unwrap_or(rest);
+            let entry = ListEntry {
+                path: dir.join(self.paths.decrypt_name(name)?)?,
+                kind: Kind::Folder,
+                size: 0,
+                modified: folder.marker_committed_at_ms.map(millis_timestamp),
+            };
+            keyed.push((folder.prefix, entry));
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(ListPage {
+            entries: keyed.into_iter().map(|(_, entry)| entry).collect(),
+            next: page.next,
+        })
+    }
+
     /// Lists the folder `dir`: its files and sub-folders, by name. A file path lists the
     /// file itself.
     pub async fn list(&self, dir: &RemotePath) -> ClientResult<Vec<ListEntry>> {
-        let encrypted = self.encrypt(dir);
-        let prefix = encrypted.children_prefix();
-        let objects = self.objects_under(&prefix).await?;
-        if objects.is_empty() && !dir.is_root() {
+        let prefix = self.encrypt(dir).children_prefix();
+        let mut entries: BTreeMap<String, ListEntry> = BTreeMap::new();
+        let mut after: Option<String> = None;
+        let mut anything = false;
+        loop {
+            let page = self
+                .pool()
+                .list_level(&prefix, after.as_deref(), None)
+                .await?;
+            anything |= !page.objects.is_empty() || !page.folders.is_empty();
+            let page = self.open_page(dir, &prefix, page)?;
+            for entry in page.entries {
+                let name = entry.path.file_name().map(|n| n.as_str().to_owned());
+                let Some(name) = name else { continue };
+                match entry.kind {
+                    Kind::File => {
+                        entries.insert(name, entry);
+                    }
+                    Kind::Folder => {
+                        entries.entry(name).or_insert(entry);
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        if !anything && !dir.is_root() {
             return match self.kind(dir).await? {
                 Some(Kind::File) => {
                     let file = self.readable(dir).await?;
@@ -441,53 +577,68 @@ impl Drive {
                 _ => Err(ClientError::NotFound(dir.clone())),
             };
         }
-        let mut entries: BTreeMap<String, ListEntry> = BTreeMap::new();
-        for object in &objects {
-            let rest = object.path.get(prefix.len()..).unwrap_or_default();
-            let mut components = rest.split('/');
-            let Some(first) = components.next() else {
-                continue;
-            };
-            let deeper = components.next();
-            if first == FOLDER_MARKER {
-                continue;
-            }
-            let name = self.paths.decrypt_name(first)?;
-            let path = dir.join(name.clone())?;
-            match deeper {
-                None => {
-                    if let Entry::File { metadata, .. } =
-                        entry::open(self.transfers.metadata_key(), &object.metadata)?
-                    {
-                        entries.insert(
-                            name.as_str().to_owned(),
-                            ListEntry {
-                                path,
-                                kind: Kind::File,
-                                size: metadata.layout.size(),
-                                modified: Some(metadata.modified),
-                            },
-                        );
-                    }
-                }
-                Some(second) => {
-                    let made = (second == FOLDER_MARKER && components.next().is_none())
-                        .then(|| millis_timestamp(object.committed_at_ms));
-                    let folder = entries
-                        .entry(name.as_str().to_owned())
-                        .or_insert(ListEntry {
-                            path,
-                            kind: Kind::Folder,
-                            size: 0,
-                            modified: None,
-                        });
-                    if folder.kind == Kind::Folder && made.is_some() {
-                        folder.modified = made;
-                    }
-                }
-            }
-        }
         Ok(entries.into_values().collect())
+    }
+
+    /// What is at `path`: a file (one pool request), a folder, or nothing.
+    pub async fn stat(&self, path: &RemotePath) -> ClientResult<Option<Stat>> {
+        let folder = |modified| Stat {
+            path: path.clone(),
+            kind: Kind::Folder,
+            size: 0,
+            modified,
+            redundancy: None,
+        };
+        if path.is_root() {
+            return Ok(Some(folder(None)));
+        }
+        let encrypted = self.encrypt(path);
+        let pool = self.pool();
+        if let Some(record) = pool
+            .object_range(encrypted.as_str(), NO_SEGMENT, NO_SEGMENT)
+            .await?
+            && let Entry::File { metadata, .. } =
+                entry::open(self.transfers.metadata_key(), &record.metadata)?
+        {
+            return Ok(Some(Stat {
+                path: path.clone(),
+                kind: Kind::File,
+                size: metadata.layout.size(),
+                modified: Some(metadata.modified),
+                redundancy: Some(metadata.redundancy),
+            }));
+        }
+        let marker = entry::marker_path(&encrypted);
+        if let Some(record) = pool.object_range(&marker, NO_SEGMENT, NO_SEGMENT).await? {
+            return Ok(Some(folder(Some(millis_timestamp(record.committed_at_ms)))));
+        }
+        let inside = pool
+            .list_level(&encrypted.children_prefix(), None, Some(1))
+            .await?;
+        let implied = !inside.objects.is_empty() || !inside.folders.is_empty();
+        Ok(implied.then(|| folder(None)))
+    }
+
+    /// Opens the file at `remote` for random reads: one pool request now, then at most one
+    /// per read, for the sources of the segments it needs (see [`FileHandle`]).
+    pub async fn open_file(&self, remote: &RemotePath) -> ClientResult<FileHandle> {
+        let encrypted = self.encrypt(remote);
+        let record = self
+            .pool()
+            .object_range(encrypted.as_str(), NO_SEGMENT, NO_SEGMENT)
+            .await?;
+        let Some(record) = record else {
+            return Err(match self.kind(remote).await? {
+                Some(Kind::Folder) => ClientError::IsFolder(remote.clone()),
+                _ => ClientError::NotFound(remote.clone()),
+            });
+        };
+        let file = self.transfers.open_record(remote, record)?;
+        Ok(FileHandle::new(
+            self.transfers.clone(),
+            encrypted.as_str().to_owned(),
+            file,
+        ))
     }
 
     /// Every file and explicitly made folder under `dir`, at any depth.

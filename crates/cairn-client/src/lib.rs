@@ -18,8 +18,10 @@ pub mod transfer;
 /// Piece transfers to and from peers (shared with peers running repairs).
 pub use cairn_transfer as peer;
 
-pub use drive::{Drive, DriveOptions, FileStatus, Health, Kind, ListEntry, TreeReport, Walked};
+pub use drive::{
+    Drive, DriveOptions, FileStatus, Health, Kind, ListEntry, ListPage, Stat, TreeReport, Walked,
+};
 pub use error::{ClientError, ClientResult};
 pub use home::{Home, Protection};
 pub use progress::Progress;
-pub use transfer::Transfers;
+pub use transfer::{FileHandle, Transfers};

@@ -5,6 +5,7 @@
 //!
 //! - `upload.rs`: one object from a file or any reader, a segment or two in flight;
 //! - `download.rs`: a byte range of one object, the fastest `k` pieces per segment;
+//! - `handle.rs`: an open object for random reads, sources fetched per range and reused;
 //! - `prefetch.rs`: the first pieces of many small files, a request per peer;
 //! - `landing.rs`: small downloaded files made durable a group at a time.
 
@@ -19,11 +20,14 @@ use crate::peer::PeerClient;
 use crate::pool::PoolClient;
 
 pub(crate) mod download;
+pub mod handle;
 pub(crate) mod landing;
 pub(crate) mod prefetch;
 pub(crate) mod upload;
 
 pub(crate) use download::Readable;
+pub use handle::FileHandle;
+pub(crate) use upload::Source;
 
 /// How a drive stores and fetches.
 #[derive(Debug, Clone)]
