@@ -127,7 +127,7 @@ pub struct Health {
 }
 
 /// What a tree operation did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct TreeReport {
     /// Files moved.
     pub files: u64,
@@ -135,6 +135,51 @@ pub struct TreeReport {
     pub bytes: u64,
     /// Folders made.
     pub folders: u64,
+    /// Files that failed, each with why; the others moved all the same.
+    pub failed: Vec<TreeFailure>,
+}
+
+/// One file a tree operation could not move.
+#[derive(Debug)]
+pub struct TreeFailure {
+    /// Its local path (the source of a put, the target of a get).
+    pub local: PathBuf,
+    /// Its path in the drive.
+    pub remote: RemotePath,
+    /// What went wrong.
+    pub error: ClientError,
+}
+
+impl TreeReport {
+    /// Counts each file's outcome.
+    fn tally(
+        &mut self,
+        results: impl IntoIterator<Item = (PathBuf, RemotePath, ClientResult<u64>)>,
+    ) {
+        for (local, remote, result) in results {
+            match result {
+                Ok(size) => {
+                    self.files += 1;
+                    self.bytes += size;
+                }
+                Err(error) => self.failed.push(TreeFailure {
+                    local,
+                    remote,
+                    error,
+                }),
+            }
+        }
+    }
+
+    /// The report if every file moved; else the first failure's error (the others are
+    /// in [`TreeReport::failed`] of a report the caller keeps).
+    pub fn into_result(mut self) -> ClientResult<Self> {
+        if self.failed.is_empty() {
+            Ok(self)
+        } else {
+            Err(self.failed.swap_remove(0).error)
+        }
+    }
 }
 
 /// A user's drive on one pool: the namespace (readable paths, folders, listings, moves)
@@ -245,9 +290,14 @@ impl Drive {
             return Err(ClientError::IsFolder(remote.clone()));
         }
         self.check_parent(remote).await?;
-        self.transfers
-            .upload_file(local, self.encrypt(remote).as_str(), progress)
-            .await
+        let progress = progress.for_file(remote);
+        let size = std::fs::metadata(local).map_or(0, |m| m.len());
+        progress.started(size);
+        let encrypted = self.encrypt(remote);
+        let put = self
+            .transfers
+            .upload_file(local, encrypted.as_str(), &progress);
+        progress.ended(put.await)
     }
 
     /// Uploads exactly `len` bytes from `reader` to `remote`, replacing a file there, with
@@ -265,9 +315,11 @@ impl Drive {
         }
         self.check_parent(remote).await?;
         let source = Source::stream(PathBuf::from(remote.to_string()), len, reader);
-        self.transfers
-            .upload(source, self.encrypt(remote).as_str(), progress)
-            .await
+        let progress = progress.for_file(remote);
+        progress.started(len);
+        let encrypted = self.encrypt(remote);
+        let put = self.transfers.upload(source, encrypted.as_str(), &progress);
+        progress.ended(put.await)
     }
 
     /// Uploads the local folder `local` and everything in it to `remote`, many files at
@@ -289,22 +341,36 @@ impl Drive {
             report.folders += 1;
         }
         let flight = &Flight::new(self.options());
-        let sizes: Vec<u64> = stream::iter(&tree.files)
+        let results: Vec<(&PathBuf, &RemotePath, ClientResult<u64>)> = stream::iter(&tree.files)
             .map(|(file, path)| async move {
-                let size = std::fs::metadata(file)
-                    .map_err(ClientError::io(file))?
-                    .len();
-                let _room = flight.room_for(size).await;
-                self.transfers
-                    .upload_file(file, self.encrypt(path).as_str(), progress)
-                    .await?;
-                Ok::<_, ClientError>(size)
+                let progress = progress.for_file(path);
+                let put = async {
+                    if progress.is_cancelled() {
+                        return Err(ClientError::Cancelled);
+                    }
+                    let size = std::fs::metadata(file)
+                        .map_err(ClientError::io(file))?
+                        .len();
+                    let _room = flight.room_for(size).await;
+                    progress.started(size);
+                    self.transfers
+                        .upload_file(file, self.encrypt(path).as_str(), &progress)
+                        .await?;
+                    Ok(size)
+                };
+                (file, path, progress.ended(put.await))
             })
             .buffer_unordered(flight.files)
-            .try_collect()
-            .await?;
-        report.files = sizes.len() as u64;
-        report.bytes = sizes.iter().sum();
+            .collect()
+            .await;
+        report.tally(
+            results
+                .into_iter()
+                .map(|(local, remote, result)| (local.clone(), remote.clone(), result)),
+        );
+        if progress.is_cancelled() {
+            return Err(ClientError::Cancelled);
+        }
         Ok(report)
     }
 
@@ -350,9 +416,10 @@ impl Drive {
         progress: &Progress,
     ) -> ClientResult<u64> {
         let file = self.readable(remote).await?;
-        self.transfers
-            .download(&file, 0..u64::MAX, out, progress)
-            .await
+        let progress = progress.for_file(remote);
+        progress.started(file.metadata.layout.size());
+        let get = self.transfers.download(&file, 0..u64::MAX, out, &progress);
+        progress.ended(get.await)
     }
 
     /// Reads bytes `range` of the file at `remote`, fetching only the segments it touches.
@@ -383,10 +450,12 @@ impl Drive {
             Some(name) if local.is_dir() => local.join(name.as_str()),
             _ => local.to_owned(),
         };
-        let written = self
+        let progress = progress.for_file(remote);
+        progress.started(file.metadata.layout.size());
+        let get = self
             .transfers
-            .download_to_file(&file, &target, None, progress)
-            .await?;
+            .download_to_file(&file, &target, None, &progress);
+        let written = progress.ended(get.await)?;
         Ok((target, written))
     }
 
@@ -440,20 +509,33 @@ impl Drive {
             .buffered(2)
             .map_ok(|files| stream::iter(files.into_iter().map(Ok)))
             .try_flatten();
-        let sizes: Vec<u64> = files
+        // A file that fails is reported and the rest go on; a batch's pool request that
+        // fails ends the operation.
+        let results: Vec<(PathBuf, RemotePath, ClientResult<u64>)> = files
             .map_ok(|file| async move {
                 let target = local_of(&file.path);
-                let _room = flight.room_for(file.metadata.layout.size()).await;
-                self.transfers
-                    .download_to_file(&file, &target, Some(lander), progress)
-                    .await
+                let progress = progress.for_file(&file.path);
+                let get = async {
+                    if progress.is_cancelled() {
+                        return Err(ClientError::Cancelled);
+                    }
+                    let _room = flight.room_for(file.metadata.layout.size()).await;
+                    progress.started(file.metadata.layout.size());
+                    self.transfers
+                        .download_to_file(&file, &target, Some(lander), &progress)
+                        .await
+                };
+                let result = progress.ended(get.await);
+                Ok::<_, ClientError>((target, file.path, result))
             })
             .try_buffer_unordered(flight.files)
             .try_collect()
             .await?;
         lander.finish().await?;
-        report.files = sizes.len() as u64;
-        report.bytes = sizes.iter().sum();
+        report.tally(results);
+        if progress.is_cancelled() {
+            return Err(ClientError::Cancelled);
+        }
         Ok(report)
     }
 

@@ -19,9 +19,10 @@ pub mod transfer;
 pub use cairn_transfer as peer;
 
 pub use drive::{
-    Drive, DriveOptions, FileStatus, Health, Kind, ListEntry, ListPage, Stat, TreeReport, Walked,
+    Drive, DriveOptions, FileStatus, Health, Kind, ListEntry, ListPage, Stat, TreeFailure,
+    TreeReport, Walked,
 };
 pub use error::{ClientError, ClientResult};
 pub use home::{Home, Protection};
-pub use progress::Progress;
+pub use progress::{Event, Progress};
 pub use transfer::{FileHandle, Transfers};

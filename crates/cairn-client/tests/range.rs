@@ -8,41 +8,14 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use cairn_client::pool::PoolClient;
 use cairn_client::{ClientError, Drive, Progress};
-use cairn_core::{MasterSecret, PathCipher, RemotePath};
-use common::{Net, PEERS, SEGMENT, start, start_with};
+use cairn_core::{MasterSecret, RemotePath};
+use common::{Net, SEGMENT, destroy_segment, start, start_with};
 use rand::RngCore;
 
 /// A drive on `net` storing `ec:2+2` in [`SEGMENT`]-byte segments.
 fn drive(net: &Net, secret: &MasterSecret) -> Drive {
     common::drive_at(&net.url, secret)
-}
-
-/// Deletes, on every peer's disk, the files of the pieces of segment `index`.
-async fn destroy_segment(net: &Net, secret: &MasterSecret, path: &RemotePath, index: u32) {
-    let encrypted = PathCipher::new(&secret.path_key()).encrypt(path);
-    let pool = PoolClient::new(&net.url, secret.account_key()).unwrap();
-    let object = pool.object(encrypted.as_str()).await.unwrap().unwrap();
-    let segment = object.segments.iter().find(|s| s.index == index).unwrap();
-    let mut removed = 0;
-    for piece in &segment.pieces {
-        let name = piece.hash.to_string();
-        for i in 0..PEERS {
-            let file = net
-                .dir
-                .path()
-                .join(format!("peer{i}"))
-                .join("pieces")
-                .join(&name[..2])
-                .join(&name);
-            if Path::new(&file).exists() {
-                std::fs::remove_file(&file).unwrap();
-                removed += 1;
-            }
-        }
-    }
-    assert_eq!(removed, segment.pieces.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

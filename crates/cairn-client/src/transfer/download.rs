@@ -42,8 +42,21 @@ pub(crate) struct Readable {
 
 impl Transfers {
     /// Writes bytes `range` of `file` to `out`, in order; returns how many were written.
-    /// The whole file's content hash is checked when the range covers it.
+    /// The whole file's content hash is checked when the range covers it. Stops when the
+    /// caller cancels (see [`Progress::with_cancel`]).
     pub(crate) async fn download<W: AsyncWrite + Unpin>(
+        &self,
+        file: &Readable,
+        range: Range<u64>,
+        out: &mut W,
+        progress: &Progress,
+    ) -> ClientResult<u64> {
+        progress
+            .until_cancelled(self.download_range(file, range, out, progress))
+            .await
+    }
+
+    async fn download_range<W: AsyncWrite + Unpin>(
         &self,
         file: &Readable,
         range: Range<u64>,

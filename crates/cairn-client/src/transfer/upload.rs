@@ -138,19 +138,16 @@ impl Transfers {
             }
         };
         let (upload, _) = watch::channel(begun);
-        let result = self
-            .upload_segments(
-                source,
-                Shape {
-                    path,
-                    layout,
-                    redundancy,
-                    modified,
-                },
-                &upload,
-                progress,
-            )
+        let shape = Shape {
+            path,
+            layout,
+            redundancy,
+            modified,
+        };
+        let result = progress
+            .until_cancelled(self.upload_segments(source, shape, &upload, progress))
             .await;
+        // A failed or cancelled upload is abandoned: nothing of it is ever listed.
         let begun = upload.borrow().clone();
         if result.is_err()
             && let Some(id) = begun

@@ -5,12 +5,13 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_client::pool::PoolClient;
 use cairn_client::{Drive, DriveOptions};
-use cairn_core::{MasterSecret, RedundancyPolicy};
+use cairn_core::{MasterSecret, PathCipher, RedundancyPolicy, RemotePath};
 use cairn_peer::{PeerConfig, RunningPeer};
 use cairn_pool::{PoolConfig, RunningPool};
 
@@ -156,4 +157,30 @@ impl Counted {
     pub fn take(&self) -> Vec<(String, String)> {
         std::mem::take(&mut *self.seen.lock().unwrap())
     }
+}
+
+/// Deletes, on every peer's disk, the files of the pieces of segment `index`.
+pub async fn destroy_segment(net: &Net, secret: &MasterSecret, path: &RemotePath, index: u32) {
+    let encrypted = PathCipher::new(&secret.path_key()).encrypt(path);
+    let pool = PoolClient::new(&net.url, secret.account_key()).unwrap();
+    let object = pool.object(encrypted.as_str()).await.unwrap().unwrap();
+    let segment = object.segments.iter().find(|s| s.index == index).unwrap();
+    let mut removed = 0;
+    for piece in &segment.pieces {
+        let name = piece.hash.to_string();
+        for i in 0..PEERS {
+            let file = net
+                .dir
+                .path()
+                .join(format!("peer{i}"))
+                .join("pieces")
+                .join(&name[..2])
+                .join(&name);
+            if Path::new(&file).exists() {
+                std::fs::remove_file(&file).unwrap();
+                removed += 1;
+            }
+        }
+    }
+    assert_eq!(removed, segment.pieces.len());
 }
