@@ -1,32 +1,25 @@
 //! The drive as a user sees it: files and folders under readable paths. Every path is
 //! encrypted before it leaves this process; every record from the pool is opened here.
+//! The namespace sits over the transfer layer ([`crate::transfer`]) and never the other
+//! way round; listings are in `listing.rs` and tree operations in `tree.rs`, both over
+//! this file's [`Drive`].
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cairn_core::{
-    EncryptedPath, MasterSecret, Name, PathCipher, Redundancy, RemotePath, Timestamp,
-};
-use cairn_proto::api::{
-    AccountOpened, FolderList, MAX_SOURCES, NetworkStatus, ObjectEntry, SegmentHealth,
-};
+use cairn_core::{EncryptedPath, MasterSecret, Name, PathCipher, RemotePath};
+use cairn_proto::api::{AccountOpened, NetworkStatus, ObjectEntry, SegmentHealth};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::entry::{self, Entry, FOLDER_MARKER};
+use crate::entry::{self, FOLDER_MARKER};
 use crate::error::{ClientError, ClientResult};
-use crate::flight::Flight;
 use crate::home::Home;
 use crate::pool::PoolClient;
 use crate::progress::Progress;
 pub use crate::transfer::DriveOptions;
-use crate::transfer::{FileHandle, Readable, Source, Transfers, landing::Lander};
-
-/// Files whose records one pool request fetches in a folder download.
-const SOURCES_BATCH: usize = 64;
-const _: () = assert!(SOURCES_BATCH <= MAX_SOURCES);
+use crate::transfer::{FileHandle, Readable, Source, Transfers};
 
 /// What is at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,47 +39,6 @@ impl Kind {
         }
     }
 }
-
-/// One entry of a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListEntry {
-    /// Its full path.
-    pub path: RemotePath,
-    /// File or folder.
-    pub kind: Kind,
-    /// Plaintext bytes (0 for folders).
-    pub size: u64,
-    /// Modification time of a file; creation time of an explicitly made folder.
-    pub modified: Option<Timestamp>,
-}
-
-/// One page of a folder listing ([`Drive::list_page`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListPage {
-    /// Files and sub-folders, in the pool's order (by encrypted name: stable from page to
-    /// page, not alphabetical).
-    pub entries: Vec<ListEntry>,
-    /// Pass as `after` for the next page; `None` on the last.
-    pub next: Option<String>,
-}
-
-/// What is at a path ([`Drive::stat`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stat {
-    /// The path.
-    pub path: RemotePath,
-    /// File or folder.
-    pub kind: Kind,
-    /// Plaintext bytes (0 for folders).
-    pub size: u64,
-    /// Modification time of a file; creation time of an explicitly made folder.
-    pub modified: Option<Timestamp>,
-    /// A file's redundancy.
-    pub redundancy: Option<Redundancy>,
-}
-
-/// A segment index past any object's end: asks the pool for a record without sources.
-const NO_SEGMENT: u32 = u32::MAX;
 
 /// One file's redundancy and the health of its pieces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,67 +78,11 @@ pub struct Health {
     pub unreadable: Vec<RemotePath>,
 }
 
-/// What a tree operation did.
-#[derive(Debug, Default)]
-pub struct TreeReport {
-    /// Files moved.
-    pub files: u64,
-    /// Plaintext bytes moved.
-    pub bytes: u64,
-    /// Folders made.
-    pub folders: u64,
-    /// Files that failed, each with why; the others moved all the same.
-    pub failed: Vec<TreeFailure>,
-}
-
-/// One file a tree operation could not move.
-#[derive(Debug)]
-pub struct TreeFailure {
-    /// Its local path (the source of a put, the target of a get).
-    pub local: PathBuf,
-    /// Its path in the drive.
-    pub remote: RemotePath,
-    /// What went wrong.
-    pub error: ClientError,
-}
-
-impl TreeReport {
-    /// Counts each file's outcome.
-    fn tally(
-        &mut self,
-        results: impl IntoIterator<Item = (PathBuf, RemotePath, ClientResult<u64>)>,
-    ) {
-        for (local, remote, result) in results {
-            match result {
-                Ok(size) => {
-                    self.files += 1;
-                    self.bytes += size;
-                }
-                Err(error) => self.failed.push(TreeFailure {
-                    local,
-                    remote,
-                    error,
-                }),
-            }
-        }
-    }
-
-    /// The report if every file moved; else the first failure's error (the others are
-    /// in [`TreeReport::failed`] of a report the caller keeps).
-    pub fn into_result(mut self) -> ClientResult<Self> {
-        if self.failed.is_empty() {
-            Ok(self)
-        } else {
-            Err(self.failed.swap_remove(0).error)
-        }
-    }
-}
-
 /// A user's drive on one pool: the namespace (readable paths, folders, listings, moves)
 /// over the [`Transfers`] that move each file's bytes.
 pub struct Drive {
-    transfers: Arc<Transfers>,
-    paths: PathCipher,
+    pub(crate) transfers: Arc<Transfers>,
+    pub(crate) paths: PathCipher,
 }
 
 impl Drive {
@@ -218,11 +114,11 @@ impl Drive {
         &self.transfers
     }
 
-    fn pool(&self) -> &PoolClient {
+    pub(crate) fn pool(&self) -> &PoolClient {
         self.transfers.pool()
     }
 
-    fn encrypt(&self, path: &RemotePath) -> EncryptedPath {
+    pub(crate) fn encrypt(&self, path: &RemotePath) -> EncryptedPath {
         self.paths.encrypt(path)
     }
 
@@ -267,7 +163,7 @@ impl Drive {
 
     /// Every ancestor of `path` must be a folder or not exist yet (folders are implied):
     /// walks up until one exists.
-    async fn check_parent(&self, path: &RemotePath) -> ClientResult<()> {
+    pub(crate) async fn check_parent(&self, path: &RemotePath) -> ClientResult<()> {
         let mut ancestor = path.parent();
         while let Some(dir) = ancestor {
             match self.kind(&dir).await? {
@@ -322,60 +218,8 @@ impl Drive {
         progress.ended(put.await)
     }
 
-    /// Uploads the local folder `local` and everything in it to `remote`, many files at
-    /// once; existing files there are replaced.
-    pub async fn put_tree(
-        &self,
-        local: &Path,
-        remote: &RemotePath,
-        progress: &Progress,
-    ) -> ClientResult<TreeReport> {
-        if self.kind(remote).await? == Some(Kind::File) {
-            return Err(ClientError::NotFolder(remote.clone()));
-        }
-        self.check_parent(remote).await?;
-        let tree = local_tree(local, remote)?;
-        let mut report = TreeReport::default();
-        for folder in &tree.empty_folders {
-            self.make_marker(folder).await?;
-            report.folders += 1;
-        }
-        let flight = &Flight::new(self.options());
-        let results: Vec<(&PathBuf, &RemotePath, ClientResult<u64>)> = stream::iter(&tree.files)
-            .map(|(file, path)| async move {
-                let progress = progress.for_file(path);
-                let put = async {
-                    if progress.is_cancelled() {
-                        return Err(ClientError::Cancelled);
-                    }
-                    let size = std::fs::metadata(file)
-                        .map_err(ClientError::io(file))?
-                        .len();
-                    let _room = flight.room_for(size).await;
-                    progress.started(size);
-                    self.transfers
-                        .upload_file(file, self.encrypt(path).as_str(), &progress)
-                        .await?;
-                    Ok(size)
-                };
-                (file, path, progress.ended(put.await))
-            })
-            .buffer_unordered(flight.files)
-            .collect()
-            .await;
-        report.tally(
-            results
-                .into_iter()
-                .map(|(local, remote, result)| (local.clone(), remote.clone(), result)),
-        );
-        if progress.is_cancelled() {
-            return Err(ClientError::Cancelled);
-        }
-        Ok(report)
-    }
-
     /// Opens the file at `remote` for reading.
-    async fn readable(&self, remote: &RemotePath) -> ClientResult<Readable> {
+    pub(crate) async fn readable(&self, remote: &RemotePath) -> ClientResult<Readable> {
         let encrypted = self.encrypt(remote);
         let Some(sources) = self.pool().object(encrypted.as_str()).await? else {
             return Err(match self.kind(remote).await? {
@@ -384,28 +228,6 @@ impl Drive {
             });
         };
         self.transfers.open_record(remote, sources)
-    }
-
-    /// Opens many files for reading with one pool request (at most [`MAX_SOURCES`]).
-    async fn readables(&self, remotes: &[RemotePath]) -> ClientResult<Vec<Readable>> {
-        let encrypted: Vec<String> = remotes
-            .iter()
-            .map(|remote| self.encrypt(remote).as_str().to_owned())
-            .collect();
-        let answers = self.pool().sources(encrypted.clone()).await?;
-        let mut files = Vec::with_capacity(remotes.len());
-        for ((remote, asked), answer) in remotes.iter().zip(encrypted).zip(answers) {
-            // Removed since the folder was listed.
-            let sources = answer.ok_or_else(|| ClientError::NotFound(remote.clone()))?;
-            if sources.path != asked {
-                return Err(ClientError::BadAnswer {
-                    what: "sources",
-                    reason: format!("a record for another path than {remote}"),
-                });
-            }
-            files.push(self.transfers.open_record(remote, sources)?);
-        }
-        Ok(files)
     }
 
     /// Writes the whole file at `remote` to `out` (e.g. standard output).
@@ -422,18 +244,14 @@ impl Drive {
         progress.ended(get.await)
     }
 
-    /// Reads bytes `range` of the file at `remote`, fetching only the segments it touches.
+    /// Reads bytes `range` of the file at `remote`, fetching only the segments it touches
+    /// (and asking the pool for orders for those segments only).
     pub async fn read_range(
         &self,
         remote: &RemotePath,
         range: Range<u64>,
     ) -> ClientResult<Vec<u8>> {
-        let file = self.readable(remote).await?;
-        let mut out = Vec::new();
-        self.transfers
-            .download(&file, range, &mut out, &Progress::silent())
-            .await?;
-        Ok(out)
+        self.open_file(remote).await?.read_range(range).await
     }
 
     /// Downloads the file at `remote` to the local path `local` (into it, if it is a
@@ -459,88 +277,8 @@ impl Drive {
         Ok((target, written))
     }
 
-    /// Downloads the folder at `remote` with everything in it into the local directory
-    /// `local` (created if missing), many files at once.
-    pub async fn get_tree(
-        &self,
-        remote: &RemotePath,
-        local: &Path,
-        progress: &Progress,
-    ) -> ClientResult<TreeReport> {
-        match self.kind(remote).await? {
-            Some(Kind::Folder) => {}
-            Some(Kind::File) => return Err(ClientError::NotFolder(remote.clone())),
-            None => return Err(ClientError::NotFound(remote.clone())),
-        }
-        let walked = self.walk(remote).await?;
-        let mut report = TreeReport::default();
-        let local_of = |path: &RemotePath| {
-            let mut out = local.to_owned();
-            for name in &path.names()[remote.names().len()..] {
-                out.push(name.as_str());
-            }
-            out
-        };
-        std::fs::create_dir_all(local).map_err(ClientError::io(local))?;
-        for folder in &walked.folders {
-            let dir = local_of(folder);
-            std::fs::create_dir_all(&dir).map_err(ClientError::io(&dir))?;
-            report.folders += 1;
-        }
-        // Every file's folder made first, once (not a trip to a blocking thread per file).
-        let parents: std::collections::BTreeSet<PathBuf> = walked
-            .files
-            .iter()
-            .filter_map(|path| local_of(path).parent().map(Path::to_owned))
-            .collect();
-        for dir in &parents {
-            std::fs::create_dir_all(dir).map_err(ClientError::io(dir))?;
-        }
-        let flight = &Flight::new(self.options());
-        let lander = &Lander::start()?;
-        // Records and orders come a batch of files per pool request, and small files'
-        // pieces a request per peer per batch, a batch ahead of the downloads.
-        let files = stream::iter(walked.files.chunks(SOURCES_BATCH))
-            .map(|chunk| async move {
-                let mut files = self.readables(chunk).await?;
-                self.transfers.prefetch(&mut files).await;
-                Ok::<_, ClientError>(files)
-            })
-            .buffered(2)
-            .map_ok(|files| stream::iter(files.into_iter().map(Ok)))
-            .try_flatten();
-        // A file that fails is reported and the rest go on; a batch's pool request that
-        // fails ends the operation.
-        let results: Vec<(PathBuf, RemotePath, ClientResult<u64>)> = files
-            .map_ok(|file| async move {
-                let target = local_of(&file.path);
-                let progress = progress.for_file(&file.path);
-                let get = async {
-                    if progress.is_cancelled() {
-                        return Err(ClientError::Cancelled);
-                    }
-                    let _room = flight.room_for(file.metadata.layout.size()).await;
-                    progress.started(file.metadata.layout.size());
-                    self.transfers
-                        .download_to_file(&file, &target, Some(lander), &progress)
-                        .await
-                };
-                let result = progress.ended(get.await);
-                Ok::<_, ClientError>((target, file.path, result))
-            })
-            .try_buffer_unordered(flight.files)
-            .try_collect()
-            .await?;
-        lander.finish().await?;
-        report.tally(results);
-        if progress.is_cancelled() {
-            return Err(ClientError::Cancelled);
-        }
-        Ok(report)
-    }
-
     /// Every object under the encrypted `prefix`, paging through the pool's listing.
-    async fn objects_under(&self, prefix: &str) -> ClientResult<Vec<ObjectEntry>> {
+    pub(crate) async fn objects_under(&self, prefix: &str) -> ClientResult<Vec<ObjectEntry>> {
         let mut all = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -556,159 +294,11 @@ impl Drive {
         }
     }
 
-    /// One page of the folder `dir`: up to `limit` of its files and sub-folders after the
-    /// cursor `after` (a previous page's `next`), read from the pool one level deep — what
-    /// is inside the sub-folders is never read.
-    pub async fn list_page(
-        &self,
-        dir: &RemotePath,
-        after: Option<&str>,
-        limit: u32,
-    ) -> ClientResult<ListPage> {
-        let prefix = self.encrypt(dir).children_prefix();
-        let page = self.pool().list_level(&prefix, after, Some(limit)).await?;
-        self.open_page(dir, &prefix, page)
-    }
-
-    /// A page from the pool, opened: names decrypted, file records opened.
-    fn open_page(
-        &self,
-        dir: &RemotePath,
-        prefix: &str,
-        page: FolderList,
-    ) -> ClientResult<ListPage> {
-        let mut keyed: Vec<(String, ListEntry)> = Vec::new();
-        for object in page.objects {
-            let rest = object.path.get(prefix.len()..).unwrap_or_default();
-            if rest == FOLDER_MARKER {
-                continue;
-            }
-            let path = dir.join(self.paths.decrypt_name(rest)?)?;
-            if let Entry::File { metadata, .. } =
-                entry::open(self.transfers.metadata_key(), &object.metadata)?
-            {
-                let entry = ListEntry {
-                    path,
-                    kind: Kind::File,
-                    size: metadata.layout.size(),
-                    modified: Some(metadata.modified),
-                };
-                keyed.push((object.path, entry));
-            }
-        }
-        for folder in page.folders {
-            let rest = folder.prefix.get(prefix.len()..).unwrap_or_default();
-            let name = rest.strip_suffix('/').unwrap_or(rest);
-            let entry = ListEntry {
-                path: dir.join(self.paths.decrypt_name(name)?)?,
-                kind: Kind::Folder,
-                size: 0,
-                modified: folder.marker_committed_at_ms.map(millis_timestamp),
-            };
-            keyed.push((folder.prefix, entry));
-        }
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(ListPage {
-            entries: keyed.into_iter().map(|(_, entry)| entry).collect(),
-            next: page.next,
-        })
-    }
-
-    /// Lists the folder `dir`: its files and sub-folders, by name. A file path lists the
-    /// file itself.
-    pub async fn list(&self, dir: &RemotePath) -> ClientResult<Vec<ListEntry>> {
-        let prefix = self.encrypt(dir).children_prefix();
-        let mut entries: BTreeMap<String, ListEntry> = BTreeMap::new();
-        let mut after: Option<String> = None;
-        let mut anything = false;
-        loop {
-            let page = self
-                .pool()
-                .list_level(&prefix, after.as_deref(), None)
-                .await?;
-            anything |= !page.objects.is_empty() || !page.folders.is_empty();
-            let page = self.open_page(dir, &prefix, page)?;
-            for entry in page.entries {
-                let name = entry.path.file_name().map(|n| n.as_str().to_owned());
-                let Some(name) = name else { continue };
-                match entry.kind {
-                    Kind::File => {
-                        entries.insert(name, entry);
-                    }
-                    Kind::Folder => {
-                        entries.entry(name).or_insert(entry);
-                    }
-                }
-            }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        if !anything && !dir.is_root() {
-            return match self.kind(dir).await? {
-                Some(Kind::File) => {
-                    let file = self.readable(dir).await?;
-                    Ok(vec![ListEntry {
-                        path: dir.clone(),
-                        kind: Kind::File,
-                        size: file.metadata.layout.size(),
-                        modified: Some(file.metadata.modified),
-                    }])
-                }
-                _ => Err(ClientError::NotFound(dir.clone())),
-            };
-        }
-        Ok(entries.into_values().collect())
-    }
-
-    /// What is at `path`: a file (one pool request), a folder, or nothing.
-    pub async fn stat(&self, path: &RemotePath) -> ClientResult<Option<Stat>> {
-        let folder = |modified| Stat {
-            path: path.clone(),
-            kind: Kind::Folder,
-            size: 0,
-            modified,
-            redundancy: None,
-        };
-        if path.is_root() {
-            return Ok(Some(folder(None)));
-        }
-        let encrypted = self.encrypt(path);
-        let pool = self.pool();
-        if let Some(record) = pool
-            .object_range(encrypted.as_str(), NO_SEGMENT, NO_SEGMENT)
-            .await?
-            && let Entry::File { metadata, .. } =
-                entry::open(self.transfers.metadata_key(), &record.metadata)?
-        {
-            return Ok(Some(Stat {
-                path: path.clone(),
-                kind: Kind::File,
-                size: metadata.layout.size(),
-                modified: Some(metadata.modified),
-                redundancy: Some(metadata.redundancy),
-            }));
-        }
-        let marker = entry::marker_path(&encrypted);
-        if let Some(record) = pool.object_range(&marker, NO_SEGMENT, NO_SEGMENT).await? {
-            return Ok(Some(folder(Some(millis_timestamp(record.committed_at_ms)))));
-        }
-        let inside = pool
-            .list_level(&encrypted.children_prefix(), None, Some(1))
-            .await?;
-        let implied = !inside.objects.is_empty() || !inside.folders.is_empty();
-        Ok(implied.then(|| folder(None)))
-    }
-
     /// Opens the file at `remote` for random reads: one pool request now, then at most one
     /// per read, for the sources of the segments it needs (see [`FileHandle`]).
     pub async fn open_file(&self, remote: &RemotePath) -> ClientResult<FileHandle> {
         let encrypted = self.encrypt(remote);
-        let record = self
-            .pool()
-            .object_range(encrypted.as_str(), NO_SEGMENT, NO_SEGMENT)
-            .await?;
+        let record = self.pool().record(encrypted.as_str()).await?;
         let Some(record) = record else {
             return Err(match self.kind(remote).await? {
                 Some(Kind::Folder) => ClientError::IsFolder(remote.clone()),
@@ -721,24 +311,6 @@ impl Drive {
             encrypted.as_str().to_owned(),
             file,
         ))
-    }
-
-    /// Every file and explicitly made folder under `dir`, at any depth.
-    pub async fn walk(&self, dir: &RemotePath) -> ClientResult<Walked> {
-        let prefix = self.encrypt(dir).children_prefix();
-        let mut walked = Walked::default();
-        for object in self.objects_under(&prefix).await? {
-            let encrypted = EncryptedPath::parse(&object.path)?;
-            let components: Vec<&str> = encrypted.components().collect();
-            match components.split_last() {
-                Some((&FOLDER_MARKER, folder)) => {
-                    let folder = EncryptedPath::parse(&folder.join("/"))?;
-                    walked.folders.push(self.paths.decrypt(&folder)?);
-                }
-                _ => walked.files.push(self.paths.decrypt(&encrypted)?),
-            }
-        }
-        Ok(walked)
     }
 
     /// Makes the folder `path`; with `parents`, an existing folder is fine.
@@ -770,7 +342,7 @@ impl Drive {
         }
     }
 
-    async fn make_marker(&self, folder: &RemotePath) -> ClientResult<()> {
+    pub(crate) async fn make_marker(&self, folder: &RemotePath) -> ClientResult<()> {
         let marker = entry::marker_path(&self.encrypt(folder));
         let begun = self
             .pool()
@@ -902,61 +474,5 @@ impl Drive {
             degraded: decrypt(health.degraded)?,
             unreadable: decrypt(health.unreadable)?,
         })
-    }
-}
-
-/// Everything under a folder.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Walked {
-    /// Files, by path.
-    pub files: Vec<RemotePath>,
-    /// Explicitly made folders, by path.
-    pub folders: Vec<RemotePath>,
-}
-
-/// A local folder to upload: its files with their remote paths, and folders with no files.
-struct LocalTree {
-    files: Vec<(PathBuf, RemotePath)>,
-    empty_folders: Vec<RemotePath>,
-}
-
-/// Walks `local`, mapping it onto `remote`. Symbolic links and special files are skipped.
-fn local_tree(local: &Path, remote: &RemotePath) -> ClientResult<LocalTree> {
-    let mut tree = LocalTree {
-        files: Vec::new(),
-        empty_folders: Vec::new(),
-    };
-    let mut stack = vec![(local.to_owned(), remote.clone())];
-    while let Some((dir, path)) = stack.pop() {
-        let mut any = false;
-        let entries = std::fs::read_dir(&dir).map_err(ClientError::io(&dir))?;
-        for item in entries {
-            let item = item.map_err(ClientError::io(&dir))?;
-            let file_type = item.file_type().map_err(ClientError::io(item.path()))?;
-            let os_name = item.file_name();
-            let name = os_name.to_str().ok_or_else(|| ClientError::Local {
-                path: item.path(),
-                reason: "the name is not UTF-8".into(),
-            })?;
-            let child = path.join(Name::new(name)?)?;
-            if file_type.is_dir() {
-                any = true;
-                stack.push((item.path(), child));
-            } else if file_type.is_file() {
-                any = true;
-                tree.files.push((item.path(), child));
-            }
-        }
-        if !any {
-            tree.empty_folders.push(path);
-        }
-    }
-    Ok(tree)
-}
-
-fn millis_timestamp(ms: u64) -> Timestamp {
-    Timestamp {
-        secs: i64::try_from(ms / 1000).unwrap_or(i64::MAX),
-        nanos: u32::try_from(ms % 1000).unwrap_or(0) * 1_000_000,
     }
 }

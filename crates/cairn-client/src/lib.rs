@@ -10,19 +10,20 @@ pub mod entry;
 pub mod error;
 mod flight;
 pub mod home;
+pub mod listing;
 pub mod pool;
 pub mod progress;
 mod together;
 pub mod transfer;
+pub mod tree;
 
 /// Piece transfers to and from peers (shared with peers running repairs).
 pub use cairn_transfer as peer;
 
-pub use drive::{
-    Drive, DriveOptions, FileStatus, Health, Kind, ListEntry, ListPage, Stat, TreeFailure,
-    TreeReport, Walked,
-};
+pub use drive::{Drive, DriveOptions, FileStatus, Health, Kind};
 pub use error::{ClientError, ClientResult};
 pub use home::{Home, Protection};
+pub use listing::{ListEntry, ListPage, Stat};
 pub use progress::{Event, Progress};
 pub use transfer::{FileHandle, Transfers};
+pub use tree::{TreeFailure, TreeReport, Walked};

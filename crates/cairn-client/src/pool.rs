@@ -497,6 +497,12 @@ impl PoolClient {
         )
     }
 
+    /// One object's record alone, with no orders signed (a segment range past any object's
+    /// end); `None` if there is none.
+    pub async fn record(&self, path: &str) -> ClientResult<Option<ObjectSources>> {
+        self.object_range(path, u32::MAX, u32::MAX).await
+    }
+
     /// One object with a get order for every readable piece; `None` if there is none.
     pub async fn object(&self, path: &str) -> ClientResult<Option<ObjectSources>> {
         let query = format!("{}?path={}", paths::OBJECT, query_value(path));

@@ -121,6 +121,13 @@ impl FileHandle {
         &self.file.file.metadata
     }
 
+    /// Bytes `range` of the file (fewer at its end).
+    pub(crate) async fn read_range(&self, range: Range<u64>) -> ClientResult<Vec<u8>> {
+        let end = range.end.min(self.size());
+        let len = usize::try_from(end.saturating_sub(range.start)).unwrap_or(usize::MAX);
+        self.file.read(range.start, len).await
+    }
+
     /// Reads up to `buf.len()` bytes at `offset` into `buf`; returns how many (0 at or past
     /// the end). Fetches only the segments the range touches.
     pub async fn read_at(&self, offset: u64, buf: &mut [u8]) -> ClientResult<usize> {
