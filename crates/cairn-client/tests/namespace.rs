@@ -162,6 +162,15 @@ async fn a_file_handle_asks_for_sources_once_per_read_at_most_and_never_for_the_
     let path = remote("/large");
     drive.put(&local, &path, &Progress::silent()).await.unwrap();
 
+    // The range route answers the asked segments only; the record alone has none.
+    let pool = PoolClient::new(&net.url, secret.account_key()).unwrap();
+    let encrypted = PathCipher::new(&secret.path_key()).encrypt(&path);
+    let some = pool.object_range(encrypted.as_str(), 3, 4).await.unwrap();
+    let indexes: Vec<u32> = some.unwrap().segments.iter().map(|s| s.index).collect();
+    assert_eq!(indexes, [3, 4]);
+    let record = pool.record(encrypted.as_str()).await.unwrap().unwrap();
+    assert!(record.segments.is_empty());
+
     proxy.take();
     let handle = drive.open_file(&path).await.unwrap();
     assert_eq!(handle.size(), data.len() as u64);
