@@ -136,7 +136,7 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
             let bar = Bar::bytes(dir_size(&args.local), "put", false);
             let report = drive.put_tree(&args.local, &target, &bar.progress()).await;
             bar.finish();
-            let report = report?;
+            let report = report?.into_result()?;
             say!(
                 "stored {} ({}) under {target}",
                 files(report.files),
@@ -210,7 +210,7 @@ pub fn get(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             let bar = Bar::counter("get", false);
             let report = drive.get_tree(&path, &local, &bar.progress()).await;
             bar.finish();
-            let report = report?;
+            let report = report?.into_result()?;
             say!(
                 "wrote {} ({}) to {}",
                 files(report.files),

@@ -16,8 +16,9 @@ use rand::CryptoRng;
 
 use crate::error::{ClientError, ClientResult};
 
-/// The last component of a folder marker's encrypted path.
-pub const FOLDER_MARKER: &str = "folder";
+/// The last component of a folder marker's encrypted path (a protocol constant: the pool
+/// reports each sub-folder's marker in a one-level listing).
+pub use cairn_proto::api::FOLDER_MARKER;
 
 /// The redundancy a folder marker is begun with. A marker stores no pieces, but the pool
 /// checks every upload's shape against the network, so ask for the narrowest one.

@@ -155,6 +155,12 @@ pub enum ClientError {
     /// A local file changed size while it was being uploaded.
     #[error("{0} changed while it was being uploaded; nothing was stored, try again")]
     SourceChanged(PathBuf),
+    /// The caller cancelled the transfer.
+    #[error("the transfer was cancelled")]
+    Cancelled,
+    /// The file an open handle reads was replaced or removed since it was opened.
+    #[error("{0} was replaced since it was opened; open it again")]
+    Replaced(RemotePath),
 }
 
 impl ClientError {

@@ -1,7 +1,7 @@
 //! How many files a tree operation moves at once: a memory budget shared by size, so
 //! small files fly many at a time and large ones few.
 
-use crate::drive::DriveOptions;
+use crate::transfer::DriveOptions;
 
 /// A tree operation's files in flight: as many as fit a budget of `concurrency` segments
 /// of plaintext, each file counted by its size in 128ths of a segment (at least one), and

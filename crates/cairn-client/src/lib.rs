@@ -5,23 +5,25 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-mod download;
 pub mod drive;
 pub mod entry;
 pub mod error;
 mod flight;
 pub mod home;
-mod landing;
+pub mod listing;
 pub mod pool;
-mod prefetch;
 pub mod progress;
 mod together;
-mod upload;
+pub mod transfer;
+pub mod tree;
 
 /// Piece transfers to and from peers (shared with peers running repairs).
 pub use cairn_transfer as peer;
 
-pub use drive::{Drive, DriveOptions, FileStatus, Health, Kind, ListEntry, TreeReport, Walked};
+pub use drive::{Drive, DriveOptions, FileStatus, Health, Kind};
 pub use error::{ClientError, ClientResult};
 pub use home::{Home, Protection};
-pub use progress::Progress;
+pub use listing::{ListEntry, ListPage, Stat};
+pub use progress::{Event, Progress};
+pub use transfer::{FileHandle, Transfers};
+pub use tree::{TreeFailure, TreeReport, Walked};

@@ -8,9 +8,9 @@ use std::time::Duration;
 use cairn_core::{AccountKey, PeerId, PieceHash};
 use cairn_proto::api::{
     self as paths, AccountHealth, AccountOpened, Answer, BeginMany, BeginUpload, CommitMany,
-    CommitOne, CommitSegment, CommitUpload, CorruptReport, ManyAnswers, ManySources, NetworkStatus,
-    ObjectHealth, ObjectList, ObjectSources, PlaceSegment, PoolInfo, Rename, Renamed,
-    SegmentPlaced, SourcesRequest, UploadBegun, UploadCommitted,
+    CommitOne, CommitSegment, CommitUpload, CorruptReport, FolderList, ManyAnswers, ManySources,
+    NetworkStatus, ObjectHealth, ObjectList, ObjectSources, PlaceSegment, PoolInfo, Rename,
+    Renamed, SegmentPlaced, SourcesRequest, UploadBegun, UploadCommitted,
 };
 use cairn_proto::{ErrorBody, RequestAuth};
 use futures_util::future::join_all;
@@ -458,6 +458,50 @@ impl PoolClient {
         }
         self.call::<(), _>("list", reqwest::Method::GET, &path, None)
             .await
+    }
+
+    /// One level of the folder `prefix` (empty or ending in `/`): the objects directly in
+    /// it and its sub-folders, a page of at most `limit` entries after `after`.
+    pub async fn list_level(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: Option<u32>,
+    ) -> ClientResult<FolderList> {
+        let mut path = format!("{}?prefix={}", paths::OBJECTS_LEVEL, query_value(prefix));
+        if let Some(after) = after {
+            path.push_str(&format!("&after={}", query_value(after)));
+        }
+        if let Some(limit) = limit {
+            path.push_str(&format!("&limit={limit}"));
+        }
+        self.call::<(), _>("list folder", reqwest::Method::GET, &path, None)
+            .await
+    }
+
+    /// One object's record with get orders for segments `first..=last` only (none when
+    /// `first` is past its end: the record alone); `None` if there is no object.
+    pub async fn object_range(
+        &self,
+        path: &str,
+        first: u32,
+        last: u32,
+    ) -> ClientResult<Option<ObjectSources>> {
+        let query = format!(
+            "{}?path={}&first={first}&last={last}",
+            paths::OBJECT_RANGE,
+            query_value(path)
+        );
+        not_found_as_none(
+            self.call::<(), _>("object range", reqwest::Method::GET, &query, None)
+                .await,
+        )
+    }
+
+    /// One object's record alone, with no orders signed (a segment range past any object's
+    /// end); `None` if there is none.
+    pub async fn record(&self, path: &str) -> ClientResult<Option<ObjectSources>> {
+        self.object_range(path, u32::MAX, u32::MAX).await
     }
 
     /// One object with a get order for every readable piece; `None` if there is none.

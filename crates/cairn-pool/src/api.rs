@@ -5,6 +5,7 @@
 mod accounts;
 mod in_flight;
 mod limits;
+mod listing;
 mod objects;
 mod peers;
 mod refusal;
@@ -54,6 +55,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", paths::OBJECT),
     ("DELETE", paths::OBJECT),
     ("GET", paths::OBJECT_HEALTH),
+    ("GET", paths::OBJECTS_LEVEL),
+    ("GET", paths::OBJECT_RANGE),
     ("POST", paths::RENAME),
 ];
 
@@ -92,6 +95,8 @@ pub fn router<S: MetadataStore>(app: Arc<App<S>>) -> Router {
             get(objects::get::<S>).delete(objects::delete::<S>),
         )
         .route(paths::OBJECT_HEALTH, get(accounts::object_health::<S>))
+        .route(paths::OBJECTS_LEVEL, get(listing::level::<S>))
+        .route(paths::OBJECT_RANGE, get(listing::range::<S>))
         .route(paths::RENAME, post(objects::rename::<S>))
         .fallback(limits::unknown_endpoint)
         .layer(DefaultBodyLimit::max(MAX_SIGNED_BODY))

@@ -27,9 +27,9 @@ pub mod conformance;
 pub use deletions::DeletionStore;
 pub use error::StoreError;
 pub use model::{
-    AuditTally, BadUploadId, CommitObject, HeartbeatStats, NewUpload, ObjectRecord, ObjectSegment,
-    ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage, PiecePlacement,
-    SegmentCommit, StoreStats, StoredSegment, UploadId, UploadRecord,
+    AuditTally, BadUploadId, CommitObject, HeartbeatStats, LevelEntry, NewUpload, ObjectRecord,
+    ObjectSegment, ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage,
+    PiecePlacement, SegmentCommit, StoreStats, StoredSegment, UploadId, UploadRecord,
 };
 pub use objects::ObjectStore;
 pub use registry::RegistryStore;

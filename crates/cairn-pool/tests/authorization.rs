@@ -753,6 +753,32 @@ fn matrix() -> Vec<Row> {
             },
         },
         Row {
+            method: "GET",
+            pattern: paths::OBJECTS_LEVEL,
+            request: |_| get(&format!("{}?prefix=", paths::OBJECTS_LEVEL)),
+            access: Access::Signed {
+                owner: Who::Alice,
+                ok: 200,
+                others: OWN_ACCOUNT_ONLY,
+            },
+        },
+        Row {
+            method: "GET",
+            pattern: paths::OBJECT_RANGE,
+            request: |f| {
+                get(&format!(
+                    "{}?path={}&first=0&last=0",
+                    paths::OBJECT_RANGE,
+                    f.object
+                ))
+            },
+            access: Access::Signed {
+                owner: Who::Alice,
+                ok: 200,
+                others: NOT_ALICES_OBJECT,
+            },
+        },
+        Row {
             method: "POST",
             pattern: paths::RENAME,
             request: |f| {

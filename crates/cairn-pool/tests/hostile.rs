@@ -119,6 +119,12 @@ fn routes() -> Vec<Route> {
         route("GET", &format!("/v1/object{path}"), AnyJson),
         route("DELETE", &format!("/v1/object{path}"), AnyJson),
         route("GET", &format!("/v1/object/health{path}"), AnyJson),
+        route("GET", "/v1/objects/level", AnyJson),
+        route(
+            "GET",
+            &format!("/v1/object/range{path}&first=0&last=0"),
+            AnyJson,
+        ),
         route("POST", "/v1/rename", Typed(r#"{"from":null,"to":{}}"#)),
     ]
 }
@@ -409,6 +415,12 @@ async fn traversal_in_path_segments_and_queries_is_refused() {
             ("DELETE", format!("/v1/object?path={name}"), ""),
             ("GET", format!("/v1/object/health?path={name}"), ""),
             ("GET", format!("/v1/objects?prefix={name}"), ""),
+            ("GET", format!("/v1/objects/level?prefix={name}"), ""),
+            (
+                "GET",
+                format!("/v1/object/range?path={name}&first=0&last=0"),
+                "",
+            ),
             (
                 "POST",
                 "/v1/objects/sources".to_owned(),
@@ -435,6 +447,15 @@ async fn traversal_in_path_segments_and_queries_is_refused() {
         ("GET", "/v1/object"),
         ("GET", "/v1/objects?limit=-1"),
         ("GET", "/v1/objects?limit=many"),
+        ("GET", "/v1/objects/level?limit=-1"),
+        (
+            "GET",
+            "/v1/object/range?path=AAAAAAAAAAAAAAAAAAAAAA&first=2&last=1",
+        ),
+        (
+            "GET",
+            "/v1/object/range?path=AAAAAAAAAAAAAAAAAAAAAA&first=0&last=x",
+        ),
         ("POST", "/v1/uploads/00/segments/4294967296/place"),
         ("POST", "/v1/uploads/00/segments/-1/commit"),
     ] {

@@ -46,6 +46,20 @@ pub const OBJECT: &str = "/v1/object";
 pub const OBJECT_SOURCES: &str = "/v1/objects/sources";
 /// `GET` (signed by the account): one object's pieces and their health (`?path=`).
 pub const OBJECT_HEALTH: &str = "/v1/object/health";
+/// `GET` (signed by the account): one level of a folder (`?prefix=&after=&limit=`), as an
+/// S3 listing with delimiter `/`: the objects directly under `prefix` and the sub-folders
+/// (`prefix` + component + `/`) holding deeper ones, in path order ([`FolderList`]). The pool
+/// seeks past each sub-folder; it never reads what is in it.
+pub const OBJECTS_LEVEL: &str = "/v1/objects/level";
+/// `GET` (signed by the account): what `GET` [`OBJECT`] answers, with the segments
+/// `first..=last` only (`?path=&first=&last=`, each defaulting to the object's first and
+/// last) — get orders for the pieces a byte range
+/// needs, not for the whole object.
+pub const OBJECT_RANGE: &str = "/v1/object/range";
+/// The last component of a folder marker's encrypted path (`<folder>/folder`): an object a
+/// client commits to keep an empty folder. Shorter than any name's ciphertext, so it never
+/// names a file; a [`FolderList`] reports each sub-folder's marker.
+pub const FOLDER_MARKER: &str = "folder";
 /// `POST` (signed by the account): rename an object or a folder.
 pub const RENAME: &str = "/v1/rename";
 /// `GET`: the network's state.
@@ -405,6 +419,27 @@ pub struct ObjectList {
     /// Objects in path order.
     pub objects: Vec<ObjectEntry>,
     /// Pass as `after` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// A sub-folder in a [`FolderList`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderEntry {
+    /// Its encrypted prefix, ending in `/`.
+    pub prefix: String,
+    /// When its [`FOLDER_MARKER`] was committed, if it has one (an explicitly made folder).
+    pub marker_committed_at_ms: Option<u64>,
+}
+
+/// Answer to [`OBJECTS_LEVEL`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderList {
+    /// Objects directly under the prefix, in path order.
+    pub objects: Vec<ObjectEntry>,
+    /// Sub-folders, in path order.
+    pub folders: Vec<FolderEntry>,
+    /// Pass as `after` for the next page (an object's path or a sub-folder's prefix);
+    /// absent on the last page.
     pub next: Option<String>,
 }
 

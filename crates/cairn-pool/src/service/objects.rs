@@ -1,14 +1,15 @@
-//! The object service: an account's committed objects — listing, the record with a signed
-//! get order for every readable piece, rename, delete, health — plus opening the account
-//! and taking reports of damaged pieces.
+//! The object service: an account's committed objects — listing (flat, or one folder
+//! level), the record with a signed get order for every readable piece (or only for a range
+//! of segments), rename, delete, health — plus opening the account and taking reports of
+//! damaged pieces.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use cairn_core::{AccountId, PeerId, PieceHash};
 use cairn_proto::api::{
-    AccountHealth, AccountOpened, GetTarget, ObjectEntry, ObjectHealth, ObjectList, ObjectSources,
-    SegmentSources,
+    AccountHealth, AccountOpened, FOLDER_MARKER, FolderEntry, FolderList, GetTarget, ObjectEntry,
+    ObjectHealth, ObjectList, ObjectSources, SegmentSources,
 };
 use cairn_proto::limits::{DEFAULT_LIST_PAGE, MAX_HEALTH_PATHS, MAX_LIST_PAGE, MAX_SOURCES};
 use cairn_proto::{Holder, OrderAction};
@@ -20,7 +21,7 @@ use crate::audit;
 use crate::counters::Counters;
 use crate::health::{self, ObjectCondition};
 use crate::state::PeerState;
-use crate::store::{MetadataStore, ObjectRecord, PeerRecord, StoreError};
+use crate::store::{LevelEntry, MetadataStore, ObjectRecord, PeerRecord, StoreError};
 
 /// Objects listed per store call while checking an account's health.
 const HEALTH_PAGE: u32 = 1000;
@@ -103,6 +104,81 @@ impl<'a, S: MetadataStore> Objects<'a, S> {
                 .collect(),
             next,
         })
+    }
+
+    /// One level of `account`'s folder `prefix`: the objects right inside it and its
+    /// sub-folders (each skipped with one seek, never read), after `after`, at most `limit`
+    /// entries ([`DEFAULT_LIST_PAGE`] if none; at most [`MAX_LIST_PAGE`]).
+    pub async fn level(
+        &self,
+        account: AccountId,
+        prefix: String,
+        after: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<FolderList, ObjectError> {
+        check_prefix(&prefix)?;
+        let limit = limit.unwrap_or(DEFAULT_LIST_PAGE).clamp(1, MAX_LIST_PAGE);
+        let found = self
+            .app
+            .store
+            .list_level(account, prefix, after, limit)
+            .await?;
+        let next = (found.len() == limit as usize)
+            .then(|| {
+                found.last().map(|entry| match entry {
+                    LevelEntry::Object(o) => o.path.clone(),
+                    LevelEntry::Folder(prefix) => prefix.clone(),
+                })
+            })
+            .flatten();
+        let mut list = FolderList {
+            objects: Vec::new(),
+            folders: Vec::new(),
+            next,
+        };
+        for entry in found {
+            match entry {
+                LevelEntry::Object(o) => list.objects.push(ObjectEntry {
+                    path: o.path,
+                    size: o.size,
+                    committed_at_ms: o.committed_at,
+                    metadata: BASE64URL_NOPAD.encode(&o.metadata),
+                }),
+                LevelEntry::Folder(prefix) => {
+                    // A folder marker has no segments: one indexed lookup.
+                    let marker = self
+                        .app
+                        .store
+                        .object(account, format!("{prefix}{FOLDER_MARKER}"))
+                        .await?;
+                    list.folders.push(FolderEntry {
+                        prefix,
+                        marker_committed_at_ms: marker.map(|m| m.committed_at),
+                    });
+                }
+            }
+        }
+        Ok(list)
+    }
+
+    /// The record of `account`'s object at `path` with get orders for the pieces of
+    /// segments `first..=last` only (none past the object's end).
+    pub async fn range(
+        &self,
+        account: AccountId,
+        path: &str,
+        first: u32,
+        last: u32,
+    ) -> Result<ObjectSources, ObjectError> {
+        if first > last {
+            return Err(Invalid(format!("segments {first}..={last} are an empty range")).into());
+        }
+        let mut object = self.object(account, path).await?;
+        object
+            .segments
+            .retain(|s| (first..=last).contains(&s.index));
+        let peers = self.app.store.peers().await?;
+        self.sources(account, object, &peers)
     }
 
     /// `account`'s object at `path`, or [`ObjectError::NotFound`].

@@ -228,6 +228,7 @@ macro_rules! __store_conformance_cases {
             objects::spare_placements_are_collected_on_commit,
             objects::abort_and_expiry_collect_uploads,
             objects::listing_pages_by_prefix,
+            objects::listing_one_level_skips_sub_folders,
             objects::renames_move_objects_atomically,
             objects::uploads_are_checked,
             objects::objects_keep_segment_and_piece_order,

@@ -1,4 +1,4 @@
-//! The metadata store's the deletion queue: the [`DeletionStore`] trait.
+//! The metadata store's deletion queue: the [`DeletionStore`] trait.
 
 use cairn_core::{PeerId, PieceHash};
 

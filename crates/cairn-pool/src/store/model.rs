@@ -238,6 +238,15 @@ pub struct ObjectSummary {
     pub metadata: Vec<u8>,
 }
 
+/// One entry of a one-level listing ([`crate::store::MetadataStore::list_level`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LevelEntry {
+    /// A committed object directly under the prefix.
+    Object(ObjectSummary),
+    /// A sub-folder prefix (the listed prefix, one component, `/`) holding deeper objects.
+    Folder(String),
+}
+
 /// A committed segment and its pieces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSegment {

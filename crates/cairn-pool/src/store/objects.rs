@@ -1,4 +1,4 @@
-//! The metadata store's the object index: the [`ObjectStore`] trait.
+//! The metadata store's object index: the [`ObjectStore`] trait.
 
 use cairn_core::{AccountId, PeerId, PieceHash};
 
@@ -106,6 +106,19 @@ pub trait ObjectStore: Send + Sync + 'static {
         after: Option<String>,
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<ObjectSummary>>> + Send;
+
+    /// One level under `prefix` (empty or ending in `/`), as a listing with delimiter `/`:
+    /// committed objects directly under it and the sub-folder prefixes of deeper ones, in
+    /// path order, after `after` (an object's path, or a sub-folder prefix whose contents
+    /// are then skipped), at most `limit` entries in all. Each sub-folder costs one seek
+    /// past its contents, never a read of them.
+    fn list_level(
+        &self,
+        account: AccountId,
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<LevelEntry>>> + Send;
 
     /// One committed object with its segments and pieces.
     fn object(

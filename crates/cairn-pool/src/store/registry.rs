@@ -1,4 +1,4 @@
-//! The metadata store's the peer registry: the [`RegistryStore`] trait.
+//! The metadata store's peer registry: the [`RegistryStore`] trait.
 
 use cairn_core::PeerId;
 

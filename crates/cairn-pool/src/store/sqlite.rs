@@ -22,7 +22,7 @@ use cairn_core::{AccountId, PeerId, PieceHash, Redundancy, RedundancyPolicy};
 use rusqlite::{Connection, OptionalExtension, Row, RowIndex, Transaction, params};
 
 use super::{
-    AuditTally, CommitObject, DeletionStore, HeartbeatStats, NewUpload, ObjectRecord,
+    AuditTally, CommitObject, DeletionStore, HeartbeatStats, LevelEntry, NewUpload, ObjectRecord,
     ObjectSegment, ObjectStore, ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration,
     PeerUsage, PiecePlacement, RegistryStore, RepairStore, SegmentCommit, StoreError, StoreResult,
     StoreStats, StoredSegment, UploadId, UploadRecord,

@@ -259,6 +259,38 @@ pub(super) async fn listing_pages_by_prefix<S: MetadataStore>(store: S) {
     );
 }
 
+pub(super) async fn listing_one_level_skips_sub_folders<S: MetadataStore>(store: S) {
+    let alice = account(1);
+    for path in [
+        "a/x", "a/y/1", "a/y/2", "a/y/z/3", "a/z", "a/zz/1", "a-/q", "ab", "b/c/d",
+    ] {
+        commit_at(&store, alice, path, 10).await;
+    }
+    commit_at(&store, account(2), "a/w", 10).await;
+    let level = |prefix: &str, after: Option<&str>, limit| {
+        let (prefix, after) = (prefix.to_owned(), after.map(str::to_owned));
+        let store = &store;
+        async move {
+            let entries = store.list_level(alice, prefix, after, limit).await.unwrap();
+            entries
+                .into_iter()
+                .map(|e| match e {
+                    LevelEntry::Object(o) => o.path,
+                    LevelEntry::Folder(f) => f,
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(level("a/", None, 10).await, ["a/x", "a/y/", "a/z", "a/zz/"]);
+    assert_eq!(level("a/", None, 2).await, ["a/x", "a/y/"]);
+    assert_eq!(level("a/", Some("a/y/"), 2).await, ["a/z", "a/zz/"]);
+    assert_eq!(level("a/", Some("a/x"), 1).await, ["a/y/"]);
+    assert!(level("a/", Some("a/zz/"), 2).await.is_empty());
+    assert_eq!(level("a/y/", None, 10).await, ["a/y/1", "a/y/2", "a/y/z/"]);
+    assert_eq!(level("", None, 10).await, ["a-/", "a/", "ab", "b/"]);
+    assert!(level("nothing/", None, 10).await.is_empty());
+}
+
 pub(super) async fn renames_move_objects_atomically<S: MetadataStore>(store: S) {
     let alice = account(1);
     for path in ["d/1", "d/2", "e/2", "f"] {

@@ -220,6 +220,85 @@ impl ObjectStore for SqliteStore {
         .await
     }
 
+    async fn list_level(
+        &self,
+        account: AccountId,
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<LevelEntry>> {
+        self.write(move |tx| {
+            let end = prefix_end(&prefix);
+            // Rows come from `lower` on (inclusive) and after `strict`; a sub-folder moves
+            // `lower` past everything in it, so its contents are never read.
+            let mut lower = prefix.clone();
+            let mut strict = None;
+            match after {
+                Some(after) if after.ends_with('/') => match prefix_end(&after) {
+                    Some(past) => lower = lower.max(past),
+                    None => return Ok(Vec::new()),
+                },
+                after => strict = after,
+            }
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT path, size, committed_at, metadata FROM objects \
+                     WHERE account = ?1 AND committed = 1 AND path >= ?2 \
+                     AND (?3 IS NULL OR path < ?3) AND (?4 IS NULL OR path > ?4) \
+                     ORDER BY path LIMIT ?5",
+                )
+                .sql()?;
+            let limit = limit as usize;
+            let mut found = Vec::new();
+            'scan: while found.len() < limit {
+                let asked = limit - found.len();
+                let mut rows = stmt
+                    .query(params![
+                        account.as_bytes().as_slice(),
+                        lower,
+                        end,
+                        strict,
+                        asked as i64
+                    ])
+                    .sql()?;
+                let mut read = 0;
+                while let Some(row) = rows.next().sql()? {
+                    read += 1;
+                    let path: String = row.get("path").sql()?;
+                    // The range is exact (see `UNDER_PREFIX`); the check guards the invariant.
+                    let Some(rest) = path.strip_prefix(prefix.as_str()) else {
+                        break 'scan;
+                    };
+                    if let Some(slash) = rest.find('/') {
+                        let folder = path[..prefix.len() + slash + 1].to_owned();
+                        let past = prefix_end(&folder);
+                        found.push(LevelEntry::Folder(folder));
+                        match past {
+                            Some(past) => {
+                                lower = past;
+                                strict = None;
+                                continue 'scan;
+                            }
+                            None => break 'scan,
+                        }
+                    }
+                    found.push(LevelEntry::Object(ObjectSummary {
+                        size: uint(row, "size").sql()?,
+                        committed_at: uint(row, "committed_at").sql()?,
+                        metadata: row.get("metadata").sql()?,
+                        path: path.clone(),
+                    }));
+                    strict = Some(path);
+                }
+                if read < asked {
+                    break;
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn object(&self, account: AccountId, path: String) -> StoreResult<Option<ObjectRecord>> {
         self.write(move |tx| {
             let found = query_one(

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -20,9 +20,11 @@ use cairn_proto::api::{
     SegmentPlaced, SpareTarget,
 };
 use futures_util::stream::{FuturesUnordered, StreamExt, TryStreamExt};
+use tokio::io::AsyncRead;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio_util::io::SyncIoBridge;
 
-use crate::drive::Drive;
+use super::Transfers;
 use crate::entry;
 use crate::error::{ClientError, ClientResult};
 use crate::peer::TransferError;
@@ -43,15 +45,24 @@ fn open_sources() -> &'static Arc<Semaphore> {
 /// What the producer thread hands the uploader.
 type Produced = ClientResult<(u32, EncodedSegment)>;
 
-impl Drive {
-    /// Uploads the local file `local` to the encrypted path `path`, replacing what is there.
-    pub(crate) async fn upload_file(
-        &self,
-        local: &Path,
-        path: &str,
-        progress: &Progress,
-    ) -> ClientResult<()> {
-        // Held until the file is read through (a tree's small files fly by the hundred).
+/// Where an upload's plaintext comes from: a reader of exactly `len` bytes, read on a
+/// blocking thread a segment at a time (so memory does not grow with `len`).
+pub(crate) struct Source {
+    /// The bytes.
+    reader: Box<dyn Read + Send>,
+    /// What errors call it (the local file, or the remote path of a stream).
+    name: PathBuf,
+    /// How many bytes it holds; a source that ends early or runs on is refused.
+    len: u64,
+    /// The modification time recorded in the object's metadata.
+    modified: Timestamp,
+    /// Held until the source is read through (a tree's small files fly by the hundred).
+    _opened: Option<OwnedSemaphorePermit>,
+}
+
+impl Source {
+    /// The local file `local`, opened once a slot among [`OPEN_SOURCES`] is free.
+    pub(crate) async fn file(local: &Path) -> ClientResult<Self> {
         let opened = Arc::clone(open_sources())
             .acquire_owned()
             .await
@@ -70,37 +81,79 @@ impl Drive {
         let modified = info
             .modified()
             .map_or_else(|_| Timestamp::default(), timestamp);
-        let layout = SegmentLayout::new(info.len(), self.options().segment_size)?;
+        Ok(Self {
+            reader: Box::new(file),
+            name: local.to_owned(),
+            len: info.len(),
+            modified,
+            _opened: Some(opened),
+        })
+    }
+
+    /// `len` bytes from `reader`, named `name` in errors, modified now. The reader is
+    /// driven from a blocking thread through the runtime (see `SyncIoBridge`).
+    pub(crate) fn stream(
+        name: PathBuf,
+        len: u64,
+        reader: impl AsyncRead + Send + Unpin + 'static,
+    ) -> Self {
+        Self {
+            reader: Box::new(SyncIoBridge::new(reader)),
+            name,
+            len,
+            modified: timestamp(std::time::SystemTime::now()),
+            _opened: None,
+        }
+    }
+}
+
+impl Transfers {
+    /// Uploads the local file `local` to the encrypted path `path`, replacing what is there.
+    pub(crate) async fn upload_file(
+        &self,
+        local: &Path,
+        path: &str,
+        progress: &Progress,
+    ) -> ClientResult<()> {
+        self.upload(Source::file(local).await?, path, progress)
+            .await
+    }
+
+    /// Uploads `source` to the encrypted path `path`, replacing what is there.
+    pub(crate) async fn upload(
+        &self,
+        source: Source,
+        path: &str,
+        progress: &Progress,
+    ) -> ClientResult<()> {
+        let layout = SegmentLayout::new(source.len, self.options.segment_size)?;
+        let modified = source.modified;
         // Under a concrete redundancy the first segment is placed with `begin` itself;
         // `auto` is resolved by the pool first.
-        let (redundancy, begun) = match self.options().redundancy {
+        let (redundancy, begun) = match self.options.redundancy {
             RedundancyPolicy::Fixed(r) => (r, None),
             policy => {
-                let begun = self.pool().begin(path, &policy.to_string(), None).await?;
+                let begun = self.pool.begin(path, &policy.to_string(), None).await?;
                 (concrete(&begun.redundancy)?, Some(begun.upload))
             }
         };
         let (upload, _) = watch::channel(begun);
-        let result = self
-            .upload_segments(
-                (file, opened),
-                local,
-                Shape {
-                    path,
-                    layout,
-                    redundancy,
-                    modified,
-                },
-                &upload,
-                progress,
-            )
+        let shape = Shape {
+            path,
+            layout,
+            redundancy,
+            modified,
+        };
+        let result = progress
+            .until_cancelled(self.upload_segments(source, shape, &upload, progress))
             .await;
+        // A failed or cancelled upload is abandoned: nothing of it is ever listed.
         let begun = upload.borrow().clone();
         if result.is_err()
             && let Some(id) = begun
         {
             // Best effort: the pool also collects it when the upload expires.
-            if let Err(e) = self.pool().abort(&id).await {
+            if let Err(e) = self.pool.abort(&id).await {
                 tracing::warn!(upload = %id, "could not abandon the upload: {e}");
             }
         }
@@ -109,8 +162,7 @@ impl Drive {
 
     async fn upload_segments(
         &self,
-        (file, opened): (std::fs::File, OwnedSemaphorePermit),
-        local: &Path,
+        source: Source,
         shape: Shape<'_>,
         upload: &watch::Sender<Option<String>>,
         progress: &Progress,
@@ -126,14 +178,10 @@ impl Drive {
         let file_key = FileKey::generate(&mut rng);
         let codec = Arc::new(ObjectCodec::new(&file_key, object, layout, redundancy)?);
         let (tx, rx) = mpsc::channel::<Produced>(1);
+        let local = source.name.clone();
         let producer = {
             let codec = codec.clone();
-            let local = local.to_owned();
-            tokio::task::spawn_blocking(move || {
-                let produced = produce(file, &local, &codec, &tx);
-                drop(opened);
-                produced
-            })
+            tokio::task::spawn_blocking(move || produce(source, &codec, &tx))
         };
         // The first failure ends the stream, which drops the channel and stops the reader.
         // The last segment is committed with the object, in one call.
@@ -187,9 +235,9 @@ impl Drive {
             redundancy,
             segments: records,
         };
-        let sealed = entry::seal_file(self.metadata_key(), object, &metadata, &mut rng)?;
+        let sealed = entry::seal_file(&self.metadata_key, object, &metadata, &mut rng)?;
         let id = begun_upload(upload).await?;
-        self.pool()
+        self.pool
             .commit(
                 &id,
                 &CommitUpload {
@@ -303,7 +351,7 @@ impl Drive {
         }
         let bytes = piece_size * pieces.len() as u64;
         let uncommitted = if commit {
-            self.pool()
+            self.pool
                 .commit_segment(upload, index, &CommitSegment { pieces })
                 .await?;
             None
@@ -339,14 +387,14 @@ impl Drive {
         let put = |attempt: Attempt| {
             let bytes = bytes.clone();
             async move {
-                self.peers()
+                self.peers
                     .put(attempt.peer, &attempt.address, &attempt.order, hash, bytes)
                     .await
             }
         };
         let mut attempts = FuturesUnordered::new();
         attempts.push(put(first));
-        let hedge = tokio::time::sleep(self.options().hedge_after);
+        let hedge = tokio::time::sleep(self.options.hedge_after);
         tokio::pin!(hedge);
         let mut hedged = false;
         loop {
@@ -477,8 +525,7 @@ fn check_placement(placed: &SegmentPlaced, redundancy: Redundancy) -> ClientResu
 /// Reads, seals, codes and hashes every segment on a blocking thread; returns the
 /// whole plaintext's hash.
 fn produce(
-    file: std::fs::File,
-    local: &Path,
+    source: Source,
     codec: &ObjectCodec,
     tx: &mpsc::Sender<Produced>,
 ) -> ClientResult<ContentHash> {
@@ -486,7 +533,8 @@ fn produce(
     // A buffer no larger than the file (and one byte to see that it ends).
     let capacity =
         usize::try_from(layout.size().saturating_add(1)).map_or(1 << 20, |n| n.min(1 << 20));
-    let mut reader = std::io::BufReader::with_capacity(capacity, file);
+    let local = source.name.as_path();
+    let mut reader = std::io::BufReader::with_capacity(capacity, source.reader);
     let mut hasher = blake3::Hasher::new();
     for index in 0..layout.count() {
         let len = layout.plaintext_len(SegmentIndex(index));

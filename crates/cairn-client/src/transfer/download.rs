@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -19,10 +20,11 @@ use futures_util::stream::{self, FuturesUnordered, StreamExt, TryStreamExt};
 use rand::seq::SliceRandom;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::drive::Drive;
+use super::Transfers;
+use super::landing::Lander;
+use super::prefetch::Prefetched;
 use crate::error::{ClientError, ClientResult};
 use crate::peer::TransferError;
-use crate::prefetch::Prefetched;
 use crate::progress::Progress;
 
 /// Segments fetched at once ahead of the writer.
@@ -38,10 +40,23 @@ pub(crate) struct Readable {
     pub(crate) prefetched: Prefetched,
 }
 
-impl Drive {
+impl Transfers {
     /// Writes bytes `range` of `file` to `out`, in order; returns how many were written.
-    /// The whole file's content hash is checked when the range covers it.
+    /// The whole file's content hash is checked when the range covers it. Stops when the
+    /// caller cancels (see [`Progress::with_cancel`]).
     pub(crate) async fn download<W: AsyncWrite + Unpin>(
+        &self,
+        file: &Readable,
+        range: Range<u64>,
+        out: &mut W,
+        progress: &Progress,
+    ) -> ClientResult<u64> {
+        progress
+            .until_cancelled(self.download_range(file, range, out, progress))
+            .await
+    }
+
+    async fn download_range<W: AsyncWrite + Unpin>(
         &self,
         file: &Readable,
         range: Range<u64>,
@@ -109,7 +124,7 @@ impl Drive {
     /// Tells the pool, in the background, that `peer` sent piece `hash` damaged; the
     /// download goes on without waiting, and a report that fails is only logged.
     pub(crate) fn report_corrupt(&self, peer: PeerId, hash: PieceHash) {
-        let pool = self.pool().clone();
+        let pool = self.pool.clone();
         tokio::spawn(async move {
             if let Err(e) = pool.report_corrupt(peer, hash).await {
                 tracing::debug!(%peer, piece = %hash, "could not report a damaged piece: {e}");
@@ -157,7 +172,7 @@ impl Drive {
             let size = sources.piece_size;
             async move {
                 let result = self
-                    .peers()
+                    .peers
                     .get(
                         target.peer,
                         &target.address,
@@ -186,7 +201,7 @@ impl Drive {
                 fetches.push(fetch(target));
             }
         }
-        let hedge = tokio::time::sleep(self.options().hedge_after);
+        let hedge = tokio::time::sleep(self.options.hedge_after);
         tokio::pin!(hedge);
         let mut hedged = false;
         while found < k && !fetches.is_empty() {
@@ -285,4 +300,81 @@ pub(crate) fn candidates(
     let k = redundancy.k();
     pieces.sort_by_key(|p| (rank(p.state), p.fragment >= k));
     pieces
+}
+
+impl Transfers {
+    /// Downloads `file` whole to `target`: it appears whole or not at all (small files land
+    /// with `lander` when given, a group per sync).
+    pub(crate) async fn download_to_file(
+        &self,
+        file: &Readable,
+        target: &Path,
+        lander: Option<&Lander>,
+        progress: &Progress,
+    ) -> ClientResult<u64> {
+        let dir = match target.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let partial = dir.join(format!(".{name}.cairn-partial-{}", rand::random::<u32>()));
+        if file.metadata.layout.size() <= SMALL_FILE {
+            // Fetched whole, then written, synced and renamed in one trip to a blocking
+            // thread (each `tokio::fs` call is a trip of its own).
+            let mut bytes = Vec::new();
+            let written = self
+                .download(file, 0..u64::MAX, &mut bytes, progress)
+                .await?;
+            if let Some(lander) = lander {
+                lander.land(partial, target.to_owned(), bytes).await?;
+                return Ok(written);
+            }
+            let path = target.to_owned();
+            return tokio::task::spawn_blocking(move || {
+                let result = write_whole(&partial, &path, &bytes);
+                if result.is_err() {
+                    let _ = std::fs::remove_file(&partial);
+                }
+                result.map(|()| written)
+            })
+            .await
+            .map_err(|e| ClientError::Local {
+                path: target.to_owned(),
+                reason: format!("writing stopped unexpectedly: {e}"),
+            })?;
+        }
+        let mut out = tokio::fs::File::create(&partial)
+            .await
+            .map_err(ClientError::io(&partial))?;
+        let result = async {
+            let written = self.download(file, 0..u64::MAX, &mut out, progress).await?;
+            out.sync_all().await.map_err(ClientError::io(&partial))?;
+            drop(out);
+            tokio::fs::rename(&partial, target)
+                .await
+                .map_err(ClientError::io(target))?;
+            Ok(written)
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&partial).await;
+        }
+        result
+    }
+}
+
+/// Files up to this size are fetched into memory and written in one go.
+const SMALL_FILE: u64 = 1 << 20;
+
+/// Writes `bytes` to `partial`, syncs it and renames it to `target`.
+fn write_whole(partial: &Path, target: &Path, bytes: &[u8]) -> ClientResult<()> {
+    use std::io::Write;
+    let mut out = std::fs::File::create(partial).map_err(ClientError::io(partial))?;
+    out.write_all(bytes).map_err(ClientError::io(partial))?;
+    out.sync_all().map_err(ClientError::io(partial))?;
+    drop(out);
+    std::fs::rename(partial, target).map_err(ClientError::io(target))
 }

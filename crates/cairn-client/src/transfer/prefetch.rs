@@ -10,8 +10,8 @@ use cairn_proto::SignedOrder;
 use cairn_proto::peer_api::{MAX_READ_BYTES, MAX_READS};
 use futures_util::future::join_all;
 
-use crate::download::{Readable, candidates, check_shape};
-use crate::drive::Drive;
+use super::Transfers;
+use super::download::{Readable, candidates, check_shape};
 use crate::peer::TransferError;
 
 /// Pieces larger than this are read one by one.
@@ -38,7 +38,7 @@ struct Wanted {
     size: u64,
 }
 
-impl Drive {
+impl Transfers {
     /// Reads the first `k` choices of pieces of every small one-segment file in `files`,
     /// a request per peer (split to the peer's limits), and leaves them in each file's
     /// [`Prefetched`]. A peer that fails or lags past `hedge_after` costs nothing but the
@@ -140,8 +140,8 @@ impl Drive {
             .iter()
             .map(|w| (w.order.clone(), w.hash, w.size))
             .collect();
-        let read = self.peers().read_many(peer, &address, &asked);
-        let answers = match tokio::time::timeout(self.options().hedge_after, read).await {
+        let read = self.peers.read_many(peer, &address, &asked);
+        let answers = match tokio::time::timeout(self.options.hedge_after, read).await {
             Ok(Ok(answers)) => answers,
             // The request as a whole failed (a peer without the route, a transport error):
             // its files may ask these pieces again on their own.
