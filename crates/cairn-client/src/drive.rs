@@ -22,7 +22,7 @@ use crate::error::{ClientError, ClientResult};
 use crate::flight::Flight;
 use crate::home::Home;
 use crate::landing::Lander;
-use crate::peer::PeerClient;
+use crate::peer::{PeerClient, PeerTransport};
 use crate::pool::PoolClient;
 use crate::progress::Progress;
 
@@ -140,7 +140,7 @@ pub struct TreeReport {
 /// A user's drive on one pool.
 pub struct Drive {
     pool: PoolClient,
-    peers: PeerClient,
+    peers: std::sync::Arc<dyn PeerTransport>,
     paths: PathCipher,
     metadata_key: MetadataKey,
     options: DriveOptions,
@@ -151,10 +151,12 @@ impl Drive {
     pub fn new(pool: &str, secret: &MasterSecret, options: DriveOptions) -> ClientResult<Self> {
         Ok(Self {
             pool: PoolClient::new(pool, secret.account_key())?,
-            peers: PeerClient::new().map_err(|e| ClientError::PoolUnreachable {
-                url: pool.to_owned(),
-                reason: e.to_string(),
-            })?,
+            peers: std::sync::Arc::new(PeerClient::new().map_err(|e| {
+                ClientError::PoolUnreachable {
+                    url: pool.to_owned(),
+                    reason: e.to_string(),
+                }
+            })?),
             paths: PathCipher::new(&secret.path_key()),
             metadata_key: secret.metadata_key(),
             options,
@@ -180,8 +182,8 @@ impl Drive {
         &self.pool
     }
 
-    pub(crate) fn peers(&self) -> &PeerClient {
-        &self.peers
+    pub(crate) fn peers(&self) -> &dyn PeerTransport {
+        self.peers.as_ref()
     }
 
     pub(crate) fn metadata_key(&self) -> &MetadataKey {

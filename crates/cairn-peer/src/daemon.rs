@@ -15,7 +15,7 @@ use cairn_proto::api::{
     self, Heartbeat, HeartbeatAck, PeerRegistered, PoolInfo, RegisterPeer, RepairJob, RepairReport,
 };
 use cairn_proto::{ErrorBody, OrderAction};
-use cairn_transfer::PeerClient;
+use cairn_transfer::{PeerClient, PeerTransport};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -180,8 +180,10 @@ impl RunningPeer {
             config,
             service: service.clone(),
             advertise,
-            peers: PeerClient::new()
-                .map_err(|e| PeerError::Refused(format!("cannot build an HTTP client: {e}")))?,
+            peers: Arc::new(
+                PeerClient::new()
+                    .map_err(|e| PeerError::Refused(format!("cannot build an HTTP client: {e}")))?,
+            ),
             repairs: Arc::new(Semaphore::new(CONCURRENT_REPAIRS)),
             wake: Arc::new(Notify::new()),
         };
@@ -283,7 +285,8 @@ struct PoolLink {
     pool_identity: Option<[u8; 32]>,
     service: Arc<PeerService>,
     advertise: String,
-    peers: PeerClient,
+    /// The other peers' data path, for repairs.
+    peers: Arc<dyn PeerTransport>,
     repairs: Arc<Semaphore>,
     wake: Arc<Notify>,
 }
@@ -470,7 +473,7 @@ impl PoolLink {
             return;
         };
         tracing::info!(job = %job.job, pieces = job.targets.len(), "running a repair job");
-        let report = match crate::repair::run(&self.peers, &job).await {
+        let report = match crate::repair::run(self.peers.as_ref(), &job).await {
             Ok(pieces) => RepairReport {
                 job: job.job.clone(),
                 pieces,

@@ -86,8 +86,7 @@ impl RunningPool {
             addr: config.listen,
             source,
         })?;
-        let peer_http = cairn_net::Clients::new(reqwest::Client::builder)
-            .map_err(|e| PoolError::Tls(e.to_string()))?;
+        let peers = cairn_transfer::PeerClient::new().map_err(|e| PoolError::Tls(e.to_string()))?;
         // HTTPS unless told otherwise on loopback; the certificate carries the pool's key.
         let tls = if config.tls || !config.listen.ip().is_loopback() {
             Some(cairn_net::server_config(&key).map_err(|e| PoolError::Tls(e.to_string()))?)
@@ -101,7 +100,7 @@ impl RunningPool {
             requests: Mutex::new(RequestVerifier::default()),
             config,
             http: reqwest::Client::new(),
-            peer_http,
+            peers: Arc::new(peers),
             counters: crate::counters::Counters::default(),
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_core::PeerId;
-use cairn_proto::peer_api::{PEER_STATUS, PeerInfo};
 
 use crate::app::App;
 use crate::health::next_rtt;
@@ -29,27 +28,12 @@ pub async fn probe<S: MetadataStore>(
     peer: PeerId,
     address: &str,
 ) -> Result<f64, String> {
-    let client = app
-        .peer_http
-        .for_address(*peer.as_bytes(), address)
-        .map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let response = client
-        .get(format!("{address}{PEER_STATUS}"))
-        .timeout(PROBE_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let info: PeerInfo = response
-        .error_for_status()
-        .map_err(|e| e.to_string())?
-        .json()
+    (app.peers)
+        .status(peer, address, PROBE_TIMEOUT)
         .await
         .map_err(|e| e.to_string())?;
     let sample = started.elapsed().as_secs_f64() * 1000.0;
-    if info.peer != peer {
-        return Err(format!("the address answers as peer {}", info.peer));
-    }
     let previous = app
         .store
         .peer(peer)

@@ -6,6 +6,9 @@
 mod coalesce;
 #[cfg(test)]
 mod tests;
+mod transport;
+
+pub use transport::{AuditSlice, PeerTransport, Pending, PieceRead, PieceWrite};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +17,12 @@ use bytes::Bytes;
 use cairn_core::{PeerId, PieceHash};
 use cairn_net::Clients;
 use cairn_proto::order::ORDER_HEADER;
-use cairn_proto::peer_api::{READS, ReadMany, WRITES, piece_path, push_write, split_frames};
+use cairn_proto::peer_api::{
+    PEER_STATUS, PeerInfo, READS, ReadMany, WRITES, audit_path, piece_path, push_write,
+    split_frames,
+};
 use cairn_proto::{ErrorBody, Receipt, SignedOrder};
+use futures_util::TryStreamExt;
 
 /// How long one piece transfer may take (a 64 MiB piece on a slow link fits easily).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(300);
@@ -40,6 +47,8 @@ pub enum TransferError {
     Refused {
         /// The peer.
         peer: PeerId,
+        /// The status it answered with (HTTP's numbering).
+        status: u16,
         /// Stable error code.
         code: String,
         /// The peer's explanation.
@@ -140,7 +149,7 @@ impl PeerClient {
 
     /// One `POST /v1/writes` of many small pieces, each `(order, hash, bytes)`; every
     /// answer stands alone.
-    async fn write_many(
+    pub async fn write_many(
         &self,
         peer: PeerId,
         address: &str,
@@ -247,6 +256,110 @@ impl PeerClient {
     }
 }
 
+impl PeerClient {
+    /// Reads bytes `start..start + len` of piece `hash` from `peer` (an HTTP range); only
+    /// the length is checked.
+    pub async fn get_range(
+        &self,
+        peer: PeerId,
+        address: &str,
+        order: &SignedOrder,
+        hash: PieceHash,
+        start: u64,
+        len: u64,
+    ) -> Result<Bytes, TransferError> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let url = format!("{}{}", address.trim_end_matches('/'), piece_path(&hash));
+        let last = start.saturating_add(len - 1);
+        let response = self
+            .http(peer, address)?
+            .get(url)
+            .header(ORDER_HEADER, order.to_header_value())
+            .header(reqwest::header::RANGE, format!("bytes={start}-{last}"))
+            .send()
+            .await
+            .map_err(|e| unreachable(peer, address, &e))?;
+        let body = checked(peer, address, response).await?;
+        if body.len() as u64 != len {
+            return Err(TransferError::Wrong {
+                peer,
+                reason: format!("it answered {} bytes for a range of {len}", body.len()),
+            });
+        }
+        Ok(body)
+    }
+
+    /// Asks `peer` for the audit slice of bytes `start..start + len` of piece `hash`; the
+    /// slice streams as it arrives.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn audit(
+        &self,
+        peer: PeerId,
+        address: &str,
+        order: &SignedOrder,
+        hash: PieceHash,
+        start: u64,
+        len: u64,
+        within: Duration,
+    ) -> Result<AuditSlice, TransferError> {
+        let url = format!(
+            "{}{}?start={start}&len={len}",
+            address.trim_end_matches('/'),
+            audit_path(&hash)
+        );
+        let response = self
+            .http(peer, address)?
+            .get(url)
+            .header(ORDER_HEADER, order.to_header_value())
+            .timeout(within)
+            .send()
+            .await
+            .map_err(|e| unreachable(peer, address, &e))?;
+        if !response.status().is_success() {
+            return Err(checked(peer, address, response)
+                .await
+                .err()
+                .unwrap_or_else(|| TransferError::Wrong {
+                    peer,
+                    reason: "it answered an audit with a failure status and no refusal".into(),
+                }));
+        }
+        let stream = response.bytes_stream().map_err(std::io::Error::other);
+        Ok(Box::pin(tokio_util::io::StreamReader::new(stream)))
+    }
+
+    /// Asks `peer` for its status; checks that the answer comes from `peer`.
+    pub async fn status(
+        &self,
+        peer: PeerId,
+        address: &str,
+        within: Duration,
+    ) -> Result<PeerInfo, TransferError> {
+        let url = format!("{}{PEER_STATUS}", address.trim_end_matches('/'));
+        let response = self
+            .http(peer, address)?
+            .get(url)
+            .timeout(within)
+            .send()
+            .await
+            .map_err(|e| unreachable(peer, address, &e))?;
+        let body = checked(peer, address, response).await?;
+        let info: PeerInfo = serde_json::from_slice(&body).map_err(|e| TransferError::Wrong {
+            peer,
+            reason: format!("its status is not valid JSON: {e}"),
+        })?;
+        if info.peer != peer {
+            return Err(TransferError::Wrong {
+                peer,
+                reason: format!("the address answers as peer {}", info.peer),
+            });
+        }
+        Ok(info)
+    }
+}
+
 fn unreachable(peer: PeerId, address: &str, error: &reqwest::Error) -> TransferError {
     TransferError::Unreachable {
         peer,
@@ -297,6 +410,7 @@ fn refusal(peer: PeerId, status: u16, body: &[u8]) -> TransferError {
         .unwrap_or_else(|_| ErrorBody::new("unparsed", format!("HTTP {status}")));
     TransferError::Refused {
         peer,
+        status,
         code: error.code,
         message: error.message,
     }
@@ -335,6 +449,7 @@ async fn checked(
         .unwrap_or_else(|_| ErrorBody::new("unparsed", format!("HTTP {status}")));
     Err(TransferError::Refused {
         peer,
+        status: status.as_u16(),
         code: error.code,
         message: error.message,
     })
