@@ -12,6 +12,7 @@ pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod order;
+pub mod peer_addr;
 pub mod peer_api;
 pub mod peer_state;
 pub mod receipt;
@@ -23,5 +24,6 @@ pub use order::{
     Holder, Order, OrderAction, OrderError, OrderSerial, OrderSigner, OrderVerifier, SignedOrder,
     Vouched,
 };
+pub use peer_addr::{PeerAddr, PeerAddrError};
 pub use peer_state::PeerState;
 pub use receipt::{BadReceipt, Receipt};
