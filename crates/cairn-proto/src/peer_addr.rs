@@ -233,7 +233,8 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_with_the_reason() {
-        let cases: [(&str, fn(&PeerAddrError) -> bool); 11] = [
+        type Expected = fn(&PeerAddrError) -> bool;
+        let cases: [(&str, Expected); 11] = [
             ("", |e| matches!(e, PeerAddrError::Scheme(_))),
             ("ftp://x:1", |e| matches!(e, PeerAddrError::Scheme(_))),
             ("127.0.0.1:80", |e| matches!(e, PeerAddrError::Scheme(_))),
@@ -296,7 +297,7 @@ mod tests {
             prop_assert_eq!(addr.as_str(), text.as_str());
             prop_assert_eq!(addr.host(), host.as_str());
             prop_assert_eq!(addr.port(), port.unwrap_or(if tls { 443 } else { 80 }));
-            prop_assert_eq!(PeerAddr::parse(&addr.to_string()).unwrap(), addr.clone());
+            prop_assert_eq!(PeerAddr::parse(&format!("{addr}")).unwrap(), addr.clone());
             let json = serde_json::to_string(&addr).unwrap();
             prop_assert_eq!(serde_json::from_str::<PeerAddr>(&json).unwrap(), addr);
         }
