@@ -14,7 +14,7 @@ use cairn_node::{DataDir, IdentityError};
 use cairn_proto::api::{
     self, Heartbeat, HeartbeatAck, PeerRegistered, PoolInfo, RegisterPeer, RepairJob, RepairReport,
 };
-use cairn_proto::{ErrorBody, OrderAction};
+use cairn_proto::{ErrorBody, OrderAction, PeerAddr};
 use cairn_transfer::{PeerClient, PeerTransport};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
@@ -110,6 +110,9 @@ pub enum PeerError {
     /// TLS or an HTTP client could not be set up.
     #[error("cannot set up transport security: {0}")]
     Tls(String),
+    /// The address to advertise is not one other peers and clients could dial.
+    #[error("cannot advertise this address: {0}")]
+    Advertise(#[from] cairn_proto::PeerAddrError),
 }
 
 /// A peer serving until shut down.
@@ -173,7 +176,7 @@ impl RunningPeer {
             Ok(())
         });
         let url = format!("{scheme}://{addr}");
-        let advertise = config.advertise.clone().unwrap_or_else(|| url.clone());
+        let advertise = PeerAddr::parse(config.advertise.as_deref().unwrap_or(&url))?;
         let link = PoolLink {
             pool,
             pool_identity,
@@ -284,7 +287,7 @@ struct PoolLink {
     /// The pool's identity, when its address carries one.
     pool_identity: Option<[u8; 32]>,
     service: Arc<PeerService>,
-    advertise: String,
+    advertise: PeerAddr,
     /// The other peers' data path, for repairs.
     peers: Arc<dyn PeerTransport>,
     repairs: Arc<Semaphore>,

@@ -8,13 +8,13 @@ use std::time::Duration;
 use cairn_core::{AccountId, PieceHash};
 use cairn_peer::{PeerService, PieceStore, server};
 use cairn_proto::clock::now_secs;
-use cairn_proto::{Holder, Order, OrderAction, OrderSerial, OrderSigner, SignedOrder};
+use cairn_proto::{Holder, Order, OrderAction, OrderSerial, OrderSigner, PeerAddr, SignedOrder};
 use cairn_transfer::{PeerClient, PeerTransport, TransferError};
 use ed25519_dalek::SigningKey;
 use tokio::io::AsyncReadExt;
 
 struct Peer {
-    url: String,
+    url: PeerAddr,
     service: Arc<PeerService>,
     pool: OrderSigner,
     _dir: tempfile::TempDir,
@@ -27,7 +27,7 @@ async fn start() -> Peer {
     let pool = OrderSigner::new(SigningKey::from_bytes(&[2; 32]));
     service.trust_pool(pool.pool_id());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = PeerAddr::from_socket(false, listener.local_addr().unwrap());
     tokio::spawn(axum::serve(listener, server::router(service.clone())).into_future());
     Peer {
         url,

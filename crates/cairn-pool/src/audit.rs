@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use cairn_core::{PeerId, PieceHash};
 use cairn_proto::peer_api::AUDIT_CHUNK;
-use cairn_proto::{Holder, OrderAction, PeerState};
+use cairn_proto::{Holder, OrderAction, PeerAddr, PeerState};
 use cairn_transfer::TransferError;
 use futures_util::StreamExt;
 use rand::Rng;
@@ -169,8 +169,11 @@ pub async fn challenge<S>(
         Ok(order) => order,
         Err(e) => return AuditOutcome::Inconclusive(e.message),
     };
+    let Ok(address) = PeerAddr::parse(&peer.address) else {
+        return AuditOutcome::Unreachable(format!("its address {:?} is not one", peer.address));
+    };
     let body = match (app.peers)
-        .audit(peer.id, &peer.address, &order, hash, start, len, timeout)
+        .audit(peer.id, &address, &order, hash, start, len, timeout)
         .await
     {
         Ok(body) => body,

@@ -317,7 +317,9 @@ async fn probe_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver
                 .into_iter()
                 .filter(|p| p.state == cairn_proto::PeerState::Online)
             {
-                probe::spawn_probe(app.clone(), peer.id, peer.address);
+                if let Ok(address) = cairn_proto::PeerAddr::parse(&peer.address) {
+                    probe::spawn_probe(app.clone(), peer.id, address);
+                }
             }
         }
     })

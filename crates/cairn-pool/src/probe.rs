@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_core::PeerId;
+use cairn_proto::PeerAddr;
 
 use crate::app::App;
 use crate::health::next_rtt;
@@ -14,7 +15,7 @@ use crate::store::MetadataStore;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Probes `peer` at `address` in the background.
-pub fn spawn_probe<S: MetadataStore>(app: Arc<App<S>>, peer: PeerId, address: String) {
+pub fn spawn_probe<S: MetadataStore>(app: Arc<App<S>>, peer: PeerId, address: PeerAddr) {
     tokio::spawn(async move {
         if let Err(why) = probe(&app, peer, &address).await {
             tracing::warn!(peer = %peer, %address, "peer did not answer a probe: {why}");
@@ -26,7 +27,7 @@ pub fn spawn_probe<S: MetadataStore>(app: Arc<App<S>>, peer: PeerId, address: St
 pub async fn probe<S: MetadataStore>(
     app: &App<S>,
     peer: PeerId,
-    address: &str,
+    address: &PeerAddr,
 ) -> Result<f64, String> {
     let started = Instant::now();
     (app.peers)

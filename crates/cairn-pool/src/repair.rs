@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use cairn_core::PeerId;
 use cairn_proto::api::{GetTarget, RepairJob, RepairReport, RepairTarget};
-use cairn_proto::{Holder, OrderAction};
+use cairn_proto::{Holder, OrderAction, PeerAddr};
 use rand::RngCore;
 
 pub use plan::{Plan, Unrepairable, plan};
@@ -299,7 +299,10 @@ fn job_for<S>(
         .ok_or_else(|| ApiError::internal("planning a repair", &"no target"))?;
     let holder = Holder::Peer(executor);
     let expires_at = App::<S>::expiry(now_ms(), job_timeout(app));
-    let address = |peer: &PeerId| addresses.get(peer).cloned().unwrap_or_default();
+    let address = |peer: &PeerId| {
+        let stored = addresses.get(peer).map(String::as_str).unwrap_or_default();
+        PeerAddr::parse(stored).map_err(|e| ApiError::internal("a peer's address", &e))
+    };
     let sources = plan
         .sources
         .iter()
@@ -308,7 +311,7 @@ fn job_for<S>(
                 fragment: piece.fragment,
                 hash: piece.hash,
                 peer: piece.peer,
-                address: address(&piece.peer),
+                address: address(&piece.peer)?,
                 state: PeerState::Online,
                 order: app.order(
                     piece.peer,
@@ -328,7 +331,7 @@ fn job_for<S>(
             fragment: *fragment,
             hash: *hash,
             peer: *peer,
-            address: address(peer),
+            address: address(peer)?,
             order: app.order(
                 *peer,
                 *hash,

@@ -9,6 +9,7 @@ use cairn_core::{AccountId, PeerId, PieceHash, PoolId};
 use serde::{Deserialize, Serialize};
 
 use crate::order::SignedOrder;
+use crate::peer_addr::PeerAddr;
 use crate::peer_state::PeerState;
 use crate::receipt::Receipt;
 
@@ -99,7 +100,7 @@ pub struct PoolInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterPeer {
     /// Base URL where the peer serves pieces, e.g. `http://203.0.113.5:7000`.
-    pub address: String,
+    pub address: PeerAddr,
     /// The peer's failure domain, if its operator named one.
     pub zone: Option<String>,
     /// Bytes the peer offers.
@@ -179,7 +180,7 @@ pub struct RepairTarget {
     /// The new peer.
     pub peer: PeerId,
     /// The new peer's base URL.
-    pub address: String,
+    pub address: PeerAddr,
     /// The put order for it.
     pub order: SignedOrder,
 }
@@ -256,7 +257,7 @@ pub struct PutTarget {
     /// The peer.
     pub peer: PeerId,
     /// The peer's base URL.
-    pub address: String,
+    pub address: PeerAddr,
     /// The put order for this fragment on this peer.
     pub order: SignedOrder,
 }
@@ -267,7 +268,7 @@ pub struct SpareTarget {
     /// The peer.
     pub peer: PeerId,
     /// The peer's base URL.
-    pub address: String,
+    pub address: PeerAddr,
     /// One put order per fragment, in fragment order.
     pub orders: Vec<SignedOrder>,
 }
@@ -419,7 +420,7 @@ pub struct GetTarget {
     /// The peer holding it.
     pub peer: PeerId,
     /// The peer's base URL.
-    pub address: String,
+    pub address: PeerAddr,
     /// The peer's state (a client tries online peers first).
     pub state: PeerState,
     /// The get order.
@@ -494,7 +495,7 @@ pub struct PeerStatus {
     /// The peer.
     pub peer: PeerId,
     /// Its base URL.
-    pub address: String,
+    pub address: PeerAddr,
     /// Its zone, if named.
     pub zone: Option<String>,
     /// Its state.

@@ -117,6 +117,21 @@ impl PeerAddr {
         })
     }
 
+    /// The address of a socket, over TLS or not (as a peer advertises its bound address).
+    pub fn from_socket(tls: bool, socket: std::net::SocketAddr) -> Self {
+        let scheme = if tls { "https://" } else { "http://" };
+        let host = match socket.ip() {
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        Self {
+            text: format!("{scheme}{host}:{}", socket.port()),
+            tls,
+            host: (scheme.len(), scheme.len() + host.len()),
+            port: socket.port(),
+        }
+    }
+
     /// The address as text, `scheme://host[:port]`, to which request paths are appended.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -190,6 +205,16 @@ impl fmt::Display for PeerAddr {
     }
 }
 
+/// Reads as its text, so code that only looks at an address (compares, prints, checks its
+/// scheme) need not care that it is parsed.
+impl std::ops::Deref for PeerAddr {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
 impl AsRef<str> for PeerAddr {
     fn as_ref(&self) -> &str {
         &self.text
@@ -205,6 +230,30 @@ impl PartialEq<str> for PeerAddr {
 impl PartialEq<&str> for PeerAddr {
     fn eq(&self, other: &&str) -> bool {
         self.text == *other
+    }
+}
+
+impl PartialEq<String> for PeerAddr {
+    fn eq(&self, other: &String) -> bool {
+        self.text == *other
+    }
+}
+
+impl PartialEq<PeerAddr> for str {
+    fn eq(&self, other: &PeerAddr) -> bool {
+        self == other.text
+    }
+}
+
+impl PartialEq<PeerAddr> for &str {
+    fn eq(&self, other: &PeerAddr) -> bool {
+        *self == other.text
+    }
+}
+
+impl PartialEq<PeerAddr> for String {
+    fn eq(&self, other: &PeerAddr) -> bool {
+        *self == other.text
     }
 }
 
@@ -229,6 +278,18 @@ mod tests {
         let d = PeerAddr::parse("https://peer.example.net").unwrap();
         assert_eq!((d.port(), d.as_str()), (443, "https://peer.example.net"));
         assert_eq!(PeerAddr::parse("http://[::1]").unwrap().port(), 80);
+    }
+
+    #[test]
+    fn a_socket_address_reads_as_its_parse() {
+        for (tls, socket) in [
+            (false, "127.0.0.1:7701"),
+            (true, "[2001:db8::7]:443"),
+            (true, "[::ffff:10.0.0.1]:1"),
+        ] {
+            let addr = PeerAddr::from_socket(tls, socket.parse().unwrap());
+            assert_eq!(PeerAddr::parse(addr.as_str()).unwrap(), addr, "{socket}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use cairn_core::{PeerId, PieceHash};
 use cairn_net::batch::Batcher;
 use cairn_proto::peer_api::{MAX_WRITE_BYTES, MAX_WRITES};
-use cairn_proto::{Receipt, SignedOrder};
+use cairn_proto::{PeerAddr, Receipt, SignedOrder};
 
 use crate::{PeerClient, TransferError};
 
@@ -28,7 +28,7 @@ struct Waiting {
 }
 
 /// A peer, at an address.
-type PeerAt = (PeerId, String);
+type PeerAt = (PeerId, PeerAddr);
 
 /// Every peer's waiting pieces, by peer and address.
 pub(crate) struct Queues {
@@ -49,7 +49,7 @@ impl PeerClient {
     pub(crate) async fn put_queued(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         order: &SignedOrder,
         hash: PieceHash,
         bytes: Bytes,
@@ -59,17 +59,17 @@ impl PeerClient {
             hash,
             bytes,
         };
-        let (client, to) = (self.clone(), address.to_owned());
+        let (client, to) = (self.clone(), address.clone());
         let send = move |batch| {
             let (client, to) = (client.clone(), to.clone());
             async move { client.send_batch(peer, &to, batch).await }
         };
-        let key = (peer, address.to_owned());
+        let key = (peer, address.clone());
         let answer = self.queues.batcher.call(key, piece, send).await;
         answer.unwrap_or_else(|e| {
             Err(TransferError::Unreachable {
                 peer,
-                address: address.to_owned(),
+                address: address.to_string(),
                 reason: format!("the request carrying the piece was lost: {e}"),
             })
         })
@@ -80,7 +80,7 @@ impl PeerClient {
     async fn send_batch(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         mut batch: Vec<Waiting>,
     ) -> Vec<Result<Receipt, TransferError>> {
         if batch.len() == 1

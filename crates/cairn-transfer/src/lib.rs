@@ -21,7 +21,7 @@ use cairn_proto::peer_api::{
     PEER_STATUS, PeerInfo, READS, ReadMany, WRITES, audit_path, piece_path, push_write,
     split_frames,
 };
-use cairn_proto::{ErrorBody, Receipt, SignedOrder};
+use cairn_proto::{ErrorBody, PeerAddr, Receipt, SignedOrder};
 use futures_util::TryStreamExt;
 
 /// How long one piece transfer may take (a 64 MiB piece on a slow link fits easily).
@@ -101,9 +101,9 @@ impl PeerClient {
     }
 
     /// The connection to `peer` at `address`.
-    fn http(&self, peer: PeerId, address: &str) -> Result<reqwest::Client, TransferError> {
+    fn http(&self, peer: PeerId, address: &PeerAddr) -> Result<reqwest::Client, TransferError> {
         self.clients
-            .for_address(*peer.as_bytes(), address)
+            .for_address(*peer.as_bytes(), address.as_str())
             .map_err(|e| unreachable(peer, address, &e))
     }
 
@@ -112,7 +112,7 @@ impl PeerClient {
     pub async fn put(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         order: &SignedOrder,
         hash: PieceHash,
         bytes: Bytes,
@@ -127,13 +127,13 @@ impl PeerClient {
     async fn put_one(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         order: &SignedOrder,
         hash: PieceHash,
         bytes: Bytes,
     ) -> Result<Receipt, TransferError> {
         let size = bytes.len() as u64;
-        let url = format!("{}{}", address.trim_end_matches('/'), piece_path(&hash));
+        let url = address.url(&piece_path(&hash));
         let response = self
             .http(peer, address)?
             .put(url)
@@ -152,14 +152,14 @@ impl PeerClient {
     pub async fn write_many(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         pieces: &[(SignedOrder, PieceHash, Bytes)],
     ) -> Result<Vec<Result<Receipt, TransferError>>, TransferError> {
         let mut body = Vec::with_capacity(pieces.iter().map(|(_, _, b)| b.len() + 256).sum());
         for (order, _, bytes) in pieces {
             push_write(&mut body, order, bytes);
         }
-        let url = format!("{}{WRITES}", address.trim_end_matches('/'));
+        let url = address.url(WRITES);
         let request = (self.http(peer, address)?.post(url))
             .header(reqwest::header::CONTENT_LENGTH, body.len())
             .body(body);
@@ -196,12 +196,12 @@ impl PeerClient {
     pub async fn get(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         order: &SignedOrder,
         hash: PieceHash,
         size: u64,
     ) -> Result<Bytes, TransferError> {
-        let url = format!("{}{}", address.trim_end_matches('/'), piece_path(&hash));
+        let url = address.url(&piece_path(&hash));
         let response = self
             .http(peer, address)?
             .get(url)
@@ -231,10 +231,10 @@ impl PeerClient {
     pub async fn read_many(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         wanted: &[(SignedOrder, PieceHash, u64)],
     ) -> Result<Vec<Result<Bytes, TransferError>>, TransferError> {
-        let url = format!("{}{READS}", address.trim_end_matches('/'));
+        let url = address.url(READS);
         let body = ReadMany {
             orders: wanted.iter().map(|(order, _, _)| order.clone()).collect(),
         };
@@ -262,7 +262,7 @@ impl PeerClient {
     pub async fn get_range(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         order: &SignedOrder,
         hash: PieceHash,
         start: u64,
@@ -271,7 +271,7 @@ impl PeerClient {
         if len == 0 {
             return Ok(Bytes::new());
         }
-        let url = format!("{}{}", address.trim_end_matches('/'), piece_path(&hash));
+        let url = address.url(&piece_path(&hash));
         let last = start.saturating_add(len - 1);
         let response = self
             .http(peer, address)?
@@ -297,7 +297,7 @@ impl PeerClient {
     pub async fn audit(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         order: &SignedOrder,
         hash: PieceHash,
         start: u64,
@@ -306,7 +306,7 @@ impl PeerClient {
     ) -> Result<AuditSlice, TransferError> {
         let url = format!(
             "{}{}?start={start}&len={len}",
-            address.trim_end_matches('/'),
+            address.as_str(),
             audit_path(&hash)
         );
         let response = self
@@ -334,10 +334,10 @@ impl PeerClient {
     pub async fn status(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         within: Duration,
     ) -> Result<PeerInfo, TransferError> {
-        let url = format!("{}{PEER_STATUS}", address.trim_end_matches('/'));
+        let url = address.url(PEER_STATUS);
         let response = self
             .http(peer, address)?
             .get(url)
@@ -360,10 +360,10 @@ impl PeerClient {
     }
 }
 
-fn unreachable(peer: PeerId, address: &str, error: &reqwest::Error) -> TransferError {
+fn unreachable(peer: PeerId, address: &PeerAddr, error: &reqwest::Error) -> TransferError {
     TransferError::Unreachable {
         peer,
-        address: address.to_owned(),
+        address: address.to_string(),
         reason: error.to_string(),
     }
 }
@@ -419,7 +419,7 @@ fn refusal(peer: PeerId, status: u16, body: &[u8]) -> TransferError {
 /// Sends a batch request to `peer` and splits its answer into `count` frames.
 async fn framed(
     peer: PeerId,
-    address: &str,
+    address: &PeerAddr,
     request: reqwest::RequestBuilder,
     count: usize,
 ) -> Result<Vec<(u16, Bytes)>, TransferError> {
@@ -434,7 +434,7 @@ async fn framed(
 /// The body of a successful answer, or the peer's refusal.
 async fn checked(
     peer: PeerId,
-    address: &str,
+    address: &PeerAddr,
     response: reqwest::Response,
 ) -> Result<Bytes, TransferError> {
     let status = response.status();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cairn_core::{PeerId, PieceHash};
 use cairn_proto::peer_api::PeerInfo;
-use cairn_proto::{Receipt, SignedOrder};
+use cairn_proto::{PeerAddr, Receipt, SignedOrder};
 use futures_util::future::BoxFuture;
 use tokio::io::AsyncRead;
 
@@ -34,7 +34,7 @@ pub trait PeerTransport: Send + Sync {
     fn put<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         order: &'a SignedOrder,
         hash: PieceHash,
         bytes: Bytes,
@@ -45,7 +45,7 @@ pub trait PeerTransport: Send + Sync {
     fn get<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         order: &'a SignedOrder,
         hash: PieceHash,
         size: u64,
@@ -56,7 +56,7 @@ pub trait PeerTransport: Send + Sync {
     fn get_range<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         order: &'a SignedOrder,
         hash: PieceHash,
         start: u64,
@@ -68,7 +68,7 @@ pub trait PeerTransport: Send + Sync {
     fn read_many<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         wanted: &'a [PieceRead],
     ) -> Pending<'a, Vec<Result<Bytes, TransferError>>>;
 
@@ -77,7 +77,7 @@ pub trait PeerTransport: Send + Sync {
     fn write_many<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         pieces: &'a [PieceWrite],
     ) -> Pending<'a, Vec<Result<Receipt, TransferError>>>;
 
@@ -88,7 +88,7 @@ pub trait PeerTransport: Send + Sync {
     fn audit<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         order: &'a SignedOrder,
         hash: PieceHash,
         start: u64,
@@ -100,7 +100,7 @@ pub trait PeerTransport: Send + Sync {
     fn status<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         within: Duration,
     ) -> Pending<'a, PeerInfo>;
 }
@@ -109,7 +109,7 @@ impl PeerTransport for PeerClient {
     fn put<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         order: &'a SignedOrder,
         hash: PieceHash,
         bytes: Bytes,
@@ -120,7 +120,7 @@ impl PeerTransport for PeerClient {
     fn get<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         order: &'a SignedOrder,
         hash: PieceHash,
         size: u64,
@@ -131,7 +131,7 @@ impl PeerTransport for PeerClient {
     fn get_range<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         order: &'a SignedOrder,
         hash: PieceHash,
         start: u64,
@@ -145,7 +145,7 @@ impl PeerTransport for PeerClient {
     fn read_many<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         wanted: &'a [PieceRead],
     ) -> Pending<'a, Vec<Result<Bytes, TransferError>>> {
         Box::pin(PeerClient::read_many(self, peer, address, wanted))
@@ -154,7 +154,7 @@ impl PeerTransport for PeerClient {
     fn write_many<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         pieces: &'a [PieceWrite],
     ) -> Pending<'a, Vec<Result<Receipt, TransferError>>> {
         Box::pin(PeerClient::write_many(self, peer, address, pieces))
@@ -163,7 +163,7 @@ impl PeerTransport for PeerClient {
     fn audit<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         order: &'a SignedOrder,
         hash: PieceHash,
         start: u64,
@@ -178,7 +178,7 @@ impl PeerTransport for PeerClient {
     fn status<'a>(
         &'a self,
         peer: PeerId,
-        address: &'a str,
+        address: &'a PeerAddr,
         within: Duration,
     ) -> Pending<'a, PeerInfo> {
         Box::pin(PeerClient::status(self, peer, address, within))

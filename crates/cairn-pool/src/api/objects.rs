@@ -17,7 +17,7 @@ use cairn_proto::api::{
     ObjectSources, PlaceSegment, PutTarget, Refusal, Rename, Renamed, SegmentPlaced,
     SegmentSources, SourcesRequest, SpareTarget, UploadBegun, UploadCommitted,
 };
-use cairn_proto::{Holder, OrderAction, PeerState, Receipt};
+use cairn_proto::{Holder, OrderAction, PeerAddr, PeerState, Receipt};
 use data_encoding::BASE64URL_NOPAD;
 use futures_util::future::join_all;
 use serde::Deserialize;
@@ -337,7 +337,10 @@ async fn plan_segment<S: MetadataStore>(
     if let Verdict::Over { used } = verdict {
         return Err(over_quota(used, needed, quota));
     }
-    let address = |peer: &PeerId| addresses.get(peer).cloned().unwrap_or_default();
+    let address = |peer: &PeerId| {
+        let stored = addresses.get(peer).map(String::as_str).unwrap_or_default();
+        PeerAddr::parse(stored).map_err(|e| ApiError::internal("a peer's address", &e))
+    };
     let now = now_ms();
     let ttl = std::time::Duration::from_millis(expires_at_ms.saturating_sub(now))
         .min(app.config.order_ttl.max(std::time::Duration::from_secs(60)));
@@ -361,7 +364,7 @@ async fn plan_segment<S: MetadataStore>(
         targets.push(PutTarget {
             fragment: body.fragments[fragment].fragment,
             peer: *peer,
-            address: address(peer),
+            address: address(peer)?,
             order: put(*peer, fragment)?,
         });
         placements.push((fragment, *peer));
@@ -374,7 +377,7 @@ async fn plan_segment<S: MetadataStore>(
         placements.extend((0..fragments).map(|f| (f, *peer)));
         spares.push(SpareTarget {
             peer: *peer,
-            address: address(peer),
+            address: address(peer)?,
             orders,
         });
     }
@@ -717,11 +720,15 @@ fn sources<S: MetadataStore>(
             ) {
                 continue;
             }
+            // A peer whose address cannot be dialled is passed over, as a lost one is.
+            let Ok(address) = PeerAddr::parse(&peer.address) else {
+                continue;
+            };
             pieces.push(GetTarget {
                 fragment: piece.fragment,
                 hash: piece.hash,
                 peer: piece.peer,
-                address: peer.address.clone(),
+                address,
                 state: peer.state,
                 order: app.order(
                     piece.peer,

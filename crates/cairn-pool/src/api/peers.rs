@@ -78,7 +78,7 @@ pub async fn register<S: MetadataStore>(
 ) -> Result<Json<PeerRegistered>, ApiError> {
     let id = peer_id(request.signer)?;
     let body = request.body;
-    check_address(&body.address)?;
+    check_address(body.address.as_str())?;
     check_zone(body.zone.as_deref())?;
     let now = now_ms();
     let piece_count = body.pieces.len() as u64;
@@ -87,7 +87,7 @@ pub async fn register<S: MetadataStore>(
         .register_peer(
             PeerRegistration {
                 id,
-                address: body.address.clone(),
+                address: body.address.to_string(),
                 zone: body.zone.clone(),
                 capacity: body.capacity,
                 used: body.used,
