@@ -124,3 +124,43 @@ fn fitting(waiting: &[Waiting]) -> usize {
     }
     count
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_proto::order::{Holder, Order, OrderAction, OrderSerial, OrderSigner};
+    use ed25519_dalek::SigningKey;
+
+    fn waiting(size: usize) -> Waiting {
+        let signer = OrderSigner::new(SigningKey::from_bytes(&[1; 32]));
+        let peer = PeerId::from_verifying_key(&SigningKey::from_bytes(&[2; 32]).verifying_key());
+        let key = SigningKey::from_bytes(&[3; 32]).verifying_key();
+        let bytes = Bytes::from(vec![0u8; size]);
+        let hash = PieceHash::of(&bytes);
+        let order = signer
+            .sign(Order {
+                pool: signer.pool_id(),
+                peer,
+                piece: hash,
+                action: OrderAction::Put,
+                max_size: size as u64,
+                holder: Holder::Account(cairn_core::AccountId::from_verifying_key(&key)),
+                serial: OrderSerial(1),
+                expires_at: 4_000_000_000,
+            })
+            .unwrap();
+        Waiting { order, hash, bytes }
+    }
+
+    #[test]
+    fn a_request_carries_what_fits_the_peers_limits_and_at_least_one_piece() {
+        let small: Vec<Waiting> = (0..MAX_WRITES + 5).map(|_| waiting(10)).collect();
+        assert_eq!(fitting(&small), MAX_WRITES);
+        let per = SMALL_WRITE;
+        let fit = (MAX_WRITE_BYTES / (per as u64 + PER_PIECE_OVERHEAD)) as usize;
+        let big: Vec<Waiting> = (0..fit + 3).map(|_| waiting(per)).collect();
+        assert_eq!(fitting(&big), fit.clamp(1, MAX_WRITES));
+        assert_eq!(fitting(&big[..1]), 1);
+        assert_eq!(fitting(&[]), 0);
+    }
+}
