@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use cairn_client::pool::PoolClient;
 use cairn_core::{PeerId, PoolId};
+use cairn_net::signed::Method;
+use cairn_net::{PoolCallError, SignedClient};
 use cairn_peer::daemon::{POOL_FILE, POOL_URL_FILE};
+use cairn_proto::PeerState;
 use cairn_proto::api::{self, NetworkStatus};
 use cairn_proto::clock::now_ms;
-use cairn_proto::{ErrorBody, PeerState, RequestAuth};
 use ed25519_dalek::SigningKey;
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::RngCore;
 
 /// How often the pool's status is read while waiting.
 const POLL: Duration = Duration::from_secs(1);
@@ -193,36 +194,20 @@ async fn drain_and_wait(
 
 /// `POST /v1/peers/drain`, signed by the peer; draining twice is fine.
 async fn request_drain(pool: &str, key: &SigningKey) -> anyhow::Result<()> {
-    let mut nonce = [0u8; 16];
-    rand::rng().fill_bytes(&mut nonce);
-    let auth = RequestAuth::sign(key, "POST", api::PEER_DRAIN, &[], now_ms(), nonce);
-    let endpoint = cairn_net::Endpoint::parse(pool)?;
-    let http = match endpoint.identity {
-        Some(identity) if endpoint.is_tls() => {
-            cairn_net::pinned_client(identity, reqwest::Client::builder())?
+    let builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
+    let client = SignedClient::connect(pool, builder, Some(key.clone()))?;
+    // An empty body, as the route takes none.
+    let drained = client.call::<(), ()>(Method::POST, api::PEER_DRAIN, None);
+    match drained.await {
+        Ok(()) => Ok(()),
+        Err(PoolCallError::Refused { error, .. }) => {
+            bail!("the pool refused to let this peer leave: {}", error.message)
         }
-        _ => reqwest::Client::new(),
-    };
-    let mut request = http
-        .post(format!("{}{}", endpoint.base, api::PEER_DRAIN))
-        .timeout(REQUEST_TIMEOUT);
-    for (name, value) in auth.headers() {
-        request = request.header(name, value);
+        Err(PoolCallError::Unreachable { source, .. }) => {
+            bail!("cannot reach the pool at {pool}: {source}; is it running?")
+        }
+        Err(e) => bail!("the pool at {pool} answered strangely: {e}"),
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the pool at {pool}: {e}; is it running?"))?;
-    let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    let bytes = response.bytes().await.unwrap_or_default();
-    let message = ErrorBody::from_json(&bytes).map_or_else(
-        |_| format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes).trim()),
-        |body| body.message,
-    );
-    bail!("the pool refused to let this peer leave: {message}")
 }
 
 /// How long ago `then_ms` was by this machine's clock.

@@ -148,7 +148,7 @@ fn network_json(network: &NetworkStatus) -> NetworkJson {
             .iter()
             .map(|p| PeerJson {
                 id: p.peer.to_string(),
-                address: p.address.clone(),
+                address: p.address.to_string(),
                 zone: p.zone.clone(),
                 state: p.state.as_str(),
                 capacity_bytes: p.capacity,

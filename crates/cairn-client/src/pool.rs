@@ -6,21 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::{AccountKey, PeerId, PieceHash};
+use cairn_net::{ConnectError, PoolCallError, SignedClient};
 use cairn_proto::api::{
     self as paths, AccountHealth, AccountOpened, Answer, BeginMany, BeginUpload, CommitMany,
     CommitOne, CommitSegment, CommitUpload, CorruptReport, FolderList, ManyAnswers, ManySources,
     NetworkStatus, ObjectHealth, ObjectList, ObjectSources, PlaceSegment, PoolInfo, Rename,
     Renamed, SegmentPlaced, SourcesRequest, UploadBegun, UploadCommitted,
 };
-use cairn_proto::{ErrorBody, RequestAuth};
 use futures_util::future::join_all;
-use rand::RngCore;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ClientError, ClientResult};
 use crate::together::Together;
-use cairn_proto::clock::now_ms;
 
 /// How long one pool request may take before the client gives up on it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,10 +33,8 @@ struct Retry(Duration);
 /// A signed connection to one pool as one account.
 #[derive(Clone)]
 pub struct PoolClient {
-    http: reqwest::Client,
-    base: String,
-    /// `None` for a client of the pool's public endpoints only.
-    key: Option<AccountKey>,
+    /// Signs as the account; without a key for a client of the public endpoints only.
+    api: SignedClient,
     /// Begins waiting to travel together.
     begins: Arc<Together<BeginUpload, UploadBegun>>,
     /// Commits waiting to travel together.
@@ -71,24 +67,20 @@ impl PoolClient {
     }
 
     fn build(address: &str, key: Option<AccountKey>) -> ClientResult<Self> {
-        let endpoint = cairn_net::Endpoint::parse(address)
-            .map_err(|e| ClientError::PoolAddress(e.to_string()))?;
         let builder = reqwest::Client::builder()
             .tcp_nodelay(true)
             .timeout(REQUEST_TIMEOUT);
         // Over TLS the pool must prove it holds the identity its address names.
-        let http = match endpoint.identity {
-            Some(identity) if endpoint.is_tls() => cairn_net::pinned_client(identity, builder),
-            _ => builder.build(),
-        }
-        .map_err(|e| ClientError::PoolUnreachable {
-            url: address.to_owned(),
-            reason: e.to_string(),
+        let key = key.map(|key| key.signing_key().clone());
+        let api = SignedClient::connect(address, builder, key).map_err(|e| match e {
+            ConnectError::Address(e) => ClientError::PoolAddress(e.to_string()),
+            ConnectError::Build(e) => ClientError::PoolUnreachable {
+                url: address.to_owned(),
+                reason: e.to_string(),
+            },
         })?;
         Ok(Self {
-            http,
-            base: endpoint.base,
-            key,
+            api,
             begins: Together::new(|pool, calls| {
                 Box::pin(async move { pool.begin_many(calls).await })
             }),
@@ -100,7 +92,7 @@ impl PoolClient {
 
     /// The pool's URL.
     pub fn url(&self) -> &str {
-        &self.base
+        self.api.base()
     }
 
     /// Sends one request; a `429` (the pool's rate limit) is retried after the pool's
@@ -142,75 +134,34 @@ impl PoolClient {
         body: Vec<u8>,
         signed: bool,
     ) -> Result<ClientResult<T>, Retry> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path_and_query}", self.base));
-        if signed {
-            let Some(key) = &self.key else {
-                return Ok(Err(ClientError::PassphraseNeeded));
-            };
-            let mut nonce = [0u8; 16];
-            rand::rng().fill_bytes(&mut nonce);
-            let auth = RequestAuth::sign(
-                key.signing_key(),
-                method.as_str(),
-                path_and_query,
-                &body,
-                now_ms(),
-                nonce,
-            );
-            for (name, value) in auth.headers() {
-                request = request.header(name, value);
+        let answer = match self.api.send(method, path_and_query, body, signed).await {
+            Ok(answer) => answer,
+            Err(PoolCallError::NoKey) => return Ok(Err(ClientError::PassphraseNeeded)),
+            Err(e) => {
+                return Ok(Err(ClientError::PoolUnreachable {
+                    url: self.api.base().to_owned(),
+                    reason: match e {
+                        PoolCallError::Unreachable { source, .. } => source.to_string(),
+                        other => other.to_string(),
+                    },
+                }));
             }
-        }
-        if !body.is_empty() {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
-        }
-        let unreachable = |e: reqwest::Error| ClientError::PoolUnreachable {
-            url: self.base.clone(),
-            reason: e.to_string(),
         };
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(e) => return Ok(Err(unreachable(e))),
-        };
-        let status = response.status();
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            let wait = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map_or(Duration::from_millis(500), Duration::from_secs)
-                .min(MAX_RETRY_WAIT);
-            return Err(Retry(wait));
+        if answer.status == 429 {
+            let wait = answer.retry_after.unwrap_or(Duration::from_millis(500));
+            return Err(Retry(wait.min(MAX_RETRY_WAIT)));
         }
-        let bytes = match response.bytes().await {
-            Ok(bytes) => bytes,
-            Err(e) => return Ok(Err(unreachable(e))),
-        };
-        if !status.is_success() {
-            let body = ErrorBody::from_json(&bytes).unwrap_or_else(|_| {
-                ErrorBody::new(
-                    "unparsed",
-                    format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
-                )
-            });
-            return Ok(Err(ClientError::Refused {
-                status: status.as_u16(),
-                code: body.code,
-                message: body.message,
-            }));
-        }
-        let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-        Ok(
-            serde_json::from_slice(bytes).map_err(|e| ClientError::BadAnswer {
+        Ok(answer.json().map_err(|e| match e {
+            PoolCallError::Refused { status, error, .. } => ClientError::Refused {
+                status,
+                code: error.code,
+                message: error.message,
+            },
+            other => ClientError::BadAnswer {
                 what,
-                reason: e.to_string(),
-            }),
-        )
+                reason: other.to_string(),
+            },
+        }))
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(

@@ -2,14 +2,14 @@
 //! the calls of that kind that arrive wait, and the next request carries them all (at most
 //! [`MAX_AT_ONCE`]). A folder of small files then costs a pool request per batch instead of
 //! two per file. There is no timer: a call that finds no request out goes at once, alone,
-//! by the single route, so one file's latency is unchanged. The sender is a task of its
-//! own, so a caller that stops waiting strands nobody.
+//! by the single route, so one file's latency is unchanged. The queue itself is
+//! [`cairn_net::batch`]; this file says what a batch of begins or commits is.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
+use cairn_net::batch::Batcher;
 use cairn_proto::api::MAX_AT_ONCE;
 use futures_util::future::BoxFuture;
-use tokio::sync::oneshot;
 
 use crate::error::{ClientError, ClientResult};
 use crate::pool::PoolClient;
@@ -17,15 +17,9 @@ use crate::pool::PoolClient;
 /// Sends a batch of calls, one answer per call in order.
 pub(crate) type SendMany<I, O> = fn(PoolClient, Vec<I>) -> BoxFuture<'static, Vec<ClientResult<O>>>;
 
-/// Calls waiting for a request, and whether a sender is working through them.
-struct Queue<I, O> {
-    waiting: Vec<(I, oneshot::Sender<ClientResult<O>>)>,
-    sending: bool,
-}
-
-/// Calls of one kind to one pool, gathered into batches.
+/// Calls of one kind to one pool, gathered into batches (by [`Batcher`]).
 pub(crate) struct Together<I, O> {
-    queue: Mutex<Queue<I, O>>,
+    batcher: Arc<Batcher<(), I, ClientResult<O>>>,
     send: SendMany<I, O>,
 }
 
@@ -33,102 +27,31 @@ impl<I: Send + 'static, O: Send + 'static> Together<I, O> {
     /// Gathers calls that `send` makes in batches.
     pub(crate) fn new(send: SendMany<I, O>) -> Arc<Self> {
         Arc::new(Self {
-            queue: Mutex::new(Queue {
-                waiting: Vec::new(),
-                sending: false,
-            }),
+            batcher: Batcher::up_to(MAX_AT_ONCE),
             send,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Queue<I, O>> {
-        // A panic while holding the lock leaves the queue usable (calls only move in and out).
-        self.queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Makes `call` through `pool`, with whatever other calls are waiting.
     pub(crate) async fn call(self: &Arc<Self>, pool: &PoolClient, call: I) -> ClientResult<O> {
-        let (reply, answer) = oneshot::channel();
-        let start = {
-            let mut queue = self.lock();
-            queue.waiting.push((call, reply));
-            !std::mem::replace(&mut queue.sending, true)
-        };
-        if start {
-            let (this, pool) = (self.clone(), pool.clone());
-            tokio::spawn(async move { this.send_waiting(pool).await });
-        }
-        answer.await.unwrap_or_else(|_| {
+        let (send, pool) = (self.send, pool.clone());
+        let answer = self
+            .batcher
+            .call((), call, move |calls| send(pool.clone(), calls))
+            .await;
+        answer.unwrap_or_else(|e| {
             Err(ClientError::BadAnswer {
                 what: "a batch of pool calls",
-                reason: "the request carrying this call stopped before answering".into(),
+                reason: e.to_string(),
             })
         })
-    }
-
-    /// Sends what waits, a request at a time, until nothing does.
-    async fn send_waiting(&self, pool: PoolClient) {
-        let mut stopped = Stopped(self, true);
-        loop {
-            let batch = {
-                let mut queue = self.lock();
-                if queue.waiting.is_empty() {
-                    queue.sending = false;
-                    stopped.1 = false;
-                    return;
-                }
-                let take = queue.waiting.len().min(MAX_AT_ONCE);
-                queue.waiting.drain(..take).collect::<Vec<_>>()
-            };
-            let (calls, replies): (Vec<I>, Vec<_>) = batch.into_iter().unzip();
-            let count = calls.len();
-            let mut answers = (self.send)(pool.clone(), calls).await.into_iter();
-            for reply in replies {
-                let answer = answers.next().unwrap_or_else(|| {
-                    Err(ClientError::BadAnswer {
-                        what: "a batch of pool calls",
-                        reason: format!("fewer answers than the {count} calls sent"),
-                    })
-                });
-                let _ = reply.send(answer);
-            }
-        }
-    }
-}
-
-/// Armed while a sender works: if it stops before the queue is empty (a panic, or its
-/// runtime shutting down), the calls still waiting hear so and the next call starts a
-/// sender afresh.
-struct Stopped<'a, I, O>(&'a Together<I, O>, bool);
-
-impl<I, O> Drop for Stopped<'_, I, O> {
-    fn drop(&mut self) {
-        if !self.1 {
-            return;
-        }
-        let waiting = {
-            let mut queue = self
-                .0
-                .queue
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            queue.sending = false;
-            std::mem::take(&mut queue.waiting)
-        };
-        for (_, reply) in waiting {
-            let _ = reply.send(Err(ClientError::BadAnswer {
-                what: "a batch of pool calls",
-                reason: "the request carrying this call stopped before answering".into(),
-            }));
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Sizes of the batches the test sender was given.

@@ -7,16 +7,19 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod batch;
 mod clients;
 mod endpoint;
 pub mod http;
 mod pin;
 mod serve;
+pub mod signed;
 
 pub use clients::Clients;
 pub use endpoint::{Endpoint, EndpointError, is_loopback};
 pub use pin::{PinnedVerifier, pinned_client};
 pub use serve::{TlsError, serve, server_config};
+pub use signed::{Answer, ConnectError, PoolCallError, SignedClient};
 
 /// The crypto provider every side uses (AWS-LC, as the data path does).
 pub fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {

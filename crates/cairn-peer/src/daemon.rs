@@ -9,14 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::{PieceHash, PoolId};
+use cairn_net::{ConnectError, PoolCallError, SignedClient};
 use cairn_node::{DataDir, IdentityError};
 use cairn_proto::api::{
     self, Heartbeat, HeartbeatAck, PeerRegistered, PoolInfo, RegisterPeer, RepairJob, RepairReport,
 };
-use cairn_proto::{ErrorBody, OrderAction, RequestAuth};
-use cairn_transfer::PeerClient;
-use ed25519_dalek::SigningKey;
-use rand::RngCore;
+use cairn_proto::{ErrorBody, OrderAction, PeerAddr};
+use cairn_transfer::{PeerClient, PeerTransport};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -111,6 +110,9 @@ pub enum PeerError {
     /// TLS or an HTTP client could not be set up.
     #[error("cannot set up transport security: {0}")]
     Tls(String),
+    /// The address to advertise is not one other peers and clients could dial.
+    #[error("cannot advertise this address: {0}")]
+    Advertise(#[from] cairn_proto::PeerAddrError),
 }
 
 /// A peer serving until shut down.
@@ -144,15 +146,18 @@ impl RunningPeer {
             addr: config.listen,
             source,
         })?;
-        let pool = cairn_net::Endpoint::parse(&config.pool)
-            .map_err(|e| PeerError::PoolAddress(e.to_string()))?;
-        let http = match pool.identity {
-            Some(identity) if pool.is_tls() => {
-                cairn_net::pinned_client(identity, reqwest::Client::builder())
-            }
-            _ => reqwest::Client::builder().build(),
-        }
-        .map_err(|e| PeerError::Tls(format!("cannot build an HTTP client: {e}")))?;
+        let pool_identity = cairn_net::Endpoint::parse(&config.pool)
+            .map_err(|e| PeerError::PoolAddress(e.to_string()))?
+            .identity;
+        let builder = reqwest::Client::builder().timeout(POOL_REQUEST_TIMEOUT);
+        let pool = SignedClient::connect(&config.pool, builder, Some(key.clone())).map_err(
+            |e| match e {
+                ConnectError::Address(e) => PeerError::PoolAddress(e.to_string()),
+                ConnectError::Build(e) => {
+                    PeerError::Tls(format!("cannot build an HTTP client: {e}"))
+                }
+            },
+        )?;
         // HTTPS unless told otherwise on loopback; the certificate carries the peer's key,
         // which everyone dialling it pins.
         let tls = if config.tls || !addr.ip().is_loopback() {
@@ -171,17 +176,17 @@ impl RunningPeer {
             Ok(())
         });
         let url = format!("{scheme}://{addr}");
-        let advertise = config.advertise.clone().unwrap_or_else(|| url.clone());
+        let advertise = PeerAddr::parse(config.advertise.as_deref().unwrap_or(&url))?;
         let link = PoolLink {
-            http,
-            pool_base: pool.base.clone(),
-            pool_identity: pool.identity,
+            pool,
+            pool_identity,
             config,
-            key,
             service: service.clone(),
             advertise,
-            peers: PeerClient::new()
-                .map_err(|e| PeerError::Refused(format!("cannot build an HTTP client: {e}")))?,
+            peers: Arc::new(
+                PeerClient::new()
+                    .map_err(|e| PeerError::Refused(format!("cannot build an HTTP client: {e}")))?,
+            ),
             repairs: Arc::new(Semaphore::new(CONCURRENT_REPAIRS)),
             wake: Arc::new(Notify::new()),
         };
@@ -267,22 +272,24 @@ impl std::fmt::Display for LinkError {
     }
 }
 
+/// How long one request to the pool may take.
+const POOL_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Repair jobs a peer runs at once; more wait their turn.
 const CONCURRENT_REPAIRS: usize = 2;
 
 /// The peer's side of the conversation with its pool.
 #[derive(Clone)]
 struct PoolLink {
-    http: reqwest::Client,
+    /// The pool, signed to as this peer.
+    pool: SignedClient,
     config: PeerConfig,
-    /// The pool's base URL, without the identity.
-    pool_base: String,
     /// The pool's identity, when its address carries one.
     pool_identity: Option<[u8; 32]>,
-    key: SigningKey,
     service: Arc<PeerService>,
-    advertise: String,
-    peers: PeerClient,
+    advertise: PeerAddr,
+    /// The other peers' data path, for repairs.
+    peers: Arc<dyn PeerTransport>,
     repairs: Arc<Semaphore>,
     wake: Arc<Notify>,
 }
@@ -352,23 +359,16 @@ impl PoolLink {
     async fn discover(&self) -> Result<PoolId, PeerError> {
         let mut backoff = Duration::from_millis(100);
         let info = loop {
-            match self
-                .http
-                .get(format!("{}{}", self.pool_base, api::INFO))
-                .send()
-                .await
-            {
-                Ok(response) if response.status().is_success() => {
-                    match response.json::<PoolInfo>().await {
-                        Ok(info) => break info,
-                        Err(e) => tracing::warn!("the pool's info is unreadable: {e}"),
-                    }
+            match self.pool.get_public::<PoolInfo>(api::INFO).await {
+                Ok(info) => break info,
+                Err(PoolCallError::Refused { status, .. }) => {
+                    tracing::warn!("the pool answered {status}; retrying")
                 }
-                Ok(response) => tracing::warn!("the pool answered {}; retrying", response.status()),
-                Err(e) => tracing::warn!(
-                    "cannot reach the pool at {}: {e}; retrying",
+                Err(PoolCallError::Unreachable { source, .. }) => tracing::warn!(
+                    "cannot reach the pool at {}: {source}; retrying",
                     self.config.pool
                 ),
+                Err(e) => tracing::warn!("the pool's info is unreadable: {e}"),
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -476,7 +476,7 @@ impl PoolLink {
             return;
         };
         tracing::info!(job = %job.job, pieces = job.targets.len(), "running a repair job");
-        let report = match crate::repair::run(&self.peers, &job).await {
+        let report = match crate::repair::run(self.peers.as_ref(), &job).await {
             Ok(pieces) => RepairReport {
                 job: job.job.clone(),
                 pieces,
@@ -503,34 +503,9 @@ impl PoolLink {
         path: &str,
         body: &B,
     ) -> Result<T, LinkError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| LinkError::Transient(e.to_string()))?;
-        let mut nonce = [0u8; 16];
-        rand::rng().fill_bytes(&mut nonce);
-        let auth = RequestAuth::sign(&self.key, "POST", path, &bytes, now_ms(), nonce);
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.pool_base))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .timeout(Duration::from_secs(30))
-            .body(bytes);
-        for (name, value) in auth.headers() {
-            request = request.header(name, value);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| LinkError::Transient(e.to_string()))?;
-        let status = response.status();
-        let answer = response
-            .bytes()
-            .await
-            .map_err(|e| LinkError::Transient(e.to_string()))?;
-        if !status.is_success() {
-            let body = ErrorBody::from_json(&answer)
-                .unwrap_or_else(|_| ErrorBody::new("unparsed", String::from_utf8_lossy(&answer)));
-            return Err(LinkError::Refused(status.as_u16(), body));
-        }
-        let answer: &[u8] = if answer.is_empty() { b"null" } else { &answer };
-        serde_json::from_slice(answer).map_err(|e| LinkError::Transient(e.to_string()))
+        self.pool.post(path, body).await.map_err(|e| match e {
+            PoolCallError::Refused { status, error, .. } => LinkError::Refused(status, error),
+            other => LinkError::Transient(other.to_string()),
+        })
     }
 }

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use bytes::Bytes;
 use cairn_core::{ErasureCodec, RedundancyPolicy};
 use cairn_proto::api::{CommittedPiece, GetTarget, RepairJob};
-use cairn_transfer::PeerClient;
+use cairn_transfer::PeerTransport;
 use futures_util::future::join_all;
 
 /// A job that fell short: the pieces it did store, and why it stopped.
@@ -31,7 +31,11 @@ fn fail(error: impl Into<String>) -> Shortfall {
 }
 
 /// Reads fragment `fragment` from the first of its sources that answers correctly.
-async fn fetch(peers: &PeerClient, sources: &[&GetTarget], size: u64) -> Result<Bytes, String> {
+async fn fetch(
+    peers: &dyn PeerTransport,
+    sources: &[&GetTarget],
+    size: u64,
+) -> Result<Bytes, String> {
     let mut last = String::from("no source holds it");
     for source in sources {
         match peers
@@ -52,7 +56,10 @@ async fn fetch(peers: &PeerClient, sources: &[&GetTarget], size: u64) -> Result<
 }
 
 /// Runs `job`; every target's receipt on success.
-pub async fn run(peers: &PeerClient, job: &RepairJob) -> Result<Vec<CommittedPiece>, Shortfall> {
+pub async fn run(
+    peers: &dyn PeerTransport,
+    job: &RepairJob,
+) -> Result<Vec<CommittedPiece>, Shortfall> {
     let shape = match RedundancyPolicy::from_str(&job.redundancy) {
         Ok(RedundancyPolicy::Fixed(shape)) => shape,
         _ => {
@@ -152,7 +159,7 @@ pub async fn run(peers: &PeerClient, job: &RepairJob) -> Result<Vec<CommittedPie
 
 /// Fetches `k` distinct fragments (data first) and rebuilds the `wanted` ones.
 async fn rebuild(
-    peers: &PeerClient,
+    peers: &dyn PeerTransport,
     job: &RepairJob,
     by_fragment: &HashMap<u16, Vec<&GetTarget>>,
     k: usize,

@@ -15,7 +15,7 @@ use cairn_proto::{
 use ed25519_dalek::SigningKey;
 
 struct Peer {
-    url: String,
+    url: cairn_proto::PeerAddr,
     service: Arc<PeerService>,
     pool: OrderSigner,
     dir: tempfile::TempDir,
@@ -29,7 +29,9 @@ async fn start(capacity: u64) -> Peer {
     let pool = OrderSigner::new(SigningKey::from_bytes(&[2; 32]));
     service.trust_pool(pool.pool_id());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("http://{}", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
     tokio::spawn(axum::serve(listener, server::router(service.clone())).into_future());
     Peer {
         url,

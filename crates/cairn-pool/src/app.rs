@@ -32,8 +32,9 @@ pub struct App<S> {
     pub config: PoolConfig,
     /// HTTP client for plain (loopback) requests.
     pub http: reqwest::Client,
-    /// Clients for probing and auditing peers: pinned to each peer's identity over TLS.
-    pub peer_http: cairn_net::Clients,
+    /// The peers' data path, for probing and auditing them (pinned to each peer's
+    /// identity over TLS).
+    pub peers: std::sync::Arc<dyn cairn_transfer::PeerTransport>,
     /// Totals of background work, for `/metrics`.
     pub counters: Counters,
     /// The repair queue and the jobs peers are running.

@@ -19,12 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::{PeerId, PieceHash};
-use cairn_proto::peer_api::{AUDIT_CHUNK, audit_path};
-use cairn_proto::{ErrorBody, Holder, OrderAction, PeerState};
-use futures_util::{StreamExt, TryStreamExt};
+use cairn_proto::peer_api::AUDIT_CHUNK;
+use cairn_proto::{Holder, OrderAction, PeerAddr, PeerState};
+use cairn_transfer::TransferError;
+use futures_util::StreamExt;
 use rand::Rng;
 use tokio::sync::Semaphore;
-use tokio_util::io::{StreamReader, SyncIoBridge};
+use tokio_util::io::SyncIoBridge;
 
 use crate::app::App;
 use crate::counters::Counters;
@@ -167,41 +168,29 @@ pub async fn challenge<S>(
         Ok(order) => order,
         Err(e) => return AuditOutcome::Inconclusive(e.to_string()),
     };
-    let url = format!(
-        "{}{}?start={start}&len={len}",
-        peer.address.trim_end_matches('/'),
-        audit_path(&hash)
-    );
-    let client = match app
-        .peer_http
-        .for_address(*peer.id.as_bytes(), &peer.address)
-    {
-        Ok(client) => client,
-        Err(e) => return AuditOutcome::Unreachable(e.to_string()),
+    let Ok(address) = PeerAddr::parse(&peer.address) else {
+        return AuditOutcome::Unreachable(format!("its address {:?} is not one", peer.address));
     };
-    let response = match client
-        .get(url)
-        .header(cairn_proto::order::ORDER_HEADER, order.to_header_value())
-        .timeout(timeout)
-        .send()
+    let body = match (app.peers)
+        .audit(peer.id, &address, &order, hash, start, len, timeout)
         .await
     {
-        Ok(response) => response,
+        Ok(body) => body,
+        Err(TransferError::Refused {
+            status,
+            code,
+            message,
+            ..
+        }) => {
+            let why = format!("{message} ({code})");
+            return match status {
+                // The piece is gone, shorter than recorded, or unreadable on the peer's disk.
+                404 | 416 | 500 => AuditOutcome::Failed(why),
+                _ => AuditOutcome::Inconclusive(why),
+            };
+        }
         Err(e) => return AuditOutcome::Unreachable(e.to_string()),
     };
-    let status = response.status();
-    if !status.is_success() {
-        let body = response.bytes().await.unwrap_or_default();
-        let error = ErrorBody::from_json(&body)
-            .unwrap_or_else(|_| ErrorBody::new("unparsed", format!("HTTP {status}")));
-        let why = format!("{} ({})", error.message, error.code);
-        return match status.as_u16() {
-            // The piece is gone, shorter than recorded, or unreadable on the peer's disk.
-            404 | 416 | 500 => AuditOutcome::Failed(why),
-            _ => AuditOutcome::Inconclusive(why),
-        };
-    }
-    let body = StreamReader::new(response.bytes_stream().map_err(std::io::Error::other));
     let reader = SyncIoBridge::new(body);
     let checked = tokio::task::spawn_blocking(move || check_slice(&hash, start, len, reader)).await;
     match checked {
@@ -488,7 +477,7 @@ mod tests {
             requests: std::sync::Mutex::new(cairn_proto::RequestVerifier::default()),
             config,
             http: reqwest::Client::new(),
-            peer_http: cairn_net::Clients::new(reqwest::Client::builder).expect("an HTTP client"),
+            peers: Arc::new(cairn_transfer::PeerClient::new().expect("an HTTP client")),
             counters: Counters::default(),
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),

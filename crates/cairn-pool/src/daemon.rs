@@ -102,8 +102,7 @@ impl RunningPool {
             addr: config.listen,
             source,
         })?;
-        let peer_http = cairn_net::Clients::new(reqwest::Client::builder)
-            .map_err(|e| PoolError::Tls(e.to_string()))?;
+        let peers = cairn_transfer::PeerClient::new().map_err(|e| PoolError::Tls(e.to_string()))?;
         // HTTPS unless told otherwise on loopback; the certificate carries the pool's key.
         let tls = if config.tls || !config.listen.ip().is_loopback() {
             Some(cairn_net::server_config(&key).map_err(|e| PoolError::Tls(e.to_string()))?)
@@ -117,7 +116,7 @@ impl RunningPool {
             requests: Mutex::new(RequestVerifier::default()),
             config,
             http: reqwest::Client::new(),
-            peer_http,
+            peers: Arc::new(peers),
             counters: crate::counters::Counters::default(),
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),
@@ -344,7 +343,9 @@ async fn probe_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver
                 .into_iter()
                 .filter(|p| p.state == cairn_proto::PeerState::Online)
             {
-                probe::spawn_probe(app.clone(), peer.id, peer.address);
+                if let Ok(address) = cairn_proto::PeerAddr::parse(&peer.address) {
+                    probe::spawn_probe(app.clone(), peer.id, address);
+                }
             }
         }
     })

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_core::PeerId;
-use cairn_proto::peer_api::{PEER_STATUS, PeerInfo};
+use cairn_proto::PeerAddr;
 
 use crate::app::App;
 use crate::health::next_rtt;
@@ -15,7 +15,7 @@ use crate::store::MetadataStore;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Probes `peer` at `address` in the background.
-pub fn spawn_probe<S: MetadataStore>(app: Arc<App<S>>, peer: PeerId, address: String) {
+pub fn spawn_probe<S: MetadataStore>(app: Arc<App<S>>, peer: PeerId, address: PeerAddr) {
     tokio::spawn(async move {
         if let Err(why) = probe(&app, peer, &address).await {
             tracing::warn!(peer = %peer, %address, "peer did not answer a probe: {why}");
@@ -27,29 +27,14 @@ pub fn spawn_probe<S: MetadataStore>(app: Arc<App<S>>, peer: PeerId, address: St
 pub async fn probe<S: MetadataStore>(
     app: &App<S>,
     peer: PeerId,
-    address: &str,
+    address: &PeerAddr,
 ) -> Result<f64, String> {
-    let client = app
-        .peer_http
-        .for_address(*peer.as_bytes(), address)
-        .map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let response = client
-        .get(format!("{address}{PEER_STATUS}"))
-        .timeout(PROBE_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let info: PeerInfo = response
-        .error_for_status()
-        .map_err(|e| e.to_string())?
-        .json()
+    (app.peers)
+        .status(peer, address, PROBE_TIMEOUT)
         .await
         .map_err(|e| e.to_string())?;
     let sample = started.elapsed().as_secs_f64() * 1000.0;
-    if info.peer != peer {
-        return Err(format!("the address answers as peer {}", info.peer));
-    }
     let previous = app
         .store
         .peer(peer)

@@ -315,7 +315,9 @@ fn job_for<S>(
     let executor = *targets.first().ok_or(RepairError::NoTarget)?;
     let holder = Holder::Peer(executor);
     let expires_at = App::<S>::expiry(app.now_ms(), job_timeout(app));
-    let address = |peer: &PeerId| addresses.get(peer).cloned().unwrap_or_default();
+    let address = |peer: &PeerId| {
+        crate::service::stored_address(addresses.get(peer).map(String::as_str).unwrap_or_default())
+    };
     let sources = plan
         .sources
         .iter()
@@ -324,7 +326,7 @@ fn job_for<S>(
                 fragment: piece.fragment,
                 hash: piece.hash,
                 peer: piece.peer,
-                address: address(&piece.peer),
+                address: address(&piece.peer)?,
                 state: PeerState::Online,
                 order: app.order(
                     piece.peer,
@@ -336,7 +338,7 @@ fn job_for<S>(
                 )?,
             })
         })
-        .collect::<Result<Vec<_>, SignError>>()?;
+        .collect::<Result<Vec<_>, RepairError>>()?;
     let mut placed = Vec::with_capacity(targets.len());
     let mut repair_targets = Vec::with_capacity(targets.len());
     for (peer, (fragment, hash)) in targets.iter().zip(&plan.missing) {
@@ -344,7 +346,7 @@ fn job_for<S>(
             fragment: *fragment,
             hash: *hash,
             peer: *peer,
-            address: address(peer),
+            address: address(peer)?,
             order: app.order(
                 *peer,
                 *hash,

@@ -16,6 +16,9 @@ mod uploads;
 use std::time::Duration;
 
 use cairn_core::EncryptedPath;
+use cairn_proto::PeerAddr;
+
+use crate::store::StoreError;
 
 pub use objects::{ObjectError, Objects};
 pub use peers::{PeerError, Registry};
@@ -31,6 +34,12 @@ impl Invalid {
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
+}
+
+/// A peer's address as the store keeps it (text, checked at registration), ready to dial;
+/// text that does not parse is an unreadable record.
+pub fn stored_address(text: &str) -> Result<PeerAddr, StoreError> {
+    PeerAddr::parse(text).map_err(|e| StoreError::Corrupt(format!("peer address {text:?}: {e}")))
 }
 
 /// Milliseconds in a duration, saturating.

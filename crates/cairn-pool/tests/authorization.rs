@@ -130,7 +130,7 @@ impl Pool {
     ) {
         let body = RegisterPeer {
             // Nothing listens there: probes and audits of it fail fast and count for nothing.
-            address: "http://127.0.0.1:1".to_owned(),
+            address: "http://127.0.0.1:1".parse().unwrap(),
             zone,
             capacity,
             used: 0,
@@ -479,7 +479,7 @@ fn matrix() -> Vec<Row> {
             pattern: paths::PEER_REGISTER,
             request: |_| {
                 let body = RegisterPeer {
-                    address: "http://127.0.0.1:1".to_owned(),
+                    address: "http://127.0.0.1:1".parse().unwrap(),
                     zone: None,
                     capacity: 0,
                     used: 0,

@@ -9,6 +9,7 @@ use cairn_core::{AccountId, PeerId, PieceHash, PoolId};
 use serde::{Deserialize, Serialize};
 
 use crate::order::SignedOrder;
+use crate::peer_addr::PeerAddr;
 use crate::peer_state::PeerState;
 use crate::receipt::Receipt;
 
@@ -113,7 +114,7 @@ pub struct PoolInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterPeer {
     /// Base URL where the peer serves pieces, e.g. `http://203.0.113.5:7000`.
-    pub address: String,
+    pub address: PeerAddr,
     /// The peer's failure domain, if its operator named one.
     pub zone: Option<String>,
     /// Bytes the peer offers.
@@ -193,7 +194,7 @@ pub struct RepairTarget {
     /// The new peer.
     pub peer: PeerId,
     /// The new peer's base URL.
-    pub address: String,
+    pub address: PeerAddr,
     /// The put order for it.
     pub order: SignedOrder,
 }
@@ -270,7 +271,7 @@ pub struct PutTarget {
     /// The peer.
     pub peer: PeerId,
     /// The peer's base URL.
-    pub address: String,
+    pub address: PeerAddr,
     /// The put order for this fragment on this peer.
     pub order: SignedOrder,
 }
@@ -281,7 +282,7 @@ pub struct SpareTarget {
     /// The peer.
     pub peer: PeerId,
     /// The peer's base URL.
-    pub address: String,
+    pub address: PeerAddr,
     /// One put order per fragment, in fragment order.
     pub orders: Vec<SignedOrder>,
 }
@@ -453,7 +454,7 @@ pub struct GetTarget {
     /// The peer holding it.
     pub peer: PeerId,
     /// The peer's base URL.
-    pub address: String,
+    pub address: PeerAddr,
     /// The peer's state (a client tries online peers first).
     pub state: PeerState,
     /// The get order.
@@ -527,7 +528,7 @@ pub struct PeerStatus {
     /// The peer.
     pub peer: PeerId,
     /// Its base URL.
-    pub address: String,
+    pub address: PeerAddr,
     /// Its zone, if named.
     pub zone: Option<String>,
     /// Its state.

@@ -14,6 +14,7 @@ pub mod codes;
 pub mod error;
 pub mod limits;
 pub mod order;
+pub mod peer_addr;
 pub mod peer_api;
 pub mod peer_state;
 pub mod receipt;
@@ -25,5 +26,6 @@ pub use order::{
     Holder, Order, OrderAction, OrderError, OrderSerial, OrderSigner, OrderVerifier, SignedOrder,
     Vouched,
 };
+pub use peer_addr::{PeerAddr, PeerAddrError};
 pub use peer_state::PeerState;
 pub use receipt::{BadReceipt, Receipt};

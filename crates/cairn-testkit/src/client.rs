@@ -1,10 +1,10 @@
 //! A small HTTP client that signs every request with an Ed25519 key, as an account (or a
 //! peer) does, and decodes JSON answers or the error body.
 
-use cairn_proto::clock::now_ms;
-use cairn_proto::{ErrorBody, RequestAuth};
+use cairn_net::PoolCallError;
+use cairn_net::signed::Method;
+use cairn_proto::ErrorBody;
 use ed25519_dalek::SigningKey;
-use rand::RngCore;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -45,22 +45,20 @@ impl ApiFailure {
     }
 }
 
-/// Signs requests to one server with one key.
+/// Signs requests to one server with one key (through [`cairn_net::SignedClient`], as
+/// every other client of the pool does).
 #[derive(Clone)]
 pub struct SignedClient {
-    http: reqwest::Client,
-    base: String,
+    inner: cairn_net::SignedClient,
     key: SigningKey,
 }
 
 impl SignedClient {
     /// A client for `base` (e.g. `http://127.0.0.1:7700`) signing with `key`.
     pub fn new(base: &str, key: SigningKey) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: base.trim_end_matches('/').to_owned(),
-            key,
-        }
+        let inner =
+            cairn_net::SignedClient::from_parts(reqwest::Client::new(), base, Some(key.clone()));
+        Self { inner, key }
     }
 
     /// The signing key.
@@ -75,21 +73,11 @@ impl SignedClient {
         path_and_query: &str,
         body: Vec<u8>,
     ) -> Result<(u16, Vec<u8>), ApiFailure> {
-        let mut nonce = [0u8; 16];
-        rand::rng().fill_bytes(&mut nonce);
-        let auth = RequestAuth::sign(&self.key, method, path_and_query, &body, now_ms(), nonce);
-        let method = reqwest::Method::from_bytes(method.as_bytes())
-            .map_err(|e| ApiFailure::Decode(e.to_string()))?;
-        let mut request = self
-            .http
-            .request(method, format!("{}{path_and_query}", self.base))
-            .body(body);
-        for (name, value) in auth.headers() {
-            request = request.header(name, value);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        Ok((status, response.bytes().await?.to_vec()))
+        let method =
+            Method::from_bytes(method.as_bytes()).map_err(|e| ApiFailure::Decode(e.to_string()))?;
+        let answer = self.inner.send(method, path_and_query, body, true).await;
+        let answer = answer.map_err(ApiFailure::from)?;
+        Ok((answer.status, answer.body.to_vec()))
     }
 
     /// Sends a signed request with a JSON body (or none) and decodes a JSON answer.
@@ -99,19 +87,22 @@ impl SignedClient {
         path_and_query: &str,
         body: Option<&B>,
     ) -> Result<T, ApiFailure> {
-        let bytes = match body {
-            Some(body) => {
-                serde_json::to_vec(body).map_err(|e| ApiFailure::Decode(e.to_string()))?
-            }
-            None => Vec::new(),
-        };
-        let (status, answer) = self.send_raw(method, path_and_query, bytes).await?;
-        if !(200..300).contains(&status) {
-            let body = ErrorBody::from_json(&answer)
-                .unwrap_or_else(|_| ErrorBody::new("unparsed", String::from_utf8_lossy(&answer)));
-            return Err(ApiFailure::Refused { status, body });
+        let method =
+            Method::from_bytes(method.as_bytes()).map_err(|e| ApiFailure::Decode(e.to_string()))?;
+        let answer = self.inner.call(method, path_and_query, body).await;
+        answer.map_err(ApiFailure::from)
+    }
+}
+
+impl From<PoolCallError> for ApiFailure {
+    fn from(error: PoolCallError) -> Self {
+        match error {
+            PoolCallError::Refused { status, error, .. } => Self::Refused {
+                status,
+                body: error,
+            },
+            PoolCallError::Unreachable { source, .. } => Self::Transport(source),
+            other => Self::Decode(other.to_string()),
         }
-        let answer: &[u8] = if answer.is_empty() { b"null" } else { &answer };
-        serde_json::from_slice(answer).map_err(|e| ApiFailure::Decode(e.to_string()))
     }
 }

@@ -6,6 +6,9 @@
 mod coalesce;
 #[cfg(test)]
 mod tests;
+mod transport;
+
+pub use transport::{AuditSlice, PeerTransport, Pending, PieceRead, PieceWrite};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +17,12 @@ use bytes::Bytes;
 use cairn_core::{PeerId, PieceHash};
 use cairn_net::Clients;
 use cairn_proto::order::ORDER_HEADER;
-use cairn_proto::peer_api::{READS, ReadMany, WRITES, piece_path, push_write, split_frames};
-use cairn_proto::{ErrorBody, Receipt, SignedOrder};
+use cairn_proto::peer_api::{
+    PEER_STATUS, PeerInfo, READS, ReadMany, WRITES, audit_path, piece_path, push_write,
+    split_frames,
+};
+use cairn_proto::{ErrorBody, PeerAddr, Receipt, SignedOrder};
+use futures_util::TryStreamExt;
 
 /// How long one piece transfer may take (a 64 MiB piece on a slow link fits easily).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(300);
@@ -40,6 +47,8 @@ pub enum TransferError {
     Refused {
         /// The peer.
         peer: PeerId,
+        /// The status it answered with (HTTP's numbering).
+        status: u16,
         /// Stable error code.
         code: String,
         /// The peer's explanation.
@@ -92,9 +101,9 @@ impl PeerClient {
     }
 
     /// The connection to `peer` at `address`.
-    fn http(&self, peer: PeerId, address: &str) -> Result<reqwest::Client, TransferError> {
+    fn http(&self, peer: PeerId, address: &PeerAddr) -> Result<reqwest::Client, TransferError> {
         self.clients
-            .for_address(*peer.as_bytes(), address)
+            .for_address(*peer.as_bytes(), address.as_str())
             .map_err(|e| unreachable(peer, address, &e))
     }
 
@@ -103,7 +112,7 @@ impl PeerClient {
     pub async fn put(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         order: &SignedOrder,
         hash: PieceHash,
         bytes: Bytes,
@@ -118,13 +127,13 @@ impl PeerClient {
     async fn put_one(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         order: &SignedOrder,
         hash: PieceHash,
         bytes: Bytes,
     ) -> Result<Receipt, TransferError> {
         let size = bytes.len() as u64;
-        let url = format!("{}{}", address.trim_end_matches('/'), piece_path(&hash));
+        let url = address.url(&piece_path(&hash));
         let response = self
             .http(peer, address)?
             .put(url)
@@ -140,17 +149,17 @@ impl PeerClient {
 
     /// One `POST /v1/writes` of many small pieces, each `(order, hash, bytes)`; every
     /// answer stands alone.
-    async fn write_many(
+    pub async fn write_many(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         pieces: &[(SignedOrder, PieceHash, Bytes)],
     ) -> Result<Vec<Result<Receipt, TransferError>>, TransferError> {
         let mut body = Vec::with_capacity(pieces.iter().map(|(_, _, b)| b.len() + 256).sum());
         for (order, _, bytes) in pieces {
             push_write(&mut body, order, bytes);
         }
-        let url = format!("{}{WRITES}", address.trim_end_matches('/'));
+        let url = address.url(WRITES);
         let request = (self.http(peer, address)?.post(url))
             .header(reqwest::header::CONTENT_LENGTH, body.len())
             .body(body);
@@ -187,12 +196,12 @@ impl PeerClient {
     pub async fn get(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         order: &SignedOrder,
         hash: PieceHash,
         size: u64,
     ) -> Result<Bytes, TransferError> {
-        let url = format!("{}{}", address.trim_end_matches('/'), piece_path(&hash));
+        let url = address.url(&piece_path(&hash));
         let response = self
             .http(peer, address)?
             .get(url)
@@ -222,10 +231,10 @@ impl PeerClient {
     pub async fn read_many(
         &self,
         peer: PeerId,
-        address: &str,
+        address: &PeerAddr,
         wanted: &[(SignedOrder, PieceHash, u64)],
     ) -> Result<Vec<Result<Bytes, TransferError>>, TransferError> {
-        let url = format!("{}{READS}", address.trim_end_matches('/'));
+        let url = address.url(READS);
         let body = ReadMany {
             orders: wanted.iter().map(|(order, _, _)| order.clone()).collect(),
         };
@@ -247,10 +256,114 @@ impl PeerClient {
     }
 }
 
-fn unreachable(peer: PeerId, address: &str, error: &reqwest::Error) -> TransferError {
+impl PeerClient {
+    /// Reads bytes `start..start + len` of piece `hash` from `peer` (an HTTP range); only
+    /// the length is checked.
+    pub async fn get_range(
+        &self,
+        peer: PeerId,
+        address: &PeerAddr,
+        order: &SignedOrder,
+        hash: PieceHash,
+        start: u64,
+        len: u64,
+    ) -> Result<Bytes, TransferError> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let url = address.url(&piece_path(&hash));
+        let last = start.saturating_add(len - 1);
+        let response = self
+            .http(peer, address)?
+            .get(url)
+            .header(ORDER_HEADER, order.to_header_value())
+            .header(reqwest::header::RANGE, format!("bytes={start}-{last}"))
+            .send()
+            .await
+            .map_err(|e| unreachable(peer, address, &e))?;
+        let body = checked(peer, address, response).await?;
+        if body.len() as u64 != len {
+            return Err(TransferError::Wrong {
+                peer,
+                reason: format!("it answered {} bytes for a range of {len}", body.len()),
+            });
+        }
+        Ok(body)
+    }
+
+    /// Asks `peer` for the audit slice of bytes `start..start + len` of piece `hash`; the
+    /// slice streams as it arrives.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn audit(
+        &self,
+        peer: PeerId,
+        address: &PeerAddr,
+        order: &SignedOrder,
+        hash: PieceHash,
+        start: u64,
+        len: u64,
+        within: Duration,
+    ) -> Result<AuditSlice, TransferError> {
+        let url = format!(
+            "{}{}?start={start}&len={len}",
+            address.as_str(),
+            audit_path(&hash)
+        );
+        let response = self
+            .http(peer, address)?
+            .get(url)
+            .header(ORDER_HEADER, order.to_header_value())
+            .timeout(within)
+            .send()
+            .await
+            .map_err(|e| unreachable(peer, address, &e))?;
+        if !response.status().is_success() {
+            return Err(checked(peer, address, response)
+                .await
+                .err()
+                .unwrap_or_else(|| TransferError::Wrong {
+                    peer,
+                    reason: "it answered an audit with a failure status and no refusal".into(),
+                }));
+        }
+        let stream = response.bytes_stream().map_err(std::io::Error::other);
+        Ok(Box::pin(tokio_util::io::StreamReader::new(stream)))
+    }
+
+    /// Asks `peer` for its status; checks that the answer comes from `peer`.
+    pub async fn status(
+        &self,
+        peer: PeerId,
+        address: &PeerAddr,
+        within: Duration,
+    ) -> Result<PeerInfo, TransferError> {
+        let url = address.url(PEER_STATUS);
+        let response = self
+            .http(peer, address)?
+            .get(url)
+            .timeout(within)
+            .send()
+            .await
+            .map_err(|e| unreachable(peer, address, &e))?;
+        let body = checked(peer, address, response).await?;
+        let info: PeerInfo = serde_json::from_slice(&body).map_err(|e| TransferError::Wrong {
+            peer,
+            reason: format!("its status is not valid JSON: {e}"),
+        })?;
+        if info.peer != peer {
+            return Err(TransferError::Wrong {
+                peer,
+                reason: format!("the address answers as peer {}", info.peer),
+            });
+        }
+        Ok(info)
+    }
+}
+
+fn unreachable(peer: PeerId, address: &PeerAddr, error: &reqwest::Error) -> TransferError {
     TransferError::Unreachable {
         peer,
-        address: address.to_owned(),
+        address: address.to_string(),
         reason: error.to_string(),
     }
 }
@@ -297,6 +410,7 @@ fn refusal(peer: PeerId, status: u16, body: &[u8]) -> TransferError {
         .unwrap_or_else(|_| ErrorBody::new("unparsed", format!("HTTP {status}")));
     TransferError::Refused {
         peer,
+        status,
         code: error.code,
         message: error.message,
     }
@@ -305,7 +419,7 @@ fn refusal(peer: PeerId, status: u16, body: &[u8]) -> TransferError {
 /// Sends a batch request to `peer` and splits its answer into `count` frames.
 async fn framed(
     peer: PeerId,
-    address: &str,
+    address: &PeerAddr,
     request: reqwest::RequestBuilder,
     count: usize,
 ) -> Result<Vec<(u16, Bytes)>, TransferError> {
@@ -320,7 +434,7 @@ async fn framed(
 /// The body of a successful answer, or the peer's refusal.
 async fn checked(
     peer: PeerId,
-    address: &str,
+    address: &PeerAddr,
     response: reqwest::Response,
 ) -> Result<Bytes, TransferError> {
     let status = response.status();
@@ -335,6 +449,7 @@ async fn checked(
         .unwrap_or_else(|_| ErrorBody::new("unparsed", format!("HTTP {status}")));
     Err(TransferError::Refused {
         peer,
+        status: status.as_u16(),
         code: error.code,
         message: error.message,
     })

@@ -83,7 +83,7 @@ async fn put_piece(
 }
 
 /// Starts a fake peer on `127.0.0.1:0`; returns it, its id and address.
-async fn fake_peer(batches: Batches) -> (Arc<FakePeer>, PeerId, String) {
+async fn fake_peer(batches: Batches) -> (Arc<FakePeer>, PeerId, cairn_proto::PeerAddr) {
     let peer = Arc::new(FakePeer {
         key: SigningKey::from_bytes(&[7; 32]),
         batches,
@@ -96,7 +96,7 @@ async fn fake_peer(batches: Batches) -> (Arc<FakePeer>, PeerId, String) {
         .route("/v1/pieces/{hash}", put(put_piece))
         .with_state(peer.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
+    let address = cairn_proto::PeerAddr::from_socket(false, listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (peer, id, address)
 }

@@ -9,6 +9,7 @@
 //! - `prefetch.rs`: the first pieces of many small files, a request per peer;
 //! - `landing.rs`: small downloaded files made durable a group at a time.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::{MasterSecret, MetadataKey, RedundancyPolicy, RemotePath};
@@ -16,7 +17,7 @@ use cairn_proto::api::ObjectSources;
 
 use crate::entry::{self, Entry};
 use crate::error::{ClientError, ClientResult};
-use crate::peer::PeerClient;
+use crate::peer::{PeerClient, PeerTransport};
 use crate::pool::PoolClient;
 
 pub(crate) mod download;
@@ -55,11 +56,11 @@ impl Default for DriveOptions {
     }
 }
 
-/// What moves objects: the account's signed pool client, the peer client, the key that
-/// seals and opens records, and how to store. Cheap to share by reference.
+/// What moves objects: the account's signed pool client, the transport to peers, the key
+/// that seals and opens records, and how to store. Cheap to share by reference.
 pub struct Transfers {
     pool: PoolClient,
-    peers: PeerClient,
+    peers: Arc<dyn PeerTransport>,
     metadata_key: MetadataKey,
     options: DriveOptions,
 }
@@ -69,10 +70,10 @@ impl Transfers {
     pub fn new(pool: &str, secret: &MasterSecret, options: DriveOptions) -> ClientResult<Self> {
         Ok(Self {
             pool: PoolClient::new(pool, secret.account_key())?,
-            peers: PeerClient::new().map_err(|e| ClientError::PoolUnreachable {
+            peers: Arc::new(PeerClient::new().map_err(|e| ClientError::PoolUnreachable {
                 url: pool.to_owned(),
                 reason: e.to_string(),
-            })?,
+            })?),
             metadata_key: secret.metadata_key(),
             options,
         })

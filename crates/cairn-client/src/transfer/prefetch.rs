@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use cairn_core::{PeerId, PieceHash};
-use cairn_proto::SignedOrder;
 use cairn_proto::peer_api::{MAX_READ_BYTES, MAX_READS};
+use cairn_proto::{PeerAddr, SignedOrder};
 use futures_util::future::join_all;
 
 use super::Transfers;
@@ -45,7 +45,7 @@ impl Transfers {
     /// time: its files read the pieces they lack on their own (asking an unanswering peer
     /// again, never an order a peer answered).
     pub(crate) async fn prefetch(&self, files: &mut [Readable]) {
-        let mut by_peer: HashMap<PeerId, (String, Vec<Wanted>)> = HashMap::new();
+        let mut by_peer: HashMap<PeerId, (PeerAddr, Vec<Wanted>)> = HashMap::new();
         let mut planned = 0u64;
         for (at, file) in files.iter_mut().enumerate() {
             let redundancy = file.metadata.redundancy;
@@ -133,7 +133,7 @@ impl Transfers {
     async fn read_batch(
         &self,
         peer: PeerId,
-        address: String,
+        address: PeerAddr,
         chunk: Vec<Wanted>,
     ) -> (Vec<Wanted>, Vec<Result<Bytes, TransferError>>) {
         let asked: Vec<(SignedOrder, PieceHash, u64)> = chunk
@@ -148,7 +148,7 @@ impl Transfers {
             Ok(Err(error)) => {
                 let unanswered = TransferError::Unreachable {
                     peer,
-                    address,
+                    address: address.to_string(),
                     reason: error.to_string(),
                 };
                 vec![Err(unanswered); chunk.len()]
@@ -156,7 +156,7 @@ impl Transfers {
             Err(_) => {
                 let lag = TransferError::Unreachable {
                     peer,
-                    address,
+                    address: address.to_string(),
                     reason: "the batch read lagged; reading its files one by one".into(),
                 };
                 vec![Err(lag); chunk.len()]

@@ -14,11 +14,11 @@ use cairn_core::{
     ContentHash, EncodedSegment, FileKey, ObjectCodec, ObjectId, ObjectMetadata, PieceHash,
     Redundancy, RedundancyPolicy, SegmentIndex, SegmentLayout, SegmentRecord, Timestamp,
 };
-use cairn_proto::SignedOrder;
 use cairn_proto::api::{
     CommitSegment, CommitUpload, CommittedPiece, FragmentInfo, LastSegment, PlaceSegment,
     SegmentPlaced, SpareTarget,
 };
+use cairn_proto::{PeerAddr, SignedOrder};
 use futures_util::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 use tokio::io::AsyncRead;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
@@ -481,7 +481,7 @@ struct Stored {
 /// One peer to try for one piece.
 struct Attempt {
     peer: cairn_core::PeerId,
-    address: String,
+    address: PeerAddr,
     order: SignedOrder,
 }
 

@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use cairn_proto::PeerState;
 use cairn_proto::api::{NetworkStatus, PeerStatus, PoolInfo};
+use cairn_proto::{PeerAddr, PeerState};
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -36,20 +36,23 @@ pub async fn status<S: MetadataStore>(
         pool: app.pool_id(),
         peers: peers
             .into_iter()
-            .map(|p| PeerStatus {
-                peer: p.id,
-                address: p.address,
-                zone: p.zone,
-                state: p.state,
-                capacity: p.capacity,
-                used: p.used,
-                piece_count: p.piece_count,
-                availability: p.availability,
-                rtt_ms: p.rtt_ms,
-                last_heartbeat_ms: p.last_heartbeat,
-                audit_score: p.audit_score,
-                audits_passed: p.audits_passed,
-                audits_failed: p.audits_failed,
+            // A peer whose stored address is not one (none passes registration) is not listed.
+            .filter_map(|p| {
+                Some(PeerStatus {
+                    peer: p.id,
+                    address: PeerAddr::parse(&p.address).ok()?,
+                    zone: p.zone,
+                    state: p.state,
+                    capacity: p.capacity,
+                    used: p.used,
+                    piece_count: p.piece_count,
+                    availability: p.availability,
+                    rtt_ms: p.rtt_ms,
+                    last_heartbeat_ms: p.last_heartbeat,
+                    audit_score: p.audit_score,
+                    audits_passed: p.audits_passed,
+                    audits_failed: p.audits_failed,
+                })
             })
             .collect(),
         objects: stats.objects,

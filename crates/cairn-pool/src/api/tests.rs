@@ -51,7 +51,7 @@ impl TestPool {
             requests: Mutex::new(RequestVerifier::default()),
             config: PoolConfig::new(dir.path().to_owned(), listener.local_addr().unwrap()),
             http: reqwest::Client::new(),
-            peer_http: cairn_net::Clients::new(reqwest::Client::builder).expect("an HTTP client"),
+            peers: std::sync::Arc::new(cairn_transfer::PeerClient::new().expect("an HTTP client")),
             counters: crate::counters::Counters::default(),
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),

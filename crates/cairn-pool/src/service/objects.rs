@@ -12,7 +12,7 @@ use cairn_proto::api::{
     ObjectHealth, ObjectList, ObjectSources, SegmentSources,
 };
 use cairn_proto::limits::{DEFAULT_LIST_PAGE, MAX_HEALTH_PATHS, MAX_LIST_PAGE, MAX_SOURCES};
-use cairn_proto::{Holder, OrderAction};
+use cairn_proto::{Holder, OrderAction, PeerAddr};
 use data_encoding::BASE64URL_NOPAD;
 
 use super::{Invalid, check_path, check_prefix};
@@ -253,11 +253,15 @@ impl<'a, S: MetadataStore> Objects<'a, S> {
                 ) {
                     continue;
                 }
+                // A peer whose address cannot be dialled is passed over, as a lost one is.
+                let Ok(address) = PeerAddr::parse(&peer.address) else {
+                    continue;
+                };
                 pieces.push(GetTarget {
                     fragment: piece.fragment,
                     hash: piece.hash,
                     peer: piece.peer,
-                    address: peer.address.clone(),
+                    address,
                     state: peer.state,
                     order: app.order(
                         piece.peer,

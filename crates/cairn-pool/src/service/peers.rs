@@ -101,7 +101,7 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
         body: RegisterPeer,
     ) -> Result<PeerRegistered, PeerError> {
         let app = self.app;
-        check_address(&body.address)?;
+        check_address(body.address.as_str())?;
         check_zone(body.zone.as_deref())?;
         let now = app.now_ms();
         let piece_count = body.pieces.len() as u64;
@@ -110,7 +110,7 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
             .register_peer(
                 PeerRegistration {
                     id,
-                    address: body.address.clone(),
+                    address: body.address.to_string(),
                     zone: body.zone.clone(),
                     capacity: body.capacity,
                     used: body.used,

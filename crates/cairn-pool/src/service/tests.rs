@@ -41,7 +41,7 @@ impl Pool {
             requests: Mutex::new(RequestVerifier::default()),
             config,
             http: reqwest::Client::new(),
-            peer_http: cairn_net::Clients::new(reqwest::Client::builder).unwrap(),
+            peers: Arc::new(cairn_transfer::PeerClient::new().unwrap()),
             counters: crate::counters::Counters::default(),
             repairs: crate::repair::Repairs::default(),
             rebalance: crate::rebalance::Rebalancer::default(),

@@ -17,7 +17,7 @@ use cairn_proto::{Holder, OrderAction, PeerState, Receipt};
 use data_encoding::BASE64URL_NOPAD;
 use futures_util::future::join_all;
 
-use super::{Invalid, check_path, duration_ms};
+use super::{Invalid, check_path, duration_ms, stored_address};
 use crate::app::{App, SignError};
 use crate::placement::{self, Candidate, PlacementError, PlacementRequest};
 use crate::quota::Verdict;
@@ -294,7 +294,9 @@ impl<'a, S: MetadataStore> Uploads<'a, S> {
                 quota,
             });
         }
-        let address = |peer: &PeerId| addresses.get(peer).cloned().unwrap_or_default();
+        let address = |peer: &PeerId| {
+            stored_address(addresses.get(peer).map(String::as_str).unwrap_or_default())
+        };
         let now = app.now_ms();
         let ttl = Duration::from_millis(expires_at_ms.saturating_sub(now))
             .min(app.config.order_ttl.max(Duration::from_secs(60)));
@@ -318,7 +320,7 @@ impl<'a, S: MetadataStore> Uploads<'a, S> {
             targets.push(PutTarget {
                 fragment: body.fragments[fragment].fragment,
                 peer: *peer,
-                address: address(peer),
+                address: address(peer)?,
                 order: put(*peer, fragment)?,
             });
             placements.push((fragment, *peer));
@@ -331,7 +333,7 @@ impl<'a, S: MetadataStore> Uploads<'a, S> {
             placements.extend((0..fragments).map(|f| (f, *peer)));
             spares.push(SpareTarget {
                 peer: *peer,
-                address: address(peer),
+                address: address(peer)?,
                 orders,
             });
         }

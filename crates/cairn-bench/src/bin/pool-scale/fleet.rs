@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use cairn_core::{AccountId, PeerId, PieceHash};
 use cairn_proto::api::{Heartbeat, HeartbeatAck, RegisterPeer};
-use cairn_proto::{OrderSerial, Receipt};
+use cairn_proto::{OrderSerial, PeerAddr, Receipt};
 use ed25519_dalek::SigningKey;
 
 /// Bytes each simulated peer offers: so much that every peer's utilisation stays near zero
@@ -27,8 +27,9 @@ fn derived_key(seed: u64, role: &str, index: usize) -> SigningKey {
 /// Peer `index`'s address: `http://127.A.B.1:1`, on loopback so a probe or audit is refused
 /// at once, and in a /24 of its own, so every peer is its own failure domain (as on the
 /// internet) and placement never has to crowd a segment into one.
-pub fn address(index: usize) -> String {
-    format!("http://127.{}.{}.1:1", (index >> 8) & 0xff, index & 0xff)
+pub fn address(index: usize) -> PeerAddr {
+    let ip = std::net::Ipv4Addr::new(127, (index >> 8) as u8, index as u8, 1);
+    PeerAddr::from_socket(false, (ip, 1).into())
 }
 
 /// One simulated peer.
@@ -38,7 +39,7 @@ pub struct SimPeer {
     /// Its id, the key's public half.
     pub id: PeerId,
     /// Its advertised base URL (never served).
-    pub address: String,
+    pub address: PeerAddr,
     /// Pieces it holds, as the pool's records say.
     pub inventory: Vec<PieceHash>,
     /// Bytes those pieces use.

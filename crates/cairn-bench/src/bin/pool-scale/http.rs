@@ -1,14 +1,13 @@
 //! Requests to the pool's API as peers and clients send them: JSON bodies signed with the
-//! sender's Ed25519 key (`cairn_proto::RequestAuth`), over one shared pool of HTTP/1.1
-//! connections, so many simulated senders cost one client.
+//! sender's Ed25519 key (through `cairn_net::SignedClient`), over one shared pool of
+//! HTTP/1.1 connections, so many simulated senders cost one client.
 
 use std::time::Duration;
 
 use anyhow::Context;
-use cairn_proto::clock::now_ms;
-use cairn_proto::{ErrorBody, RequestAuth};
+use cairn_net::signed::Method;
+use cairn_net::{PoolCallError, SignedClient};
 use ed25519_dalek::SigningKey;
-use rand::RngCore;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -50,8 +49,22 @@ impl Failure {
 /// The pool's API at one base URL.
 #[derive(Clone)]
 pub struct Api {
-    http: reqwest::Client,
-    base: String,
+    /// Unsigned until [`SignedClient::with_key`] names the sender.
+    pool: SignedClient,
+}
+
+impl From<PoolCallError> for Failure {
+    fn from(error: PoolCallError) -> Self {
+        match error {
+            PoolCallError::Refused { status, error, .. } => Self::Refused {
+                status,
+                code: error.code,
+                message: error.message,
+            },
+            PoolCallError::Unreachable { source, .. } => Self::Transport(source.to_string()),
+            other => Self::Decode(other.to_string()),
+        }
+    }
 }
 
 impl Api {
@@ -63,8 +76,7 @@ impl Api {
             .build()
             .context("cannot build an HTTP client")?;
         Ok(Self {
-            http,
-            base: base.trim_end_matches('/').to_owned(),
+            pool: SignedClient::from_parts(http, base, None),
         })
     }
 
@@ -76,54 +88,13 @@ impl Api {
         path: &str,
         body: &B,
     ) -> Result<T, Failure> {
-        let bytes = serde_json::to_vec(body).map_err(|e| Failure::Decode(e.to_string()))?;
-        let mut nonce = [0u8; 16];
-        rand::rng().fill_bytes(&mut nonce);
-        let auth = RequestAuth::sign(key, "POST", path, &bytes, now_ms(), nonce);
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(bytes);
-        for (name, value) in auth.headers() {
-            request = request.header(name, value);
-        }
-        Self::answer(request).await
+        Ok(self.pool.with_key(key.clone()).post(path, body).await?)
     }
 
     /// `GET path`, unsigned, as text (`/metrics`).
     pub async fn get_text(&self, path: &str) -> Result<String, Failure> {
-        let bytes = Self::body(self.http.get(format!("{}{path}", self.base))).await?;
-        String::from_utf8(bytes).map_err(|e| Failure::Decode(e.to_string()))
-    }
-
-    async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, Failure> {
-        let bytes = Self::body(request).await?;
-        let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-        serde_json::from_slice(bytes).map_err(|e| Failure::Decode(e.to_string()))
-    }
-
-    /// Sends `request`; the answer's bytes if its status is a success.
-    async fn body(request: reqwest::RequestBuilder) -> Result<Vec<u8>, Failure> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Failure::Transport(e.to_string()))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Failure::Transport(e.to_string()))?;
-        if !status.is_success() {
-            let body = ErrorBody::from_json(&bytes).unwrap_or_else(|_| {
-                ErrorBody::new("unparsed", String::from_utf8_lossy(&bytes).into_owned())
-            });
-            return Err(Failure::Refused {
-                status: status.as_u16(),
-                code: body.code,
-                message: body.message,
-            });
-        }
-        Ok(bytes.to_vec())
+        let answer = self.pool.send(Method::GET, path, Vec::new(), false).await?;
+        let bytes = answer.success()?;
+        String::from_utf8(bytes.to_vec()).map_err(|e| Failure::Decode(e.to_string()))
     }
 }

@@ -250,7 +250,7 @@ pub async fn register_in_store(store: &SqliteStore, fleet: &Fleet) -> anyhow::Re
             .register_peer(
                 PeerRegistration {
                     id: peer.id,
-                    address: peer.address.clone(),
+                    address: peer.address.to_string(),
                     zone: None,
                     capacity: CAPACITY,
                     used: peer.used,
