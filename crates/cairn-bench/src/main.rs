@@ -260,7 +260,8 @@ async fn measure(
     let (report, put) = timed(async {
         Ok(drive
             .put_tree(&data.join("tree"), &tree_remote, &silent)
-            .await?)
+            .await?
+            .into_result()?)
     })
     .await?;
     transfers.push(Transfer::new(
@@ -275,7 +276,8 @@ async fn measure(
     let (report, get) = timed(async {
         Ok(drive
             .get_tree(&tree_remote, &out.join("tree"), &silent)
-            .await?)
+            .await?
+            .into_result()?)
     })
     .await?;
     transfers.push(Transfer::new(

@@ -10,7 +10,7 @@
 //! [`FOLDER_MARKER`] — short enough that it can never be a name's ciphertext (those are at
 //! least 43 characters) — so it moves with a folder rename and goes with a folder removal.
 
-use cairn_core::{EncryptedPath, MetadataKey, ObjectId, ObjectMetadata};
+use cairn_core::{EncryptedPath, MetadataKey, ObjectId, ObjectMetadata, Redundancy};
 use data_encoding::BASE64URL_NOPAD;
 use rand::CryptoRng;
 
@@ -62,6 +62,13 @@ pub fn seal_file(
     Ok(BASE64URL_NOPAD.encode(&bytes))
 }
 
+/// The length in bytes of a file's entry ([`seal_file`] before base64url) for an object of
+/// `segments` segments under `redundancy`: what the pool checks against
+/// [`cairn_proto::limits::MAX_METADATA`], known before the upload starts.
+pub fn file_entry_len(segments: u32, redundancy: Redundancy) -> usize {
+    2 + 16 + ObjectMetadata::sealed_len(segments, redundancy)
+}
+
 /// A folder marker's text form.
 pub fn seal_folder() -> String {
     BASE64URL_NOPAD.encode(&[VERSION, KIND_FOLDER])
@@ -96,8 +103,8 @@ pub fn open(key: &MetadataKey, text: &str) -> ClientResult<Entry> {
 mod tests {
     use super::*;
     use cairn_core::{
-        ContentHash, FileKey, MasterSecret, PathCipher, PathKey, Redundancy, RemotePath,
-        SegmentLayout, SegmentRecord, Timestamp,
+        ContentHash, FileKey, MasterSecret, PathCipher, PathKey, RemotePath, SegmentLayout,
+        SegmentRecord, Timestamp,
     };
     use proptest::prelude::*;
 

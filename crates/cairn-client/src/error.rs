@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use cairn_core::{
-    LayoutError, MetadataError, PathDecryptError, PathError, PhraseError, PolicyError, RemotePath,
-    SegmentError, WrapError,
+    LayoutError, MetadataError, PathDecryptError, PathError, PhraseError, PolicyError, Redundancy,
+    RemotePath, SegmentError, WrapError,
 };
 
 /// A client operation's failure.
@@ -31,6 +31,20 @@ pub enum ClientError {
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
+    },
+    /// A file too large to be one object: its record would exceed what the pool keeps.
+    #[error(
+        "{size} bytes is too large for one file under {redundancy}: its record would take {record} bytes and the pool keeps at most {limit}; store it in parts"
+    )]
+    TooLarge {
+        /// The file's size.
+        size: u64,
+        /// The redundancy it would be stored under.
+        redundancy: Redundancy,
+        /// The size its sealed record would have.
+        record: usize,
+        /// The largest record the pool takes.
+        limit: usize,
     },
     /// The passphrase does not open the master secret.
     #[error("the passphrase is wrong; try again (or restore with `cairn init --recover`)")]

@@ -41,6 +41,18 @@ pub struct PoolClient {
     commits: Arc<Together<CommitOne, UploadCommitted>>,
 }
 
+/// A listing route's path and query: a page of `prefix` after `after`, at most `limit`.
+fn page_query(route: &str, prefix: &str, after: Option<&str>, limit: Option<u32>) -> String {
+    let mut path = format!("{route}?prefix={}", query_value(prefix));
+    if let Some(after) = after {
+        path.push_str(&format!("&after={}", query_value(after)));
+    }
+    if let Some(limit) = limit {
+        path.push_str(&format!("&limit={limit}"));
+    }
+    path
+}
+
 /// Percent-encodes a query value (encrypted paths are base64url and `/`, but be exact).
 fn query_value(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -400,13 +412,7 @@ impl PoolClient {
         after: Option<&str>,
         limit: Option<u32>,
     ) -> ClientResult<ObjectList> {
-        let mut path = format!("{}?prefix={}", paths::OBJECTS, query_value(prefix));
-        if let Some(after) = after {
-            path.push_str(&format!("&after={}", query_value(after)));
-        }
-        if let Some(limit) = limit {
-            path.push_str(&format!("&limit={limit}"));
-        }
+        let path = page_query(paths::OBJECTS, prefix, after, limit);
         self.call::<(), _>("list", reqwest::Method::GET, &path, None)
             .await
     }
@@ -419,13 +425,7 @@ impl PoolClient {
         after: Option<&str>,
         limit: Option<u32>,
     ) -> ClientResult<FolderList> {
-        let mut path = format!("{}?prefix={}", paths::OBJECTS_LEVEL, query_value(prefix));
-        if let Some(after) = after {
-            path.push_str(&format!("&after={}", query_value(after)));
-        }
-        if let Some(limit) = limit {
-            path.push_str(&format!("&limit={limit}"));
-        }
+        let path = page_query(paths::OBJECTS_LEVEL, prefix, after, limit);
         self.call::<(), _>("list folder", reqwest::Method::GET, &path, None)
             .await
     }

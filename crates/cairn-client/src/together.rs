@@ -146,7 +146,10 @@ mod tests {
             .fallback(move || {
                 refused.fetch_add(1, Ordering::SeqCst);
                 async {
-                    let error = cairn_proto::ErrorBody::new("unknown_endpoint", "no such route");
+                    let error = cairn_proto::ErrorBody::new(
+                        cairn_proto::codes::UNKNOWN_ENDPOINT,
+                        "no such route",
+                    );
                     (StatusCode::NOT_FOUND, error.to_json())
                 }
             });

@@ -229,3 +229,54 @@ async fn a_file_handle_asks_for_sources_once_per_read_at_most_and_never_for_the_
         "never the whole object's sources"
     );
 }
+
+/// Issue 14: a file whose sealed record would exceed the pool's `MAX_METADATA` used to
+/// upload whole and be refused at commit. It is refused before a byte is read, and nothing
+/// is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_whose_record_the_pool_would_refuse_is_refused_before_uploading() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Zeros, counting what was read.
+    struct Counting(Arc<AtomicU64>);
+    impl tokio::io::AsyncRead for Counting {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let n = buf.remaining().min(1 << 16);
+            buf.put_slice(&vec![0; n]);
+            self.0.fetch_add(n as u64, Ordering::SeqCst);
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    let net = start().await;
+    let secret = MasterSecret::generate(&mut rand::rng());
+    let options = cairn_client::DriveOptions {
+        segment_size: cairn_core::segment::MIN_SEGMENT_SIZE,
+        ..common::options()
+    };
+    let drive = cairn_client::Drive::new(&net.url, &secret, options).unwrap();
+    drive.register().await.unwrap();
+    // Under ec:2+2 each segment adds 4 hashes of 32 bytes to the record: 9,000 segments
+    // make it larger than 1 MiB.
+    let size = 9_000 * u64::from(cairn_core::segment::MIN_SEGMENT_SIZE);
+    let read = Arc::new(AtomicU64::new(0));
+    let path = remote("/huge");
+    let refused = drive
+        .put_reader(&path, size, Counting(read.clone()), &Progress::silent())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, cairn_client::ClientError::TooLarge { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("too large"), "{refused}");
+    assert_eq!(read.load(Ordering::SeqCst), 0, "bytes were read");
+    assert_eq!(drive.stat(&path).await.unwrap(), None);
+    let network = drive.network().await.unwrap();
+    assert_eq!((network.objects, network.open_uploads), (0, 0));
+}

@@ -119,6 +119,14 @@ impl ObjectMetadata {
         Ok(())
     }
 
+    /// The length of the sealed blob ([`ObjectMetadata::seal`]) of an object of `segments`
+    /// segments under `redundancy`: known from the layout alone, before a byte is coded, so
+    /// a client can tell whether the pool will take the record before it uploads.
+    pub fn sealed_len(segments: u32, redundancy: Redundancy) -> usize {
+        let hashes = segments as usize * usize::from(redundancy.fragments());
+        1 + NONCE_LEN + FIXED_LEN + hashes * 32 + TAG_LEN
+    }
+
     /// The canonical plaintext record.
     pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>, MetadataError> {
         self.validate()?;
@@ -325,6 +333,23 @@ mod tests {
             PieceHash::of(&blob).to_string(),
             "b1706c24bed3306c9039f4ec81ce751c5d28b42a30c4caac9803e35a460d84ee"
         );
+    }
+
+    #[test]
+    fn sealed_len_is_the_sealed_blobs_length() {
+        for (size, redundancy) in [
+            (0, Redundancy::ec(2, 2)),
+            (10_000, Redundancy::ec(3, 3)),
+            (40_000, Redundancy::rep(2, 3)),
+        ] {
+            let redundancy = redundancy.unwrap();
+            let metadata = sample(size, redundancy);
+            let sealed = metadata.seal_with_nonce(&key(), OBJECT, [4; 12]).unwrap();
+            assert_eq!(
+                ObjectMetadata::sealed_len(metadata.layout.count(), redundancy),
+                sealed.len()
+            );
+        }
     }
 
     #[test]

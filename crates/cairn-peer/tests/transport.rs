@@ -166,7 +166,10 @@ async fn every_call_of_the_transport_reaches_a_real_peer() {
         .await
     {
         Err(TransferError::Refused { status, code, .. }) => {
-            assert_eq!((status, code.as_str()), (404, "piece_not_found"))
+            assert_eq!(
+                (status, code.as_str()),
+                (404, cairn_proto::codes::PIECE_NOT_FOUND)
+            )
         }
         Ok(_) => panic!("an audit of a missing piece passed"),
         Err(other) => panic!("{other:?}"),

@@ -98,7 +98,9 @@ impl PeerClient {
         match self.write_many(peer, address, &pieces).await {
             Ok(receipts) => receipts,
             // A peer of an earlier version, without the route: one piece at a time.
-            Err(TransferError::Refused { code, .. }) if code == "unknown_endpoint" => {
+            Err(TransferError::Refused { code, .. })
+                if code == cairn_proto::codes::UNKNOWN_ENDPOINT =>
+            {
                 let mut receipts = Vec::with_capacity(pieces.len());
                 for (order, hash, bytes) in pieces {
                     receipts.push(self.put_one(peer, address, &order, hash, bytes).await);

@@ -43,7 +43,7 @@ fn receipt_json(key: &SigningKey, hash: PieceHash, size: u64, serial: u64) -> Ve
 async fn writes(State(peer): State<Arc<FakePeer>>, body: Body) -> (StatusCode, Vec<u8>) {
     peer.batches_asked.fetch_add(1, Ordering::SeqCst);
     if let Batches::Unknown = peer.batches {
-        let error = ErrorBody::new("unknown_endpoint", "no such route");
+        let error = ErrorBody::new(cairn_proto::codes::UNKNOWN_ENDPOINT, "no such route");
         return (StatusCode::NOT_FOUND, error.to_json().into_bytes());
     }
     let mut answer = Vec::new();

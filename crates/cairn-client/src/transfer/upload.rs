@@ -18,6 +18,7 @@ use cairn_proto::api::{
     CommitSegment, CommitUpload, CommittedPiece, FragmentInfo, LastSegment, PlaceSegment,
     SegmentPlaced, SpareTarget,
 };
+use cairn_proto::limits::MAX_METADATA;
 use cairn_proto::{PeerAddr, SignedOrder};
 use futures_util::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 use tokio::io::AsyncRead;
@@ -173,6 +174,16 @@ impl Transfers {
             redundancy,
             modified,
         } = shape;
+        // The pool refuses a record over its limit at commit: refuse before a byte moves.
+        let record = entry::file_entry_len(layout.count(), redundancy);
+        if record > MAX_METADATA {
+            return Err(ClientError::TooLarge {
+                size: layout.size(),
+                redundancy,
+                record,
+                limit: MAX_METADATA,
+            });
+        }
         let mut rng = rand::rng();
         let object = ObjectId::random(&mut rng);
         let file_key = FileKey::generate(&mut rng);
