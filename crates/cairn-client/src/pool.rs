@@ -36,9 +36,9 @@ pub struct PoolClient {
     /// Signs as the account; without a key for a client of the public endpoints only.
     api: SignedClient,
     /// Begins waiting to travel together.
-    begins: Arc<Together<BeginUpload, UploadBegun>>,
+    begins: Arc<Together<PoolClient, BeginUpload, UploadBegun>>,
     /// Commits waiting to travel together.
-    commits: Arc<Together<CommitOne, UploadCommitted>>,
+    commits: Arc<Together<PoolClient, CommitOne, UploadCommitted>>,
 }
 
 /// A listing route's path and query: a page of `prefix` after `after`, at most `limit`.

@@ -12,20 +12,20 @@ use cairn_proto::api::MAX_AT_ONCE;
 use futures_util::future::BoxFuture;
 
 use crate::error::{ClientError, ClientResult};
-use crate::pool::PoolClient;
 
-/// Sends a batch of calls, one answer per call in order.
-pub(crate) type SendMany<I, O> = fn(PoolClient, Vec<I>) -> BoxFuture<'static, Vec<ClientResult<O>>>;
+/// Sends a batch of calls through `C` (the pool client), one answer per call in order.
+pub(crate) type SendMany<C, I, O> = fn(C, Vec<I>) -> BoxFuture<'static, Vec<ClientResult<O>>>;
 
-/// Calls of one kind to one pool, gathered into batches (by [`Batcher`]).
-pub(crate) struct Together<I, O> {
+/// Calls of one kind to one pool, gathered into batches (by [`Batcher`]) and sent through
+/// a `C`: the pool client, which holds this queue (so the queue does not name it).
+pub(crate) struct Together<C, I, O> {
     batcher: Arc<Batcher<(), I, ClientResult<O>>>,
-    send: SendMany<I, O>,
+    send: SendMany<C, I, O>,
 }
 
-impl<I: Send + 'static, O: Send + 'static> Together<I, O> {
+impl<C: Clone + Send + Sync + 'static, I: Send + 'static, O: Send + 'static> Together<C, I, O> {
     /// Gathers calls that `send` makes in batches.
-    pub(crate) fn new(send: SendMany<I, O>) -> Arc<Self> {
+    pub(crate) fn new(send: SendMany<C, I, O>) -> Arc<Self> {
         Arc::new(Self {
             batcher: Batcher::up_to(MAX_AT_ONCE),
             send,
@@ -33,7 +33,7 @@ impl<I: Send + 'static, O: Send + 'static> Together<I, O> {
     }
 
     /// Makes `call` through `pool`, with whatever other calls are waiting.
-    pub(crate) async fn call(self: &Arc<Self>, pool: &PoolClient, call: I) -> ClientResult<O> {
+    pub(crate) async fn call(self: &Arc<Self>, pool: &C, call: I) -> ClientResult<O> {
         let (send, pool) = (self.send, pool.clone());
         let answer = self
             .batcher
@@ -51,6 +51,7 @@ impl<I: Send + 'static, O: Send + 'static> Together<I, O> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pool::PoolClient;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::health::HealthTimers;
+use crate::rate::RateLimit;
 
 /// Bytes of pieces one account may store by default (1 TiB).
 pub const DEFAULT_ACCOUNT_QUOTA: u64 = 1 << 40;
@@ -81,6 +82,14 @@ impl PoolConfig {
             account_quota: DEFAULT_ACCOUNT_QUOTA,
             requests_per_second_per_key: crate::rate::DEFAULT_REQUESTS_PER_SECOND,
             request_burst_per_key: crate::rate::DEFAULT_REQUEST_BURST,
+        }
+    }
+
+    /// The per-key request limit this configuration asks for.
+    pub fn rate_limit(&self) -> RateLimit {
+        RateLimit {
+            per_second: self.requests_per_second_per_key,
+            burst: self.request_burst_per_key,
         }
     }
 }

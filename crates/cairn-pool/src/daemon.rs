@@ -109,7 +109,7 @@ impl RunningPool {
         } else {
             None
         };
-        let rates = crate::rate::KeyRates::new(crate::rate::RateLimit::of(&config));
+        let rates = crate::rate::KeyRates::new(config.rate_limit());
         let app = Arc::new(App {
             store,
             signer: OrderSigner::new(key),

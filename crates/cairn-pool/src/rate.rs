@@ -11,8 +11,6 @@
 
 use std::collections::HashMap;
 
-use crate::config::PoolConfig;
-
 /// Signed requests per second one key may make on average, by default: a client storing
 /// or reading a thousand small files a second (two requests each) keeps within it, a
 /// runaway one takes at most a bounded share of a pool that serves several thousand.
@@ -45,14 +43,6 @@ impl Default for RateLimit {
 }
 
 impl RateLimit {
-    /// The limit a pool's configuration asks for.
-    pub fn of(config: &PoolConfig) -> Self {
-        Self {
-            per_second: config.requests_per_second_per_key,
-            burst: config.request_burst_per_key,
-        }
-    }
-
     /// The bucket's size in thousandths of a request.
     fn capacity(self) -> u64 {
         u64::from(self.burst.max(1)) * MILLI

@@ -41,7 +41,7 @@ pub async fn pass<S: MetadataStore>(app: &Arc<App<S>>) -> Result<(), StoreError>
     let records = app.store.peers().await?;
     let usage = app.store.peer_usage().await?;
     let now = app.now_ms();
-    let fresh_ms = crate::service::duration_ms(app.config.timers.heartbeat_interval * 2);
+    let fresh_ms = cairn_proto::clock::duration_ms(app.config.timers.heartbeat_interval * 2);
     for peer in records.iter().filter(|p| p.state == PeerState::Draining) {
         let left = usage
             .get(&peer.id)

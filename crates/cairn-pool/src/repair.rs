@@ -316,7 +316,7 @@ fn job_for<S>(
     let holder = Holder::Peer(executor);
     let expires_at = App::<S>::expiry(app.now_ms(), job_timeout(app));
     let address = |peer: &PeerId| {
-        crate::service::stored_address(addresses.get(peer).map(String::as_str).unwrap_or_default())
+        crate::store::peer_addr(addresses.get(peer).map(String::as_str).unwrap_or_default())
     };
     let sources = plan
         .sources

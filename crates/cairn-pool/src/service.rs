@@ -2,10 +2,10 @@
 //! checks, commits), objects (listing, sources with get orders, rename, delete, health,
 //! corruption reports) and the peer registry (register, heartbeat, drain, repair reports).
 //!
-//! Each service is a view over the shared [`crate::app::App`] and answers with its own domain error;
-//! the HTTP layer ([`crate::api`]) only extracts a request, calls one method and maps the
-//! error to a wire refusal. Time comes from the pool's clock ([`crate::app::App::now_ms`]), so tests
-//! can hold it still.
+//! Each service is a view over the shared [`crate::app::App`] and answers with its own
+//! domain error; the HTTP layer ([`crate::api`]) only extracts a request, calls one method
+//! and maps the error to a wire refusal. Time comes from the pool's clock
+//! ([`crate::app::App::now_ms`]), so tests can hold it still.
 
 mod objects;
 mod peers;
@@ -13,13 +13,9 @@ mod peers;
 mod tests;
 mod uploads;
 
-use std::time::Duration;
-
 use cairn_core::EncryptedPath;
-use cairn_proto::PeerAddr;
 
-use crate::store::StoreError;
-
+pub use cairn_proto::clock::duration_ms;
 pub use objects::{ObjectError, Objects};
 pub use peers::{PeerError, Registry};
 pub use uploads::{CheckedBegin, Online, UploadError, Uploads};
@@ -34,17 +30,6 @@ impl Invalid {
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
-}
-
-/// A peer's address as the store keeps it (text, checked at registration), ready to dial;
-/// text that does not parse is an unreadable record.
-pub fn stored_address(text: &str) -> Result<PeerAddr, StoreError> {
-    PeerAddr::parse(text).map_err(|e| StoreError::Corrupt(format!("peer address {text:?}: {e}")))
-}
-
-/// Milliseconds in a duration, saturating.
-pub fn duration_ms(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Refuses anything but a non-empty encrypted path.

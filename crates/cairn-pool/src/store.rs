@@ -3,7 +3,7 @@
 //! objects with their segments and pieces ([`ObjectStore`]), repair and migration
 //! ([`RepairStore`]), and the queue of pieces peers should delete ([`DeletionStore`]).
 //! The store stores and queries; judgements (how scores move, where they start) are the
-//! pool's, given to a backend as data (`health::PeerScoring`).
+//! pool's, given to a backend as data (`scoring::PeerScoring`).
 //!
 //! Every method that changes several rows is one transaction. Times are arguments (Unix
 //! milliseconds), never read from a clock. [`SqliteStore`] is the embedded default; a
@@ -29,7 +29,7 @@ pub use error::StoreError;
 pub use model::{
     AuditTally, BadUploadId, CommitObject, HeartbeatStats, LevelEntry, NewUpload, ObjectRecord,
     ObjectSegment, ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage,
-    PiecePlacement, SegmentCommit, StoreStats, StoredSegment, UploadId, UploadRecord,
+    PiecePlacement, SegmentCommit, StoreStats, StoredSegment, UploadId, UploadRecord, peer_addr,
 };
 pub use objects::ObjectStore;
 pub use registry::RegistryStore;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of the current time in Unix milliseconds.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -69,6 +69,11 @@ pub fn now_ms() -> u64 {
 /// Now by the system clock, in whole seconds since the Unix epoch (orders' unit).
 pub fn now_secs() -> u64 {
     now_ms() / 1000
+}
+
+/// Milliseconds in a duration, saturating.
+pub fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use cairn_proto::{PeerAddr, PeerState};
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::service::duration_ms;
 use crate::store::MetadataStore;
+use cairn_proto::clock::duration_ms;
 
 /// `GET /v1/info`.
 pub async fn info<S: MetadataStore>(State(app): State<Arc<App<S>>>) -> Json<PoolInfo> {

@@ -1,11 +1,10 @@
 //! Per-peer scores the pool keeps: availability (an exponentially weighted share of time
 //! online), a smoothed round-trip time and an audit score. Each is a plain function of the
-//! previous value and a new observation, and survives garbage input. [`PeerScoring`] carries
-//! the judgements a metadata store applies when it writes scores (it stores; the pool decides).
+//! previous value and a new observation, and survives garbage input. The judgements a
+//! metadata store applies when it writes scores are [`crate::scoring::PeerScoring`].
 
 use std::time::Duration;
 
-use crate::placement::ASSUMED_AVAILABILITY;
 use crate::state::PeerState;
 
 /// Time constant of the availability score: about how far back it remembers. A week covers
@@ -70,31 +69,7 @@ pub fn next_rtt(previous: Option<f64>, sample_ms: f64) -> Option<f64> {
     })
 }
 
-/// How much one audit moves a peer's audit score (an exponentially weighted average).
-pub const AUDIT_SCORE_WEIGHT: f64 = 0.1;
-
-/// The pool's scoring judgements that a metadata store applies as data when it writes a
-/// peer's scores: where a new peer's availability starts, and how far one audit moves the
-/// audit score (see [`next_audit_score`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PeerScoring {
-    /// The availability a newly registered peer starts with, before any health tick has
-    /// measured it.
-    pub initial_availability: f64,
-    /// The weight of each audit in the audit score, in `[0, 1]`.
-    pub audit_weight: f64,
-}
-
-impl Default for PeerScoring {
-    /// A new peer starts at [`ASSUMED_AVAILABILITY`] (a score of 0 would keep it from
-    /// receiving pieces until measured), and each audit weighs [`AUDIT_SCORE_WEIGHT`].
-    fn default() -> Self {
-        Self {
-            initial_availability: ASSUMED_AVAILABILITY,
-            audit_weight: AUDIT_SCORE_WEIGHT,
-        }
-    }
-}
+pub use crate::scoring::{AUDIT_SCORE_WEIGHT, PeerScoring};
 
 /// The audit score after one audit that `passed` or not: `previous · (1 − weight) + weight`
 /// on a pass, `previous · (1 − weight)` on a failure. A store computes the same in its own
@@ -113,13 +88,6 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
     const HOUR: Duration = Duration::from_secs(3600);
-
-    #[test]
-    fn the_default_scoring_starts_new_peers_at_the_assumed_availability() {
-        let scoring = PeerScoring::default();
-        assert_eq!(scoring.initial_availability, ASSUMED_AVAILABILITY);
-        assert_eq!(scoring.audit_weight, AUDIT_SCORE_WEIGHT);
-    }
 
     #[test]
     fn an_audit_moves_the_score_by_its_weight() {

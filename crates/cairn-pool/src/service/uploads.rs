@@ -17,10 +17,11 @@ use cairn_proto::{Holder, OrderAction, PeerState, Receipt};
 use data_encoding::BASE64URL_NOPAD;
 use futures_util::future::join_all;
 
-use super::{Invalid, check_path, duration_ms, stored_address};
+use super::{Invalid, check_path, duration_ms};
 use crate::app::{App, SignError};
 use crate::placement::{self, Candidate, PlacementError, PlacementRequest};
 use crate::quota::Verdict;
+use crate::store::peer_addr;
 use crate::store::{
     CommitObject, MetadataStore, NewUpload, PiecePlacement, SegmentCommit, StoreError, UploadId,
     UploadRecord,
@@ -294,9 +295,8 @@ impl<'a, S: MetadataStore> Uploads<'a, S> {
                 quota,
             });
         }
-        let address = |peer: &PeerId| {
-            stored_address(addresses.get(peer).map(String::as_str).unwrap_or_default())
-        };
+        let address =
+            |peer: &PeerId| peer_addr(addresses.get(peer).map(String::as_str).unwrap_or_default());
         let now = app.now_ms();
         let ttl = Duration::from_millis(expires_at_ms.saturating_sub(now))
             .min(app.config.order_ttl.max(Duration::from_secs(60)));

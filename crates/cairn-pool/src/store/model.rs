@@ -9,6 +9,9 @@ use data_encoding::HEXLOWER_PERMISSIVE;
 use rand::RngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use cairn_proto::PeerAddr;
+
+use super::StoreError;
 use crate::state::PeerState;
 
 /// An upload's id, which becomes the object's id when it is committed.
@@ -346,4 +349,10 @@ pub struct PeerUsage {
     pub pieces: u64,
     /// Deletions queued for it and not yet confirmed.
     pub pending_deletes: u64,
+}
+
+/// A peer's address as the store keeps it (text, checked at registration), ready to dial;
+/// text that does not parse is an unreadable record.
+pub fn peer_addr(text: &str) -> Result<PeerAddr, StoreError> {
+    PeerAddr::parse(text).map_err(|e| StoreError::Corrupt(format!("peer address {text:?}: {e}")))
 }

@@ -27,7 +27,7 @@ use super::{
     PeerUsage, PiecePlacement, RegistryStore, RepairStore, SegmentCommit, StoreError, StoreResult,
     StoreStats, StoredSegment, UploadId, UploadRecord,
 };
-use crate::health::PeerScoring;
+use crate::scoring::PeerScoring;
 use crate::state::PeerState;
 
 /// The SQLite metadata store. Cheap to clone; clones share one connection and its thread.
