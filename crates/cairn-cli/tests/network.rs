@@ -124,6 +124,7 @@ async fn begin(client: &SignedClient, path: &str, redundancy: &str) -> UploadBeg
                 path: path.to_owned(),
                 redundancy: redundancy.to_owned(),
                 first_segment: None,
+                object: None,
             }),
         )
         .await
@@ -415,6 +416,7 @@ async fn a_small_file_takes_begin_with_placement_and_commit() {
         path: path.clone(),
         redundancy: redundancy.to_owned(),
         first_segment: Some(place_body(&fragments)),
+        object: None,
     };
     // Only under a concrete redundancy: `auto` is resolved by the pool first.
     let err = alice
@@ -487,6 +489,7 @@ async fn a_network_too_small_for_the_policy_is_a_clear_error() {
                     path: enc("big"),
                     redundancy: redundancy.to_owned(),
                     first_segment: None,
+                    object: None,
                 }),
             )
             .await
@@ -505,6 +508,7 @@ async fn a_network_too_small_for_the_policy_is_a_clear_error() {
                 path: enc("big"),
                 redundancy: "ec:1+1".to_owned(),
                 first_segment: None,
+                object: None,
             }),
         )
         .await
@@ -518,6 +522,7 @@ async fn a_network_too_small_for_the_policy_is_a_clear_error() {
                 path: "not a path!".to_owned(),
                 redundancy: "ec:2+1".to_owned(),
                 first_segment: None,
+                object: None,
             }),
         )
         .await

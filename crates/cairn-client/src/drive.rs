@@ -346,7 +346,7 @@ impl Drive {
         let marker = entry::marker_path(&self.encrypt(folder));
         let begun = self
             .pool()
-            .begin(&marker, entry::FOLDER_REDUNDANCY, None)
+            .begin(&marker, entry::FOLDER_REDUNDANCY, None, None)
             .await?;
         self.pool()
             .commit(

@@ -5,7 +5,7 @@ use cairn_proto::codes;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_core::{AccountKey, PeerId, PieceHash};
+use cairn_core::{AccountKey, ObjectId, PeerId, PieceHash};
 use cairn_net::{ConnectError, PoolCallError, SignedClient};
 use cairn_proto::api::{
     self as paths, AccountHealth, AccountOpened, Answer, BeginMany, BeginUpload, CommitMany,
@@ -246,18 +246,22 @@ impl PoolClient {
         .await
     }
 
-    /// Begins an upload (placing its first segment if given). Begins made while another
-    /// is out travel together in one request (see `together.rs`).
+    /// Begins an upload (placing its first segment if given) under `object`, the id the
+    /// object's segments and record are sealed to (`None`, for a folder marker: the pool
+    /// picks one). Begins made while another is out travel together in one request (see
+    /// `together.rs`).
     pub async fn begin(
         &self,
         path: &str,
         redundancy: &str,
         first_segment: Option<PlaceSegment>,
+        object: Option<ObjectId>,
     ) -> ClientResult<UploadBegun> {
         let body = BeginUpload {
             path: path.to_owned(),
             redundancy: redundancy.to_owned(),
             first_segment,
+            object,
         };
         self.begins.call(self, body).await
     }

@@ -166,9 +166,10 @@ mod tests {
         let key = cairn_core::MasterSecret::generate(&mut rand::rng()).account_key();
         let pool = PoolClient::new(&url, key).unwrap();
         let paths: Vec<String> = (0..20).map(|n| format!("p{n}")).collect();
-        let begun =
-            futures_util::future::join_all(paths.iter().map(|p| pool.begin(p, "ec:2+2", None)))
-                .await;
+        let begun = futures_util::future::join_all(
+            paths.iter().map(|p| pool.begin(p, "ec:2+2", None, None)),
+        )
+        .await;
         for (n, begun) in begun.into_iter().enumerate() {
             assert!(begun.unwrap().upload.starts_with(&format!("p{n}-")));
         }

@@ -25,7 +25,7 @@ async fn seed(pool: &PoolClient, cipher: &PathCipher, paths: Vec<RemotePath>) {
         .for_each_concurrent(256, |path| async move {
             let encrypted = cipher.encrypt(&path);
             let begun = pool
-                .begin(encrypted.as_str(), FOLDER_REDUNDANCY, None)
+                .begin(encrypted.as_str(), FOLDER_REDUNDANCY, None, None)
                 .await
                 .unwrap();
             let commit = CommitUpload {
@@ -279,4 +279,46 @@ async fn a_file_whose_record_the_pool_would_refuse_is_refused_before_uploading()
     assert_eq!(drive.stat(&path).await.unwrap(), None);
     let network = drive.network().await.unwrap();
     assert_eq!((network.objects, network.open_uploads), (0, 0));
+}
+
+/// Issue 14: one object identity. The id a file's segments and record are sealed to is the
+/// id the pool keeps the upload and the object under.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_goes_by_one_id_at_the_pool_and_in_its_sealed_record() {
+    let net = start().await;
+    let proxy = Counted::start(&net.url).await;
+    let secret = MasterSecret::generate(&mut rand::rng());
+    let drive = drive_at(&proxy.url, &secret);
+    drive.register().await.unwrap();
+    // Three segments: the later ones are placed under the upload's id, in the route.
+    let local = net.dir.path().join("three");
+    let mut bytes = vec![0u8; 3 * SEGMENT as usize];
+    rand::rng().fill_bytes(&mut bytes);
+    std::fs::write(&local, &bytes).unwrap();
+    let path = remote("/three");
+    proxy.take();
+    drive.put(&local, &path, &Progress::silent()).await.unwrap();
+    let routes = proxy.take();
+    let upload = routes
+        .iter()
+        .find_map(|(_, route)| {
+            let rest = route.strip_prefix("/v1/uploads/")?;
+            let (id, _) = rest.split_once('/')?;
+            Some(id.to_owned())
+        })
+        .expect("a request under the upload's id");
+
+    let pool = PoolClient::new(&net.url, secret.account_key()).unwrap();
+    let cipher = PathCipher::new(&secret.path_key());
+    let record = pool
+        .object(cipher.encrypt(&path).as_str())
+        .await
+        .unwrap()
+        .expect("the object");
+    let entry::Entry::File { object, .. } =
+        entry::open(&secret.metadata_key(), &record.metadata).unwrap()
+    else {
+        panic!("a file");
+    };
+    assert_eq!(object.to_string(), upload);
 }

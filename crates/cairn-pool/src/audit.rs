@@ -400,7 +400,7 @@ mod tests {
         use ed25519_dalek::SigningKey;
 
         use crate::store::{
-            CommitObject, NewUpload, PeerRegistration, PiecePlacement, SegmentCommit, UploadId,
+            CommitObject, NewUpload, ObjectId, PeerRegistration, PiecePlacement, SegmentCommit,
         };
 
         let dir = tempfile::tempdir().unwrap();
@@ -423,7 +423,7 @@ mod tests {
             .unwrap();
         let account =
             AccountId::from_verifying_key(&SigningKey::from_bytes(&[9; 32]).verifying_key());
-        let id = UploadId::random();
+        let id = ObjectId::random(&mut rand::rng());
         store
             .begin_upload(NewUpload {
                 id,

@@ -20,7 +20,7 @@ use crate::counters::Counters;
 use crate::placement;
 use crate::repair::{self, JobKind, Plan};
 use crate::state::PeerState;
-use crate::store::{MetadataStore, ObjectSegment, StoreError, UploadId};
+use crate::store::{MetadataStore, ObjectId, ObjectSegment, StoreError};
 
 /// Segments looked at per source peer per pass.
 const SEGMENTS_PER_SOURCE: u32 = 256;
@@ -31,7 +31,7 @@ const SPREAD_PAGE: u32 = 256;
 #[derive(Debug, Default)]
 pub struct Rebalancer {
     /// Where the spread check stopped.
-    cursor: Mutex<Option<(UploadId, u32)>>,
+    cursor: Mutex<Option<(ObjectId, u32)>>,
 }
 
 /// One rebalancing pass.

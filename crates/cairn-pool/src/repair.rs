@@ -26,7 +26,7 @@ use crate::app::{App, SignError};
 use crate::counters::Counters;
 use crate::placement::{self, Candidate, PlacementRequest};
 use crate::state::PeerState;
-use crate::store::{MetadataStore, PiecePlacement, StoreError, UploadId};
+use crate::store::{MetadataStore, ObjectId, PiecePlacement, StoreError};
 
 /// Why a repair job could not be built or its report taken.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +64,7 @@ pub enum JobKind {
 #[derive(Debug, Clone)]
 struct InFlight {
     kind: JobKind,
-    segment: (UploadId, u32),
+    segment: (ObjectId, u32),
     executor: PeerId,
     deadline: Instant,
     piece_size: u64,
@@ -79,7 +79,7 @@ struct Queue {
     /// Jobs handed out or waiting, by id.
     jobs: HashMap<String, InFlight>,
     /// Segments with a job.
-    busy: HashSet<(UploadId, u32)>,
+    busy: HashSet<(ObjectId, u32)>,
     /// Segments needing repair at the last pass, with or without a job.
     pending: u64,
 }
@@ -140,12 +140,12 @@ impl Repairs {
     }
 
     /// Whether segment `index` of `object` has a job (repair or migration) now.
-    pub fn is_busy(&self, object: UploadId, index: u32) -> bool {
+    pub fn is_busy(&self, object: ObjectId, index: u32) -> bool {
         self.lock().busy.contains(&(object, index))
     }
 
     /// Whether segment `index` of `object` is being repaired now.
-    pub fn is_repairing(&self, object: UploadId, index: u32) -> bool {
+    pub fn is_repairing(&self, object: ObjectId, index: u32) -> bool {
         self.lock()
             .jobs
             .values()

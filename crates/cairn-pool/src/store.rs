@@ -24,12 +24,13 @@ mod sqlite;
 #[allow(clippy::unwrap_used)]
 pub mod conformance;
 
+pub use cairn_core::ObjectId;
 pub use deletions::DeletionStore;
 pub use error::StoreError;
 pub use model::{
-    AuditTally, BadUploadId, CommitObject, HeartbeatStats, LevelEntry, NewUpload, ObjectRecord,
-    ObjectSegment, ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage,
-    PiecePlacement, SegmentCommit, StoreStats, StoredSegment, UploadId, UploadRecord, peer_addr,
+    AuditTally, CommitObject, HeartbeatStats, LevelEntry, NewUpload, ObjectRecord, ObjectSegment,
+    ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage, PiecePlacement,
+    SegmentCommit, StoreStats, StoredSegment, UploadRecord, peer_addr,
 };
 pub use objects::ObjectStore;
 pub use registry::RegistryStore;

@@ -210,6 +210,7 @@ impl Pool {
             path: path.to_owned(),
             redundancy: SHAPE.to_owned(),
             first_segment: None,
+            object: None,
         };
         let begun: UploadBegun = self.call(key, "POST", paths::UPLOADS, &json(&body)).await;
         begun.upload
@@ -596,6 +597,7 @@ fn matrix() -> Vec<Row> {
                     path: f.spare_path.clone(),
                     redundancy: SHAPE.to_owned(),
                     first_segment: None,
+                    object: None,
                 };
                 (paths::UPLOADS.to_owned(), json(&body))
             },
@@ -614,6 +616,7 @@ fn matrix() -> Vec<Row> {
                         path: f.spare_path.clone(),
                         redundancy: SHAPE.to_owned(),
                         first_segment: None,
+                        object: None,
                     }],
                 };
                 (paths::UPLOADS_MANY.to_owned(), json(&body))

@@ -5,7 +5,7 @@
 //! compares them but cannot read them. Binary blobs travel as unpadded base64url. Times are
 //! Unix milliseconds.
 
-use cairn_core::{AccountId, PeerId, PieceHash, PoolId};
+use cairn_core::{AccountId, ObjectId, PeerId, PieceHash, PoolId};
 use serde::{Deserialize, Serialize};
 
 use crate::order::SignedOrder;
@@ -229,6 +229,11 @@ pub struct BeginUpload {
     /// file then needs just `begin` and `commit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_segment: Option<PlaceSegment>,
+    /// The object's one identity, chosen at random by the client: its segments and sealed
+    /// record are bound to it, and the upload and the committed object go by it. An id
+    /// already in use is refused. Absent (an earlier client), the pool picks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectId>,
 }
 
 /// Answer to [`UPLOADS`].

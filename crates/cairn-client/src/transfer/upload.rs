@@ -129,18 +129,24 @@ impl Transfers {
     ) -> ClientResult<()> {
         let layout = SegmentLayout::new(source.len, self.options.segment_size)?;
         let modified = source.modified;
+        // The object's one id: its segments and record are sealed to it, and the pool
+        // keeps the upload and the object under it.
+        let object = ObjectId::random(&mut rand::rng());
         // Under a concrete redundancy the first segment is placed with `begin` itself;
         // `auto` is resolved by the pool first.
         let (redundancy, begun) = match self.options.redundancy {
             RedundancyPolicy::Fixed(r) => (r, None),
             policy => {
-                let begun = self.pool.begin(path, &policy.to_string(), None).await?;
+                let begun = (self.pool)
+                    .begin(path, &policy.to_string(), None, Some(object))
+                    .await?;
                 (concrete(&begun.redundancy)?, Some(begun.upload))
             }
         };
         let (upload, _) = watch::channel(begun);
         let shape = Shape {
             path,
+            object,
             layout,
             redundancy,
             modified,
@@ -170,6 +176,7 @@ impl Transfers {
     ) -> ClientResult<()> {
         let Shape {
             path,
+            object,
             layout,
             redundancy,
             modified,
@@ -185,7 +192,6 @@ impl Transfers {
             });
         }
         let mut rng = rand::rng();
-        let object = ObjectId::random(&mut rng);
         let file_key = FileKey::generate(&mut rng);
         let codec = Arc::new(ObjectCodec::new(&file_key, object, layout, redundancy)?);
         let (tx, rx) = mpsc::channel::<Produced>(1);
@@ -205,7 +211,7 @@ impl Transfers {
                 let begun = upload.borrow().clone();
                 let stored = match begun {
                     None if index == 0 => {
-                        self.begin_with_segment(path, upload, redundancy, segment, commit)
+                        self.begin_with_segment(path, object, upload, redundancy, segment, commit)
                             .await?
                     }
                     _ => {
@@ -266,6 +272,7 @@ impl Transfers {
     async fn begin_with_segment(
         &self,
         path: &str,
+        object: ObjectId,
         upload: &watch::Sender<Option<String>>,
         redundancy: Redundancy,
         segment: EncodedSegment,
@@ -273,7 +280,12 @@ impl Transfers {
     ) -> ClientResult<Stored> {
         let begun = self
             .pool()
-            .begin(path, &redundancy.to_string(), Some(place_body(&segment)))
+            .begin(
+                path,
+                &redundancy.to_string(),
+                Some(place_body(&segment)),
+                Some(object),
+            )
             .await?;
         upload.send_replace(Some(begun.upload.clone()));
         let placed = begun.placed.ok_or_else(|| ClientError::BadAnswer {
@@ -437,6 +449,8 @@ impl Transfers {
 struct Shape<'a> {
     /// The encrypted remote path.
     path: &'a str,
+    /// The object's id, the pool's and the seal's.
+    object: ObjectId,
     layout: SegmentLayout,
     redundancy: Redundancy,
     modified: Timestamp,

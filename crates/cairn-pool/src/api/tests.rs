@@ -20,8 +20,8 @@ use crate::app::App;
 use crate::config::PoolConfig;
 use crate::state::PeerState;
 use crate::store::{
-    CommitObject, NewUpload, ObjectStore, PeerRegistration, PiecePlacement, RegistryStore,
-    SegmentCommit, SqliteStore, UploadId,
+    CommitObject, NewUpload, ObjectId, ObjectStore, PeerRegistration, PiecePlacement,
+    RegistryStore, SegmentCommit, SqliteStore,
 };
 
 /// A pool serving in this process; the server task ends with it.
@@ -112,7 +112,7 @@ impl TestPool {
 
     /// Commits a one-segment `ec:2+2` object through the store: fragment `f` on peer `f + 1`.
     async fn commit_object(&self, account: AccountId, path: &str) {
-        let id = UploadId::random();
+        let id = ObjectId::random(&mut rand::rng());
         self.store
             .begin_upload(NewUpload {
                 id,
@@ -232,6 +232,7 @@ async fn empty_objects_commit_without_segments() {
                 path: "Zm9sZGVy".to_owned(),
                 redundancy: "ec:2+2".to_owned(),
                 first_segment: None,
+                object: None,
             }),
         )
         .await
@@ -481,6 +482,7 @@ async fn many_uploads_begin_and_commit_in_one_request_each_answered_alone() {
         path: path.to_owned(),
         redundancy: redundancy.to_owned(),
         first_segment: first.then(|| segment.clone()),
+        object: None,
     };
     let begun: ManyAnswers<UploadBegun> = alice
         .call(
@@ -548,7 +550,7 @@ async fn many_uploads_begin_and_commit_in_one_request_each_answered_alone() {
                 commits: vec![
                     commit(&small.upload, 200, Some(LastSegment { index: 0, pieces })),
                     commit("garbage", 0, None),
-                    commit(&UploadId::random().to_string(), 0, None),
+                    commit(&ObjectId::random(&mut rand::rng()).to_string(), 0, None),
                     commit(&empty.upload, 0, None),
                 ],
             }),

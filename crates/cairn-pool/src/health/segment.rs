@@ -252,7 +252,7 @@ mod tests {
     fn objects_take_their_worst_segment() {
         let shape = Redundancy::ec(2, 2).unwrap();
         let object = ObjectRecord {
-            id: crate::store::UploadId([0; 16]),
+            id: crate::store::ObjectId::from_bytes([0; 16]),
             path: "abcd".to_owned(),
             redundancy: shape,
             metadata: Vec::new(),

@@ -6,13 +6,13 @@ use std::collections::{HashMap, HashSet};
 use cairn_core::{PeerId, PieceHash, Redundancy};
 
 use crate::state::PeerState;
-use crate::store::{ObjectSegment, PiecePlacement, UploadId};
+use crate::store::{ObjectId, ObjectSegment, PiecePlacement};
 
 /// What repairing one segment takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// The object.
-    pub object: UploadId,
+    pub object: ObjectId,
     /// The segment.
     pub index: u32,
     /// The object's shape.
@@ -166,7 +166,7 @@ mod tests {
             .collect();
         let states = pieces.iter().map(|p| (p.peer, PeerState::Online)).collect();
         let segment = ObjectSegment {
-            object: UploadId([1; 16]),
+            object: ObjectId::from_bytes([1; 16]),
             redundancy: shape,
             segment: StoredSegment {
                 index: 3,

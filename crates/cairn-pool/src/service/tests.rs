@@ -17,7 +17,9 @@ use crate::app::App;
 use crate::config::PoolConfig;
 use crate::repair::RepairError;
 use crate::state::PeerState;
-use crate::store::{ObjectStore, PeerRegistration, RegistryStore, SqliteStore, UploadId};
+use crate::store::{
+    ObjectId, ObjectStore, PeerRegistration, RegistryStore, SqliteStore, StoreError,
+};
 
 /// Where the manual clock stands when a test starts.
 const START_MS: u64 = 1_800_000_000_000;
@@ -105,6 +107,7 @@ fn begin(first_segment: Option<PlaceSegment>) -> BeginUpload {
         path: "abc".into(),
         redundancy: "ec:2+2".into(),
         first_segment,
+        object: None,
     }
 }
 
@@ -168,7 +171,7 @@ async fn a_placement_on_a_network_too_small_is_refused_and_records_nothing() {
         matches!(refused, UploadError::NetworkTooSmall(_)),
         "{refused}"
     );
-    let upload: UploadId = begun.upload.parse().unwrap();
+    let upload: ObjectId = begun.upload.parse().unwrap();
     assert!(
         pool.app
             .store
@@ -224,7 +227,7 @@ async fn a_placement_over_quota_is_refused_and_records_nothing() {
         ),
         "{refused}"
     );
-    let upload: UploadId = begun.upload.parse().unwrap();
+    let upload: ObjectId = begun.upload.parse().unwrap();
     assert!(
         pool.app
             .store
@@ -292,7 +295,7 @@ async fn a_segment_commit_before_placement_is_refused() {
         .await
         .unwrap_err();
     assert!(matches!(refused, UploadError::Invalid(_)), "{refused}");
-    let missing = UploadId::random().to_string();
+    let missing = ObjectId::random(&mut rand::rng()).to_string();
     let refused = pool.uploads().abort(account(), &missing).await.unwrap_err();
     assert!(matches!(refused, UploadError::NotFound(_)), "{refused}");
 }
@@ -364,4 +367,33 @@ async fn the_registry_refuses_peers_it_does_not_know_and_disqualified_ones() {
         .unwrap();
     let refused = registry.heartbeat(peer(1), beat).await.unwrap_err();
     assert!(matches!(refused, PeerError::Disqualified), "{refused}");
+}
+
+/// Issue 14: one object identity. The id the client seals an object to is the upload's and
+/// then the object's; an id already in use is refused and opens nothing.
+#[tokio::test]
+async fn an_upload_goes_by_the_clients_object_id_and_a_taken_one_is_refused() {
+    let pool = Pool::start(4, |_| {}).await;
+    let object = ObjectId::from_bytes([7; 16]);
+    let chosen = BeginUpload {
+        object: Some(object),
+        ..begin(None)
+    };
+    let begun = pool.uploads().begin(account(), chosen).await.unwrap();
+    assert_eq!(begun.upload, object.to_string());
+    assert_eq!(pool.open_uploads().await, 1);
+    let taken = BeginUpload {
+        path: "abd".into(),
+        object: Some(object),
+        ..begin(None)
+    };
+    let refused = pool.uploads().begin(account(), taken).await.unwrap_err();
+    assert!(
+        matches!(refused, UploadError::Store(StoreError::AlreadyExists(_))),
+        "{refused}"
+    );
+    assert_eq!(pool.open_uploads().await, 1);
+    // Without an id (an earlier client) the pool picks a fresh one.
+    let begun = pool.uploads().begin(account(), begin(None)).await.unwrap();
+    assert_ne!(begun.upload, object.to_string());
 }

@@ -23,7 +23,7 @@ use crate::placement::{self, Candidate, PlacementError, PlacementRequest};
 use crate::quota::Verdict;
 use crate::store::peer_addr;
 use crate::store::{
-    CommitObject, MetadataStore, NewUpload, PiecePlacement, SegmentCommit, StoreError, UploadId,
+    CommitObject, MetadataStore, NewUpload, ObjectId, PiecePlacement, SegmentCommit, StoreError,
     UploadRecord,
 };
 
@@ -39,7 +39,7 @@ pub enum UploadError {
     /// The account has no open upload with this id (never begun, committed, aborted or
     /// expired).
     #[error("upload {0} does not exist, was committed or expired; begin a new one")]
-    NotFound(UploadId),
+    NotFound(ObjectId),
     /// Too few suitable peers are online for the pieces.
     #[error(transparent)]
     NetworkTooSmall(#[from] PlacementError),
@@ -85,8 +85,8 @@ pub struct Uploads<'a, S> {
     app: &'a Arc<App<S>>,
 }
 
-fn parse_upload(text: &str) -> Result<UploadId, Invalid> {
-    UploadId::from_str(text).map_err(|_| Invalid(format!("{text:?} is not an upload id")))
+fn parse_upload(text: &str) -> Result<ObjectId, Invalid> {
+    ObjectId::from_str(text).map_err(|_| Invalid(format!("{text:?} is not an upload id")))
 }
 
 impl<'a, S: MetadataStore> Uploads<'a, S> {
@@ -194,7 +194,9 @@ impl<'a, S: MetadataStore> Uploads<'a, S> {
             placement::resolve_policy(policy, &online.0, app.config.durability_target)?;
         let now = app.now_ms();
         app.store.ensure_account(account, now).await?;
-        let id = UploadId::random();
+        let id = body
+            .object
+            .unwrap_or_else(|| ObjectId::random(&mut rand::rng()));
         let expires_at = now.saturating_add(duration_ms(app.config.upload_ttl));
         let upload = NewUpload {
             id,

@@ -67,7 +67,7 @@ fn pieces(segment: u32) -> Vec<PiecePlacement> {
 /// A new `ec:2+2` upload of `account` at `path`, open for 1000 ms from `now`.
 fn new_upload(account: AccountId, path: &str, now: u64) -> NewUpload {
     NewUpload {
-        id: UploadId::random(),
+        id: ObjectId::random(&mut rand::rng()),
         account,
         path: path.to_owned(),
         redundancy: Redundancy::ec(2, 2).unwrap(),
@@ -82,7 +82,7 @@ pub async fn commit_at<S: MetadataStore>(
     account: AccountId,
     path: &str,
     now: u64,
-) -> UploadId {
+) -> ObjectId {
     let upload = new_upload(account, path, now);
     let id = upload.id;
     store.begin_upload(upload).await.unwrap();
@@ -116,7 +116,7 @@ pub async fn commit_at<S: MetadataStore>(
 }
 
 /// Four peers and one committed object at `a/b`.
-pub async fn committed_object<S: MetadataStore>(store: &S) -> (UploadId, AccountId) {
+pub async fn committed_object<S: MetadataStore>(store: &S) -> (ObjectId, AccountId) {
     for n in 1..=4 {
         store.register_peer(registration(n), 10).await.unwrap();
     }
@@ -149,7 +149,7 @@ async fn commit_shaped<S: MetadataStore>(
     path: &str,
     shape: Redundancy,
     segments: Vec<Vec<PiecePlacement>>,
-) -> UploadId {
+) -> ObjectId {
     let upload = NewUpload {
         redundancy: shape,
         ..new_upload(account, path, 10)

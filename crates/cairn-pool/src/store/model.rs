@@ -1,69 +1,11 @@
 //! The records the metadata store keeps: peers, uploads and objects, their segments and
 //! pieces. Times are Unix milliseconds; paths are the client's encrypted text, opaque here.
 
-use std::fmt;
-use std::str::FromStr;
-
-use cairn_core::{AccountId, PeerId, PieceHash, Redundancy};
-use data_encoding::HEXLOWER_PERMISSIVE;
-use rand::RngCore;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
+use cairn_core::{AccountId, ObjectId, PeerId, PieceHash, Redundancy};
 use cairn_proto::PeerAddr;
 
 use super::StoreError;
 use crate::state::PeerState;
-
-/// An upload's id, which becomes the object's id when it is committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UploadId(pub [u8; 16]);
-
-impl UploadId {
-    /// A fresh random id.
-    pub fn random() -> Self {
-        let mut bytes = [0u8; 16];
-        rand::rng().fill_bytes(&mut bytes);
-        Self(bytes)
-    }
-}
-
-impl fmt::Display for UploadId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&HEXLOWER_PERMISSIVE.encode(&self.0))
-    }
-}
-
-/// Text that is not 32 hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("an upload id is 32 hex digits")]
-pub struct BadUploadId;
-
-impl FromStr for UploadId {
-    type Err = BadUploadId;
-
-    fn from_str(text: &str) -> Result<Self, BadUploadId> {
-        if text.len() != 32 {
-            return Err(BadUploadId);
-        }
-        let bytes = HEXLOWER_PERMISSIVE
-            .decode(text.as_bytes())
-            .map_err(|_| BadUploadId)?;
-        bytes.try_into().map(Self).map_err(|_| BadUploadId)
-    }
-}
-
-impl Serialize for UploadId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for UploadId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 /// What a peer says about itself when it registers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,7 +101,7 @@ pub struct PeerHealthUpdate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewUpload {
     /// Its id.
-    pub id: UploadId,
+    pub id: ObjectId,
     /// The account uploading.
     pub account: AccountId,
     /// The object's encrypted path.
@@ -176,7 +118,7 @@ pub struct NewUpload {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadRecord {
     /// Its id.
-    pub id: UploadId,
+    pub id: ObjectId,
     /// The account uploading.
     pub account: AccountId,
     /// The object's encrypted path.
@@ -268,7 +210,7 @@ pub struct StoredSegment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectSegment {
     /// The object it belongs to.
-    pub object: UploadId,
+    pub object: ObjectId,
     /// The object's shape.
     pub redundancy: Redundancy,
     /// The segment, with all its pieces.
@@ -292,7 +234,7 @@ pub struct AuditTally {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRecord {
     /// Its id.
-    pub id: UploadId,
+    pub id: ObjectId,
     /// Encrypted path.
     pub path: String,
     /// Its shape.
@@ -322,22 +264,6 @@ pub struct StoreStats {
     pub pieces: u64,
     /// Open uploads.
     pub pending_uploads: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upload_ids_round_trip_as_hex() {
-        let id = UploadId::random();
-        assert_eq!(id.to_string().parse::<UploadId>(), Ok(id));
-        assert_eq!(id.to_string().len(), 32);
-        assert!("zz".parse::<UploadId>().is_err());
-        assert!("0".repeat(31).parse::<UploadId>().is_err());
-        let json = serde_json::to_string(&id).unwrap();
-        assert_eq!(serde_json::from_str::<UploadId>(&json).unwrap(), id);
-    }
 }
 
 /// What the records place on one peer.

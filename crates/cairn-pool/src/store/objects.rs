@@ -25,7 +25,7 @@ pub trait ObjectStore: Send + Sync + 'static {
     fn upload(
         &self,
         account: AccountId,
-        id: UploadId,
+        id: ObjectId,
     ) -> impl Future<Output = StoreResult<Option<UploadRecord>>> + Send;
 
     /// [`begin_upload`](Self::begin_upload) then [`record_placement`](Self::record_placement)
@@ -41,14 +41,14 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// off its peer's delete queue. [`StoreError::NotFound`] unless the upload is open.
     fn record_placement(
         &self,
-        upload: UploadId,
+        upload: ObjectId,
         pieces: Vec<PiecePlacement>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// The placements recorded for one segment of an open upload.
     fn placements(
         &self,
-        upload: UploadId,
+        upload: ObjectId,
         segment: u32,
     ) -> impl Future<Output = StoreResult<Vec<PiecePlacement>>> + Send;
 
@@ -58,7 +58,7 @@ pub trait ObjectStore: Send + Sync + 'static {
     fn commit_segment(
         &self,
         account: AccountId,
-        upload: UploadId,
+        upload: ObjectId,
         segment: SegmentCommit,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
@@ -69,10 +69,10 @@ pub trait ObjectStore: Send + Sync + 'static {
     fn commit_object(
         &self,
         account: AccountId,
-        upload: UploadId,
+        upload: ObjectId,
         commit: CommitObject,
         now: u64,
-    ) -> impl Future<Output = StoreResult<Option<UploadId>>> + Send;
+    ) -> impl Future<Output = StoreResult<Option<ObjectId>>> + Send;
 
     /// [`commit_segment`](Self::commit_segment) then [`commit_object`](Self::commit_object)
     /// in one transaction: a small file's last (often only) segment and the object land
@@ -80,17 +80,17 @@ pub trait ObjectStore: Send + Sync + 'static {
     fn commit_with_segment(
         &self,
         account: AccountId,
-        upload: UploadId,
+        upload: ObjectId,
         segment: SegmentCommit,
         commit: CommitObject,
         now: u64,
-    ) -> impl Future<Output = StoreResult<Option<UploadId>>> + Send;
+    ) -> impl Future<Output = StoreResult<Option<ObjectId>>> + Send;
 
     /// Abandons an open upload; everything placed for it is queued for deletion.
     fn abort_upload(
         &self,
         account: AccountId,
-        upload: UploadId,
+        upload: ObjectId,
         now: u64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 

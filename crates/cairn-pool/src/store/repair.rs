@@ -32,7 +32,7 @@ pub trait RepairStore: Send + Sync + 'static {
     /// segment, likewise with [`StoreError::Conflict`] (the removed pieces stay).
     fn repair_segment(
         &self,
-        object: UploadId,
+        object: ObjectId,
         index: u32,
         removed: Vec<PeerId>,
         added: Vec<PiecePlacement>,
@@ -70,7 +70,7 @@ pub trait RepairStore: Send + Sync + 'static {
     /// with all its pieces: a cursor over everything stored.
     fn segments_after(
         &self,
-        after: Option<(UploadId, u32)>,
+        after: Option<(ObjectId, u32)>,
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<ObjectSegment>>> + Send;
 }

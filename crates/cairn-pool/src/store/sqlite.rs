@@ -22,10 +22,10 @@ use cairn_core::{AccountId, PeerId, PieceHash, Redundancy, RedundancyPolicy};
 use rusqlite::{Connection, OptionalExtension, Row, RowIndex, Transaction, params};
 
 use super::{
-    AuditTally, CommitObject, DeletionStore, HeartbeatStats, LevelEntry, NewUpload, ObjectRecord,
-    ObjectSegment, ObjectStore, ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration,
-    PeerUsage, PiecePlacement, RegistryStore, RepairStore, SegmentCommit, StoreError, StoreResult,
-    StoreStats, StoredSegment, UploadId, UploadRecord,
+    AuditTally, CommitObject, DeletionStore, HeartbeatStats, LevelEntry, NewUpload, ObjectId,
+    ObjectRecord, ObjectSegment, ObjectStore, ObjectSummary, PeerHealthUpdate, PeerRecord,
+    PeerRegistration, PeerUsage, PiecePlacement, RegistryStore, RepairStore, SegmentCommit,
+    StoreError, StoreResult, StoreStats, StoredSegment, UploadRecord,
 };
 use crate::scoring::PeerScoring;
 use crate::state::PeerState;
@@ -124,11 +124,11 @@ fn piece_hash(row: &Row<'_>, column: &str) -> rusqlite::Result<PieceHash> {
     Ok(PieceHash::from_bytes(bytes32(row, column)?))
 }
 
-fn upload_id(row: &Row<'_>, column: &str) -> rusqlite::Result<UploadId> {
+fn object_id(row: &Row<'_>, column: &str) -> rusqlite::Result<ObjectId> {
     let bytes: Vec<u8> = row.get(column)?;
     bytes
         .try_into()
-        .map(UploadId)
+        .map(ObjectId::from_bytes)
         .map_err(|_| corrupt(format!("{column} is not 16 bytes")))
 }
 
@@ -200,13 +200,15 @@ fn set_state(tx: &Connection, id: &PeerId, state: PeerState, now: u64) -> rusqli
 /// The `(peer, hash)` pairs an object's pieces and placements occupy.
 fn object_refs(
     tx: &Transaction<'_>,
-    object: &UploadId,
+    object: &ObjectId,
 ) -> rusqlite::Result<BTreeSet<(Vec<u8>, Vec<u8>)>> {
     let mut refs = BTreeSet::new();
     for table in ["pieces", "placements"] {
         let mut stmt =
             tx.prepare_cached(&format!("SELECT peer, hash FROM {table} WHERE object = ?1"))?;
-        let rows = stmt.query_map([object.0.as_slice()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let rows = stmt.query_map([object.as_bytes().as_slice()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
         for pair in rows {
             refs.insert(pair?);
         }
@@ -244,7 +246,7 @@ fn insert_upload(tx: &Transaction<'_>, upload: &NewUpload) -> StoreResult<()> {
         "INSERT INTO objects (id, account, path, redundancy, committed, created_at, expires_at) \
          VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
         params![
-            upload.id.0.as_slice(),
+            upload.id.as_bytes().as_slice(),
             upload.account.as_bytes().as_slice(),
             upload.path,
             upload.redundancy.to_string(),
@@ -263,7 +265,7 @@ fn insert_upload(tx: &Transaction<'_>, upload: &NewUpload) -> StoreResult<()> {
 /// [`ObjectStore::record_placement`]); the caller checked the upload is open.
 fn insert_placements(
     tx: &Transaction<'_>,
-    upload: &UploadId,
+    upload: &ObjectId,
     pieces: Vec<PiecePlacement>,
 ) -> StoreResult<()> {
     let mut insert = tx
@@ -278,7 +280,7 @@ fn insert_placements(
     for p in pieces {
         insert
             .execute(params![
-                upload.0.as_slice(),
+                upload.as_bytes().as_slice(),
                 p.segment,
                 p.fragment,
                 p.peer.as_bytes().as_slice(),
@@ -300,10 +302,10 @@ fn insert_placements(
 /// [`ObjectStore::commit_segment`]); the caller checked the upload is open.
 fn record_segment(
     tx: &Transaction<'_>,
-    upload: &UploadId,
+    upload: &ObjectId,
     segment: SegmentCommit,
 ) -> StoreResult<()> {
-    let id = upload.0.as_slice();
+    let id = upload.as_bytes().as_slice();
     exec(
         tx,
         "DELETE FROM pieces WHERE object = ?1 AND segment = ?2",
@@ -358,11 +360,11 @@ fn record_segment(
 fn commit_upload(
     tx: &Transaction<'_>,
     account: AccountId,
-    upload: UploadId,
+    upload: ObjectId,
     commit: CommitObject,
     now: u64,
-) -> StoreResult<Option<UploadId>> {
-    let id = upload.0.as_slice();
+) -> StoreResult<Option<ObjectId>> {
+    let id = upload.as_bytes().as_slice();
     let committed: BTreeSet<u32> = {
         let mut stmt = tx
             .prepare_cached("SELECT idx FROM segments WHERE object = ?1")
@@ -424,9 +426,9 @@ fn doubled_peer(
 
 /// Removes an object (committed or not) with its segments, pieces and placements, and
 /// queues what it occupied for deletion.
-fn remove_object(tx: &Transaction<'_>, object: &UploadId, now: u64) -> rusqlite::Result<()> {
+fn remove_object(tx: &Transaction<'_>, object: &ObjectId, now: u64) -> rusqlite::Result<()> {
     let refs = object_refs(tx, object)?;
-    let id = object.0.as_slice();
+    let id = object.as_bytes().as_slice();
     exec(tx, "DELETE FROM pieces WHERE object = ?1", [id])?;
     exec(tx, "DELETE FROM placements WHERE object = ?1", [id])?;
     exec(tx, "DELETE FROM segments WHERE object = ?1", [id])?;
@@ -438,10 +440,10 @@ fn remove_object(tx: &Transaction<'_>, object: &UploadId, now: u64) -> rusqlite:
 /// those are known damaged.
 fn load_segments(
     tx: &Connection,
-    object: &UploadId,
+    object: &ObjectId,
     only: Option<u32>,
 ) -> rusqlite::Result<Vec<StoredSegment>> {
-    let id = object.0.as_slice();
+    let id = object.as_bytes().as_slice();
     let only = only.map(i64::from).unwrap_or(-1);
     let mut segments: Vec<StoredSegment> = {
         let mut stmt = tx.prepare_cached(
@@ -480,7 +482,7 @@ fn load_segments(
 /// The given segments, each with its object's id and shape and all its pieces.
 fn object_segments(
     tx: &Connection,
-    found: Vec<(UploadId, u32, Redundancy)>,
+    found: Vec<(ObjectId, u32, Redundancy)>,
 ) -> StoreResult<Vec<ObjectSegment>> {
     let mut out = Vec::with_capacity(found.len());
     for (object, index, redundancy) in found {
@@ -497,11 +499,11 @@ fn object_segments(
 
 /// The id of this account's open upload, if it is one.
 /// [`StoreError::NotFound`] unless `upload` is `account`'s and still open.
-fn require_open(tx: &Connection, account: &AccountId, upload: &UploadId) -> StoreResult<()> {
+fn require_open(tx: &Connection, account: &AccountId, upload: &ObjectId) -> StoreResult<()> {
     query_one(
         tx,
         "SELECT EXISTS (SELECT 1 FROM objects WHERE id = ?1 AND account = ?2 AND committed = 0)",
-        params![upload.0.as_slice(), account.as_bytes().as_slice()],
+        params![upload.as_bytes().as_slice(), account.as_bytes().as_slice()],
         |row| row.get::<_, bool>(0),
     )
     .sql()?
@@ -513,12 +515,12 @@ fn committed_id(
     tx: &Connection,
     account: &AccountId,
     path: &str,
-) -> rusqlite::Result<Option<UploadId>> {
+) -> rusqlite::Result<Option<ObjectId>> {
     query_one(
         tx,
         "SELECT id FROM objects WHERE account = ?1 AND path = ?2 AND committed = 1",
         params![account.as_bytes().as_slice(), path],
-        |row| upload_id(row, "id"),
+        |row| object_id(row, "id"),
     )
     .optional()
 }

@@ -233,6 +233,7 @@ impl Load {
             path: random_path(),
             redundancy: redundancy.to_string(),
             first_segment: first_segment.clone(),
+            object: None,
         };
         let sent = self.api.post::<_, UploadBegun>(key, paths::UPLOADS, &begin);
         let begun = timed(&mut out.begin, sent).await?;

@@ -15,8 +15,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use cairn_core::{AccountId, PeerId, PieceHash, Redundancy};
 use cairn_pool::store::{
-    CommitObject, DeletionStore, NewUpload, ObjectStore, PeerHealthUpdate, PeerRegistration,
-    PiecePlacement, RegistryStore, SegmentCommit, SqliteStore, UploadId,
+    CommitObject, DeletionStore, NewUpload, ObjectId, ObjectStore, PeerHealthUpdate,
+    PeerRegistration, PiecePlacement, RegistryStore, SegmentCommit, SqliteStore,
 };
 use cairn_proto::PeerState;
 use data_encoding::BASE64URL_NOPAD;
@@ -130,7 +130,7 @@ async fn record_object(
     shape: Redundancy,
     piece_size: u64,
 ) -> anyhow::Result<()> {
-    let id = UploadId::random();
+    let id = ObjectId::random(&mut rand::rng());
     let now = now_ms();
     let size = piece_size * pieces.len() as u64;
     store

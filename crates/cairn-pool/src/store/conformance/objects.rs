@@ -367,12 +367,18 @@ pub(super) async fn uploads_are_checked<S: MetadataStore>(store: S) {
         Err(StoreError::AlreadyExists(_))
     ));
     assert!(matches!(
-        store.record_placement(UploadId::random(), pieces(0)).await,
+        store
+            .record_placement(ObjectId::random(&mut rand::rng()), pieces(0))
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
         store
-            .commit_segment(alice, UploadId::random(), commit_of(0, pieces(0)))
+            .commit_segment(
+                alice,
+                ObjectId::random(&mut rand::rng()),
+                commit_of(0, pieces(0))
+            )
             .await,
         Err(StoreError::NotFound(_))
     ));

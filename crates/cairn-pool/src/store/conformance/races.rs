@@ -44,7 +44,7 @@ async fn seven_peers<S: MetadataStore>(store: &S) {
 /// Runs every move on segment 0 of `object` at once; returns each answer, in order.
 async fn race<S: MetadataStore>(
     store: &Arc<S>,
-    object: UploadId,
+    object: ObjectId,
     moves: Vec<Move>,
 ) -> Vec<StoreResult<()>> {
     let barrier = Arc::new(Barrier::new(moves.len()));

@@ -285,7 +285,7 @@ pub(super) async fn usage_and_segment_cursors<S: MetadataStore>(store: S) {
     }
     assert!(!usage.contains_key(&peer(5)));
     let on_two = store.segments_on_peer(peer(2), 10).await.unwrap();
-    let mut objects: Vec<UploadId> = on_two.iter().map(|s| s.object).collect();
+    let mut objects: Vec<ObjectId> = on_two.iter().map(|s| s.object).collect();
     objects.sort();
     let mut expected = vec![first, second];
     expected.sort();

@@ -20,16 +20,16 @@ impl ObjectStore for SqliteStore {
         self.write(move |tx| insert_upload(tx, &upload)).await
     }
 
-    async fn upload(&self, account: AccountId, id: UploadId) -> StoreResult<Option<UploadRecord>> {
+    async fn upload(&self, account: AccountId, id: ObjectId) -> StoreResult<Option<UploadRecord>> {
         self.write(move |tx| {
             let found = query_one(
                 tx,
                 "SELECT id, account, path, redundancy, created_at, expires_at FROM objects \
                      WHERE id = ?1 AND account = ?2 AND committed = 0",
-                params![id.0.as_slice(), account.as_bytes().as_slice()],
+                params![id.as_bytes().as_slice(), account.as_bytes().as_slice()],
                 |row| {
                     Ok(UploadRecord {
-                        id: upload_id(row, "id")?,
+                        id: object_id(row, "id")?,
                         account,
                         path: row.get("path")?,
                         redundancy: redundancy(row)?,
@@ -48,7 +48,7 @@ impl ObjectStore for SqliteStore {
                 .prepare_cached("SELECT idx FROM segments WHERE object = ?1 ORDER BY idx")
                 .sql()?;
             let rows = stmt
-                .query_map([id.0.as_slice()], |row| row.get::<_, u32>(0))
+                .query_map([id.as_bytes().as_slice()], |row| row.get::<_, u32>(0))
                 .sql()?;
             record.committed_segments = rows.collect::<rusqlite::Result<_>>().sql()?;
             Ok(Some(record))
@@ -70,14 +70,14 @@ impl ObjectStore for SqliteStore {
 
     async fn record_placement(
         &self,
-        upload: UploadId,
+        upload: ObjectId,
         pieces: Vec<PiecePlacement>,
     ) -> StoreResult<()> {
         self.write(move |tx| {
             let open: bool = query_one(
                 tx,
                 "SELECT EXISTS (SELECT 1 FROM objects WHERE id = ?1 AND committed = 0)",
-                [upload.0.as_slice()],
+                [upload.as_bytes().as_slice()],
                 |row| row.get(0),
             )
             .sql()?;
@@ -89,7 +89,7 @@ impl ObjectStore for SqliteStore {
         .await
     }
 
-    async fn placements(&self, upload: UploadId, segment: u32) -> StoreResult<Vec<PiecePlacement>> {
+    async fn placements(&self, upload: ObjectId, segment: u32) -> StoreResult<Vec<PiecePlacement>> {
         self.write(move |tx| {
             let mut stmt = tx
                 .prepare_cached(
@@ -98,7 +98,10 @@ impl ObjectStore for SqliteStore {
                 )
                 .sql()?;
             let rows = stmt
-                .query_map(params![upload.0.as_slice(), segment], placement_row)
+                .query_map(
+                    params![upload.as_bytes().as_slice(), segment],
+                    placement_row,
+                )
                 .sql()?;
             rows.collect::<rusqlite::Result<_>>().sql()
         })
@@ -108,7 +111,7 @@ impl ObjectStore for SqliteStore {
     async fn commit_segment(
         &self,
         account: AccountId,
-        upload: UploadId,
+        upload: ObjectId,
         segment: SegmentCommit,
     ) -> StoreResult<()> {
         self.write(move |tx| {
@@ -121,10 +124,10 @@ impl ObjectStore for SqliteStore {
     async fn commit_object(
         &self,
         account: AccountId,
-        upload: UploadId,
+        upload: ObjectId,
         commit: CommitObject,
         now: u64,
-    ) -> StoreResult<Option<UploadId>> {
+    ) -> StoreResult<Option<ObjectId>> {
         self.write(move |tx| {
             require_open(tx, &account, &upload)?;
             commit_upload(tx, account, upload, commit, now)
@@ -135,11 +138,11 @@ impl ObjectStore for SqliteStore {
     async fn commit_with_segment(
         &self,
         account: AccountId,
-        upload: UploadId,
+        upload: ObjectId,
         segment: SegmentCommit,
         commit: CommitObject,
         now: u64,
-    ) -> StoreResult<Option<UploadId>> {
+    ) -> StoreResult<Option<ObjectId>> {
         self.write(move |tx| {
             require_open(tx, &account, &upload)?;
             record_segment(tx, &upload, segment)?;
@@ -151,7 +154,7 @@ impl ObjectStore for SqliteStore {
     async fn abort_upload(
         &self,
         account: AccountId,
-        upload: UploadId,
+        upload: ObjectId,
         now: u64,
     ) -> StoreResult<()> {
         self.write(move |tx| {
@@ -163,14 +166,14 @@ impl ObjectStore for SqliteStore {
 
     async fn expire_uploads(&self, now: u64) -> StoreResult<u64> {
         self.write(move |tx| {
-            let expired: Vec<UploadId> = {
+            let expired: Vec<ObjectId> = {
                 let mut stmt = tx
                     .prepare_cached(
                         "SELECT id FROM objects WHERE committed = 0 AND expires_at <= ?1",
                     )
                     .sql()?;
                 let rows = stmt
-                    .query_map([int(now)], |row| upload_id(row, "id"))
+                    .query_map([int(now)], |row| object_id(row, "id"))
                     .sql()?;
                 rows.collect::<rusqlite::Result<_>>().sql()?
             };
@@ -308,7 +311,7 @@ impl ObjectStore for SqliteStore {
                 params![account.as_bytes().as_slice(), path],
                 |row| {
                     Ok(ObjectRecord {
-                        id: upload_id(row, "id")?,
+                        id: object_id(row, "id")?,
                         path: row.get("path")?,
                         redundancy: redundancy(row)?,
                         metadata: row.get("metadata")?,
@@ -349,7 +352,7 @@ impl ObjectStore for SqliteStore {
             exec(
                 tx,
                 "UPDATE objects SET path = ?2 WHERE id = ?1",
-                params![id.0.as_slice(), to],
+                params![id.as_bytes().as_slice(), to],
             )
             .sql()?;
             Ok(())
@@ -365,7 +368,7 @@ impl ObjectStore for SqliteStore {
         _now: u64,
     ) -> StoreResult<u64> {
         self.write(move |tx| {
-            let moving: Vec<(UploadId, String)> = {
+            let moving: Vec<(ObjectId, String)> = {
                 let mut stmt = tx
                     .prepare_cached(&format!(
                         "SELECT id, path FROM objects WHERE account = ?1 AND committed = 1 \
@@ -379,12 +382,12 @@ impl ObjectStore for SqliteStore {
                             from_prefix,
                             prefix_end(&from_prefix)
                         ],
-                        |row| Ok((upload_id(row, "id")?, row.get::<_, String>("path")?)),
+                        |row| Ok((object_id(row, "id")?, row.get::<_, String>("path")?)),
                     )
                     .sql()?;
                 rows.collect::<rusqlite::Result<_>>().sql()?
             };
-            let moving_ids: BTreeSet<UploadId> = moving.iter().map(|(id, _)| *id).collect();
+            let moving_ids: BTreeSet<ObjectId> = moving.iter().map(|(id, _)| *id).collect();
             let mut targets = Vec::with_capacity(moving.len());
             for (id, path) in &moving {
                 let Some(rest) = path.strip_prefix(from_prefix.as_str()) else {
@@ -404,7 +407,7 @@ impl ObjectStore for SqliteStore {
                 exec(
                     tx,
                     "UPDATE objects SET path = char(0) || hex(id) WHERE id = ?1",
-                    [id.0.as_slice()],
+                    [id.as_bytes().as_slice()],
                 )
                 .sql()?;
             }
@@ -412,7 +415,7 @@ impl ObjectStore for SqliteStore {
                 exec(
                     tx,
                     "UPDATE objects SET path = ?2 WHERE id = ?1",
-                    params![id.0.as_slice(), target],
+                    params![id.as_bytes().as_slice(), target],
                 )
                 .sql()?;
             }

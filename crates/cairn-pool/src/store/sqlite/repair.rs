@@ -58,7 +58,7 @@ impl RepairStore for SqliteStore {
 
     async fn damaged_segments(&self, limit: u32) -> StoreResult<Vec<ObjectSegment>> {
         self.write(move |tx| {
-            let found: Vec<(UploadId, u32, Redundancy)> = {
+            let found: Vec<(ObjectId, u32, Redundancy)> = {
                 let mut stmt = tx
                     .prepare_cached(
                         "SELECT DISTINCT p.object AS id, p.segment AS segment, o.redundancy \
@@ -71,7 +71,7 @@ impl RepairStore for SqliteStore {
                     .sql()?;
                 let rows = stmt
                     .query_map([i64::from(limit)], |row| {
-                        Ok((upload_id(row, "id")?, row.get("segment")?, redundancy(row)?))
+                        Ok((object_id(row, "id")?, row.get("segment")?, redundancy(row)?))
                     })
                     .sql()?;
                 rows.collect::<rusqlite::Result<_>>().sql()?
@@ -83,7 +83,7 @@ impl RepairStore for SqliteStore {
 
     async fn repair_segment(
         &self,
-        object: UploadId,
+        object: ObjectId,
         index: u32,
         removed: Vec<PeerId>,
         added: Vec<PiecePlacement>,
@@ -97,8 +97,14 @@ impl RepairStore for SqliteStore {
                 let (early_removed, early_added) = (removed.clone(), added.clone());
                 let doubled = self
                     .write(move |tx| {
-                        doubled_peer(tx, object.0.as_slice(), index, &early_removed, &early_added)
-                            .sql()
+                        doubled_peer(
+                            tx,
+                            object.as_bytes().as_slice(),
+                            index,
+                            &early_removed,
+                            &early_added,
+                        )
+                        .sql()
                     })
                     .await?;
                 barrier.wait().await;
@@ -109,7 +115,7 @@ impl RepairStore for SqliteStore {
         #[cfg(not(test))]
         let check = true;
         self.write(move |tx| {
-            let id = object.0.as_slice();
+            let id = object.as_bytes().as_slice();
             let live: bool = query_one(
                 tx,
                 "SELECT EXISTS (SELECT 1 FROM segments s JOIN objects o ON o.id = s.object \
@@ -268,7 +274,7 @@ impl RepairStore for SqliteStore {
 
     async fn segments_on_peer(&self, peer: PeerId, limit: u32) -> StoreResult<Vec<ObjectSegment>> {
         self.write(move |tx| {
-            let found: Vec<(UploadId, u32, Redundancy)> = {
+            let found: Vec<(ObjectId, u32, Redundancy)> = {
                 let mut stmt = tx
                     .prepare_cached(
                         "SELECT p.object AS id, p.segment AS segment, o.redundancy \
@@ -280,7 +286,7 @@ impl RepairStore for SqliteStore {
                 let rows = stmt
                     .query_map(
                         params![peer.as_bytes().as_slice(), i64::from(limit)],
-                        |row| Ok((upload_id(row, "id")?, row.get("segment")?, redundancy(row)?)),
+                        |row| Ok((object_id(row, "id")?, row.get("segment")?, redundancy(row)?)),
                     )
                     .sql()?;
                 rows.collect::<rusqlite::Result<_>>().sql()?
@@ -292,13 +298,14 @@ impl RepairStore for SqliteStore {
 
     async fn segments_after(
         &self,
-        after: Option<(UploadId, u32)>,
+        after: Option<(ObjectId, u32)>,
         limit: u32,
     ) -> StoreResult<Vec<ObjectSegment>> {
         self.write(move |tx| {
-            let (object, index) =
-                after.map_or((Vec::new(), -1), |(o, i)| (o.0.to_vec(), i64::from(i)));
-            let found: Vec<(UploadId, u32, Redundancy)> = {
+            let (object, index) = after.map_or((Vec::new(), -1), |(o, i)| {
+                (o.as_bytes().to_vec(), i64::from(i))
+            });
+            let found: Vec<(ObjectId, u32, Redundancy)> = {
                 let mut stmt = tx
                     .prepare_cached(
                         "SELECT s.object AS id, s.idx AS segment, o.redundancy \
@@ -309,7 +316,7 @@ impl RepairStore for SqliteStore {
                     .sql()?;
                 let rows = stmt
                     .query_map(params![object, index, i64::from(limit)], |row| {
-                        Ok((upload_id(row, "id")?, row.get("segment")?, redundancy(row)?))
+                        Ok((object_id(row, "id")?, row.get("segment")?, redundancy(row)?))
                     })
                     .sql()?;
                 rows.collect::<rusqlite::Result<_>>().sql()?

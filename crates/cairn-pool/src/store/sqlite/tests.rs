@@ -140,7 +140,7 @@ async fn everything_survives_a_reopen() {
         let (upload, account) = crate::store::conformance::committed_object(&store).await;
         // An open upload with placements, and a deleted object's queued pieces.
         let open_upload = NewUpload {
-            id: UploadId::random(),
+            id: ObjectId::random(&mut rand::rng()),
             account,
             path: "open".to_owned(),
             redundancy: Redundancy::ec(2, 2).unwrap(),
