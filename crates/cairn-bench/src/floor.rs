@@ -31,7 +31,7 @@ pub struct Floor {
     pub get: f64,
 }
 
-/// Measures the floor for `sources` under the erasure shape `k+m`, writing its files in
+/// Measures the floor for `sources` under the redundancy `ec:k+m`, writing its files in
 /// `scratch` (which it leaves for the caller to remove).
 pub fn measure(sources: &[PathBuf], k: u16, m: u16, scratch: &Path) -> anyhow::Result<Floor> {
     std::fs::create_dir_all(scratch)

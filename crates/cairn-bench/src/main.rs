@@ -208,9 +208,9 @@ async fn measure(
     [floor_small, floor_large, floor_tree]: [floor::Floor; 3],
 ) -> anyhow::Result<Report> {
     let url = network.url();
-    let shape = Redundancy::ec(K, M)?;
+    let redundancy = Redundancy::ec(K, M)?;
     let options = DriveOptions {
-        redundancy: RedundancyPolicy::Fixed(shape),
+        redundancy: RedundancyPolicy::Fixed(redundancy),
         ..DriveOptions::default()
     };
     let segment_size = options.segment_size;
@@ -333,7 +333,7 @@ async fn measure(
     let child_runs = child_runs(url, root, sizes.large, cairn).await?;
     Ok(Report {
         quick,
-        redundancy: shape.to_string(),
+        redundancy: redundancy.to_string(),
         peers: PEERS,
         segment_size,
         transfers,

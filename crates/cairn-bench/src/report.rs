@@ -185,7 +185,7 @@ pub struct ChildRun {
 pub struct Report {
     /// Whether this was a `--quick` smoke run.
     pub quick: bool,
-    /// The erasure shape used, e.g. `ec:4+2`.
+    /// The redundancy used, e.g. `ec:4+2`.
     pub redundancy: String,
     /// Peers in the network.
     pub peers: usize,

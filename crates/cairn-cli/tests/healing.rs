@@ -78,7 +78,7 @@ async fn survives_repeated_loss(policy: &str) {
         net.peers[i].kill();
     }
     wait_repaired(&client, "/data", &dead, &index).await;
-    // Each lost piece was rebuilt once: no segment has more pieces than its shape.
+    // Each lost piece was rebuilt once: no segment has more pieces than its redundancy.
     for segment in status_of(&client, "/data")["segments"].as_array().unwrap() {
         assert_eq!(segment["pieces"].as_array().unwrap().len(), 6, "{segment}");
     }

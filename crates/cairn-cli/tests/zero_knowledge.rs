@@ -310,14 +310,14 @@ async fn no_name_or_content_reaches_the_pool_or_a_peer() {
     std::fs::write(&note, canary_text(&c, 500)).unwrap();
 
     let (client, _) = Client::init(root.join("home"), &pool_url);
-    let shape = ["--redundancy", "ec:4+2", "--segment-size", "64KiB"];
+    let redundancy = ["--redundancy", "ec:4+2", "--segment-size", "64KiB"];
     let folder = format!("/Folder-{c}");
     let mut put = vec!["put", "-r", tree.to_str().unwrap(), &folder];
-    put.extend(shape);
+    put.extend(redundancy);
     client.ok(&put);
     let note_remote = format!("/note-{c}.txt");
     let mut put = vec!["put", note.to_str().unwrap(), &note_remote];
-    put.extend(shape);
+    put.extend(redundancy);
     client.ok(&put);
     client.ok(&["mkdir", &format!("/empty-{c}")]);
 

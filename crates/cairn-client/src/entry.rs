@@ -21,7 +21,7 @@ use crate::error::{ClientError, ClientResult};
 pub use cairn_proto::api::FOLDER_MARKER;
 
 /// The redundancy a folder marker is begun with. A marker stores no pieces, but the pool
-/// checks every upload's shape against the network, so ask for the narrowest one.
+/// checks every upload's redundancy against the network, so ask for the narrowest one.
 pub const FOLDER_REDUNDANCY: &str = "ec:2+1";
 
 const VERSION: u8 = 1;

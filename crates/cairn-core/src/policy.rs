@@ -1,9 +1,9 @@
 //! Redundancy policies (`auto`, `ec:K+M`, `rep:KxR`) and the durability math the pool's `auto` choice uses.
 //!
-//! A [`Redundancy`] is a concrete shape: a segment is split into `k` data fragments plus `m`
-//! Reed–Solomon parity fragments, and each fragment is stored on `r` distinct peers. Shapes are
+//! A [`Redundancy`] is concrete: a segment is split into `k` data fragments plus `m`
+//! Reed–Solomon parity fragments, and each fragment is stored on `r` distinct peers. Redundancies are
 //! either erasure-coded (`ec:K+M`, one copy of each fragment) or replicated (`rep:KxR`, no
-//! parity). [`choose_policy`] picks the cheapest shape that meets a durability target when the
+//! parity). [`choose_policy`] picks the cheapest redundancy that meets a durability target when the
 //! user asked for `auto`.
 
 use std::fmt;
@@ -13,13 +13,13 @@ use std::str::FromStr;
 pub const MIN_DATA: u16 = 2;
 /// Most data fragments per segment.
 pub const MAX_DATA: u16 = 32;
-/// Fewest parity fragments in an `ec` shape (with none there is no redundancy).
+/// Fewest parity fragments in an `ec` redundancy (with none there is no redundancy).
 pub const MIN_PARITY: u16 = 1;
-/// Most parity fragments in an `ec` shape.
+/// Most parity fragments in an `ec` redundancy.
 pub const MAX_PARITY: u16 = 32;
-/// Fewest copies of each fragment in a `rep` shape (one copy has no redundancy).
+/// Fewest copies of each fragment in a `rep` redundancy (one copy has no redundancy).
 pub const MIN_COPIES: u16 = 2;
-/// Most copies of each fragment in a `rep` shape.
+/// Most copies of each fragment in a `rep` redundancy.
 pub const MAX_COPIES: u16 = 8;
 
 /// Longest stretch of user input quoted back in an error message.
@@ -102,7 +102,7 @@ pub enum PolicyError {
     /// The durability target is not strictly between 0 and 1 (or is NaN).
     #[error("durability target {0} must be strictly between 0 and 1, such as 0.999999")]
     InvalidTarget(Float),
-    /// No shape that fits on the available peers meets the durability target.
+    /// No redundancy that fits on the available peers meets the durability target.
     #[error(
         "no policy meets the durability target {target} with {peers} {} at availability {availability}; add peers or lower the target",
         if *.peers == 1 { "peer" } else { "peers" }
@@ -132,7 +132,7 @@ fn shown(input: &str) -> String {
     out
 }
 
-/// A concrete redundancy shape: `k` data fragments plus `m` parity fragments, each stored on `r`
+/// A concrete redundancy: `k` data fragments plus `m` parity fragments, each stored on `r`
 /// distinct peers. Either `m == 0` (replicated, `rep:KxR`) or `r == 1` (erasure-coded, `ec:K+M`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Redundancy {
@@ -142,7 +142,7 @@ pub struct Redundancy {
 }
 
 impl Redundancy {
-    /// An erasure-coded shape `ec:K+M`: `k` data plus `m` parity fragments, one copy of each.
+    /// An erasure-coded redundancy `ec:K+M`: `k` data plus `m` parity fragments, one copy of each.
     pub fn ec(k: u16, m: u16) -> Result<Self, PolicyError> {
         let policy = || format!("ec:{k}+{m}");
         check_data(k, policy)?;
@@ -155,7 +155,7 @@ impl Redundancy {
         Ok(Self { k, m, r: 1 })
     }
 
-    /// A replicated shape `rep:KxR`: `k` data fragments, no parity, each stored on `r` peers.
+    /// A replicated redundancy `rep:KxR`: `k` data fragments, no parity, each stored on `r` peers.
     pub fn rep(k: u16, r: u16) -> Result<Self, PolicyError> {
         let policy = || format!("rep:{k}x{r}");
         check_data(k, policy)?;
@@ -173,12 +173,12 @@ impl Redundancy {
         self.k
     }
 
-    /// Parity fragments per segment (0 for a replicated shape).
+    /// Parity fragments per segment (0 for a replicated redundancy).
     pub const fn m(&self) -> u16 {
         self.m
     }
 
-    /// Copies of each fragment, each on a distinct peer (1 for an erasure-coded shape).
+    /// Copies of each fragment, each on a distinct peer (1 for an erasure-coded redundancy).
     pub const fn r(&self) -> u16 {
         self.r
     }
@@ -193,7 +193,7 @@ impl Redundancy {
         self.fragments() * self.r
     }
 
-    /// Whether this is a replicated (`rep:KxR`) shape rather than an erasure-coded one.
+    /// Whether this is a replicated (`rep:KxR`) redundancy rather than an erasure-coded one.
     pub const fn is_replicated(&self) -> bool {
         self.m == 0
     }
@@ -224,19 +224,19 @@ impl fmt::Display for Redundancy {
     }
 }
 
-/// A redundancy policy as a user writes it: `auto`, or a fixed shape.
+/// A redundancy policy as a user writes it: `auto`, or a fixed redundancy.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub enum RedundancyPolicy {
-    /// Let the pool pick the cheapest shape that meets its durability target ([`choose_policy`]).
+    /// Let the pool pick the cheapest redundancy that meets its durability target ([`choose_policy`]).
     #[default]
     Auto,
-    /// Always use this shape.
+    /// Always use this redundancy.
     Fixed(Redundancy),
 }
 
 impl From<Redundancy> for RedundancyPolicy {
-    fn from(shape: Redundancy) -> Self {
-        Self::Fixed(shape)
+    fn from(redundancy: Redundancy) -> Self {
+        Self::Fixed(redundancy)
     }
 }
 
@@ -244,7 +244,7 @@ impl fmt::Display for RedundancyPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Auto => f.write_str("auto"),
-            Self::Fixed(shape) => shape.fmt(f),
+            Self::Fixed(redundancy) => redundancy.fmt(f),
         }
     }
 }
@@ -301,37 +301,40 @@ fn check_availability(availability: f64) -> Result<(), PolicyError> {
     }
 }
 
-/// Probability that a segment stored as `shape` is NOT readable when each peer is independently
+/// Probability that a segment stored as `redundancy` is NOT readable when each peer is independently
 /// reachable with probability `availability`.
 ///
 /// A fragment is unreadable when all `r` of its copies are: `f = (1 - p)^r`, and readable with
 /// `q = 1 - f`. The segment is lost when fewer than `k` of its `n = k + m` fragments are
 /// readable, the lower binomial tail `sum_{i=0}^{k-1} C(n,i) q^i f^(n-i)`. The tail is summed
 /// directly (never as `1 - survival`), so losses far below `f64::EPSILON` keep their precision.
-pub fn segment_loss_probability(shape: Redundancy, availability: f64) -> Result<f64, PolicyError> {
-    check_availability(availability)?;
-    Ok(loss(shape, availability))
-}
-
-/// Probability that a segment stored as `shape` is readable: `1 -` [`segment_loss_probability`].
-pub fn segment_survival_probability(
-    shape: Redundancy,
+pub fn segment_loss_probability(
+    redundancy: Redundancy,
     availability: f64,
 ) -> Result<f64, PolicyError> {
-    segment_loss_probability(shape, availability).map(|loss| 1.0 - loss)
+    check_availability(availability)?;
+    Ok(loss(redundancy, availability))
+}
+
+/// Probability that a segment stored as `redundancy` is readable: `1 -` [`segment_loss_probability`].
+pub fn segment_survival_probability(
+    redundancy: Redundancy,
+    availability: f64,
+) -> Result<f64, PolicyError> {
+    segment_loss_probability(redundancy, availability).map(|loss| 1.0 - loss)
 }
 
 /// The lower binomial tail, for an availability already known to be in `[0, 1]`.
-fn loss(shape: Redundancy, p: f64) -> f64 {
-    let r = shape.r;
+fn loss(redundancy: Redundancy, p: f64) -> f64 {
+    let r = redundancy.r;
     // Fragment unreadable: every copy's peer is away. `1 - p` is exact for p >= 0.5.
     let fail = (1.0 - p).powi(i32::from(r));
     // Fragment readable, computed on its own so it stays accurate when p is tiny.
     let ok = -(f64::from(r) * (-p).ln_1p()).exp_m1();
-    let n = shape.fragments();
+    let n = redundancy.fragments();
     let mut binomial: u128 = 1; // C(n, i), exact: C(64, 32) < 2^61.
     let mut sum = 0.0;
-    for i in 0..shape.k {
+    for i in 0..redundancy.k {
         sum += binomial as f64 * ok.powi(i32::from(i)) * fail.powi(i32::from(n - i));
         binomial = binomial * u128::from(n - i) / u128::from(i + 1);
     }
@@ -339,8 +342,8 @@ fn loss(shape: Redundancy, p: f64) -> f64 {
     sum.min(1.0)
 }
 
-/// Every shape within the bounds, erasure-coded first, without allocating.
-fn all_shapes() -> impl Iterator<Item = Redundancy> {
+/// Every redundancy within the bounds, erasure-coded first, without allocating.
+fn all_redundancies() -> impl Iterator<Item = Redundancy> {
     let ec = (MIN_DATA..=MAX_DATA)
         .flat_map(|k| (MIN_PARITY..=MAX_PARITY).map(move |m| Redundancy { k, m, r: 1 }));
     let rep = (MIN_DATA..=MAX_DATA)
@@ -355,11 +358,11 @@ fn cmp_expansion(a: Redundancy, b: Redundancy) -> std::cmp::Ordering {
     lhs.cmp(&rhs)
 }
 
-/// The cheapest shape that `peers` distinct peers, each reachable with probability
+/// The cheapest redundancy that `peers` distinct peers, each reachable with probability
 /// `availability`, can carry with a segment survival probability of at least `target`
 /// (for example `0.999999`).
 ///
-/// Considers every `ec:K+M` and `rep:KxR` shape within the bounds whose [`Redundancy::pieces`]
+/// Considers every `ec:K+M` and `rep:KxR` redundancy within the bounds whose [`Redundancy::pieces`]
 /// is at most `peers` and whose loss probability is at most `1 - target`, and picks the lowest
 /// expansion; ties go to the lower loss probability, then fewer pieces, then the smaller
 /// `(k, m, r)`.
@@ -374,32 +377,35 @@ pub fn choose_policy(
     }
     let allowed_loss = 1.0 - target;
     let mut best: Option<(Redundancy, f64)> = None;
-    for shape in all_shapes() {
-        if usize::from(shape.pieces()) > peers {
+    for redundancy in all_redundancies() {
+        if usize::from(redundancy.pieces()) > peers {
             continue;
         }
         if let Some((current, _)) = best
-            && cmp_expansion(shape, current).is_gt()
+            && cmp_expansion(redundancy, current).is_gt()
         {
             continue;
         }
-        let shape_loss = loss(shape, availability);
-        if shape_loss > allowed_loss {
+        let candidate_loss = loss(redundancy, availability);
+        if candidate_loss > allowed_loss {
             continue;
         }
         let better = match best {
             None => true,
-            Some((current, current_loss)) => cmp_expansion(shape, current)
-                .then(shape_loss.total_cmp(&current_loss))
-                .then(shape.pieces().cmp(&current.pieces()))
-                .then((shape.k, shape.m, shape.r).cmp(&(current.k, current.m, current.r)))
+            Some((current, current_loss)) => cmp_expansion(redundancy, current)
+                .then(candidate_loss.total_cmp(&current_loss))
+                .then(redundancy.pieces().cmp(&current.pieces()))
+                .then(
+                    (redundancy.k, redundancy.m, redundancy.r)
+                        .cmp(&(current.k, current.m, current.r)),
+                )
                 .is_lt(),
         };
         if better {
-            best = Some((shape, shape_loss));
+            best = Some((redundancy, candidate_loss));
         }
     }
-    best.map(|(shape, _)| shape)
+    best.map(|(redundancy, _)| redundancy)
         .ok_or(PolicyError::NoPolicyMeetsTarget {
             peers,
             availability: Float(availability),
@@ -427,8 +433,8 @@ mod tests {
         Redundancy::rep(k, r).unwrap()
     }
 
-    fn lost(shape: Redundancy, p: f64) -> f64 {
-        segment_loss_probability(shape, p).unwrap()
+    fn lost(redundancy: Redundancy, p: f64) -> f64 {
+        segment_loss_probability(redundancy, p).unwrap()
     }
 
     fn assert_close(actual: f64, expected: f64, relative: f64) {
@@ -437,9 +443,9 @@ mod tests {
     }
 
     /// Loss by dynamic programming over the number of readable fragments: no binomials.
-    fn reference_loss(shape: Redundancy, p: f64) -> f64 {
-        let fail = (1.0 - p).powi(i32::from(shape.r()));
-        let mut readable = vec![0.0; usize::from(shape.fragments()) + 1];
+    fn reference_loss(redundancy: Redundancy, p: f64) -> f64 {
+        let fail = (1.0 - p).powi(i32::from(redundancy.r()));
+        let mut readable = vec![0.0; usize::from(redundancy.fragments()) + 1];
         readable[0] = 1.0;
         for fragment in 1..readable.len() {
             for j in (1..=fragment).rev() {
@@ -447,10 +453,10 @@ mod tests {
             }
             readable[0] *= fail;
         }
-        readable[..usize::from(shape.k())].iter().sum()
+        readable[..usize::from(redundancy.k())].iter().sum()
     }
 
-    fn any_shape() -> impl Strategy<Value = Redundancy> {
+    fn any_redundancy() -> impl Strategy<Value = Redundancy> {
         prop_oneof![
             (MIN_DATA..=MAX_DATA, MIN_PARITY..=MAX_PARITY).prop_map(|(k, m)| ec(k, m)),
             (MIN_DATA..=MAX_DATA, MIN_COPIES..=MAX_COPIES).prop_map(|(k, r)| rep(k, r)),
@@ -458,7 +464,7 @@ mod tests {
     }
 
     #[test]
-    fn shapes_and_bounds() {
+    fn redundancies_and_bounds() {
         let sizes = |s: Redundancy| (s.k(), s.m(), s.r(), s.fragments(), s.pieces());
         let (a, b) = (ec(4, 2), rep(2, 3));
         assert_eq!(sizes(a), (4, 2, 1, 6, 6));
@@ -474,7 +480,7 @@ mod tests {
                 assert_eq!(Redundancy::rep(k, n).is_ok(), k_ok && (2..=8).contains(&n));
             }
         }
-        assert_eq!(all_shapes().count(), 31 * 32 + 31 * 7);
+        assert_eq!(all_redundancies().count(), 31 * 32 + 31 * 7);
     }
 
     #[test]
@@ -581,10 +587,14 @@ mod tests {
 
     #[test]
     fn boundary_and_invalid_inputs() {
-        for shape in all_shapes() {
-            assert_eq!((lost(shape, 0.0), lost(shape, 1.0)), (1.0, 0.0), "{shape}");
-            assert_eq!(segment_survival_probability(shape, 0.0), Ok(0.0));
-            assert_eq!(segment_survival_probability(shape, 1.0), Ok(1.0));
+        for redundancy in all_redundancies() {
+            assert_eq!(
+                (lost(redundancy, 0.0), lost(redundancy, 1.0)),
+                (1.0, 0.0),
+                "{redundancy}"
+            );
+            assert_eq!(segment_survival_probability(redundancy, 0.0), Ok(0.0));
+            assert_eq!(segment_survival_probability(redundancy, 1.0), Ok(1.0));
         }
         for p in [-0.1, 1.1, -1e-300, f64::NAN, f64::INFINITY, -f64::INFINITY] {
             let expected = Err(InvalidAvailability(Float(p)));
@@ -600,13 +610,13 @@ mod tests {
 
     #[test]
     fn chooses_by_hand() {
-        // At p = 0.99 (f = 0.01) the shapes that fit on 6 peers, cheapest first, and their
+        // At p = 0.99 (f = 0.01) the redundancies that fit on 6 peers, cheapest first, and their
         // loss against the allowed 1e-6:
         //   ec:5+1 (1.2) P(>= 2 of 6 fail) ≈ 1.5e-3; ec:4+1 (1.25) ≈ 1e-3; ec:3+1 (1.33) ≈ 6e-4;
         //   ec:2+1 and ec:4+2 (1.5) ≈ 3e-4 and 2e-5; ec:3+2 (1.67) P(>= 3 of 5 fail) ≈ 1e-5;
         //   at 2: ec:2+2 ≈ 4e-6, rep:2x2 ≈ 2e-4, rep:3x2 ≈ 3e-4, ec:3+3 = 1.4761e-7 (above).
         assert_eq!(choose_policy(6, 0.99, 0.999999), Ok(ec(3, 3)));
-        // With every peer always up, the cheapest shape that fits wins.
+        // With every peer always up, the cheapest redundancy that fits wins.
         assert_eq!(choose_policy(3, 1.0, 0.999999), Ok(ec(2, 1)));
         assert_eq!(choose_policy(1000, 1.0, 0.999999), Ok(ec(32, 1)));
         let none = |peers, p, target| NoPolicyMeetsTarget {
@@ -614,7 +624,7 @@ mod tests {
             availability: Float(p),
             target: Float(target),
         };
-        // Two peers cannot hold any shape (the smallest, ec:2+1, needs 3).
+        // Two peers cannot hold any redundancy (the smallest, ec:2+1, needs 3).
         for peers in [0, 1, 2] {
             assert_eq!(
                 choose_policy(peers, 0.999, 0.9),
@@ -631,13 +641,13 @@ mod tests {
 
     #[test]
     fn choose_matches_brute_force() {
-        let mut shapes = Vec::new();
+        let mut redundancies = Vec::new();
         for k in 0..=40 {
-            shapes.extend((0..=40).filter_map(|m| Redundancy::ec(k, m).ok()));
-            shapes.extend((0..=10).filter_map(|r| Redundancy::rep(k, r).ok()));
+            redundancies.extend((0..=40).filter_map(|m| Redundancy::ec(k, m).ok()));
+            redundancies.extend((0..=10).filter_map(|r| Redundancy::rep(k, r).ok()));
         }
         for p in [0.5, 0.8, 0.9, 0.95, 0.99, 0.999] {
-            let losses: Vec<_> = shapes.iter().map(|&s| (s, lost(s, p))).collect();
+            let losses: Vec<_> = redundancies.iter().map(|&s| (s, lost(s, p))).collect();
             for target in [0.99, 0.999999] {
                 for peers in 3..=40 {
                     let mut fits: Vec<_> = (losses.iter().copied())
@@ -659,8 +669,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn display_parse_round_trip(shape in any_shape(), auto in any::<bool>()) {
-            let policy = if auto { RedundancyPolicy::Auto } else { shape.into() };
+        fn display_parse_round_trip(redundancy in any_redundancy(), auto in any::<bool>()) {
+            let policy = if auto { RedundancyPolicy::Auto } else { redundancy.into() };
             prop_assert_eq!(parse(&policy.to_string()), Ok(policy));
         }
 
@@ -675,8 +685,8 @@ mod tests {
         }
 
         #[test]
-        fn loss_matches_reference(shape in any_shape(), p in 0.0..=1.0f64) {
-            let (direct, reference) = (lost(shape, p), reference_loss(shape, p));
+        fn loss_matches_reference(redundancy in any_redundancy(), p in 0.0..=1.0f64) {
+            let (direct, reference) = (lost(redundancy, p), reference_loss(redundancy, p));
             prop_assert!((0.0..=1.0).contains(&direct));
             prop_assert!((direct - reference).abs() <= 1e-9 * reference + 1e-300);
         }
@@ -691,9 +701,9 @@ mod tests {
             let fewer = choose_policy(peers, p, target);
             let more = choose_policy(peers + extra, p, target);
             for (chosen, peers) in [(&fewer, peers), (&more, peers + extra)] {
-                if let Ok(shape) = chosen {
-                    prop_assert!(usize::from(shape.pieces()) <= peers);
-                    prop_assert!(lost(*shape, p) <= 1.0 - target);
+                if let Ok(redundancy) = chosen {
+                    prop_assert!(usize::from(redundancy.pieces()) <= peers);
+                    prop_assert!(lost(*redundancy, p) <= 1.0 - target);
                 }
             }
             if let Ok(fewer) = fewer {

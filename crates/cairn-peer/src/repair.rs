@@ -60,16 +60,13 @@ pub async fn run(
     peers: &dyn PeerTransport,
     job: &RepairJob,
 ) -> Result<Vec<CommittedPiece>, Shortfall> {
-    let shape = match RedundancyPolicy::from_str(&job.redundancy) {
-        Ok(RedundancyPolicy::Fixed(shape)) => shape,
+    let redundancy = match RedundancyPolicy::from_str(&job.redundancy) {
+        Ok(RedundancyPolicy::Fixed(redundancy)) => redundancy,
         _ => {
-            return Err(fail(format!(
-                "{:?} is not a redundancy shape",
-                job.redundancy
-            )));
+            return Err(fail(format!("{:?} is not a redundancy", job.redundancy)));
         }
     };
-    let total = usize::from(shape.fragments());
+    let total = usize::from(redundancy.fragments());
     let mut by_fragment: HashMap<u16, Vec<&GetTarget>> = HashMap::new();
     for source in &job.sources {
         if usize::from(source.fragment) < total {
@@ -80,11 +77,11 @@ pub async fn run(
     wanted.sort_unstable();
     wanted.dedup();
     if wanted.iter().any(|f| usize::from(*f) >= total) {
-        return Err(fail("a target names a fragment outside the shape"));
+        return Err(fail("a target names a fragment outside the redundancy"));
     }
     // A copy is enough when every wanted fragment can be read as it is: always for `rep`,
     // and for a migration, which moves a healthy piece.
-    let direct = shape.is_replicated() || wanted.iter().all(|f| by_fragment.contains_key(f));
+    let direct = redundancy.is_replicated() || wanted.iter().all(|f| by_fragment.contains_key(f));
     let rebuilt: HashMap<u16, Bytes> = if direct {
         let copies = join_all(wanted.iter().map(|f| {
             let sources = by_fragment.get(f).cloned().unwrap_or_default();
@@ -106,7 +103,7 @@ pub async fn run(
             peers,
             job,
             &by_fragment,
-            usize::from(shape.k()),
+            usize::from(redundancy.k()),
             total,
             &wanted,
         )

@@ -48,7 +48,7 @@ pub struct Candidate {
 /// What one segment needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlacementRequest {
-    /// Pieces to place, each on its own peer: `(k + m) · r` of the segment's shape.
+    /// Pieces to place, each on its own peer: `(k + m) · r` of the segment's redundancy.
     pub pieces: usize,
     /// Size of each piece in bytes; a peer needs at least this much free space.
     pub piece_size: u64,
@@ -58,10 +58,10 @@ pub struct PlacementRequest {
 }
 
 impl PlacementRequest {
-    /// The request for a segment of `shape` whose pieces are `piece_size` bytes each.
-    pub fn for_shape(shape: Redundancy, piece_size: u64, spares: usize) -> Self {
+    /// The request for a segment of `redundancy` whose pieces are `piece_size` bytes each.
+    pub fn for_redundancy(redundancy: Redundancy, piece_size: u64, spares: usize) -> Self {
         Self {
-            pieces: usize::from(shape.pieces()),
+            pieces: usize::from(redundancy.pieces()),
             piece_size,
             spares,
         }
@@ -77,7 +77,7 @@ pub struct Placement {
     pub spares: Vec<PeerId>,
 }
 
-/// Why no placement or redundancy shape could be chosen.
+/// Why no placement or redundancy could be chosen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlacementError {
     /// Fewer distinct peers have room for a piece than the segment has pieces.
@@ -92,20 +92,20 @@ pub enum PlacementError {
         /// Distinct candidates (online peers) in all.
         online: usize,
     },
-    /// A fixed redundancy shape needs more distinct peers than the network has.
+    /// A fixed redundancy needs more distinct peers than the network has.
     #[error(
-        "the redundancy policy {shape} needs {needed} peers with free space, but the network has {}; add peers or choose a policy with fewer pieces",
+        "the redundancy policy {redundancy} needs {needed} peers with free space, but the network has {}; add peers or choose a policy with fewer pieces",
         peers(*.available)
     )]
     PolicyTooWide {
-        /// The shape asked for.
-        shape: Redundancy,
+        /// The redundancy asked for.
+        redundancy: Redundancy,
         /// Its pieces per segment.
         needed: usize,
         /// Distinct online peers with any free space.
         available: usize,
     },
-    /// `auto` found no shape, or was given an invalid availability or target.
+    /// `auto` found no redundancy, or was given an invalid availability or target.
     #[error(transparent)]
     Policy(#[from] cairn_core::PolicyError),
 }

@@ -173,7 +173,7 @@ pub struct HeartbeatAck {
 pub struct RepairJob {
     /// The job's id, quoted in the report.
     pub job: String,
-    /// The segment's shape, `ec:K+M` or `rep:KxR`.
+    /// The segment's redundancy, `ec:K+M` or `rep:KxR`.
     pub redundancy: String,
     /// Every piece's size in bytes.
     pub piece_size: u64,

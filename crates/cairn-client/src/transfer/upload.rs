@@ -144,7 +144,7 @@ impl Transfers {
             }
         };
         let (upload, _) = watch::channel(begun);
-        let shape = Shape {
+        let plan = UploadPlan {
             path,
             object,
             layout,
@@ -152,7 +152,7 @@ impl Transfers {
             modified,
         };
         let result = progress
-            .until_cancelled(self.upload_segments(source, shape, &upload, progress))
+            .until_cancelled(self.upload_segments(source, plan, &upload, progress))
             .await;
         // A failed or cancelled upload is abandoned: nothing of it is ever listed.
         let begun = upload.borrow().clone();
@@ -170,17 +170,17 @@ impl Transfers {
     async fn upload_segments(
         &self,
         source: Source,
-        shape: Shape<'_>,
+        plan: UploadPlan<'_>,
         upload: &watch::Sender<Option<String>>,
         progress: &Progress,
     ) -> ClientResult<()> {
-        let Shape {
+        let UploadPlan {
             path,
             object,
             layout,
             redundancy,
             modified,
-        } = shape;
+        } = plan;
         // The pool refuses a record over its limit at commit: refuse before a byte moves.
         let record = entry::file_entry_len(layout.count(), redundancy);
         if record > MAX_METADATA {
@@ -446,7 +446,7 @@ impl Transfers {
 }
 
 /// What is being uploaded where.
-struct Shape<'a> {
+struct UploadPlan<'a> {
     /// The encrypted remote path.
     path: &'a str,
     /// The object's id, the pool's and the seal's.

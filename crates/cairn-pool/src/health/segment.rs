@@ -25,16 +25,16 @@ pub fn piece_state(peers: &HashMap<PeerId, PeerState>, peer: &PeerId) -> PieceSt
         .map_or(PieceState::Lost, |state| PieceState::of_peer(*state))
 }
 
-/// One segment's health under `shape`: every recorded piece with its state; at full
+/// One segment's health under `redundancy`: every recorded piece with its state; at full
 /// redundancy when every fragment `0..k+m` has at least `r` healthy copies; readable when at
 /// least `k` distinct fragments have a copy that can be fetched ([`is_readable`]). Pieces
-/// naming a fragment outside the shape are listed but count for nothing.
+/// naming a fragment outside the redundancy are listed but count for nothing.
 pub fn segment_health(
-    shape: Redundancy,
+    redundancy: Redundancy,
     segment: &StoredSegment,
     peers: &HashMap<PeerId, PeerState>,
 ) -> SegmentHealth {
-    let fragments = usize::from(shape.fragments());
+    let fragments = usize::from(redundancy.fragments());
     let mut healthy = vec![0u16; fragments];
     let mut fetchable = vec![false; fragments];
     let mut pieces = Vec::with_capacity(segment.pieces.len());
@@ -62,8 +62,8 @@ pub fn segment_health(
     SegmentHealth {
         index: segment.index,
         pieces,
-        full_redundancy: healthy.iter().all(|copies| *copies >= shape.r()),
-        readable: fetchable.iter().filter(|r| **r).count() >= usize::from(shape.k()),
+        full_redundancy: healthy.iter().all(|copies| *copies >= redundancy.r()),
+        readable: fetchable.iter().filter(|r| **r).count() >= usize::from(redundancy.k()),
         repairing: false,
     }
 }
@@ -116,12 +116,12 @@ mod tests {
     }
 
     /// Fragment `f`, copy `c` on peer `f * copies + c + 1`.
-    fn segment(shape: Redundancy) -> StoredSegment {
-        let copies = shape.r();
+    fn segment(redundancy: Redundancy) -> StoredSegment {
+        let copies = redundancy.r();
         StoredSegment {
             index: 7,
             piece_size: 10,
-            pieces: (0..shape.fragments())
+            pieces: (0..redundancy.fragments())
                 .flat_map(|f| {
                     (0..copies).map(move |c| PiecePlacement {
                         segment: 7,
@@ -136,16 +136,20 @@ mod tests {
         }
     }
 
-    fn states(shape: Redundancy, state: PeerState) -> HashMap<PeerId, PeerState> {
-        (1..=shape.pieces() as u8)
+    fn states(redundancy: Redundancy, state: PeerState) -> HashMap<PeerId, PeerState> {
+        (1..=redundancy.pieces() as u8)
             .map(|n| (peer(n), state))
             .collect()
     }
 
     #[test]
     fn all_online_is_full_and_readable() {
-        let shape = Redundancy::ec(2, 2).unwrap();
-        let health = segment_health(shape, &segment(shape), &states(shape, PeerState::Online));
+        let redundancy = Redundancy::ec(2, 2).unwrap();
+        let health = segment_health(
+            redundancy,
+            &segment(redundancy),
+            &states(redundancy, PeerState::Online),
+        );
         assert_eq!(health.index, 7);
         assert_eq!(health.pieces.len(), 4);
         assert!(health.pieces.iter().all(|p| p.state == PieceState::Healthy));
@@ -154,7 +158,7 @@ mod tests {
 
     #[test]
     fn one_piece_down_is_degraded_but_readable() {
-        let shape = Redundancy::ec(2, 2).unwrap();
+        let redundancy = Redundancy::ec(2, 2).unwrap();
         for state in [
             PeerState::Suspect,
             PeerState::Offline,
@@ -163,9 +167,9 @@ mod tests {
             PeerState::Left,
             PeerState::Disqualified,
         ] {
-            let mut peers = states(shape, PeerState::Online);
+            let mut peers = states(redundancy, PeerState::Online);
             peers.insert(peer(1), state);
-            let health = segment_health(shape, &segment(shape), &peers);
+            let health = segment_health(redundancy, &segment(redundancy), &peers);
             assert_eq!(health.pieces[0].state, PieceState::of_peer(state));
             assert!(!health.full_redundancy, "{state}");
             assert!(health.readable, "{state}");
@@ -174,75 +178,75 @@ mod tests {
 
     #[test]
     fn readability_needs_k_distinct_fragments() {
-        let shape = Redundancy::ec(2, 2).unwrap();
-        let mut peers = states(shape, PeerState::Offline);
+        let redundancy = Redundancy::ec(2, 2).unwrap();
+        let mut peers = states(redundancy, PeerState::Offline);
         // Suspect and draining pieces still read.
         peers.insert(peer(3), PeerState::Suspect);
         peers.insert(peer(4), PeerState::Draining);
-        let health = segment_health(shape, &segment(shape), &peers);
+        let health = segment_health(redundancy, &segment(redundancy), &peers);
         assert!(health.readable && !health.full_redundancy);
         // One fragment is not enough.
         peers.insert(peer(3), PeerState::Lost);
-        let health = segment_health(shape, &segment(shape), &peers);
+        let health = segment_health(redundancy, &segment(redundancy), &peers);
         assert!(!health.readable);
     }
 
     #[test]
     fn copies_of_one_fragment_do_not_stand_in_for_another() {
         // rep:2x3: fragment 0 on peers 1-3, fragment 1 on peers 4-6.
-        let shape = Redundancy::rep(2, 3).unwrap();
-        let mut peers = states(shape, PeerState::Online);
+        let redundancy = Redundancy::rep(2, 3).unwrap();
+        let mut peers = states(redundancy, PeerState::Online);
         for n in 4..=6 {
             peers.insert(peer(n), PeerState::Left);
         }
-        let health = segment_health(shape, &segment(shape), &peers);
+        let health = segment_health(redundancy, &segment(redundancy), &peers);
         assert!(
             !health.readable,
             "three copies of fragment 0 are still one fragment"
         );
         // Two healthy copies of each of the two fragments are below r = 3.
-        let mut peers = states(shape, PeerState::Online);
+        let mut peers = states(redundancy, PeerState::Online);
         peers.insert(peer(1), PeerState::Offline);
-        let health = segment_health(shape, &segment(shape), &peers);
+        let health = segment_health(redundancy, &segment(redundancy), &peers);
         assert!(health.readable && !health.full_redundancy);
     }
 
     #[test]
     fn extra_copies_count_and_missing_fragments_do_not() {
-        let shape = Redundancy::ec(2, 2).unwrap();
-        let mut extra = segment(shape);
+        let redundancy = Redundancy::ec(2, 2).unwrap();
+        let mut extra = segment(redundancy);
         extra.pieces.push(PiecePlacement {
             peer: peer(9),
             ..extra.pieces[0].clone()
         });
-        let mut peers = states(shape, PeerState::Online);
+        let mut peers = states(redundancy, PeerState::Online);
         peers.insert(peer(9), PeerState::Online);
         peers.insert(peer(1), PeerState::Offline);
-        let health = segment_health(shape, &extra, &peers);
+        let health = segment_health(redundancy, &extra, &peers);
         assert!(
             health.full_redundancy,
             "the second copy of fragment 0 is healthy"
         );
         // A fragment with no recorded piece at all is below redundancy.
-        let mut missing = segment(shape);
+        let mut missing = segment(redundancy);
         missing.pieces.retain(|p| p.fragment != 3);
-        let health = segment_health(shape, &missing, &states(shape, PeerState::Online));
+        let health = segment_health(redundancy, &missing, &states(redundancy, PeerState::Online));
         assert!(!health.full_redundancy && health.readable);
     }
 
     #[test]
     fn unknown_peers_and_foreign_fragments_count_for_nothing() {
-        let shape = Redundancy::ec(2, 2).unwrap();
-        let mut peers = states(shape, PeerState::Online);
+        let redundancy = Redundancy::ec(2, 2).unwrap();
+        let mut peers = states(redundancy, PeerState::Online);
         peers.remove(&peer(1));
-        let mut stray = segment(shape);
+        let mut stray = segment(redundancy);
         stray.pieces.push(PiecePlacement {
             fragment: 9,
             peer: peer(20),
             ..stray.pieces[0].clone()
         });
         peers.insert(peer(20), PeerState::Online);
-        let health = segment_health(shape, &stray, &peers);
+        let health = segment_health(redundancy, &stray, &peers);
         assert_eq!(health.pieces[0].state, PieceState::Lost);
         assert_eq!(health.pieces.len(), 5, "every recorded piece is listed");
         assert!(!health.full_redundancy && health.readable);
@@ -250,17 +254,17 @@ mod tests {
 
     #[test]
     fn objects_take_their_worst_segment() {
-        let shape = Redundancy::ec(2, 2).unwrap();
+        let redundancy = Redundancy::ec(2, 2).unwrap();
         let object = ObjectRecord {
             id: crate::store::ObjectId::from_bytes([0; 16]),
             path: "abcd".to_owned(),
-            redundancy: shape,
+            redundancy,
             metadata: Vec::new(),
             size: 0,
             committed_at: 0,
             segments: Vec::new(),
         };
-        let online = states(shape, PeerState::Online);
+        let online = states(redundancy, PeerState::Online);
         let empty = object_health(&object, &online);
         assert_eq!(
             (empty.path.as_str(), empty.redundancy.as_str()),
@@ -268,7 +272,7 @@ mod tests {
         );
         assert_eq!(object_condition(&empty.segments), ObjectCondition::Full);
         let object = ObjectRecord {
-            segments: vec![segment(shape), segment(shape)],
+            segments: vec![segment(redundancy), segment(redundancy)],
             ..object
         };
         assert_eq!(

@@ -1,5 +1,5 @@
-//! The `auto` redundancy policy: the cheapest shape the current network can carry at the
-//! pool's durability target, and the check that a fixed shape fits the network at all.
+//! The `auto` redundancy policy: the cheapest redundancy the current network can carry at the
+//! pool's durability target, and the check that a fixed redundancy fits the network at all.
 
 use std::collections::HashSet;
 
@@ -20,9 +20,9 @@ pub const DEFAULT_DURABILITY_TARGET: f64 = 0.999_999;
 /// [`DEFAULT_DURABILITY_TARGET`] (`ec:2+3`), and picks `ec:3+3` on six.
 pub const ASSUMED_AVAILABILITY: f64 = 0.99;
 
-/// The cheapest shape that `eligible_peers` distinct peers with mean availability
+/// The cheapest redundancy that `eligible_peers` distinct peers with mean availability
 /// `mean_availability` can carry with a segment survival probability of at least `target`
-/// (core's [`choose_policy`]). Errors say which input was invalid, or that no shape fits and
+/// (core's [`choose_policy`]). Errors say which input was invalid, or that no redundancy fits and
 /// what to do about it.
 pub fn auto_redundancy(
     eligible_peers: usize,
@@ -56,12 +56,12 @@ pub fn mean_availability(candidates: &[Candidate]) -> f64 {
     mean.clamp(0.0, 1.0)
 }
 
-/// The shape to use for new segments on this network.
+/// The redundancy to use for new segments on this network.
 ///
 /// `auto` becomes [`auto_redundancy`] over the distinct candidates with any free space and their
-/// [`mean_availability`]. A fixed shape passes through unchanged if that many distinct peers
+/// [`mean_availability`]. A fixed redundancy passes through unchanged if that many distinct peers
 /// exist, else fails with [`PlacementError::PolicyTooWide`]. Whether each peer has room for a
-/// particular piece is [`super::place`]'s check, since piece size depends on the shape.
+/// particular piece is [`super::place`]'s check, since piece size depends on the redundancy.
 pub fn resolve_policy(
     policy: RedundancyPolicy,
     candidates: &[Candidate],
@@ -70,16 +70,16 @@ pub fn resolve_policy(
     let available = with_room(candidates).len();
     match policy {
         RedundancyPolicy::Auto => auto_redundancy(available, mean_availability(candidates), target),
-        RedundancyPolicy::Fixed(shape) => {
-            let needed = usize::from(shape.pieces());
+        RedundancyPolicy::Fixed(redundancy) => {
+            let needed = usize::from(redundancy.pieces());
             if available < needed {
                 return Err(PlacementError::PolicyTooWide {
-                    shape,
+                    redundancy,
                     needed,
                     available,
                 });
             }
-            Ok(shape)
+            Ok(redundancy)
         }
     }
 }

@@ -312,21 +312,21 @@ fn auto_and_fixed_policies() {
     mixed[1].availability = f64::INFINITY;
     mixed[2].availability = 0.5;
     assert_eq!(mean_availability(&mixed), 0.75);
-    // A fixed shape passes through when enough distinct peers exist.
-    let shape = ec(4, 2);
+    // A fixed redundancy passes through when enough distinct peers exist.
+    let redundancy = ec(4, 2);
     assert_eq!(
-        resolve_policy(shape.into(), &network(6, 0.1), target),
-        Ok(shape)
+        resolve_policy(redundancy.into(), &network(6, 0.1), target),
+        Ok(redundancy)
     );
     assert_eq!(
-        resolve_policy(shape.into(), &crowded, target),
+        resolve_policy(redundancy.into(), &crowded, target),
         Err(PlacementError::PolicyTooWide {
-            shape,
+            redundancy,
             needed: 6,
             available: 5,
         })
     );
-    let request = PlacementRequest::for_shape(Redundancy::rep(2, 3).unwrap(), 10, 2);
+    let request = PlacementRequest::for_redundancy(Redundancy::rep(2, 3).unwrap(), 10, 2);
     assert_eq!(request, self::request(6, 10, 2));
 }
 

@@ -15,7 +15,7 @@ pub struct Plan {
     pub object: ObjectId,
     /// The segment.
     pub index: u32,
-    /// The object's shape.
+    /// The object's redundancy.
     pub redundancy: Redundancy,
     /// Every piece's size.
     pub piece_size: u64,
@@ -68,9 +68,9 @@ pub fn plan(
     peers: &HashMap<PeerId, PeerState>,
     threshold: u16,
 ) -> Result<Option<Plan>, Unrepairable> {
-    let shape = damaged.redundancy;
+    let redundancy = damaged.redundancy;
     let segment = &damaged.segment;
-    let fragments = usize::from(shape.fragments());
+    let fragments = usize::from(redundancy.fragments());
     let mut present = vec![0u16; fragments];
     let mut hashes: Vec<Option<PieceHash>> = vec![None; fragments];
     let mut readable = vec![false; fragments];
@@ -98,7 +98,7 @@ pub fn plan(
     let mut missing = Vec::new();
     for (slot, count) in present.iter().enumerate() {
         if let Some(hash) = hashes[slot] {
-            for _ in *count..shape.r() {
+            for _ in *count..redundancy.r() {
                 missing.push((slot as u16, hash));
             }
         }
@@ -107,7 +107,7 @@ pub fn plan(
         return Ok(None);
     }
     let readable_fragments = readable.iter().filter(|r| **r).count();
-    if shape.is_replicated() {
+    if redundancy.is_replicated() {
         // Copies are restored from a surviving copy; fragments with none cannot be.
         missing.retain(|(f, _)| readable[usize::from(*f)]);
         if missing.is_empty() {
@@ -116,23 +116,23 @@ pub fn plan(
                 needed: fragments,
             });
         }
-    } else if readable_fragments < usize::from(shape.k()) {
+    } else if readable_fragments < usize::from(redundancy.k()) {
         return Err(Unrepairable::TooFewSources {
             readable: readable_fragments,
-            needed: usize::from(shape.k()),
+            needed: usize::from(redundancy.k()),
         });
     }
     let still_present = present.iter().filter(|c| **c > 0).count() as i64;
     Ok(Some(Plan {
         object: damaged.object,
         index: segment.index,
-        redundancy: shape,
+        redundancy,
         piece_size: segment.piece_size,
         missing,
         sources,
         remove,
         occupied: segment.pieces.iter().map(|p| p.peer).collect(),
-        margin: still_present - i64::from(shape.k()),
+        margin: still_present - i64::from(redundancy.k()),
     }))
 }
 
@@ -151,9 +151,9 @@ mod tests {
     }
 
     /// Fragment `f`, copy `c` on peer `f * r + c + 1`, all online.
-    fn damaged(shape: Redundancy) -> (ObjectSegment, HashMap<PeerId, PeerState>) {
-        let r = shape.r();
-        let pieces: Vec<PiecePlacement> = (0..shape.fragments())
+    fn damaged(redundancy: Redundancy) -> (ObjectSegment, HashMap<PeerId, PeerState>) {
+        let r = redundancy.r();
+        let pieces: Vec<PiecePlacement> = (0..redundancy.fragments())
             .flat_map(|f| {
                 (0..r).map(move |c| PiecePlacement {
                     segment: 3,
@@ -167,7 +167,7 @@ mod tests {
         let states = pieces.iter().map(|p| (p.peer, PeerState::Online)).collect();
         let segment = ObjectSegment {
             object: ObjectId::from_bytes([1; 16]),
-            redundancy: shape,
+            redundancy,
             segment: StoredSegment {
                 index: 3,
                 piece_size: 10,
@@ -180,8 +180,8 @@ mod tests {
 
     #[test]
     fn nothing_to_do_while_every_piece_is_there_or_below_the_threshold() {
-        let shape = Redundancy::ec(4, 2).unwrap();
-        let (segment, mut states) = damaged(shape);
+        let redundancy = Redundancy::ec(4, 2).unwrap();
+        let (segment, mut states) = damaged(redundancy);
         assert_eq!(plan(&segment, &states, 1), Ok(None));
         // Offline is not gone: the timers decide when it is.
         states.insert(peer(1), PeerState::Offline);
@@ -193,8 +193,8 @@ mod tests {
 
     #[test]
     fn lost_damaged_and_unknown_pieces_are_rebuilt_from_readable_ones() {
-        let shape = Redundancy::ec(2, 4).unwrap();
-        let (mut segment, mut states) = damaged(shape);
+        let redundancy = Redundancy::ec(2, 4).unwrap();
+        let (mut segment, mut states) = damaged(redundancy);
         states.insert(peer(1), PeerState::Lost);
         states.insert(peer(2), PeerState::Disqualified);
         states.remove(&peer(3));
@@ -214,8 +214,8 @@ mod tests {
 
     #[test]
     fn offline_pieces_still_count_but_are_not_read_from() {
-        let shape = Redundancy::ec(4, 2).unwrap();
-        let (segment, mut states) = damaged(shape);
+        let redundancy = Redundancy::ec(4, 2).unwrap();
+        let (segment, mut states) = damaged(redundancy);
         states.insert(peer(1), PeerState::Lost);
         states.insert(peer(2), PeerState::Offline);
         let p = plan(&segment, &states, 1).unwrap().unwrap();
@@ -227,8 +227,8 @@ mod tests {
 
     #[test]
     fn too_few_readable_fragments_is_unrepairable() {
-        let shape = Redundancy::ec(2, 1).unwrap();
-        let (segment, mut states) = damaged(shape);
+        let redundancy = Redundancy::ec(2, 1).unwrap();
+        let (segment, mut states) = damaged(redundancy);
         states.insert(peer(1), PeerState::Lost);
         states.insert(peer(2), PeerState::Offline);
         assert_eq!(
@@ -242,8 +242,8 @@ mod tests {
 
     #[test]
     fn replicated_segments_restore_copies_from_a_surviving_copy() {
-        let shape = Redundancy::rep(2, 3).unwrap();
-        let (segment, mut states) = damaged(shape);
+        let redundancy = Redundancy::rep(2, 3).unwrap();
+        let (segment, mut states) = damaged(redundancy);
         // Fragment 0 on peers 1..=3, fragment 1 on peers 4..=6.
         states.insert(peer(1), PeerState::Lost);
         states.insert(peer(2), PeerState::Lost);
@@ -259,8 +259,8 @@ mod tests {
 
     #[test]
     fn urgency_orders_by_margin() {
-        let shape = Redundancy::ec(4, 2).unwrap();
-        let (segment, mut states) = damaged(shape);
+        let redundancy = Redundancy::ec(4, 2).unwrap();
+        let (segment, mut states) = damaged(redundancy);
         states.insert(peer(1), PeerState::Lost);
         let one = plan(&segment, &states, 1).unwrap().unwrap();
         states.insert(peer(2), PeerState::Lost);

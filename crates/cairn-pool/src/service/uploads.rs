@@ -169,14 +169,14 @@ impl<'a, S: MetadataStore> Uploads<'a, S> {
         let policy = RedundancyPolicy::from_str(&body.redundancy)
             .map_err(|e| UploadError::BadRedundancy(e.to_string()))?;
         if let Some(first) = &body.first_segment {
-            let RedundancyPolicy::Fixed(shape) = policy else {
+            let RedundancyPolicy::Fixed(redundancy) = policy else {
                 return Err(UploadError::BadRedundancy(
                     "a first segment can be placed with `begin` only under a concrete redundancy \
                      (ec:K+M or rep:KxR); with `auto`, begin first and place it after"
                         .to_owned(),
                 ));
             };
-            check_place(shape, 0, first)?;
+            check_place(redundancy, 0, first)?;
         }
         Ok(CheckedBegin { body, policy })
     }
@@ -256,21 +256,21 @@ impl<'a, S: MetadataStore> Uploads<'a, S> {
         Ok(placed)
     }
 
-    /// Chooses peers for segment `index` of an upload shaped `shape` (expiring at
+    /// Chooses peers for segment `index` of an upload under `redundancy` (expiring at
     /// `expires_at_ms`), reserves its put orders against the account's quota and signs them;
     /// returns the answer and the placements to record. The request passed [`check_place`].
     async fn plan_segment(
         &self,
         (candidates, addresses): &Online,
         account: AccountId,
-        shape: Redundancy,
+        redundancy: Redundancy,
         expires_at_ms: u64,
         index: u32,
         body: &PlaceSegment,
     ) -> Result<(SegmentPlaced, Vec<PiecePlacement>), UploadError> {
         let app = self.app;
-        let fragments = usize::from(shape.fragments());
-        let copies = usize::from(shape.r());
+        let fragments = usize::from(redundancy.fragments());
+        let copies = usize::from(redundancy.r());
         let chosen = placement::place(
             candidates,
             &PlacementRequest {
@@ -477,14 +477,14 @@ impl<'a, S: MetadataStore> Uploads<'a, S> {
 }
 
 /// Refuses a placement request that does not fit segment `index` of an upload shaped
-/// `shape` (checked before the registry is read).
-fn check_place(shape: Redundancy, index: u32, body: &PlaceSegment) -> Result<(), Invalid> {
+/// `redundancy` (checked before the registry is read).
+fn check_place(redundancy: Redundancy, index: u32, body: &PlaceSegment) -> Result<(), Invalid> {
     if index >= MAX_SEGMENTS {
         return Err(Invalid(format!(
             "an object has at most {MAX_SEGMENTS} segments"
         )));
     }
-    let fragments = usize::from(shape.fragments());
+    let fragments = usize::from(redundancy.fragments());
     if body.fragments.len() != fragments
         || body
             .fragments
@@ -493,7 +493,7 @@ fn check_place(shape: Redundancy, index: u32, body: &PlaceSegment) -> Result<(),
             .any(|(i, f)| usize::from(f.fragment) != i)
     {
         return Err(Invalid(format!(
-            "a segment under {shape} has fragments 0 to {}, listed once each in order",
+            "a segment under {redundancy} has fragments 0 to {}, listed once each in order",
             fragments - 1
         )));
     }
@@ -508,13 +508,13 @@ fn check_place(shape: Redundancy, index: u32, body: &PlaceSegment) -> Result<(),
 
 /// Checks a segment commit against what was placed; returns the pieces to record.
 fn check_receipts(
-    shape: Redundancy,
+    redundancy: Redundancy,
     placed: &[PiecePlacement],
     stored: &[CommittedPiece],
 ) -> Result<Vec<PiecePlacement>, UploadError> {
     let refuse = UploadError::BadCommit;
     let mut peers = HashSet::new();
-    let mut copies = vec![0u16; usize::from(shape.fragments())];
+    let mut copies = vec![0u16; usize::from(redundancy.fragments())];
     let mut pieces = Vec::with_capacity(stored.len());
     let checked = Receipt::verify_many(stored.iter().map(|piece| &piece.receipt));
     for (piece, checked) in stored.iter().zip(checked) {
@@ -544,10 +544,14 @@ fn check_receipts(
         copies[usize::from(piece.fragment)] += 1;
         pieces.push(placement.clone());
     }
-    if let Some((fragment, have)) = copies.iter().enumerate().find(|(_, c)| **c != shape.r()) {
+    if let Some((fragment, have)) = copies
+        .iter()
+        .enumerate()
+        .find(|(_, c)| **c != redundancy.r())
+    {
         return Err(refuse(format!(
-            "fragment {fragment} has {have} stored copies; {shape} needs {}",
-            shape.r()
+            "fragment {fragment} has {have} stored copies; {redundancy} needs {}",
+            redundancy.r()
         )));
     }
     Ok(pieces)

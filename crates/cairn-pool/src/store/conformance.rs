@@ -141,17 +141,17 @@ fn object_of(segment_count: u32) -> CommitObject {
     }
 }
 
-/// Begins an upload of `shape` at `path`, commits `segments` (segment `i` is `segments[i]`)
+/// Begins an upload of `redundancy` at `path`, commits `segments` (segment `i` is `segments[i]`)
 /// and the object; returns its id.
 async fn commit_shaped<S: MetadataStore>(
     store: &S,
     account: AccountId,
     path: &str,
-    shape: Redundancy,
+    redundancy: Redundancy,
     segments: Vec<Vec<PiecePlacement>>,
 ) -> ObjectId {
     let upload = NewUpload {
-        redundancy: shape,
+        redundancy,
         ..new_upload(account, path, 10)
     };
     let id = upload.id;

@@ -106,7 +106,7 @@ pub struct NewUpload {
     pub account: AccountId,
     /// The object's encrypted path.
     pub path: String,
-    /// The shape every segment is stored in.
+    /// The redundancy every segment is stored in.
     pub redundancy: Redundancy,
     /// When it began.
     pub created_at: u64,
@@ -123,7 +123,7 @@ pub struct UploadRecord {
     pub account: AccountId,
     /// The object's encrypted path.
     pub path: String,
-    /// The shape every segment is stored in.
+    /// The redundancy every segment is stored in.
     pub redundancy: Redundancy,
     /// When it began.
     pub created_at: u64,
@@ -206,12 +206,12 @@ pub struct StoredSegment {
     pub corrupt: Vec<PeerId>,
 }
 
-/// A committed segment with its object's id and shape, and all its pieces.
+/// A committed segment with its object's id and redundancy, and all its pieces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectSegment {
     /// The object it belongs to.
     pub object: ObjectId,
-    /// The object's shape.
+    /// The object's redundancy.
     pub redundancy: Redundancy,
     /// The segment, with all its pieces.
     pub segment: StoredSegment,
@@ -237,7 +237,7 @@ pub struct ObjectRecord {
     pub id: ObjectId,
     /// Encrypted path.
     pub path: String,
-    /// Its shape.
+    /// Its redundancy.
     pub redundancy: Redundancy,
     /// Sealed metadata.
     pub metadata: Vec<u8>,

@@ -12,7 +12,7 @@ use super::*;
 /// every backend keeps.
 pub trait RepairStore: Send + Sync + 'static {
     /// Committed segments (of every account) below full redundancy, the repair queue: a
-    /// segment counts when some fragment `0..k+m` of its object's shape has fewer than `r`
+    /// segment counts when some fragment `0..k+m` of its object's redundancy has fewer than `r`
     /// pieces on `online` peers. Open uploads do not count.
     fn degraded_segments(&self) -> impl Future<Output = StoreResult<u64>> + Send;
 

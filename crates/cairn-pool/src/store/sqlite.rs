@@ -135,8 +135,10 @@ fn object_id(row: &Row<'_>, column: &str) -> rusqlite::Result<ObjectId> {
 fn redundancy(row: &Row<'_>) -> rusqlite::Result<Redundancy> {
     let text: String = row.get("redundancy")?;
     match RedundancyPolicy::from_str(&text) {
-        Ok(RedundancyPolicy::Fixed(shape)) => Ok(shape),
-        _ => Err(corrupt(format!("redundancy {text:?} is not a fixed shape"))),
+        Ok(RedundancyPolicy::Fixed(redundancy)) => Ok(redundancy),
+        _ => Err(corrupt(format!(
+            "redundancy {text:?} is not a fixed redundancy"
+        ))),
     }
 }
 
@@ -479,7 +481,7 @@ fn load_segments(
     Ok(segments)
 }
 
-/// The given segments, each with its object's id and shape and all its pieces.
+/// The given segments, each with its object's id and redundancy and all its pieces.
 fn object_segments(
     tx: &Connection,
     found: Vec<(ObjectId, u32, Redundancy)>,

@@ -29,10 +29,10 @@ pub const SEGMENT_SIZE: u64 = 16 << 20;
 /// The AEAD tag each sealed segment carries.
 const TAG: u64 = 16;
 
-/// The size of each piece of a full segment under `shape`: the sealed segment cut in `k`,
+/// The size of each piece of a full segment under `redundancy`: the sealed segment cut in `k`,
 /// rounded up to even as the erasure codec does.
-pub fn piece_size(shape: Redundancy) -> u64 {
-    let size = (SEGMENT_SIZE + TAG).div_ceil(u64::from(shape.k()));
+pub fn piece_size(redundancy: Redundancy) -> u64 {
+    let size = (SEGMENT_SIZE + TAG).div_ceil(u64::from(redundancy.k()));
     size + size % 2
 }
 
@@ -204,8 +204,8 @@ impl Load {
     }
 
     /// Begins one upload as `account` and places its only segment, as the client does:
-    /// under `auto`, `begin` resolves the shape and `place` follows; under a concrete
-    /// shape, `begin` places segment 0 itself.
+    /// under `auto`, `begin` resolves the redundancy and `place` follows; under a
+    /// concrete redundancy, `begin` places segment 0 itself.
     async fn place_one(
         &self,
         account: usize,
@@ -213,20 +213,20 @@ impl Load {
         out: &mut Placements,
     ) -> Option<Placed> {
         let key = &self.fleet.accounts[account];
-        let segment = |shape: Redundancy| {
-            let fragments: Vec<FragmentInfo> = (0..shape.fragments())
+        let segment = |chosen: Redundancy| {
+            let fragments: Vec<FragmentInfo> = (0..chosen.fragments())
                 .map(|fragment| FragmentInfo {
                     fragment,
                     hash: PieceHash::from_bytes(rand::random()),
                 })
                 .collect();
             PlaceSegment {
-                piece_size: piece_size(shape),
+                piece_size: piece_size(chosen),
                 fragments,
             }
         };
         let first_segment = match redundancy {
-            RedundancyPolicy::Fixed(shape) => Some(segment(shape)),
+            RedundancyPolicy::Fixed(chosen) => Some(segment(chosen)),
             RedundancyPolicy::Auto => None,
         };
         let begin = BeginUpload {
@@ -237,7 +237,7 @@ impl Load {
         };
         let sent = self.api.post::<_, UploadBegun>(key, paths::UPLOADS, &begin);
         let begun = timed(&mut out.begin, sent).await?;
-        let Ok(RedundancyPolicy::Fixed(shape)) = RedundancyPolicy::from_str(&begun.redundancy)
+        let Ok(RedundancyPolicy::Fixed(chosen)) = RedundancyPolicy::from_str(&begun.redundancy)
         else {
             out.begin
                 .failed(format!("answered redundancy {:?}", begun.redundancy));
@@ -250,7 +250,7 @@ impl Load {
                 return None;
             }
             (None, _) => {
-                let asked = segment(shape);
+                let asked = segment(chosen);
                 let path = paths::place_segment_path(&begun.upload, 0);
                 let sent = self.api.post::<_, SegmentPlaced>(key, &path, &asked);
                 let placed = timed(&mut out.place, sent).await?;
@@ -274,7 +274,7 @@ impl Load {
         Some(Placed {
             account,
             upload: begun.upload,
-            shape,
+            redundancy: chosen,
             piece_size: asked.piece_size,
             targets,
         })
@@ -318,7 +318,7 @@ impl Load {
             pieces.push(CommittedPiece { fragment, receipt });
         }
         let body = CommitUpload {
-            metadata: BASE64URL_NOPAD.encode(&random_metadata(upload.shape)),
+            metadata: BASE64URL_NOPAD.encode(&random_metadata(upload.redundancy)),
             size: upload.piece_size * pieces.len() as u64,
             segment_count: 1,
             last_segment: Some(LastSegment { index: 0, pieces }),
@@ -350,8 +350,8 @@ pub struct Placed {
     pub account: usize,
     /// The upload's id.
     pub upload: String,
-    /// Its shape.
-    pub shape: Redundancy,
+    /// Its redundancy.
+    pub redundancy: Redundancy,
     /// Its pieces' size.
     pub piece_size: u64,
     /// Every target: fragment, peer, piece and the put order's serial.
@@ -375,8 +375,8 @@ mod tests {
 
     #[test]
     fn pieces_are_a_sealed_segment_cut_in_k_and_even() {
-        let shape = Redundancy::ec(4, 2).unwrap();
-        let size = piece_size(shape);
+        let redundancy = Redundancy::ec(4, 2).unwrap();
+        let size = piece_size(redundancy);
         assert_eq!(size % 2, 0);
         assert!(size * 4 >= SEGMENT_SIZE + TAG);
         assert!(size * 4 < SEGMENT_SIZE + TAG + 8);

@@ -148,11 +148,11 @@ impl Scale {
         }
     }
 
-    /// The shape the recorded segments take: the one asked for, or what `auto` picks on
+    /// The redundancy the recorded segments take: the one asked for, or what `auto` picks on
     /// this many new peers (as the pool would).
-    fn seeded_shape(&self) -> anyhow::Result<Redundancy> {
+    fn seeded_redundancy(&self) -> anyhow::Result<Redundancy> {
         Ok(match self.redundancy {
-            RedundancyPolicy::Fixed(shape) => shape,
+            RedundancyPolicy::Fixed(fixed) => fixed,
             RedundancyPolicy::Auto => {
                 auto_redundancy(self.peers, ASSUMED_AVAILABILITY, DEFAULT_DURABILITY_TARGET)?
             }
@@ -290,9 +290,9 @@ async fn prepare(scale: &Scale, dir: &Path) -> anyhow::Result<Prepared> {
     let (seeding, reused) = match found {
         Some(found) => (found, true),
         None => {
-            let shape = scale.seeded_shape()?;
+            let seeded = scale.seeded_redundancy()?;
             progress(&format!(
-                "seeding at least {} pieces as one-segment objects of {shape} over {} peers",
+                "seeding at least {} pieces as one-segment objects of {seeded} over {} peers",
                 scale.pieces, scale.peers
             ));
             let seeding = seed::seed(
@@ -300,8 +300,8 @@ async fn prepare(scale: &Scale, dir: &Path) -> anyhow::Result<Prepared> {
                 &fleet,
                 seed,
                 scale.pieces,
-                shape,
-                load::piece_size(shape),
+                seeded,
+                load::piece_size(seeded),
             )
             .await?;
             seeding.save(dir)?;
@@ -457,10 +457,10 @@ async fn measure(scale: &Scale, prepared: Prepared, url: &str) -> anyhow::Result
         )
         .await?;
     let beats = background.finish().await?;
-    let shapes: std::collections::BTreeSet<String> = (placements.placed.iter())
-        .map(|p| p.shape.to_string())
+    let chosen: std::collections::BTreeSet<String> = (placements.placed.iter())
+        .map(|p| p.redundancy.to_string())
         .collect();
-    let shapes = shapes.into_iter().collect::<Vec<_>>().join(", ");
+    let chosen = chosen.into_iter().collect::<Vec<_>>().join(", ");
     let placed = placements.placed.len();
     let mut requests = vec![("begin", placements.begin)];
     let calls = match scale.redundancy {
@@ -474,7 +474,7 @@ async fn measure(scale: &Scale, prepared: Prepared, url: &str) -> anyhow::Result
     phases.push(watch.phase(
         "place",
         format!(
-            "{} accounts: {calls} ({redundancy} → {shapes}), back to back; every peer heartbeats each {every:.0} s",
+            "{} accounts: {calls} ({redundancy} → {chosen}), back to back; every peer heartbeats each {every:.0} s",
             scale.uploaders
         ),
         requests,
@@ -581,7 +581,7 @@ mod tests {
         }
         assert_eq!(kind(&first, "register", "register").ok, 24);
         assert!(kind(&first, "heartbeats", "heartbeat").ok > 0);
-        // Under a concrete shape, begin places the segment itself.
+        // Under a concrete redundancy, begin places the segment itself.
         let placed = kind(&first, "place", "begin").ok;
         assert!(placed > 0);
         assert_eq!(kind(&first, "commit", "commit").ok, placed);

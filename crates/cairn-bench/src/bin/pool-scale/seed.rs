@@ -45,7 +45,7 @@ pub struct Seeding {
     pub peers: usize,
     /// Accounts owning the objects.
     pub accounts: usize,
-    /// The shape of every seeded segment.
+    /// The redundancy of every seeded segment.
     pub redundancy: String,
     /// Every seeded piece's size.
     pub piece_size: u64,
@@ -92,17 +92,24 @@ pub fn random_path() -> String {
 
 /// Sealed metadata of a one-segment object, as long as the client's: a fixed part and
 /// every fragment's hash.
-pub fn random_metadata(shape: Redundancy) -> Vec<u8> {
-    let len = 160 + 32 * usize::from(shape.fragments());
+pub fn random_metadata(redundancy: Redundancy) -> Vec<u8> {
+    let len = 160 + 32 * usize::from(redundancy.fragments());
     (0..len).map(|_| rand::random::<u8>()).collect()
 }
 
 /// The pieces of one segment: every fragment's `r` copies, each on its own random peer.
-fn segment_pieces(peers: &[PeerId], shape: Redundancy, piece_size: u64) -> Vec<PiecePlacement> {
-    let copies = usize::from(shape.r());
-    let chosen =
-        rand::seq::index::sample(&mut rand::rng(), peers.len(), usize::from(shape.pieces()));
-    let hashes: Vec<PieceHash> = (0..shape.fragments())
+fn segment_pieces(
+    peers: &[PeerId],
+    redundancy: Redundancy,
+    piece_size: u64,
+) -> Vec<PiecePlacement> {
+    let copies = usize::from(redundancy.r());
+    let chosen = rand::seq::index::sample(
+        &mut rand::rng(),
+        peers.len(),
+        usize::from(redundancy.pieces()),
+    );
+    let hashes: Vec<PieceHash> = (0..redundancy.fragments())
         .map(|_| PieceHash::from_bytes(random()))
         .collect();
     chosen
@@ -127,7 +134,7 @@ async fn record_object(
     store: &SqliteStore,
     account: AccountId,
     pieces: Vec<PiecePlacement>,
-    shape: Redundancy,
+    redundancy: Redundancy,
     piece_size: u64,
 ) -> anyhow::Result<()> {
     let id = ObjectId::random(&mut rand::rng());
@@ -138,7 +145,7 @@ async fn record_object(
             id,
             account,
             path: random_path(),
-            redundancy: shape,
+            redundancy,
             created_at: now,
             expires_at: now + UPLOAD_TTL_MS,
         })
@@ -153,7 +160,7 @@ async fn record_object(
                 pieces,
             },
             CommitObject {
-                metadata: random_metadata(shape),
+                metadata: random_metadata(redundancy),
                 size,
                 segment_count: 1,
             },
@@ -163,20 +170,20 @@ async fn record_object(
     Ok(())
 }
 
-/// Records at least `pieces` pieces in segments of `shape` spread over the fleet's peers
+/// Records at least `pieces` pieces in segments of `redundancy` spread over the fleet's peers
 /// and accounts; answers the marker to save.
 pub async fn seed(
     store: &SqliteStore,
     fleet: &Fleet,
     seed: u64,
     pieces: u64,
-    shape: Redundancy,
+    redundancy: Redundancy,
     piece_size: u64,
 ) -> anyhow::Result<Seeding> {
-    let per_object = u64::from(shape.pieces());
-    if fleet.peers.len() < usize::from(shape.pieces()) {
+    let per_object = u64::from(redundancy.pieces());
+    if fleet.peers.len() < usize::from(redundancy.pieces()) {
         bail!(
-            "{shape} needs {per_object} peers per segment; there are only {}",
+            "{redundancy} needs {per_object} peers per segment; there are only {}",
             fleet.peers.len()
         );
     }
@@ -194,8 +201,8 @@ pub async fn seed(
             let mut object = worker;
             while object < objects {
                 let account = accounts[(object % accounts.len() as u64) as usize];
-                let pieces = segment_pieces(&peers, shape, piece_size);
-                record_object(&store, account, pieces, shape, piece_size).await?;
+                let pieces = segment_pieces(&peers, redundancy, piece_size);
+                record_object(&store, account, pieces, redundancy, piece_size).await?;
                 let done = recorded.fetch_add(1, Ordering::Relaxed) + 1;
                 if done.is_multiple_of(step) {
                     let rate = (done * per_object) as f64 / started.elapsed().as_secs_f64();
@@ -217,7 +224,7 @@ pub async fn seed(
         seed,
         peers: fleet.peers.len(),
         accounts: fleet.accounts.len(),
-        redundancy: shape.to_string(),
+        redundancy: redundancy.to_string(),
         piece_size,
         objects,
         pieces: objects * per_object,

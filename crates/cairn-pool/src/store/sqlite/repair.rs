@@ -5,15 +5,15 @@ use super::*;
 impl RepairStore for SqliteStore {
     async fn degraded_segments(&self) -> StoreResult<u64> {
         self.write(|tx| {
-            // The shape is stored as text; parse each distinct one here rather than in SQL.
-            let shapes: Vec<String> = {
+            // The redundancy is stored as text; parse each distinct one here rather than in SQL.
+            let redundancies: Vec<String> = {
                 let mut stmt = tx
                     .prepare_cached("SELECT DISTINCT redundancy FROM objects WHERE committed = 1")
                     .sql()?;
                 let rows = stmt.query_map([], |row| row.get(0)).sql()?;
                 rows.collect::<rusqlite::Result<_>>().sql()?
             };
-            // Per segment: how many fragments of the shape have at least `r` pieces on
+            // Per segment: how many fragments of the redundancy have at least `r` pieces on
             // online peers; fewer than `k + m` such fragments is below full redundancy.
             let mut stmt = tx
                 .prepare_cached(
@@ -29,12 +29,12 @@ impl RepairStore for SqliteStore {
                 )
                 .sql()?;
             let mut degraded = 0u64;
-            for text in shapes {
-                let shape = match RedundancyPolicy::from_str(&text) {
-                    Ok(RedundancyPolicy::Fixed(shape)) => shape,
+            for text in redundancies {
+                let redundancy = match RedundancyPolicy::from_str(&text) {
+                    Ok(RedundancyPolicy::Fixed(redundancy)) => redundancy,
                     _ => {
                         return Err(StoreError::Corrupt(format!(
-                            "redundancy {text:?} is not a fixed shape"
+                            "redundancy {text:?} is not a fixed redundancy"
                         )));
                     }
                 };
@@ -42,8 +42,8 @@ impl RepairStore for SqliteStore {
                     .query_row(
                         params![
                             text,
-                            shape.fragments(),
-                            shape.r(),
+                            redundancy.fragments(),
+                            redundancy.r(),
                             PeerState::Online.as_str()
                         ],
                         |row| row.get(0),
