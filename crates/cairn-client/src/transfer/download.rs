@@ -68,7 +68,7 @@ impl Transfers {
         let start = range.start.min(end);
         let whole = start == 0 && end == layout.size();
         let redundancy = file.metadata.redundancy;
-        check_layout(&file.sources, redundancy)?;
+        check_redundancy(&file.sources, redundancy)?;
         let codec = Arc::new(ObjectCodec::new(
             &file.metadata.file_key,
             file.object,
@@ -263,7 +263,10 @@ impl Transfers {
 }
 
 /// The object's record must agree with its sealed metadata.
-pub(crate) fn check_layout(sources: &ObjectSources, redundancy: Redundancy) -> ClientResult<()> {
+pub(crate) fn check_redundancy(
+    sources: &ObjectSources,
+    redundancy: Redundancy,
+) -> ClientResult<()> {
     match RedundancyPolicy::from_str(&sources.redundancy) {
         Ok(RedundancyPolicy::Fixed(r)) if r == redundancy => Ok(()),
         _ => Err(ClientError::BadAnswer {

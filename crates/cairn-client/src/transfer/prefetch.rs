@@ -11,7 +11,7 @@ use cairn_proto::{PeerAddr, SignedOrder};
 use futures_util::future::join_all;
 
 use super::Transfers;
-use super::download::{Readable, candidates, check_layout};
+use super::download::{Readable, candidates, check_redundancy};
 use crate::peer::TransferError;
 
 /// Pieces larger than this are read one by one.
@@ -56,7 +56,7 @@ impl Transfers {
             let small = sources.index == 0
                 && file.metadata.layout.count() == 1
                 && sources.piece_size <= SMALL_PIECE
-                && check_layout(&file.sources, redundancy).is_ok();
+                && check_redundancy(&file.sources, redundancy).is_ok();
             if !small || planned + k * sources.piece_size > BATCH_BYTES {
                 continue;
             }
