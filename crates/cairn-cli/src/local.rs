@@ -36,6 +36,12 @@ pub struct LocalArgs {
     /// Serve HTTPS between everyone, as a real network does (loopback is plain by default).
     #[arg(long)]
     tls: bool,
+    /// Where to serve the drive's web page (a loopback address; default a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    ui_listen: SocketAddr,
+    /// Print the drive's address without opening a browser.
+    #[arg(long)]
+    no_open: bool,
 }
 
 /// What a run remembers for the next: the pool's port, which the client home records.
@@ -143,8 +149,12 @@ pub fn local(args: LocalArgs) -> anyhow::Result<()> {
             )?;
         }
         print_tour(&dir, &home, &url, args.peers, args.capacity)?;
+        let mut ui_config = cairn_web::UiConfig::new(&home);
+        ui_config.listen = args.ui_listen;
+        let ui = crate::ui::start(ui_config, !args.no_open).await?;
         announce(pool.url())?;
         shutdown_signal().await;
+        ui.shutdown().await;
         eprintln!("stopping the peers and the pool…");
         let _ = stop.send(true);
         while let Some(done) = peers.join_next().await {
@@ -186,7 +196,8 @@ fn print_tour(
         home.display()
     );
     say!();
-    say!("In another terminal, try:");
+    say!("Open the drive's address below in your browser (it signs this browser in once),");
+    say!("or, in another terminal, try:");
     say!();
     say!("  export CAIRN_HOME={}", home.display());
     say!("  alias cairn={exe}");

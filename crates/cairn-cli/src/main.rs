@@ -19,6 +19,7 @@ mod report;
 mod selfcheck;
 mod serve;
 mod session;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,8 @@ enum Command {
     Mv(files::MvArgs),
     /// Remove a file (or, with -r, a folder and everything in it).
     Rm(files::RmArgs),
+    /// Open the drive in a browser: served by this client on 127.0.0.1, encrypted here.
+    Ui(ui::UiArgs),
     /// A file's redundancy and pieces, or the whole drive's health.
     Status(report::StatusArgs),
     /// The pool's peers, their states and space.
@@ -121,6 +124,7 @@ fn main() -> ExitCode {
         Command::Mkdir(args) => files::mkdir(&cli.global, args),
         Command::Mv(args) => files::mv(&cli.global, args),
         Command::Rm(args) => files::rm(&cli.global, args),
+        Command::Ui(args) => ui::ui(&cli.global, args),
         Command::Status(args) => report::status(&cli.global, args),
         Command::Network(args) => report::network(&cli.global, args),
     };

@@ -244,6 +244,25 @@ impl Drive {
         progress.ended(get.await)
     }
 
+    /// Writes bytes `range` of the file at `remote` (fewer at its end) to `out`, streamed
+    /// with the prefetching of a whole get: the segments the range touches, in order, a
+    /// few in flight. Returns how many bytes were written.
+    pub async fn get_range_to<W: AsyncWrite + Unpin>(
+        &self,
+        remote: &RemotePath,
+        range: Range<u64>,
+        out: &mut W,
+        progress: &Progress,
+    ) -> ClientResult<u64> {
+        let file = self.readable(remote).await?;
+        let size = file.metadata.layout.size();
+        let range = range.start.min(size)..range.end.min(size);
+        let progress = progress.for_file(remote);
+        progress.started(range.end - range.start);
+        let get = self.transfers.download(&file, range, out, &progress);
+        progress.ended(get.await)
+    }
+
     /// Reads bytes `range` of the file at `remote`, fetching only the segments it touches
     /// (and asking the pool for orders for those segments only).
     pub async fn read_range(

@@ -137,3 +137,18 @@ async fn a_gigabyte_from_a_reader_goes_up_in_bounded_memory_and_reads_back_equal
     );
     assert_eq!(drive.stat(&cut).await.unwrap(), None);
 }
+
+/// Front ends (the web drive) run puts and gets on spawned tasks: their futures must be
+/// `Send`. Built here, never polled.
+#[test]
+fn uploads_and_downloads_can_run_on_spawned_tasks() {
+    fn spawnable<T: Send>(_: T) {}
+    let secret = cairn_core::MasterSecret::generate(&mut rand::rng());
+    let drive =
+        cairn_client::Drive::new("http://127.0.0.1:9", &secret, Default::default()).unwrap();
+    let path = cairn_core::RemotePath::parse("/a").unwrap();
+    let progress = cairn_client::Progress::silent();
+    spawnable(drive.put_reader(&path, 1, &b"x"[..], &progress));
+    let mut sink = Vec::new();
+    spawnable(drive.get_range_to(&path, 0..1, &mut sink, &progress));
+}

@@ -191,8 +191,9 @@ impl Transfers {
                 limit: MAX_METADATA,
             });
         }
-        let mut rng = rand::rng();
-        let file_key = FileKey::generate(&mut rng);
+        // The thread's generator is not `Send`: take it only where it is used, never
+        // across an await, so an upload can run on any task.
+        let file_key = FileKey::generate(&mut rand::rng());
         let codec = Arc::new(ObjectCodec::new(&file_key, object, layout, redundancy)?);
         let (tx, rx) = mpsc::channel::<Produced>(1);
         let local = source.name.clone();
@@ -252,7 +253,7 @@ impl Transfers {
             redundancy,
             segments: records,
         };
-        let sealed = entry::seal_file(&self.metadata_key, object, &metadata, &mut rng)?;
+        let sealed = entry::seal_file(&self.metadata_key, object, &metadata, &mut rand::rng())?;
         let id = begun_upload(upload).await?;
         self.pool
             .commit(

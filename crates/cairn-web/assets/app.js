@@ -1,0 +1,412 @@
+// Cairn drive: uploads (picker and drag-and-drop, files and whole folders), the transfer
+// panel, moving by dragging, confirmations and keyboard shortcuts. Plain JavaScript, no
+// build step; the pages work without it except for uploading.
+"use strict";
+
+const CHUNK = 8 * 1024 * 1024;   // bytes per upload request
+const PARALLEL = 3;              // files uploading at once
+const RETRIES = 4;               // tries of one chunk before the file fails
+
+const folderEl = () => document.querySelector("[data-dir]");
+const currentDir = () => (folderEl() ? folderEl().dataset.dir : "/");
+
+function join(dir, rel) {
+  return (dir === "/" ? "" : dir) + "/" + rel.replace(/^\/+/, "");
+}
+
+function human(bytes) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = bytes, u = 0;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  return u === 0 ? `${bytes} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+async function postJson(url, body) {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  let data = {};
+  try { data = await res.json(); } catch (_) { /* empty answer */ }
+  if (!res.ok) throw new Error(data.error || `the drive answered ${res.status}`);
+  return data;
+}
+
+// ---- The transfer panel -------------------------------------------------------------
+
+const jobs = new Map();     // local id -> upload job (kept for retry)
+let localIds = 0;
+let serverRows = [];        // the last /api/transfers answer
+let polling = null;
+
+function panel() { return document.getElementById("transfers"); }
+
+function render() {
+  const list = document.getElementById("transfer-list");
+  if (!list) return;
+  const rows = [];
+  const shownServer = new Set();
+  for (const job of jobs.values()) {
+    const srv = job.serverId ? serverRows.find((r) => r.id === job.serverId) : null;
+    if (srv) shownServer.add(srv.id);
+    rows.push({
+      key: "job-" + job.id, path: job.path, direction: "upload", size: job.file.size,
+      done: srv ? srv.done : 0, speed: srv ? srv.bytes_per_second : 0,
+      state: job.state === "running" && srv ? srv.state : job.state,
+      error: job.error || (srv && srv.error), job,
+    });
+  }
+  for (const r of serverRows) {
+    if (shownServer.has(r.id) || r.direction === "upload") continue;
+    rows.push({ key: "srv-" + r.id, path: r.path, direction: r.direction, size: r.size,
+      done: r.done, speed: r.bytes_per_second, state: r.state, error: r.error, serverId: r.id });
+  }
+  panel().hidden = rows.length === 0;
+  list.replaceChildren(...rows.map(row));
+}
+
+function row(r) {
+  const li = document.createElement("li");
+  li.className = "transfer " + r.state;
+  li.dataset.transfer = r.path;
+  li.dataset.state = r.state;
+  const name = document.createElement("span");
+  name.className = "transfer-name";
+  name.textContent = (r.direction === "upload" ? "↑ " : "↓ ") + r.path;
+  const bar = document.createElement("progress");
+  bar.max = Math.max(r.size, 1);
+  bar.value = r.state === "done" ? bar.max : Math.min(r.done, r.size);
+  bar.setAttribute("aria-label", "Progress of " + r.path);
+  const info = document.createElement("span");
+  info.className = "transfer-info";
+  const words = { running: "", done: "done", failed: "failed", cancelled: "cancelled", waiting: "waiting" };
+  let text = `${human(Math.min(r.done, r.size))} of ${human(r.size)}`;
+  if (r.state === "running" && r.speed) text += ` · ${human(r.speed)}/s`;
+  if (words[r.state]) text += ` · ${words[r.state]}`;
+  if (r.error) text += ` — ${r.error}`;
+  info.textContent = text;
+  li.append(name, bar, info);
+  if (r.state === "running" || r.state === "waiting") {
+    li.append(button("Cancel", "Cancel " + r.path, () => cancel(r)));
+  } else if (r.job && (r.state === "failed" || r.state === "cancelled")) {
+    li.append(button("Retry", "Retry " + r.path, () => retry(r.job)));
+  }
+  return li;
+}
+
+function button(text, label, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.setAttribute("aria-label", label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+async function cancel(r) {
+  if (r.job) {
+    r.job.cancelled = true;
+    if (r.job.xhr) r.job.xhr.abort();
+    if (r.job.state === "waiting") r.job.state = "cancelled";
+  }
+  const id = r.job ? r.job.serverId : r.serverId;
+  if (id) {
+    try { await postJson(`/api/transfers/${id}/cancel`, {}); } catch (_) { /* already over */ }
+  }
+  render();
+}
+
+async function poll() {
+  try {
+    const res = await fetch("/api/transfers", { credentials: "same-origin" });
+    if (res.ok) serverRows = (await res.json()).transfers;
+  } catch (_) { /* the server may be restarting */ }
+  render();
+  const busy = [...jobs.values()].some((j) => j.state === "running" || j.state === "waiting")
+    || serverRows.some((r) => r.state === "running");
+  polling = setTimeout(poll, busy ? 500 : 3000);
+}
+
+function startPolling() {
+  if (polling) clearTimeout(polling);
+  poll();
+}
+
+// ---- Uploads ------------------------------------------------------------------------
+
+const queue = [];
+let active = 0;
+let uploadedSomething = false;
+
+function enqueue(file, path) {
+  const job = { id: ++localIds, file, path, state: "waiting", serverId: null, error: null };
+  jobs.set(job.id, job);
+  queue.push(job);
+  pump();
+  startPolling();
+}
+
+function pump() {
+  while (active < PARALLEL && queue.length) {
+    const job = queue.shift();
+    if (job.state !== "waiting") continue;
+    active++;
+    upload(job).finally(() => { active--; pump(); finished(); });
+  }
+}
+
+function finished() {
+  const busy = [...jobs.values()].some((j) => j.state === "running" || j.state === "waiting");
+  if (!busy && uploadedSomething && folderEl()) {
+    uploadedSomething = false;
+    refreshListing();
+  }
+}
+
+// Replaces the listing with a fresh copy of the page, keeping the transfer panel.
+async function refreshListing() {
+  try {
+    const res = await fetch(location.href, { credentials: "same-origin" });
+    if (!res.ok) return;
+    const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+    const fresh = doc.querySelector("[data-dir]");
+    const here = folderEl();
+    if (fresh && here) {
+      here.replaceWith(document.adoptNode(fresh));
+      wire();
+    }
+  } catch (_) { /* keep the old listing */ }
+}
+
+function sendChunk(job, offset) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    job.xhr = xhr;
+    xhr.open("PUT", `/api/uploads/${job.serverId}?offset=${offset}`);
+    xhr.responseType = "json";
+    xhr.onload = () => resolve({ status: xhr.status, body: xhr.response || {} });
+    xhr.onerror = () => reject(new Error("the connection to the drive broke"));
+    xhr.onabort = () => reject(new Error("cancelled"));
+    xhr.send(job.file.slice(offset, Math.min(offset + CHUNK, job.file.size)));
+  });
+}
+
+async function upload(job) {
+  job.state = "running";
+  job.error = null;
+  render();
+  try {
+    const begun = await postJson("/api/uploads", { path: job.path, size: job.file.size });
+    job.serverId = begun.id;
+    let offset = 0, tries = 0;
+    for (;;) {
+      if (job.cancelled) throw new Error("cancelled");
+      let answer;
+      try {
+        answer = await sendChunk(job, offset);
+      } catch (e) {
+        if (job.cancelled || ++tries > RETRIES) throw e;
+        continue; // the server names where to go on from
+      }
+      const body = answer.body;
+      if (answer.status === 200 && body.stored) break;
+      if (answer.status === 200) { offset = body.received; tries = 0; continue; }
+      if (typeof body.expected === "number" && ++tries <= RETRIES) { offset = body.expected; continue; }
+      throw new Error(body.error || `the drive answered ${answer.status}`);
+    }
+    job.state = "done";
+    uploadedSomething = true;
+  } catch (e) {
+    job.state = job.cancelled ? "cancelled" : "failed";
+    job.error = job.cancelled ? null : e.message;
+  } finally {
+    job.xhr = null;
+    render();
+  }
+}
+
+function retry(job) {
+  job.state = "waiting";
+  job.cancelled = false;
+  job.serverId = null;
+  job.error = null;
+  queue.push(job);
+  pump();
+  startPolling();
+}
+
+// Walks dropped folders (webkitGetAsEntry); empty folders are made too.
+function readEntries(reader) {
+  return new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+}
+
+async function walkEntry(entry, base, files, folders) {
+  if (entry.isFile) {
+    const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+    files.push({ file, rel: base + file.name });
+  } else if (entry.isDirectory) {
+    const reader = entry.createReader();
+    let any = false;
+    for (;;) {
+      const batch = await readEntries(reader);
+      if (!batch.length) break;
+      any = true;
+      for (const child of batch) await walkEntry(child, base + entry.name + "/", files, folders);
+    }
+    if (!any) folders.push(base + entry.name);
+  }
+}
+
+async function dropped(dataTransfer) {
+  const dir = currentDir();
+  const entries = [...dataTransfer.items]
+    .map((item) => (item.webkitGetAsEntry ? item.webkitGetAsEntry() : null))
+    .filter(Boolean);
+  if (!entries.length) {
+    for (const file of dataTransfer.files) enqueue(file, join(dir, file.name));
+    return;
+  }
+  const files = [], folders = [];
+  for (const entry of entries) await walkEntry(entry, "", files, folders);
+  for (const rel of folders) {
+    try { await postJson("/api/mkdir", { path: join(dir, rel) }); } catch (e) { announce(e.message); }
+  }
+  if (folders.length && !files.length) refreshListing();
+  for (const { file, rel } of files) enqueue(file, join(dir, rel));
+}
+
+function announce(text) {
+  let note = document.getElementById("script-note");
+  if (!note) {
+    note = document.createElement("div");
+    note.id = "script-note";
+    note.className = "note problem";
+    note.setAttribute("role", "alert");
+    document.querySelector("main").prepend(note);
+  }
+  note.textContent = text;
+}
+
+// ---- Moving by dragging -------------------------------------------------------------
+
+const MOVE_TYPE = "application/x-cairn-path";
+
+async function moveTo(path, to) {
+  try {
+    await postJson("/api/move", { path, to });
+    refreshListing();
+  } catch (e) {
+    announce(`Could not move ${path}: ${e.message}`);
+  }
+}
+
+// ---- Wiring -------------------------------------------------------------------------
+
+function wire() {
+  for (const id of ["upload-files", "upload-folder"]) {
+    const input = document.getElementById(id);
+    if (!input || input.dataset.wired) continue;
+    input.dataset.wired = "1";
+    input.addEventListener("change", () => {
+      const dir = currentDir();
+      for (const file of input.files) {
+        enqueue(file, join(dir, file.webkitRelativePath || file.name));
+      }
+      input.value = "";
+    });
+  }
+  for (const rowEl of document.querySelectorAll("tr.entry[draggable]")) {
+    rowEl.addEventListener("dragstart", (e) => {
+      e.dataTransfer.setData(MOVE_TYPE, rowEl.dataset.path);
+      e.dataTransfer.effectAllowed = "move";
+    });
+  }
+  for (const target of document.querySelectorAll("[data-drop]")) {
+    const zone = target.closest("tr") || target;
+    zone.addEventListener("dragover", (e) => {
+      if (e.dataTransfer.types.includes(MOVE_TYPE)) { e.preventDefault(); zone.classList.add("drop-target"); }
+    });
+    zone.addEventListener("dragleave", () => zone.classList.remove("drop-target"));
+    zone.addEventListener("drop", (e) => {
+      const path = e.dataTransfer.getData(MOVE_TYPE);
+      zone.classList.remove("drop-target");
+      if (!path) return;
+      e.preventDefault();
+      e.stopPropagation();
+      if (path !== target.dataset.drop) moveTo(path, target.dataset.drop);
+    });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  wire();
+  if (panel()) startPolling();
+  const clear = document.getElementById("transfers-clear");
+  if (clear) clear.addEventListener("click", async () => {
+    for (const [id, job] of jobs) if (job.state !== "running" && job.state !== "waiting") jobs.delete(id);
+    try { await postJson("/api/transfers/clear", {}); } catch (_) { /* nothing to clear */ }
+    startPolling();
+  });
+
+  // Dropping files from the desktop anywhere on a folder's page uploads them here.
+  document.addEventListener("dragover", (e) => {
+    if (folderEl() && e.dataTransfer.types.includes("Files")) {
+      e.preventDefault();
+      document.body.classList.add("dropping");
+    }
+  });
+  document.addEventListener("dragleave", (e) => {
+    if (!e.relatedTarget) document.body.classList.remove("dropping");
+  });
+  document.addEventListener("drop", (e) => {
+    document.body.classList.remove("dropping");
+    if (folderEl() && e.dataTransfer.types.includes("Files")) {
+      e.preventDefault();
+      dropped(e.dataTransfer);
+    }
+  });
+
+  // Buttons that destroy something ask first.
+  document.addEventListener("submit", (e) => {
+    const button = e.submitter || e.target.querySelector("[data-confirm]");
+    const question = button && button.dataset.confirm;
+    if (question && !confirm(question)) e.preventDefault();
+  });
+
+  // One action menu open at a time.
+  document.addEventListener("toggle", (e) => {
+    if (e.target.matches && e.target.matches("details.menu") && e.target.open) {
+      for (const other of document.querySelectorAll("details.menu[open]")) if (other !== e.target) other.open = false;
+    }
+  }, true);
+
+  // Keys: "/" search, "u" upload, F2 rename and Delete trash the focused entry, Esc closes menus.
+  document.addEventListener("keydown", (e) => {
+    const typing = e.target.matches("input, textarea, select");
+    if (e.key === "Escape") {
+      for (const open of document.querySelectorAll("details.menu[open]")) {
+        open.open = false;
+        open.querySelector("summary").focus();
+      }
+      return;
+    }
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    const entry = e.target.closest && e.target.closest("tr.entry");
+    if (e.key === "/") {
+      const box = document.getElementById("search-box");
+      if (box) { e.preventDefault(); box.focus(); }
+    } else if (e.key === "u") {
+      const input = document.getElementById("upload-files");
+      if (input) { e.preventDefault(); input.click(); }
+    } else if (entry && e.key === "F2") {
+      e.preventDefault();
+      const menu = entry.querySelector("details.menu");
+      if (menu) { menu.open = true; const name = menu.querySelector("input[name=name]"); if (name) { name.focus(); name.select(); } }
+    } else if (entry && e.key === "Delete") {
+      const form = entry.querySelector("form[action='/do/delete']");
+      if (form) { e.preventDefault(); form.requestSubmit(); }
+    }
+  });
+});

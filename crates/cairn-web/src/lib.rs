@@ -1,0 +1,140 @@
+//! The drive in a browser: a web server the user's own client runs on loopback, so the
+//! page talks to the same library as the `cairn` command and encryption stays on the
+//! user's machine. Pages are rendered here (`pages/`), with a little plain JavaScript for
+//! uploads, the transfer panel and dragging (`assets/`); nothing is built at build time.
+//!
+//! The server guards itself as a local web server must (`guard.rs`): loopback only, a
+//! one-time secret exchanged for an `HttpOnly; SameSite=Strict` cookie, the `Host` header
+//! checked against DNS rebinding, `Origin` checked on writes, a strict
+//! Content-Security-Policy, and user files served so they cannot script the drive.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod actions;
+mod assets;
+mod error;
+pub mod guard;
+mod open;
+mod pages;
+mod raw;
+mod routes;
+mod setup;
+mod state;
+mod transfers;
+mod trash;
+mod upload;
+mod zip;
+mod zipstream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use cairn_client::DriveOptions;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+pub use error::UiError;
+pub use open::open_browser;
+pub use trash::TRASH;
+
+/// How to serve the drive.
+#[derive(Debug, Clone)]
+pub struct UiConfig {
+    /// The client home whose drive is served (it may not exist yet: the page then offers to
+    /// create or recover an account).
+    pub home: PathBuf,
+    /// Where to listen; must be a loopback address.
+    pub listen: SocketAddr,
+    /// A passphrase given up front (the page asks for it otherwise).
+    pub passphrase: Option<Zeroizing<String>>,
+    /// How the drive stores and fetches.
+    pub options: DriveOptions,
+}
+
+impl UiConfig {
+    /// Serves the drive of `home` on `127.0.0.1:0`.
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        Self {
+            home: home.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            passphrase: None,
+            options: DriveOptions::default(),
+        }
+    }
+}
+
+/// A drive server running on its own task.
+pub struct RunningUi {
+    addr: SocketAddr,
+    url: String,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningUi {
+    /// Binds `config.listen` (refusing anything but loopback) and serves until
+    /// [`RunningUi::shutdown`].
+    pub async fn start(config: UiConfig) -> Result<Self, UiError> {
+        if !config.listen.ip().is_loopback() {
+            return Err(UiError::NotLoopback(config.listen));
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| UiError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| UiError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let state = state::AppState::new(&config, addr).await?;
+        let url = format!(
+            "http://{addr}{}?secret={}",
+            guard::LOGIN,
+            state.login_secret()
+        );
+        let app = routes::router(state);
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            });
+            if let Err(error) = serve.await {
+                tracing::warn!("the drive's web server stopped: {error}");
+            }
+        });
+        Ok(Self {
+            addr,
+            url,
+            stop,
+            task,
+        })
+    }
+
+    /// The address a browser opens first: it carries the one-time secret.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Where the server listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving; transfers in progress are dropped (an unfinished upload stores
+    /// nothing).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let abort = self.task.abort_handle();
+        // Open downloads would hold a graceful stop forever: give them a moment, then cut.
+        if tokio::time::timeout(std::time::Duration::from_secs(3), self.task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! What every request shares: the home and, once it is open, its drive; the secrets of the
+//! sign-in; and the transfers in progress.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use cairn_client::{ClientError, Drive, DriveOptions, Home};
+use data_encoding::BASE64URL_NOPAD;
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use crate::UiConfig;
+use crate::error::UiError;
+use crate::transfers::Registry;
+use crate::upload::Sessions;
+
+/// Where the drive is in its life.
+pub(crate) enum Slot {
+    /// The home holds no client yet: the page offers to create or recover an account.
+    NoHome,
+    /// The home needs its passphrase.
+    Locked(Home),
+    /// Ready.
+    Open(Arc<Drive>),
+}
+
+/// Why a page cannot show the drive yet.
+pub(crate) enum Gate {
+    /// Send the person to set up an account.
+    Setup,
+    /// Send the person to type the passphrase.
+    Unlock,
+    /// A new account's recovery phrase has not been confirmed as written down.
+    Phrase,
+}
+
+struct Shared {
+    home: PathBuf,
+    addr: SocketAddr,
+    options: DriveOptions,
+    /// The sign-in secret of the printed address, until it is used.
+    login: Mutex<Option<String>>,
+    /// The cookie a signed-in browser holds.
+    session: String,
+    slot: RwLock<Slot>,
+    /// A new account's recovery phrase, until the person confirms writing it down.
+    phrase: Mutex<Option<Zeroizing<String>>>,
+    transfers: Registry,
+    uploads: Sessions,
+}
+
+/// Cheap to clone; one per server.
+#[derive(Clone)]
+pub(crate) struct AppState(Arc<Shared>);
+
+/// A fresh 256-bit secret, base64url.
+fn secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    BASE64URL_NOPAD.encode(&bytes)
+}
+
+impl AppState {
+    pub async fn new(config: &UiConfig, addr: SocketAddr) -> Result<Self, UiError> {
+        let slot = if Home::exists(&config.home) {
+            let home = Home::open(&config.home)?;
+            if home.needs_passphrase() && config.passphrase.is_none() {
+                Slot::Locked(home)
+            } else {
+                let passphrase = config.passphrase.as_ref().map(|p| p.as_bytes());
+                let drive = Drive::open(&home, passphrase, config.options.clone())?;
+                Slot::Open(Arc::new(drive))
+            }
+        } else {
+            Slot::NoHome
+        };
+        Ok(Self(Arc::new(Shared {
+            home: config.home.clone(),
+            addr,
+            options: config.options.clone(),
+            login: Mutex::new(Some(secret())),
+            session: secret(),
+            slot: RwLock::new(slot),
+            phrase: Mutex::new(None),
+            transfers: Registry::default(),
+            uploads: Sessions::default(),
+        })))
+    }
+
+    /// The one-time secret of the printed address (empty once used).
+    pub fn login_secret(&self) -> String {
+        lock(&self.0.login).clone().unwrap_or_default()
+    }
+
+    /// Uses the one-time secret: true once, for the right one.
+    pub fn take_login(&self, offered: &str) -> bool {
+        let mut login = lock(&self.0.login);
+        let good = login
+            .as_deref()
+            .is_some_and(|secret| same(secret.as_bytes(), offered.as_bytes()));
+        if good {
+            *login = None;
+        }
+        good
+    }
+
+    /// The session cookie's value.
+    pub fn session(&self) -> &str {
+        &self.0.session
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.0.addr
+    }
+
+    /// The client home served.
+    pub fn home_dir(&self) -> &std::path::Path {
+        &self.0.home
+    }
+
+    /// How drives opened here store and fetch.
+    pub fn options(&self) -> &DriveOptions {
+        &self.0.options
+    }
+
+    pub fn transfers(&self) -> &Registry {
+        &self.0.transfers
+    }
+
+    pub fn uploads(&self) -> &Sessions {
+        &self.0.uploads
+    }
+
+    /// The open drive, or why there is none yet.
+    pub fn drive(&self) -> Result<Arc<Drive>, Gate> {
+        if lock(&self.0.phrase).is_some() {
+            return Err(Gate::Phrase);
+        }
+        match &*self.0.slot.read().unwrap_or_else(PoisonError::into_inner) {
+            Slot::Open(drive) => Ok(drive.clone()),
+            Slot::Locked(_) => Err(Gate::Unlock),
+            Slot::NoHome => Err(Gate::Setup),
+        }
+    }
+
+    /// Whether the home exists yet.
+    pub fn has_home(&self) -> bool {
+        !matches!(
+            &*self.0.slot.read().unwrap_or_else(PoisonError::into_inner),
+            Slot::NoHome
+        )
+    }
+
+    /// Opens a locked home with `passphrase`; a wrong one changes nothing.
+    pub fn unlock(&self, passphrase: &[u8]) -> Result<(), ClientError> {
+        let mut slot = self.0.slot.write().unwrap_or_else(PoisonError::into_inner);
+        if let Slot::Locked(home) = &*slot {
+            let drive = Drive::open(home, Some(passphrase), self.0.options.clone())?;
+            *slot = Slot::Open(Arc::new(drive));
+        }
+        Ok(())
+    }
+
+    /// A home was just made: its drive is open; `phrase`, if any, waits to be confirmed.
+    pub fn opened(&self, drive: Drive, phrase: Option<Zeroizing<String>>) {
+        *lock(&self.0.phrase) = phrase;
+        *self.0.slot.write().unwrap_or_else(PoisonError::into_inner) = Slot::Open(Arc::new(drive));
+    }
+
+    /// The recovery phrase waiting to be confirmed.
+    pub fn pending_phrase(&self) -> Option<Zeroizing<String>> {
+        lock(&self.0.phrase).clone()
+    }
+
+    /// The person wrote the phrase down: forget it.
+    pub fn phrase_confirmed(&self) {
+        *lock(&self.0.phrase) = None;
+    }
+}
+
+/// A mutex whose holder panicked is still usable: every value here is replaced whole.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Compares secrets in constant time.
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
