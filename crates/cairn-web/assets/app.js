@@ -65,6 +65,40 @@ function render() {
   }
   panel().hidden = rows.length === 0;
   list.replaceChildren(...rows.map(row));
+  const running = rows.filter((r) => r.state === "running" || r.state === "waiting").length;
+  const failed = rows.filter((r) => r.state === "failed").length;
+  const title = document.getElementById("transfers-title");
+  title.textContent = running ? `Transfers — ${running} in progress`
+    : failed ? `Transfers — ${failed} failed` : "Transfers — all done";
+  // When everything is done the panel folds to its title, out of the way; a failure or
+  // new work opens it again.
+  if (running !== lastRunning || failed > lastFailed) {
+    setExpanded(running > 0 || failed > 0);
+  }
+  lastRunning = running;
+  lastFailed = failed;
+  makeRoom();
+}
+
+let lastRunning = 0, lastFailed = 0;
+
+// The panel floats over the page's corner: leave room below the content so everything can
+// be scrolled clear of it.
+function makeRoom() {
+  const main = document.querySelector("main");
+  const p = panel();
+  if (!main || !p) return;
+  main.style.paddingBottom = p.hidden ? "" : `${p.offsetHeight + 32}px`;
+}
+
+function setExpanded(open) {
+  const toggle = document.getElementById("transfers-toggle");
+  const list = document.getElementById("transfer-list");
+  if (!toggle || !list) return;
+  toggle.setAttribute("aria-expanded", String(open));
+  toggle.textContent = open ? "Hide" : "Show";
+  list.hidden = !open;
+  makeRoom();
 }
 
 function row(r) {
@@ -343,6 +377,8 @@ function wire() {
 document.addEventListener("DOMContentLoaded", () => {
   wire();
   if (panel()) startPolling();
+  const toggle = document.getElementById("transfers-toggle");
+  if (toggle) toggle.addEventListener("click", () => setExpanded(toggle.getAttribute("aria-expanded") !== "true"));
   const clear = document.getElementById("transfers-clear");
   if (clear) clear.addEventListener("click", async () => {
     for (const [id, job] of jobs) if (job.state !== "running" && job.state !== "waiting") jobs.delete(id);

@@ -110,11 +110,22 @@ pub(crate) async fn serve(State(state): State<AppState>, path: Option<Path<Strin
             Ok(reader)
         }
     });
-    let stream = stream.inspect(move |item| {
-        if let Err(error) = item {
-            finish.fail(error.to_string());
-        }
-    });
+    let done = transfer.clone();
+    let stream = stream
+        .inspect(move |item| {
+            if let Err(error) = item {
+                finish.fail(error.to_string());
+            }
+        })
+        .chain(
+            futures_util::stream::once(async move {
+                if done.is_running() {
+                    done.finish(&Ok::<(), ClientError>(()));
+                }
+                None
+            })
+            .filter_map(std::future::ready),
+        );
     let name = format!("{top}.zip");
     let disposition = format!(
         "attachment; filename=\"{}\"; filename*=UTF-8''{}",

@@ -172,10 +172,11 @@ pub(crate) fn layout(title: &str, section: Section, note: Option<&Note>, body: M
                 @if section != Section::Outside {
                     section id="transfers" class="transfers" aria-label="Transfers" hidden {
                         div class="transfers-head" {
-                            h2 { "Transfers" }
+                            h2 id="transfers-title" { "Transfers" }
+                            button type="button" id="transfers-toggle" aria-expanded="true" aria-controls="transfer-list" { "Hide" }
                             button type="button" id="transfers-clear" { "Clear finished" }
                         }
-                        ul id="transfer-list" aria-live="polite" {}
+                        ul id="transfer-list" aria-live="polite" aria-labelledby="transfers-title" {}
                     }
                 }
             }

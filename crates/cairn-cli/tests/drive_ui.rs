@@ -1,0 +1,613 @@
+//! The web drive in a real browser: Debian's Chromium, driven through chromedriver,
+//! against real `cairn pool`, `cairn peer` and `cairn ui` processes. A person's steps —
+//! sign in from the printed address, make folders, upload files and folders, download,
+//! rename, move (by form and by dragging), trash and restore, zip a folder, preview an image
+//! and seek in a video, watch health follow the peers — each checked on what the page and
+//! the drive then hold. A missing browser fails these tests; it never skips them.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use browser::Browser;
+use cairn_testkit::{Daemon, wait_until};
+use common::{Client, peer_info, start_peer, start_pool, wait_online};
+use fantoccini::Locator;
+
+#[path = "common/browser.rs"]
+mod browser;
+
+const SHORT: Duration = Duration::from_secs(30);
+
+/// `cairn ui --no-open` on a home, and the address it printed.
+struct Ui {
+    child: Child,
+    url: String,
+}
+
+impl Ui {
+    fn start(home: &Path) -> Self {
+        let mut child = Command::new(common::cairn())
+            .args(["ui", "--no-open"])
+            .env("CAIRN_HOME", home)
+            .env_remove("CAIRN_PASSPHRASE")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines.next().expect("cairn ui printed a line").unwrap();
+        let url = line
+            .strip_prefix("drive at ")
+            .unwrap_or_else(|| panic!("the first line is `drive at URL`, not {line:?}"))
+            .to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        Self { child, url }
+    }
+
+    fn base(&self) -> &str {
+        let rest = &self.url["http://".len()..];
+        let end = "http://".len() + rest.find('/').unwrap();
+        &self.url[..end]
+    }
+
+    /// Peak and current resident memory of the `cairn ui` process, bytes.
+    fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap()
+                * 1024
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A pool, `peers` peers and a client home with an account, all real processes.
+struct World {
+    dir: tempfile::TempDir,
+    pool: Daemon,
+    peers: Vec<Daemon>,
+    client: Client,
+}
+
+fn world(peers: usize) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = start_pool(&dir.path().join("pool"), "127.0.0.1:0", &[]);
+    let peers = (0..peers)
+        .map(|i| {
+            start_peer(
+                pool.url(),
+                &dir.path().join(format!("peer{i}")),
+                "4GiB",
+                None,
+            )
+        })
+        .collect();
+    let (client, _) = Client::init(dir.path().join("home"), pool.url());
+    World {
+        dir,
+        pool,
+        peers,
+        client,
+    }
+}
+
+async fn text_of(browser: &Browser, css: &str) -> String {
+    browser
+        .client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn exists(browser: &Browser, css: &str) -> bool {
+    browser.client.find(Locator::Css(css)).await.is_ok()
+}
+
+/// Clicks `css` as a person would: scrolled to the middle of the screen first, clear of
+/// the transfer panel in the corner.
+async fn click(browser: &Browser, css: &str) {
+    let element = browser.wait_for(css, SHORT).await;
+    browser
+        .client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'}); return true;",
+            vec![serde_json::to_value(&element).unwrap()],
+        )
+        .await
+        .unwrap();
+    element.click().await.unwrap();
+}
+
+/// Waits, reloading the page, until `css` matches (or, with `gone`, no longer matches).
+async fn reload_until(browser: &Browser, url: &str, css: &str, gone: bool, deadline: Duration) {
+    let start = Instant::now();
+    loop {
+        browser.goto(url).await;
+        if exists(browser, css).await != gone {
+            return;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "{css} {} within {deadline:?}",
+            if gone { "gone" } else { "shown" }
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Opens an entry's action menu and submits one of its forms, filling `field` first.
+async fn menu_action(browser: &Browser, path: &str, action: &str, field: Option<(&str, &str)>) {
+    let row = format!("tr[data-path=\"{path}\"]");
+    click(browser, &format!("{row} details.menu summary")).await;
+    let form = format!("{row} form[action=\"{action}\"]");
+    if let Some((name, value)) = field {
+        let input = browser
+            .wait_for(&format!("{form} input[name=\"{name}\"]"), SHORT)
+            .await;
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+    click(browser, &format!("{form} button[type=submit]")).await;
+}
+
+fn write_png(path: &Path, width: u32, height: u32) {
+    // An uncompressed (stored-deflate) RGB PNG, built by hand so the test needs no encoder.
+    let mut raw = Vec::new();
+    for y in 0..height {
+        raw.push(0);
+        for x in 0..width {
+            raw.extend([(x * 255 / width) as u8, (y * 255 / height) as u8, 150]);
+        }
+    }
+    let mut zlib = vec![0x78, 0x01];
+    for (i, block) in raw.chunks(65_535).enumerate() {
+        let last = (i + 1) * 65_535 >= raw.len();
+        zlib.push(u8::from(last));
+        let len = block.len() as u16;
+        zlib.extend(len.to_le_bytes());
+        zlib.extend((!len).to_le_bytes());
+        zlib.extend(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for byte in &raw {
+        a = (a + u32::from(*byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    zlib.extend(((b << 16) | a).to_be_bytes());
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        let mut body = kind.to_vec();
+        body.extend(data);
+        out.extend(&body);
+        out.extend(crc32fast::hash(&body).to_be_bytes());
+        out
+    };
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"IDAT", &zlib));
+    png.extend(chunk(b"IEND", &[]));
+    std::fs::write(path, png).unwrap();
+}
+
+/// Bytes that differ from offset to offset.
+fn pattern_bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| {
+            (i as u8)
+                .wrapping_mul(31)
+                .wrapping_add(seed ^ (i >> 9) as u8)
+        })
+        .collect()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Where screenshots go: `CAIRN_SCREENSHOTS` (e.g. `docs/screenshots` to refresh the
+/// docs), else a temp dir; each is checked to be a PNG.
+async fn screenshot(browser: &Browser, dir: &Path, name: &str) {
+    let target = match std::env::var_os("CAIRN_SCREENSHOTS") {
+        Some(d) => PathBuf::from(d).join(format!("{name}.png")),
+        None => dir.join(format!("{name}.png")),
+    };
+    browser.screenshot(&target).await;
+    let bytes = std::fs::read(&target).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"), "{name} is a PNG");
+}
+
+/// Every form control the page shows has a name a screen reader reads out.
+async fn every_control_is_labelled(browser: &Browser) {
+    let unlabelled = browser
+        .eval(
+            r#"return [...document.querySelectorAll('input:not([type=hidden]), textarea, select, button, summary, a')]
+                .filter(el => {
+                  if (el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')) return false;
+                  if (el.labels && el.labels.length) return false;
+                  if (el.tagName === 'A' || el.tagName === 'BUTTON' || el.tagName === 'SUMMARY') return !el.textContent.trim() && !el.querySelector('img[alt]:not([alt=""])');
+                  return true;
+                }).map(el => el.outerHTML.slice(0, 80));"#,
+        )
+        .await;
+    assert_eq!(
+        unlabelled,
+        serde_json::json!([]),
+        "controls without a label"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_uses_the_drive_in_a_browser() {
+    let world = world(6);
+    wait_online(world.pool.url(), 6).await;
+    let ui = Ui::start(&world.client.home);
+    let downloads = world.dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let shots = world.dir.path().join("shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let browser = Browser::start(&downloads).await;
+    let base = ui.base().to_owned();
+
+    // Signed in by the printed address; the secret leaves the address bar.
+    browser.goto(&ui.url).await;
+    browser.wait_for("[data-dir=\"/\"]", SHORT).await;
+    let here = browser.client.current_url().await.unwrap();
+    assert_eq!(here.path(), "/drive/");
+    assert!(here.query().is_none(), "no secret left in {here}");
+    assert!(
+        browser
+            .cookie_names()
+            .await
+            .contains(&"cairn_drive".to_owned())
+    );
+    every_control_is_labelled(&browser).await;
+
+    // A folder, made in the page.
+    let name = browser.wait_for("#new-folder-name", SHORT).await;
+    name.send_keys("Photos").await.unwrap();
+    click(&browser, "form.new-folder button[type=submit]").await;
+    browser.wait_for("tr[data-path=\"/Photos\"]", SHORT).await;
+    assert!(text_of(&browser, ".note.done").await.contains("Photos"));
+
+    // Files through the file input; the listing refreshes when they are stored.
+    let local = world.dir.path().join("local");
+    std::fs::create_dir_all(local.join("album/2024")).unwrap();
+    write_png(&local.join("sunset.png"), 320, 200);
+    std::fs::write(
+        local.join("notes.txt"),
+        "milk, eggs, and the recovery phrase is NOT here\n".repeat(500),
+    )
+    .unwrap();
+    std::fs::write(local.join("album/a.jpg"), pattern_bytes(300_000, 1)).unwrap();
+    std::fs::write(local.join("album/2024/b.jpg"), pattern_bytes(90_000, 2)).unwrap();
+    std::fs::write(local.join("album/2024/c.txt"), b"third").unwrap();
+    std::fs::write(
+        local.join("evil.html"),
+        "<html><body><script>document.title='pwned';fetch('/api/transfers').then(()=>document.title='reached')</script>evil</body></html>",
+    )
+    .unwrap();
+    std::fs::copy(fixture("clip.webm"), local.join("clip.webm")).unwrap();
+    let picked = [
+        local.join("sunset.png"),
+        local.join("notes.txt"),
+        local.join("evil.html"),
+        local.join("clip.webm"),
+    ];
+    browser
+        .upload_files(
+            "#upload-files",
+            &picked.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        )
+        .await;
+    for name in ["sunset.png", "notes.txt", "evil.html", "clip.webm"] {
+        browser
+            .wait_for(&format!("tr[data-path=\"/{name}\"]"), SHORT)
+            .await;
+    }
+    // And a whole folder, by the folder input.
+    browser
+        .upload_dir("#upload-folder", &local.join("album"))
+        .await;
+    browser.wait_for("tr[data-path=\"/album\"]", SHORT).await;
+    wait_until("the album's files listed", SHORT, || async {
+        world
+            .client
+            .run(&["ls", "/album/2024"])
+            .stdout
+            .contains("c.txt")
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    // The transfer panel lists each upload, done; then it is cleared away.
+    for name in ["/sunset.png", "/album/2024/b.jpg"] {
+        browser
+            .wait_for(
+                &format!("#transfer-list li[data-transfer=\"{name}\"][data-state=\"done\"]"),
+                SHORT,
+            )
+            .await;
+    }
+    screenshot(&browser, &shots, "drive").await;
+    click(&browser, "#transfers-clear").await;
+    wait_until("the panel cleared", SHORT, || async {
+        let hidden = browser
+            .eval("return document.getElementById('transfers').hidden;")
+            .await;
+        (hidden == true).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // Download equals upload, byte for byte.
+    click(&browser, "tr[data-path=\"/notes.txt\"] a[download]").await;
+    let got = browser.wait_download("notes.txt", SHORT).await;
+    assert_eq!(
+        std::fs::read(got).unwrap(),
+        std::fs::read(local.join("notes.txt")).unwrap()
+    );
+
+    // The folder as one zip unpacks to the same tree.
+    click(&browser, "tr[data-path=\"/album\"] a[download]").await;
+    let zipped = browser.wait_download("album.zip", SHORT).await;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zipped).unwrap()).unwrap();
+    let mut names = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let name = entry.name().unwrap().to_string();
+        if !entry.is_dir() {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            assert_eq!(bytes, std::fs::read(local.join(&name)).unwrap(), "{name}");
+        }
+        names.push(name);
+    }
+    names.sort();
+    // (A folder picker lists files only: an empty folder in it never reaches the page.)
+    assert_eq!(
+        names,
+        [
+            "album/",
+            "album/2024/b.jpg",
+            "album/2024/c.txt",
+            "album/a.jpg"
+        ]
+    );
+
+    // Rename, then move by the menu, then by dragging onto a folder.
+    menu_action(
+        &browser,
+        "/notes.txt",
+        "/do/rename",
+        Some(("name", "shopping.txt")),
+    )
+    .await;
+    browser
+        .wait_for("tr[data-path=\"/shopping.txt\"]", SHORT)
+        .await;
+    assert!(!exists(&browser, "tr[data-path=\"/notes.txt\"]").await);
+    menu_action(
+        &browser,
+        "/shopping.txt",
+        "/do/move",
+        Some(("to", "/Photos")),
+    )
+    .await;
+    browser.wait_for(".note.done", SHORT).await;
+    assert!(!exists(&browser, "tr[data-path=\"/shopping.txt\"]").await);
+    browser
+        .eval(
+            r#"const row = document.querySelector('tr[data-path="/sunset.png"]');
+               const folder = document.querySelector('tr[data-path="/Photos"] [data-drop]');
+               const data = new DataTransfer();
+               row.dispatchEvent(new DragEvent('dragstart', { bubbles: true, dataTransfer: data }));
+               const target = folder.closest('tr');
+               target.dispatchEvent(new DragEvent('dragover', { bubbles: true, cancelable: true, dataTransfer: data }));
+               target.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: data }));
+               return true;"#,
+        )
+        .await;
+    reload_until(
+        &browser,
+        &format!("{base}/drive/Photos/"),
+        "tr[data-path=\"/Photos/sunset.png\"]",
+        false,
+        SHORT,
+    )
+    .await;
+    browser
+        .wait_for("tr[data-path=\"/Photos/shopping.txt\"]", SHORT)
+        .await;
+
+    // Delete into the trash, and restore to where it was.
+    menu_action(&browser, "/Photos/shopping.txt", "/do/delete", None).await;
+    browser.wait_for(".note.done", SHORT).await;
+    assert!(!exists(&browser, "tr[data-path=\"/Photos/shopping.txt\"]").await);
+    browser.goto(&format!("{base}/trash")).await;
+    browser
+        .wait_for("tr[data-path=\"/Photos/shopping.txt\"]", SHORT)
+        .await;
+    screenshot(&browser, &shots, "trash").await;
+    click(
+        &browser,
+        "tr[data-path=\"/Photos/shopping.txt\"] form[action=\"/do/restore\"] button",
+    )
+    .await;
+    browser.wait_for_text(".note.done", "Restored", SHORT).await;
+    browser.goto(&format!("{base}/drive/Photos/")).await;
+    browser
+        .wait_for("tr[data-path=\"/Photos/shopping.txt\"]", SHORT)
+        .await;
+    assert_eq!(
+        world.client.ok(&["ls", "/.trash"]).trim(),
+        "",
+        "the restored item left nothing in the trash"
+    );
+
+    // Preview: an image decodes; a video plays from a seek.
+    browser
+        .goto(&format!("{base}/file/Photos/sunset.png"))
+        .await;
+    browser.wait_for(".preview img", SHORT).await;
+    wait_until("the image decoded", SHORT, || async {
+        let width = browser.eval("const i = document.querySelector('.preview img'); return i.complete ? i.naturalWidth : 0;").await;
+        (width == 320).then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        exists(&browser, ".badge.full").await,
+        "a new file is at full redundancy"
+    );
+    screenshot(&browser, &shots, "preview").await;
+    browser.goto(&format!("{base}/file/clip.webm")).await;
+    browser.wait_for(".preview video", SHORT).await;
+    wait_until("the video's metadata", SHORT, || async {
+        let ready = browser
+            .eval("return document.querySelector('video').readyState;")
+            .await;
+        (ready.as_u64().unwrap_or(0) >= 1).then_some(())
+    })
+    .await
+    .unwrap();
+    browser.eval("const v = document.querySelector('video'); v.muted = true; v.currentTime = 5.5; return true;").await;
+    wait_until("the video seeked to 5.5 s", SHORT, || async {
+        let state = browser
+            .eval("const v = document.querySelector('video'); return [v.seeking, v.currentTime, v.readyState, v.error && v.error.message];")
+            .await;
+        let settled = state[0] == false && (state[1].as_f64().unwrap_or(0.0) - 5.5).abs() < 0.25 && state[2].as_u64().unwrap_or(0) >= 2;
+        assert!(state[3].is_null(), "the video failed: {state}");
+        settled.then_some(())
+    })
+    .await
+    .unwrap();
+
+    // An uploaded page cannot run script in the drive's origin: it is shown as text.
+    browser.goto(&format!("{base}/raw/evil.html")).await;
+    let title = browser.eval("return document.title;").await;
+    assert_ne!(title, "pwned");
+    assert_ne!(title, "reached");
+    let text = browser.eval("return document.body.innerText;").await;
+    assert!(
+        text.as_str().unwrap().contains("<script>"),
+        "shown as text: {text}"
+    );
+
+    // Search finds by name, anywhere.
+    browser.goto(&format!("{base}/search?q=shop")).await;
+    browser
+        .wait_for("tr[data-path=\"/Photos/shopping.txt\"]", SHORT)
+        .await;
+
+    // The network page, and a phone-sized screen without sideways scrolling.
+    browser.goto(&format!("{base}/network")).await;
+    browser.wait_for("tr[data-state=\"online\"]", SHORT).await;
+    assert_eq!(
+        browser
+            .client
+            .find_all(Locator::Css("tr[data-peer]"))
+            .await
+            .unwrap()
+            .len(),
+        6
+    );
+    screenshot(&browser, &shots, "network").await;
+    browser.set_viewport(390, 844).await;
+    browser.goto(&format!("{base}/drive/")).await;
+    browser.wait_for("tr[data-path=\"/album\"]", SHORT).await;
+    let overflow = browser
+        .eval("return document.documentElement.scrollWidth - window.innerWidth;")
+        .await;
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "no sideways scrolling on a phone: {overflow}"
+    );
+    screenshot(&browser, &shots, "phone").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_badge_follows_the_peers() {
+    let mut world = world(7);
+    wait_online(world.pool.url(), 7).await;
+    let data = world.dir.path().join("data.bin");
+    std::fs::write(&data, pattern_bytes(200_000, 9)).unwrap();
+    // Six pieces on seven peers: the seventh has room for what the repair rebuilds.
+    world.client.ok(&[
+        "put",
+        data.to_str().unwrap(),
+        "/data.bin",
+        "--redundancy",
+        "ec:3+3",
+    ]);
+    let ui = Ui::start(&world.client.home);
+    let browser = Browser::start(&world.dir.path().join("downloads")).await;
+    browser.goto(&ui.url).await;
+    browser
+        .wait_for("tr[data-path=\"/data.bin\"] .badge.full", SHORT)
+        .await;
+
+    // A peer holding a piece dies: the badge says degraded until the network repairs it.
+    let status: serde_json::Value =
+        serde_json::from_str(&world.client.ok(&["status", "/data.bin", "--json"])).unwrap();
+    let holder = status["segments"][0]["pieces"][0]["peer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut victim = None;
+    for (i, peer) in world.peers.iter().enumerate() {
+        if peer_info(peer.url()).await.peer.to_string() == holder {
+            victim = Some(i);
+        }
+    }
+    let mut dead = world
+        .peers
+        .remove(victim.expect("the holder is one of the peers"));
+    dead.kill();
+    let folder = format!("{}/drive/", ui.base());
+    reload_until(
+        &browser,
+        &folder,
+        "tr[data-path=\"/data.bin\"] [data-health=\"degraded\"]",
+        false,
+        SHORT,
+    )
+    .await;
+    browser.goto(&format!("{}/file/data.bin", ui.base())).await;
+    assert!(exists(&browser, ".badge.degraded").await);
+    reload_until(
+        &browser,
+        &folder,
+        "tr[data-path=\"/data.bin\"] [data-health=\"full\"]",
+        false,
+        Duration::from_secs(60),
+    )
+    .await;
+    browser.close().await;
+}
