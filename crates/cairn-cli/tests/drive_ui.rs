@@ -611,3 +611,108 @@ async fn the_health_badge_follows_the_peers() {
     .await;
     browser.close().await;
 }
+
+/// Writes `len` pseudo-random bytes (BLAKE3's output stream of a seed) to `path`.
+fn write_random(path: &Path, len: u64, seed: &str) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut stream = blake3::Hasher::new().update(seed.as_bytes()).finalize_xof();
+    let mut block = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        stream.fill(&mut block[..n]);
+        out.write_all(&block[..n]).unwrap();
+        left -= n as u64;
+    }
+    out.flush().unwrap();
+}
+
+fn hash_file(path: &Path) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_reader(std::fs::File::open(path).unwrap())
+        .unwrap();
+    hasher.finalize()
+}
+
+/// The client's memory bound for a put or get, as the CLI's memory tests hold it.
+const CLIENT_BOUND: u64 = 256 << 20;
+/// A browser that held the file would need more than this.
+const BROWSER_BOUND: u64 = 1 << 30;
+const GIB: u64 = 1 << 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gigabyte_goes_up_and_down_through_the_page_in_bounded_memory() {
+    let world = world(6);
+    wait_online(world.pool.url(), 6).await;
+    let big = world.dir.path().join("big.bin");
+    write_random(&big, GIB, "a gigabyte through the page");
+    let ui = Ui::start(&world.client.home);
+    let downloads = world.dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let browser = Browser::start(&downloads).await;
+    browser.goto(&ui.url).await;
+    browser.wait_for("[data-dir=\"/\"]", SHORT).await;
+    let (_, before) = ui.memory();
+
+    // The browser's share of memory, sampled while the file moves.
+    let peak_browser = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, on, marker) = (peak_browser.clone(), sampling.clone(), browser.marker());
+        std::thread::spawn(move || {
+            while on.load(std::sync::atomic::Ordering::Relaxed) {
+                let pss = browser::pss_of(&marker);
+                peak.fetch_max(pss, std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+
+    let started = Instant::now();
+    browser
+        .upload_files("#upload-files", &[big.as_path()])
+        .await;
+    browser
+        .wait_for(
+            "#transfer-list li[data-transfer=\"/big.bin\"][data-state=\"done\"]",
+            Duration::from_secs(900),
+        )
+        .await;
+    let up = started.elapsed();
+    browser.wait_for("tr[data-path=\"/big.bin\"]", SHORT).await;
+    let started = Instant::now();
+    click(&browser, "tr[data-path=\"/big.bin\"] a[download]").await;
+    let got = browser
+        .wait_download("big.bin", Duration::from_secs(900))
+        .await;
+    let down = started.elapsed();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+
+    assert_eq!(
+        hash_file(&got),
+        hash_file(&big),
+        "the download equals the upload"
+    );
+    let (peak, _) = ui.memory();
+    let browser_peak = peak_browser.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "1 GiB through the page: up {up:.1?}, down {down:.1?}; cairn ui peak {} MiB (from {} MiB), browser peak PSS {} MiB",
+        peak >> 20,
+        before >> 20,
+        browser_peak >> 20
+    );
+    assert!(
+        peak.saturating_sub(before) < CLIENT_BOUND,
+        "cairn ui grew by {} MiB",
+        (peak - before) >> 20
+    );
+    assert!(
+        browser_peak > 0 && browser_peak < BROWSER_BOUND,
+        "the browser peaked at {} MiB",
+        browser_peak >> 20
+    );
+    browser.close().await;
+}

@@ -401,10 +401,7 @@ impl Browser {
 
     /// Sum of PSS (proportional set size) over this browser's processes: the fair share.
     pub fn chromium_pss_bytes(&self) -> u64 {
-        self.chromium_pids()
-            .into_iter()
-            .map(|p| proc_kb(&format!("/proc/{p}/smaps_rollup"), "Pss:") * 1024)
-            .sum()
+        pss_of(&self.procs.marker)
     }
 
     /// Write a PNG screenshot of the viewport to `path` (parent dirs created).
@@ -639,6 +636,15 @@ fn proc_kb(file: &str, key: &str) -> u64 {
             })
         })
         .unwrap_or(0)
+}
+
+/// Summed PSS of every process whose command line holds `marker` (a browser's root), for
+/// sampling from another thread.
+pub fn pss_of(marker: &str) -> u64 {
+    pids_matching(marker)
+        .into_iter()
+        .map(|p| proc_kb(&format!("/proc/{p}/smaps_rollup"), "Pss:") * 1024)
+        .sum()
 }
 
 fn kill_matching(marker: &str) {
