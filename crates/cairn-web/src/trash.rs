@@ -92,7 +92,7 @@ pub(crate) async fn list(drive: &Drive) -> ClientResult<Vec<TrashItem>> {
             });
         }
     }
-    items.sort_by(|a, b| b.deleted_ms.cmp(&a.deleted_ms));
+    items.sort_by_key(|item| std::cmp::Reverse(item.deleted_ms));
     Ok(items)
 }
 
