@@ -53,7 +53,8 @@ function render() {
     if (srv) shownServer.add(srv.id);
     rows.push({
       key: "job-" + job.id, path: job.path, direction: "upload", size: job.file.size,
-      done: srv ? srv.done : 0, speed: srv ? srv.bytes_per_second : 0,
+      done: job.state === "done" ? job.file.size : srv ? srv.done : 0,
+      speed: srv ? srv.bytes_per_second : 0,
       state: job.state === "running" && srv ? srv.state : job.state,
       error: job.error || (srv && srv.error), job,
     });

@@ -47,7 +47,7 @@ pub(crate) async fn network(State(state): State<AppState>) -> Page {
         section aria-labelledby="mine" {
             h2 id="mine" { "Your files" }
             p {
-                (files) " stored; " (health.full) " at full redundancy, "
+                (files) " files and folders stored; " (health.full) " at full redundancy, "
                 (health.degraded.len()) " degraded, " (health.unreadable.len()) " unreadable."
             }
             @if !health.degraded.is_empty() || !health.unreadable.is_empty() {
