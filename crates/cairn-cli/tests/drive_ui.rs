@@ -12,13 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use browser::Browser;
+use cairn_testkit::browser::{self, Browser};
 use cairn_testkit::{Daemon, wait_until};
 use common::{Client, peer_info, start_peer, start_pool, wait_online};
 use fantoccini::Locator;
-
-#[path = "common/browser.rs"]
-mod browser;
 
 const SHORT: Duration = Duration::from_secs(30);
 

@@ -1,7 +1,9 @@
 //! Test support for Cairn (a dev-dependency only): real `cairn pool` / `cairn peer`
 //! processes on `127.0.0.1:0` with temporary data directories, polling with deadlines
-//! instead of sleeping, and a small client that signs requests as an account or a peer.
+//! instead of sleeping, a small client that signs requests as an account or a peer, and a
+//! headless Chromium driven through chromedriver.
 
+pub mod browser;
 mod client;
 mod daemon;
 mod files;

@@ -1,20 +1,6 @@
-//! Headless-Chromium test harness: Debian's `chromium` driven by `chromedriver` through the
-//! `fantoccini` WebDriver client. Copy into a test crate as `tests/common/browser.rs`.
-//!
-//! Dev-dependencies (no TLS stack at all: chromedriver is spoken to over plain HTTP on loopback):
-//!
-//! ```toml
-//! fantoccini = { version = "0.22", default-features = false }
-//! hyper-util = { version = "0.1", features = ["client-legacy", "http1", "tokio"] }
-//! rustix = { version = "1", features = ["process"] }
-//! serde_json = "1"
-//! tempfile = "3"
-//! tokio = { version = "1", features = ["macros", "rt-multi-thread", "net", "time", "io-util"] }
-//! ```
-//!
-//! `fantoccini` with `default-features = false` pulls neither openssl nor rustls;
-//! `ClientBuilder::new(HttpConnector::new())` is the documented "bring your own connector" path
-//! (`ClientBuilder::native()` / `::rustls()` only exist with the TLS features).
+//! A headless Chromium for tests and benchmarks: Debian's `chromium` driven by
+//! `chromedriver` through the `fantoccini` WebDriver client, its processes found, measured
+//! and cleaned up by the private directory every one of them names.
 //!
 //! Requirements: Debian packages `chromium` and `chromium-driver` (`apt-get install -y chromium
 //! chromium-driver`). A missing binary PANICS (never skips), naming those packages.
@@ -23,7 +9,7 @@
 //! # What was measured / learned
 //!
 //! Chromium + chromedriver 148.0.7778.167, Debian bookworm, 2 cores, root, no display; proven
-//! by /work/scratch-browser/tests/browser_harness.rs (axum 0.8 server on 127.0.0.1:0).
+//! against a small axum server on 127.0.0.1:0 while this module was written.
 //!
 //! * Timings: chromedriver answers `/status` ready in < 0.1 s; `Browser::start` (driver +
 //!   chromium session) takes 0.6-1.0 s alone, 1.6-2.2 s when two tests start browsers at once
@@ -100,7 +86,6 @@
 //!   Browsers in parallel tests are independent (own port, profile, download dir) but each
 //!   costs ~0.35 GB PSS and CPU on 2 cores. Free-port pick has a tiny race: start() retries
 //!   3 times when chromedriver exits at once.
-#![allow(dead_code)]
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -129,6 +114,7 @@ const START_DEADLINE: Duration = Duration::from_secs(30);
 /// A running headless chromium session. End it with [`Browser::close`]; dropping it (e.g. on
 /// panic) kills chromedriver and chromium with SIGKILL.
 pub struct Browser {
+    /// The WebDriver session.
     pub client: Client,
     /// Absolute download directory given to chromium.
     pub download_dir: PathBuf,
@@ -437,6 +423,7 @@ impl Browser {
         self.set_window(width + dw, height + dh).await;
     }
 
+    /// Navigates to `url` and waits for the page to load.
     pub async fn goto(&self, url: &str) {
         self.client
             .goto(url)
