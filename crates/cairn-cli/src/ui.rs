@@ -30,19 +30,30 @@ pub async fn start(config: UiConfig, open: bool) -> anyhow::Result<RunningUi> {
         .context("cannot serve the drive")?;
     say!("drive at {}", ui.url());
     if open {
-        open_in_browser(ui.url(), &home);
+        open_in_browser(&ui, &home);
     }
     Ok(ui)
 }
 
-fn open_in_browser(url: &str, home: &Path) {
+/// How long the page that carries the sign-in secret to the browser may stay on disk.
+const OPENER_LIFETIME: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn open_in_browser(ui: &RunningUi, home: &Path) {
     let dir = if home.is_dir() {
         home.to_owned()
     } else {
         std::env::temp_dir()
     };
-    if !cairn_web::open_browser(url, &dir) {
-        eprintln!("open the address above in your browser");
+    match cairn_web::open_browser(ui.url(), &dir) {
+        Some(page) => {
+            // Once the secret is spent (or unused for a while) its page goes.
+            let signed_in = ui.signed_in();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(OPENER_LIFETIME, signed_in).await;
+                let _ = std::fs::remove_file(page);
+            });
+        }
+        None => eprintln!("open the address above in your browser"),
     }
 }
 

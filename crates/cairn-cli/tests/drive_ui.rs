@@ -362,6 +362,23 @@ async fn a_person_uses_the_drive_in_a_browser() {
     .await
     .unwrap();
 
+    // Files dropped on the page upload into the folder shown.
+    browser.goto(&format!("{base}/drive/Photos/")).await;
+    browser.wait_for("[data-dir=\"/Photos\"]", SHORT).await;
+    browser
+        .eval(
+            r#"const data = new DataTransfer();
+               data.items.add(new File(["dropped on the page\n"], "dropped.txt", { type: "text/plain" }));
+               document.body.dispatchEvent(new DragEvent('dragover', { bubbles: true, cancelable: true, dataTransfer: data }));
+               document.body.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: data }));
+               return true;"#,
+        )
+        .await;
+    browser.wait_for("tr[data-path=\"/Photos/dropped.txt\"]", SHORT).await;
+    assert_eq!(world.client.ok(&["get", "/Photos/dropped.txt", "-"]), "dropped on the page\n");
+    browser.goto(&format!("{base}/drive/")).await;
+    browser.wait_for("tr[data-path=\"/notes.txt\"]", SHORT).await;
+
     // Download equals upload, byte for byte.
     click(&browser, "tr[data-path=\"/notes.txt\"] a[download]").await;
     let got = browser.wait_download("notes.txt", SHORT).await;
@@ -515,6 +532,18 @@ async fn a_person_uses_the_drive_in_a_browser() {
         text.as_str().unwrap().contains("<script>"),
         "shown as text: {text}"
     );
+
+    // Emptying the trash removes for good what is in it, after asking.
+    browser.goto(&format!("{base}/drive/")).await;
+    menu_action(&browser, "/evil.html", "/do/delete", None).await;
+    browser.wait_for(".note.done", SHORT).await;
+    browser.goto(&format!("{base}/trash")).await;
+    browser.wait_for("tr[data-path=\"/evil.html\"]", SHORT).await;
+    browser.eval("window.confirm = () => true; return true;").await;
+    click(&browser, "form[action=\"/do/empty-trash\"] button").await;
+    browser.wait_for_text(".note.done", "Emptied", SHORT).await;
+    assert!(!exists(&browser, "tr[data-path=\"/evil.html\"]").await);
+    assert!(!world.client.ok(&["ls", "/"]).contains("evil.html"));
 
     // Search finds by name, anywhere.
     browser.goto(&format!("{base}/search?q=shop")).await;

@@ -51,6 +51,9 @@ pub struct UiConfig {
     pub passphrase: Option<Zeroizing<String>>,
     /// How the drive stores and fetches.
     pub options: DriveOptions,
+    /// How long an upload waits for its page's next chunk before it gives up and stores
+    /// nothing (the tab was closed, the computer slept).
+    pub upload_idle: std::time::Duration,
 }
 
 impl UiConfig {
@@ -61,6 +64,7 @@ impl UiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             passphrase: None,
             options: DriveOptions::default(),
+            upload_idle: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -69,6 +73,7 @@ impl UiConfig {
 pub struct RunningUi {
     addr: SocketAddr,
     url: String,
+    signed_in: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -96,6 +101,7 @@ impl RunningUi {
             guard::LOGIN,
             state.login_secret()
         );
+        let signed_in = state.sign_ins();
         let app = routes::router(state);
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
@@ -109,6 +115,7 @@ impl RunningUi {
         Ok(Self {
             addr,
             url,
+            signed_in,
             stop,
             task,
         })
@@ -122,6 +129,15 @@ impl RunningUi {
     /// Where the server listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Resolves once a browser has signed in with [`RunningUi::url`] (its secret is then
+    /// spent, so anything that carried it can go).
+    pub fn signed_in(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut signed_in = self.signed_in.clone();
+        async move {
+            let _ = signed_in.wait_for(|s| *s).await;
+        }
     }
 
     /// Stops serving; transfers in progress are dropped (an unfinished upload stores

@@ -38,14 +38,13 @@ fn redirect_page(dir: &Path, url: &str) -> std::io::Result<PathBuf> {
 }
 
 /// Opens `url` in the default browser, through a redirect page written in `dir`. Returns
-/// false (and opens nothing) when there is no display or no opener.
-pub fn open_browser(url: &str, dir: &Path) -> bool {
+/// the page (remove it once the address is used), or `None` (and opens nothing) when there
+/// is no display or no opener.
+pub fn open_browser(url: &str, dir: &Path) -> Option<PathBuf> {
     if !has_display() {
-        return false;
+        return None;
     }
-    let Ok(page) = redirect_page(dir, url) else {
-        return false;
-    };
+    let page = redirect_page(dir, url).ok()?;
     let target = page.display().to_string();
     let mut command = if cfg!(target_os = "macos") {
         let mut c = Command::new("open");
@@ -60,10 +59,16 @@ pub fn open_browser(url: &str, dir: &Path) -> bool {
         c.arg(&target);
         c
     };
-    command
+    match command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .is_ok()
+    {
+        Ok(_) => Some(page),
+        Err(_) => {
+            let _ = std::fs::remove_file(&page);
+            None
+        }
+    }
 }

@@ -39,8 +39,11 @@ struct Shared {
     home: PathBuf,
     addr: SocketAddr,
     options: DriveOptions,
+    upload_idle: std::time::Duration,
     /// The sign-in secret of the printed address, until it is used.
     login: Mutex<Option<String>>,
+    /// Turns true when the printed address has been used.
+    signed_in: tokio::sync::watch::Sender<bool>,
     /// The cookie a signed-in browser holds.
     session: String,
     slot: RwLock<Slot>,
@@ -79,7 +82,9 @@ impl AppState {
             home: config.home.clone(),
             addr,
             options: config.options.clone(),
+            upload_idle: config.upload_idle,
             login: Mutex::new(Some(secret())),
+            signed_in: tokio::sync::watch::Sender::new(false),
             session: secret(),
             slot: RwLock::new(slot),
             phrase: Mutex::new(None),
@@ -101,8 +106,14 @@ impl AppState {
             .is_some_and(|secret| same(secret.as_bytes(), offered.as_bytes()));
         if good {
             *login = None;
+            self.0.signed_in.send_replace(true);
         }
         good
+    }
+
+    /// Watches whether the printed address has been used.
+    pub fn sign_ins(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.0.signed_in.subscribe()
     }
 
     /// The session cookie's value.
@@ -123,6 +134,11 @@ impl AppState {
     /// How drives opened here store and fetch.
     pub fn options(&self) -> &DriveOptions {
         &self.0.options
+    }
+
+    /// How long an upload waits for its next chunk.
+    pub fn upload_idle(&self) -> std::time::Duration {
+        self.0.upload_idle
     }
 
     pub fn transfers(&self) -> &Registry {

@@ -61,17 +61,27 @@ impl Transfer {
             Err(_) if self.cancel.is_cancelled() => Phase::Cancelled,
             Err(error) => Phase::Failed(error.to_string()),
         };
-        *lock(&self.phase) = (phase, Some(Instant::now()));
+        self.end(phase);
     }
 
-    /// Records a failure that did not come from the client.
+    /// Records a failure that did not come from the client (before cancelling the work,
+    /// so the reason stands).
     pub fn fail(&self, message: String) {
         let phase = if self.cancel.is_cancelled() {
             Phase::Cancelled
         } else {
             Phase::Failed(message)
         };
-        *lock(&self.phase) = (phase, Some(Instant::now()));
+        self.end(phase);
+    }
+
+    /// The first ending recorded stands: the work's own ending after a cancellation or a
+    /// failure found outside it does not overwrite the reason.
+    fn end(&self, phase: Phase) {
+        let mut current = lock(&self.phase);
+        if current.0 == Phase::Running {
+            *current = (phase, Some(Instant::now()));
+        }
     }
 
     pub fn is_running(&self) -> bool {

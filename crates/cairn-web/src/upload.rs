@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
@@ -91,8 +92,36 @@ pub(crate) async fn begin(State(state): State<AppState>, Json(announce): Json<An
         sender: tokio::sync::Mutex::new(Some(sender)),
         outcome,
     });
-    lock(&state.uploads().0).insert(transfer.id, session);
+    lock(&state.uploads().0).insert(transfer.id, session.clone());
+    tokio::spawn(watch_idle(state.clone(), session, state.upload_idle()));
     Ok(Json(json!({ "id": transfer.id })).into_response())
+}
+
+/// Ends an upload whose page stopped sending: no bytes and no chunk in flight for `idle`.
+async fn watch_idle(state: AppState, session: Arc<Session>, idle: Duration) {
+    let mut last = session.received.load(Ordering::Acquire);
+    loop {
+        tokio::time::sleep(idle).await;
+        if !session.transfer.is_running() {
+            break;
+        }
+        let now = session.received.load(Ordering::Acquire);
+        // A chunk being passed on holds the sender; it is not idle, only slow.
+        let sending = session.sender.try_lock().is_err();
+        if now == last && !sending {
+            session.transfer.fail(format!(
+                "the page stopped sending for {} s (was it closed?); nothing was stored, upload it again",
+                idle.as_secs()
+            ));
+            session.transfer.cancel.cancel();
+            if let Ok(mut sender) = session.sender.try_lock() {
+                *sender = None;
+            }
+            break;
+        }
+        last = now;
+    }
+    lock(&state.uploads().0).remove(&session.transfer.id);
 }
 
 #[derive(Deserialize)]
@@ -145,10 +174,10 @@ async fn pass_on(session: &Session, offset: u64, body: Body) -> Response {
             Ok(bytes) => {
                 let at = session.received.load(Ordering::Acquire);
                 if at + bytes.len() as u64 > size {
-                    session.transfer.cancel.cancel();
                     session
                         .transfer
                         .fail(format!("more than the announced {size} bytes arrived"));
+                    session.transfer.cancel.cancel();
                     *sender = None;
                     return refusal(
                         StatusCode::BAD_REQUEST,

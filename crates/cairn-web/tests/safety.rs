@@ -38,6 +38,8 @@ async fn the_printed_address_signs_in_once_and_nothing_else_gets_in() {
         .unwrap();
     assert_eq!(wrong.status(), 401);
 
+    let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), ui.signed_in()).await;
+    assert!(waiting.is_err(), "no browser has signed in yet");
     let first = browser.http.get(&browser.login).send().await.unwrap();
     assert_eq!(first.status(), 303);
     assert_eq!(
@@ -55,6 +57,9 @@ async fn the_printed_address_signs_in_once_and_nothing_else_gets_in() {
         "the cookie is not the secret"
     );
 
+    tokio::time::timeout(std::time::Duration::from_secs(5), ui.signed_in())
+        .await
+        .expect("the server tells the address was used");
     let again = browser.http.get(&browser.login).send().await.unwrap();
     assert_eq!(again.status(), 401, "the secret works once");
 

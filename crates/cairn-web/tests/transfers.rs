@@ -7,7 +7,7 @@ mod common;
 use std::io::Read;
 
 use cairn_core::RemotePath;
-use common::{network, pattern, serve};
+use common::{network, pattern, serve, serve_with};
 use reqwest::header::{CONTENT_RANGE, RANGE};
 
 #[tokio::test]
@@ -297,5 +297,37 @@ async fn a_folder_downloads_as_one_zip_that_unpacks_to_the_same_tree() {
             "album/ünï cødé.txt"
         ]
     );
+    ui.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_upload_whose_page_stops_sending_ends_and_stores_nothing() {
+    let net = network().await;
+    let (home, drive) = net.home("home", None).await;
+    let idle = std::time::Duration::from_millis(300);
+    let (ui, mut browser) = serve_with(&home, |c| c.upload_idle = idle).await;
+    browser.sign_in().await;
+    let begun: serde_json::Value = browser
+        .post_json("/api/uploads", serde_json::json!({ "path": "/abandoned.bin", "size": 100_000 }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = begun["id"].as_u64().unwrap();
+    let first = browser.put(&format!("/api/uploads/{id}?offset=0"), pattern(40_000, 1)).await;
+    assert_eq!(first.status(), 200);
+    // The tab is closed: no more chunks.
+    let row = cairn_testkit::wait_until("the upload given up", std::time::Duration::from_secs(10), || async {
+        let panel: serde_json::Value = browser.get("/api/transfers").await.json().await.unwrap();
+        let row = panel["transfers"].as_array().unwrap().iter().find(|r| r["id"] == id).cloned()?;
+        (row["state"] != "running").then_some(row)
+    })
+    .await
+    .unwrap();
+    assert_eq!(row["state"], "failed");
+    assert!(row["error"].as_str().unwrap().contains("stopped sending"), "{row}");
+    assert!(drive.stat(&RemotePath::parse("/abandoned.bin").unwrap()).await.unwrap().is_none());
+    let late = browser.put(&format!("/api/uploads/{id}?offset=40000"), pattern(60_000, 2)).await;
+    assert!(late.status().is_client_error(), "a late chunk is refused: {}", late.status());
     ui.shutdown().await;
 }

@@ -95,8 +95,14 @@ impl Net {
 
 /// The drive's server on `home`, and a client that has not signed in yet.
 pub async fn serve(home: &Path) -> (RunningUi, Browser) {
+    serve_with(home, |_| {}).await
+}
+
+/// [`serve`] with the configuration adjusted.
+pub async fn serve_with(home: &Path, configure: impl FnOnce(&mut UiConfig)) -> (RunningUi, Browser) {
     let mut config = UiConfig::new(home);
     config.options = options();
+    configure(&mut config);
     let ui = RunningUi::start(config).await.unwrap();
     let browser = Browser::new(&ui);
     (ui, browser)
