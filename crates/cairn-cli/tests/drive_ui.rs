@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use cairn_testkit::browser::{self, Browser};
 use cairn_testkit::{Daemon, wait_until};
-use common::{Client, peer_info, start_peer, start_pool, wait_online};
+use common::{Client, peer_info, start_peer, wait_online};
 use fantoccini::Locator;
 
 const SHORT: Duration = Duration::from_secs(30);
@@ -85,8 +85,18 @@ struct World {
 }
 
 fn world(peers: usize) -> World {
+    world_with(peers, None)
+}
+
+/// [`world`] with the test pool's repair delay set to `repair_after` instead.
+fn world_with(peers: usize, repair_after: Option<&str>) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let pool = start_pool(&dir.path().join("pool"), "127.0.0.1:0", &[]);
+    let mut args = common::pool_args(&dir.path().join("pool"), "127.0.0.1:0", &[]);
+    if let Some(delay) = repair_after {
+        let at = args.iter().position(|a| a == "--repair-after").unwrap();
+        args[at + 1] = delay.to_owned();
+    }
+    let pool = Daemon::start(&common::cairn(), &args, common::READY).unwrap();
     let peers = (0..peers)
         .map(|i| {
             start_peer(
@@ -374,10 +384,17 @@ async fn a_person_uses_the_drive_in_a_browser() {
                return true;"#,
         )
         .await;
-    browser.wait_for("tr[data-path=\"/Photos/dropped.txt\"]", SHORT).await;
-    assert_eq!(world.client.ok(&["get", "/Photos/dropped.txt", "-"]), "dropped on the page\n");
+    browser
+        .wait_for("tr[data-path=\"/Photos/dropped.txt\"]", SHORT)
+        .await;
+    assert_eq!(
+        world.client.ok(&["get", "/Photos/dropped.txt", "-"]),
+        "dropped on the page\n"
+    );
     browser.goto(&format!("{base}/drive/")).await;
-    browser.wait_for("tr[data-path=\"/notes.txt\"]", SHORT).await;
+    browser
+        .wait_for("tr[data-path=\"/notes.txt\"]", SHORT)
+        .await;
 
     // Download equals upload, byte for byte.
     click(&browser, "tr[data-path=\"/notes.txt\"] a[download]").await;
@@ -538,8 +555,12 @@ async fn a_person_uses_the_drive_in_a_browser() {
     menu_action(&browser, "/evil.html", "/do/delete", None).await;
     browser.wait_for(".note.done", SHORT).await;
     browser.goto(&format!("{base}/trash")).await;
-    browser.wait_for("tr[data-path=\"/evil.html\"]", SHORT).await;
-    browser.eval("window.confirm = () => true; return true;").await;
+    browser
+        .wait_for("tr[data-path=\"/evil.html\"]", SHORT)
+        .await;
+    browser
+        .eval("window.confirm = () => true; return true;")
+        .await;
     click(&browser, "form[action=\"/do/empty-trash\"] button").await;
     browser.wait_for_text(".note.done", "Emptied", SHORT).await;
     assert!(!exists(&browser, "tr[data-path=\"/evil.html\"]").await);
@@ -580,7 +601,8 @@ async fn a_person_uses_the_drive_in_a_browser() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_health_badge_follows_the_peers() {
-    let mut world = world(7);
+    // Repairs wait 10 s after a peer is lost, so the page has time to show the loss.
+    let mut world = world_with(7, Some("10s"));
     wait_online(world.pool.url(), 7).await;
     let data = world.dir.path().join("data.bin");
     std::fs::write(&data, pattern_bytes(200_000, 9)).unwrap();
@@ -616,25 +638,23 @@ async fn the_health_badge_follows_the_peers() {
         .peers
         .remove(victim.expect("the holder is one of the peers"));
     dead.kill();
-    let folder = format!("{}/drive/", ui.base());
-    reload_until(
-        &browser,
-        &folder,
-        "tr[data-path=\"/data.bin\"] [data-health=\"degraded\"]",
-        false,
-        SHORT,
-    )
-    .await;
+    // The folder's badges follow by themselves (the page asks for health every few
+    // seconds); the file's own page says the same.
+    browser
+        .wait_for(
+            "tr[data-path=\"/data.bin\"] [data-health=\"degraded\"]",
+            SHORT,
+        )
+        .await;
     browser.goto(&format!("{}/file/data.bin", ui.base())).await;
     assert!(exists(&browser, ".badge.degraded").await);
-    reload_until(
-        &browser,
-        &folder,
-        "tr[data-path=\"/data.bin\"] [data-health=\"full\"]",
-        false,
-        Duration::from_secs(60),
-    )
-    .await;
+    browser.goto(&format!("{}/drive/", ui.base())).await;
+    browser
+        .wait_for(
+            "tr[data-path=\"/data.bin\"] [data-health=\"full\"]",
+            Duration::from_secs(60),
+        )
+        .await;
     browser.close().await;
 }
 

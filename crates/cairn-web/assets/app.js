@@ -143,7 +143,7 @@ function button(text, label, onClick) {
 async function cancel(r) {
   if (r.job) {
     r.job.cancelled = true;
-    if (r.job.xhr) r.job.xhr.abort();
+    if (r.job.xhrs) abortAll(r.job);
     if (r.job.state === "waiting") r.job.state = "cancelled";
   }
   const id = r.job ? r.job.serverId : r.serverId;
@@ -215,49 +215,96 @@ async function refreshListing() {
   } catch (_) { /* keep the old listing */ }
 }
 
-function sendChunk(job, offset) {
+const IN_FLIGHT = 2;             // chunks of one file on their way at once
+
+function sendChunk(job, offset, end) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    job.xhr = xhr;
+    job.xhrs.add(xhr);
+    const settle = () => job.xhrs.delete(xhr);
     xhr.open("PUT", `/api/uploads/${job.serverId}?offset=${offset}`);
     xhr.responseType = "json";
-    xhr.onload = () => resolve({ status: xhr.status, body: xhr.response || {} });
-    xhr.onerror = () => reject(new Error("the connection to the drive broke"));
-    xhr.onabort = () => reject(new Error("cancelled"));
-    xhr.send(job.file.slice(offset, Math.min(offset + CHUNK, job.file.size)));
+    xhr.onload = () => { settle(); resolve({ status: xhr.status, body: xhr.response || {} }); };
+    xhr.onerror = () => { settle(); reject(new Error("the connection to the drive broke")); };
+    xhr.onabort = () => { settle(); reject(new Error("cancelled")); };
+    xhr.send(job.file.slice(offset, end));
   });
+}
+
+function abortAll(job) {
+  for (const xhr of [...job.xhrs]) xhr.abort();
+}
+
+// Sends the file in chunks, two in flight (the server takes them in order), and returns
+// once the server says it is stored. A broken chunk is sent again from where the server
+// says the upload is.
+async function sendFile(job) {
+  const size = job.file.size;
+  let next = 0, tries = 0;
+  const window = [];
+  const launch = () => {
+    if (size === 0 && next === 0 && !window.length) {
+      window.push(sendChunk(job, 0, 0));
+      next = -1;
+    }
+    while (window.length < IN_FLIGHT && next >= 0 && next < size) {
+      const end = Math.min(next + CHUNK, size);
+      const sent = sendChunk(job, next, end);
+      sent.catch(() => {}); // an aborted chunk's rejection is expected; the loop reads the rest
+      window.push(sent);
+      next = end;
+    }
+  };
+  const restartAt = (offset) => {
+    abortAll(job);
+    window.length = 0;
+    next = offset;
+    launch();
+  };
+  launch();
+  while (window.length) {
+    if (job.cancelled) throw new Error("cancelled");
+    let answer;
+    try {
+      answer = await window[0];
+    } catch (e) {
+      if (job.cancelled || ++tries > RETRIES) throw e;
+      // Ask where the upload is: an empty chunk at 0 answers it.
+      abortAll(job);
+      window.length = 0;
+      const where = await sendChunk(job, 0, 0).catch(() => null);
+      const at = where && (where.body.expected ?? where.body.received);
+      if (typeof at !== "number") throw e;
+      restartAt(at);
+      continue;
+    }
+    window.shift();
+    const body = answer.body;
+    if (answer.status === 200 && body.stored) return;
+    if (answer.status === 200) { tries = 0; launch(); continue; }
+    if (typeof body.expected === "number" && ++tries <= RETRIES) { restartAt(body.expected); continue; }
+    abortAll(job);
+    throw new Error(body.error || `the drive answered ${answer.status}`);
+  }
+  throw new Error("the upload ended without the drive storing it");
 }
 
 async function upload(job) {
   job.state = "running";
   job.error = null;
+  job.xhrs = new Set();
   render();
   try {
     const begun = await postJson("/api/uploads", { path: job.path, size: job.file.size });
     job.serverId = begun.id;
-    let offset = 0, tries = 0;
-    for (;;) {
-      if (job.cancelled) throw new Error("cancelled");
-      let answer;
-      try {
-        answer = await sendChunk(job, offset);
-      } catch (e) {
-        if (job.cancelled || ++tries > RETRIES) throw e;
-        continue; // the server names where to go on from
-      }
-      const body = answer.body;
-      if (answer.status === 200 && body.stored) break;
-      if (answer.status === 200) { offset = body.received; tries = 0; continue; }
-      if (typeof body.expected === "number" && ++tries <= RETRIES) { offset = body.expected; continue; }
-      throw new Error(body.error || `the drive answered ${answer.status}`);
-    }
+    await sendFile(job);
     job.state = "done";
     uploadedSomething = true;
   } catch (e) {
     job.state = job.cancelled ? "cancelled" : "failed";
     job.error = job.cancelled ? null : e.message;
   } finally {
-    job.xhr = null;
+    abortAll(job);
     render();
   }
 }
@@ -337,6 +384,55 @@ async function moveTo(path, to) {
   }
 }
 
+// ---- Entry menus, filled when opened -------------------------------------------------
+
+function fillMenu(menu) {
+  const body = menu.querySelector(".menu-body");
+  const template = document.getElementById("entry-actions");
+  if (!body || !template || body.dataset.filled) return;
+  const path = menu.dataset.path;
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  const parent = path.slice(0, path.lastIndexOf("/")) || "/";
+  const forms = template.content.cloneNode(true);
+  for (const input of forms.querySelectorAll("input[name=path]")) input.value = path;
+  for (const input of forms.querySelectorAll("input[name=name]")) input.value = name;
+  for (const input of forms.querySelectorAll("input[name=to]")) input.value = parent;
+  body.replaceChildren(forms);
+  body.dataset.filled = "1";
+}
+
+// ---- Health badges, asked for after the listing shows --------------------------------
+
+const HEALTH_EVERY = 5000;
+const BADGES = {
+  full: ["Healthy", "Stored at full redundancy"],
+  degraded: ["Degraded", "Readable, below full redundancy; the network is repairing it"],
+  unreadable: ["Unreadable", "Too few pieces can be read now; it comes back when peers return"],
+  unknown: ["Unknown", "Health could not be checked just now"],
+};
+
+async function fillHealth() {
+  const badges = document.querySelectorAll("[data-health-of]");
+  if (!badges.length) return;
+  let health = null;
+  try {
+    const res = await fetch("/api/health", { credentials: "same-origin" });
+    if (res.ok) health = await res.json();
+  } catch (_) { /* shown as unknown */ }
+  const degraded = new Set(health ? health.degraded : []);
+  const unreadable = new Set(health ? health.unreadable : []);
+  for (const badge of badges) {
+    const path = badge.dataset.healthOf;
+    const state = !health ? "unknown" : unreadable.has(path) ? "unreadable" : degraded.has(path) ? "degraded" : "full";
+    if (badge.dataset.health === state) continue;
+    badge.dataset.health = state;
+    badge.className = "badge " + state;
+    badge.textContent = BADGES[state][0];
+    badge.title = BADGES[state][1];
+  }
+  setTimeout(fillHealth, HEALTH_EVERY);
+}
+
 // ---- Wiring -------------------------------------------------------------------------
 
 function wire() {
@@ -377,6 +473,7 @@ function wire() {
 
 document.addEventListener("DOMContentLoaded", () => {
   wire();
+  fillHealth();
   if (panel()) startPolling();
   const toggle = document.getElementById("transfers-toggle");
   if (toggle) toggle.addEventListener("click", () => setExpanded(toggle.getAttribute("aria-expanded") !== "true"));
@@ -415,6 +512,7 @@ document.addEventListener("DOMContentLoaded", () => {
   // One action menu open at a time.
   document.addEventListener("toggle", (e) => {
     if (e.target.matches && e.target.matches("details.menu") && e.target.open) {
+      fillMenu(e.target);
       for (const other of document.querySelectorAll("details.menu[open]")) if (other !== e.target) other.open = false;
     }
   }, true);
@@ -440,8 +538,10 @@ document.addEventListener("DOMContentLoaded", () => {
     } else if (entry && e.key === "F2") {
       e.preventDefault();
       const menu = entry.querySelector("details.menu");
-      if (menu) { menu.open = true; const name = menu.querySelector("input[name=name]"); if (name) { name.focus(); name.select(); } }
+      if (menu) { fillMenu(menu); menu.open = true; const name = menu.querySelector("input[name=name]"); if (name) { name.focus(); name.select(); } }
     } else if (entry && e.key === "Delete") {
+      const menu = entry.querySelector("details.menu");
+      if (menu) fillMenu(menu);
       const form = entry.querySelector("form[action='/do/delete']");
       if (form) { e.preventDefault(); form.requestSubmit(); }
     }

@@ -226,6 +226,16 @@ pub(crate) async fn api_move(State(state): State<AppState>, Json(body): Json<Mov
     }
 }
 
+/// How old a health check the badges may show.
+const HEALTH_FRESH: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `GET /api/health`: which files are below full redundancy or unreadable now.
+pub(crate) async fn health(State(state): State<AppState>) -> Api {
+    let drive = drive_or_api(&state)?;
+    let health = state.health(&drive, HEALTH_FRESH).await?;
+    Ok(Json(health.as_ref().clone()).into_response())
+}
+
 /// `GET /api/transfers`: the panel's rows.
 pub(crate) async fn transfers(State(state): State<AppState>) -> Api {
     Ok(Json(json!({ "transfers": state.transfers().views() })).into_response())

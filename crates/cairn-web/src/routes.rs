@@ -49,6 +49,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/uploads/{id}", put(upload::chunk))
         .route("/api/mkdir", post(actions::api_mkdir))
         .route("/api/move", post(actions::api_move))
+        .route("/api/health", get(actions::health))
         .route("/api/transfers", get(actions::transfers))
         .route("/api/transfers/clear", post(actions::clear_transfers))
         .route("/api/transfers/{id}/cancel", post(actions::cancel_transfer))

@@ -51,6 +51,8 @@ struct Shared {
     phrase: Mutex<Option<Zeroizing<String>>>,
     transfers: Registry,
     uploads: Sessions,
+    /// The account's last health check, shared by every page that asks within a moment.
+    health: tokio::sync::Mutex<Option<(std::time::Instant, Arc<serde_json::Value>)>>,
 }
 
 /// Cheap to clone; one per server.
@@ -90,6 +92,7 @@ impl AppState {
             phrase: Mutex::new(None),
             transfers: Registry::default(),
             uploads: Sessions::default(),
+            health: tokio::sync::Mutex::new(None),
         })))
     }
 
@@ -147,6 +150,33 @@ impl AppState {
 
     pub fn uploads(&self) -> &Sessions {
         &self.0.uploads
+    }
+
+    /// The account's health as the page's badges want it, checked at most once per
+    /// `fresh` however many pages ask (the check reads every record of the account).
+    pub async fn health(
+        &self,
+        drive: &Drive,
+        fresh: std::time::Duration,
+    ) -> Result<Arc<serde_json::Value>, ClientError> {
+        let mut cached = self.0.health.lock().await;
+        if let Some((at, health)) = &*cached
+            && at.elapsed() < fresh
+        {
+            return Ok(health.clone());
+        }
+        let health = drive.health().await?;
+        let paths = |list: &[cairn_core::RemotePath]| -> Vec<String> {
+            list.iter().map(ToString::to_string).collect()
+        };
+        let view = Arc::new(serde_json::json!({
+            "objects": health.objects,
+            "full": health.full,
+            "degraded": paths(&health.degraded),
+            "unreadable": paths(&health.unreadable),
+        }));
+        *cached = Some((std::time::Instant::now(), view.clone()));
+        Ok(view)
     }
 
     /// The open drive, or why there is none yet.

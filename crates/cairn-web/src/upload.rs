@@ -20,7 +20,7 @@ use cairn_core::RemotePath;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::io::StreamReader;
 
 use crate::error::Failure;
@@ -42,6 +42,8 @@ pub(crate) struct Session {
     sender: tokio::sync::Mutex<Option<mpsc::Sender<Chunk>>>,
     /// How the put ended, once it has.
     outcome: watch::Receiver<Option<Result<(), String>>>,
+    /// Woken when a chunk has been passed on (or given up), for the chunks queued after it.
+    moved: Notify,
 }
 
 /// The uploads in progress, by transfer id.
@@ -91,6 +93,7 @@ pub(crate) async fn begin(State(state): State<AppState>, Json(announce): Json<An
         received: AtomicU64::new(0),
         sender: tokio::sync::Mutex::new(Some(sender)),
         outcome,
+        moved: Notify::new(),
     });
     lock(&state.uploads().0).insert(transfer.id, session.clone());
     tokio::spawn(watch_idle(state.clone(), session, state.upload_idle()));
@@ -144,26 +147,47 @@ pub(crate) async fn chunk(
         );
     };
     let answer = pass_on(&session, at.offset, body).await;
+    session.moved.notify_waiters();
     if !session.transfer.is_running() {
         lock(&state.uploads().0).remove(&id);
     }
     answer
 }
 
+/// How long a chunk that arrived early waits for the chunks before it.
+const IN_ORDER: Duration = Duration::from_secs(60);
+
 async fn pass_on(session: &Session, offset: u64, body: Body) -> Response {
     let size = session.transfer.size;
-    let mut sender = session.sender.lock().await;
-    let received = session.received.load(Ordering::Acquire);
-    if sender.is_none() {
-        return finished(session).await;
-    }
-    if offset != received {
-        return refusal(
-            StatusCode::CONFLICT,
-            &format!("this chunk starts at byte {offset}, the upload is at byte {received}"),
-            Some(received),
-        );
-    }
+    // The page keeps two chunks in flight; the later one waits here for its turn.
+    let mut sender = loop {
+        let moved = session.moved.notified();
+        tokio::pin!(moved);
+        moved.as_mut().enable();
+        let sender = session.sender.lock().await;
+        let received = session.received.load(Ordering::Acquire);
+        if sender.is_none() {
+            return finished(session).await;
+        }
+        if offset == received {
+            break sender;
+        }
+        if offset < received {
+            return refusal(
+                StatusCode::CONFLICT,
+                &format!("this chunk starts at byte {offset}, the upload is at byte {received}"),
+                Some(received),
+            );
+        }
+        drop(sender);
+        if tokio::time::timeout(IN_ORDER, moved).await.is_err() {
+            return refusal(
+                StatusCode::CONFLICT,
+                &format!("this chunk starts at byte {offset}, the upload is at byte {received}"),
+                Some(received),
+            );
+        }
+    };
     let mut frames = body.into_data_stream();
     let mut cut = None;
     while let Some(frame) = frames.next().await {

@@ -28,16 +28,6 @@ async fn uploads_go_in_chunks_resume_where_the_server_says_and_store_nothing_whe
         .await
         .unwrap();
     let id = begun["id"].as_u64().unwrap();
-    // A chunk from the wrong place is refused with where to go on from.
-    let early = browser
-        .put(
-            &format!("/api/uploads/{id}?offset=5000"),
-            bytes[5000..9000].to_vec(),
-        )
-        .await;
-    assert_eq!(early.status(), 409);
-    let body: serde_json::Value = early.json().await.unwrap();
-    assert_eq!(body["expected"], 0);
     let first = browser
         .put(
             &format!("/api/uploads/{id}?offset=0"),
@@ -49,21 +39,43 @@ async fn uploads_go_in_chunks_resume_where_the_server_says_and_store_nothing_whe
         first.json::<serde_json::Value>().await.unwrap()["received"],
         100_000
     );
+    // A chunk from before where the upload is is refused with where to go on from.
+    let behind = browser
+        .put(
+            &format!("/api/uploads/{id}?offset=5000"),
+            bytes[5000..9000].to_vec(),
+        )
+        .await;
+    assert_eq!(behind.status(), 409);
+    let body: serde_json::Value = behind.json().await.unwrap();
+    assert_eq!(body["expected"], 100_000);
     // The page polls the transfer while it goes.
     let panel: serde_json::Value = browser.get("/api/transfers").await.json().await.unwrap();
     let row = &panel["transfers"][0];
     assert_eq!(row["path"], "/docs/big.bin");
     assert_eq!(row["direction"], "upload");
     assert_eq!(row["size"], 300_000);
-    let last = browser
-        .put(
-            &format!("/api/uploads/{id}?offset=100000"),
-            bytes[100_000..].to_vec(),
-        )
-        .await;
-    assert_eq!(last.status(), 200);
+    // Two chunks in flight, the later one first: it waits for its turn.
+    let later_at = format!("/api/uploads/{id}?offset=200000");
+    let later = browser.put(&later_at, bytes[200_000..].to_vec());
+    let earlier = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        browser
+            .put(
+                &format!("/api/uploads/{id}?offset=100000"),
+                bytes[100_000..200_000].to_vec(),
+            )
+            .await
+    };
+    let (later, earlier) = tokio::join!(later, earlier);
+    assert_eq!(earlier.status(), 200);
     assert_eq!(
-        last.json::<serde_json::Value>().await.unwrap()["stored"],
+        earlier.json::<serde_json::Value>().await.unwrap()["received"],
+        200_000
+    );
+    assert_eq!(later.status(), 200);
+    assert_eq!(
+        later.json::<serde_json::Value>().await.unwrap()["stored"],
         true
     );
     let path = RemotePath::parse("/docs/big.bin").unwrap();
@@ -308,26 +320,59 @@ async fn an_upload_whose_page_stops_sending_ends_and_stores_nothing() {
     let (ui, mut browser) = serve_with(&home, |c| c.upload_idle = idle).await;
     browser.sign_in().await;
     let begun: serde_json::Value = browser
-        .post_json("/api/uploads", serde_json::json!({ "path": "/abandoned.bin", "size": 100_000 }))
+        .post_json(
+            "/api/uploads",
+            serde_json::json!({ "path": "/abandoned.bin", "size": 100_000 }),
+        )
         .await
         .json()
         .await
         .unwrap();
     let id = begun["id"].as_u64().unwrap();
-    let first = browser.put(&format!("/api/uploads/{id}?offset=0"), pattern(40_000, 1)).await;
+    let first = browser
+        .put(&format!("/api/uploads/{id}?offset=0"), pattern(40_000, 1))
+        .await;
     assert_eq!(first.status(), 200);
     // The tab is closed: no more chunks.
-    let row = cairn_testkit::wait_until("the upload given up", std::time::Duration::from_secs(10), || async {
-        let panel: serde_json::Value = browser.get("/api/transfers").await.json().await.unwrap();
-        let row = panel["transfers"].as_array().unwrap().iter().find(|r| r["id"] == id).cloned()?;
-        (row["state"] != "running").then_some(row)
-    })
+    let row = cairn_testkit::wait_until(
+        "the upload given up",
+        std::time::Duration::from_secs(10),
+        || async {
+            let panel: serde_json::Value =
+                browser.get("/api/transfers").await.json().await.unwrap();
+            let row = panel["transfers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == id)
+                .cloned()?;
+            (row["state"] != "running").then_some(row)
+        },
+    )
     .await
     .unwrap();
     assert_eq!(row["state"], "failed");
-    assert!(row["error"].as_str().unwrap().contains("stopped sending"), "{row}");
-    assert!(drive.stat(&RemotePath::parse("/abandoned.bin").unwrap()).await.unwrap().is_none());
-    let late = browser.put(&format!("/api/uploads/{id}?offset=40000"), pattern(60_000, 2)).await;
-    assert!(late.status().is_client_error(), "a late chunk is refused: {}", late.status());
+    assert!(
+        row["error"].as_str().unwrap().contains("stopped sending"),
+        "{row}"
+    );
+    assert!(
+        drive
+            .stat(&RemotePath::parse("/abandoned.bin").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let late = browser
+        .put(
+            &format!("/api/uploads/{id}?offset=40000"),
+            pattern(60_000, 2),
+        )
+        .await;
+    assert!(
+        late.status().is_client_error(),
+        "a late chunk is refused: {}",
+        late.status()
+    );
     ui.shutdown().await;
 }

@@ -11,12 +11,12 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{Note, Section, folder_href, href, human, icon, layout, query_value, stamp, when};
-use crate::routes::{Page, Stop, gate, remote_path};
+use crate::routes::{Page, gate, remote_path};
 use crate::state::AppState;
 use crate::trash;
 
 /// How many entries a folder shows before "Show more".
-const FIRST: usize = 500;
+const FIRST: usize = 200;
 
 /// What a page's address may add: a note of what just happened, how many entries to show.
 #[derive(Debug, Default, Deserialize)]
@@ -39,41 +39,27 @@ impl View {
     }
 }
 
-/// Files below full redundancy, by health.
-pub(crate) struct Badges {
-    degraded: HashSet<RemotePath>,
-    unreadable: HashSet<RemotePath>,
-}
-
-impl Badges {
-    pub async fn load(drive: &cairn_client::Drive) -> Result<Self, Stop> {
-        let health = drive.health().await?;
-        Ok(Self {
-            degraded: health.degraded.into_iter().collect(),
-            unreadable: health.unreadable.into_iter().collect(),
-        })
-    }
-
-    pub fn of(&self, path: &RemotePath) -> Markup {
-        if self.unreadable.contains(path) {
-            badge(
-                "unreadable",
-                "Unreadable",
-                "Too few pieces can be read now; it comes back when peers return",
-            )
-        } else if self.degraded.contains(path) {
-            badge(
-                "degraded",
-                "Degraded",
-                "Readable, below full redundancy; the network is repairing it",
-            )
-        } else {
-            badge("full", "Healthy", "Stored at full redundancy")
-        }
+/// A file's health badge: filled in by the page's script from `/api/health` (one account-wide
+/// check, shared and cached), so a big folder shows at once.
+pub(crate) fn pending_badge(path: &RemotePath) -> Markup {
+    html! {
+        span class="badge pending" data-health="pending" data-health-of=(path.to_string()) title="Checking health" { "Checking…" }
     }
 }
 
-fn badge(class: &str, text: &str, title: &str) -> Markup {
+/// A badge for a condition known already (a file's own page).
+pub(crate) fn badge(class: &str) -> Markup {
+    let (text, title) = match class {
+        "unreadable" => (
+            "Unreadable",
+            "Too few pieces can be read now; it comes back when peers return",
+        ),
+        "degraded" => (
+            "Degraded",
+            "Readable, below full redundancy; the network is repairing it",
+        ),
+        _ => ("Healthy", "Stored at full redundancy"),
+    };
     html! {
         span class={ "badge " (class) } data-health=(class) title=(title) { (text) }
     }
@@ -107,40 +93,47 @@ pub(crate) fn breadcrumbs(dir: &RemotePath) -> Markup {
     }
 }
 
-/// The menu of actions on one entry: rename, move, trash.
+/// The menu of actions on one entry: its forms (rename, move, trash) are cloned from the
+/// page's one template when it opens, so a long listing stays light; without script it
+/// links to where the same can be done.
 fn actions(entry: &ListEntry) -> Markup {
-    let path = entry.path.to_string();
     let name = entry.path.file_name().map(|n| n.as_str()).unwrap_or("");
-    let parent = entry
-        .path
-        .parent()
-        .unwrap_or_else(RemotePath::root)
-        .to_string();
     html! {
-        details class="menu" {
+        details class="menu" data-path=(entry.path.to_string()) {
             summary aria-label={ "Actions for " (name) } { "⋯" }
             div class="menu-body" {
-                form method="post" action="/do/rename" {
-                    input type="hidden" name="path" value=(path);
-                    label { "New name " input type="text" name="name" value=(name) required; }
-                    button type="submit" { "Rename" }
-                }
-                form method="post" action="/do/move" {
-                    input type="hidden" name="path" value=(path);
-                    label { "Move to folder " input type="text" name="to" value=(parent) required; }
-                    button type="submit" { "Move" }
-                }
-                form method="post" action="/do/delete" {
-                    input type="hidden" name="path" value=(path);
-                    button type="submit" class="danger" { "Move to trash" }
+                @if entry.kind == Kind::File {
+                    a href=(href("/file", &entry.path)) { "Rename, move or delete" }
                 }
             }
         }
     }
 }
 
+/// The forms every entry's menu is filled from.
+fn actions_template() -> Markup {
+    html! {
+        template id="entry-actions" {
+            form method="post" action="/do/rename" {
+                input type="hidden" name="path";
+                label { "New name " input type="text" name="name" required; }
+                button type="submit" { "Rename" }
+            }
+            form method="post" action="/do/move" {
+                input type="hidden" name="path";
+                label { "Move to folder " input type="text" name="to" required; }
+                button type="submit" { "Move" }
+            }
+            form method="post" action="/do/delete" {
+                input type="hidden" name="path";
+                button type="submit" class="danger" { "Move to trash" }
+            }
+        }
+    }
+}
+
 /// One row of a listing.
-fn row(entry: &ListEntry, badges: &Badges) -> Markup {
+fn row(entry: &ListEntry) -> Markup {
     let name = entry.path.file_name().map(|n| n.as_str()).unwrap_or("/");
     let kind = entry.kind.as_str();
     html! {
@@ -164,7 +157,7 @@ fn row(entry: &ListEntry, badges: &Badges) -> Markup {
                 @if let Some(t) = entry.modified { time { (stamp(t)) } }
             }
             td class="health" {
-                @if entry.kind == Kind::File { (badges.of(&entry.path)) }
+                @if entry.kind == Kind::File { (pending_badge(&entry.path)) }
             }
             td class="row-actions" {
                 @match entry.kind {
@@ -184,7 +177,7 @@ fn row(entry: &ListEntry, badges: &Badges) -> Markup {
 }
 
 /// A table of entries.
-fn table(entries: &[ListEntry], badges: &Badges, caption: &str) -> Markup {
+fn table(entries: &[ListEntry], caption: &str) -> Markup {
     html! {
         table class="entries" {
             caption class="visually-hidden" { (caption) }
@@ -198,7 +191,7 @@ fn table(entries: &[ListEntry], badges: &Badges, caption: &str) -> Markup {
                 }
             }
             tbody {
-                @for entry in entries { (row(entry, badges)) }
+                @for entry in entries { (row(entry)) }
             }
         }
     }
@@ -229,8 +222,7 @@ pub(crate) async fn folder(
             None => return Err(cairn_client::ClientError::NotFound(dir).into()),
         }
     }
-    let (listing, badges) = tokio::join!(drive.list(&dir), Badges::load(&drive));
-    let (mut entries, badges) = (listing?, badges?);
+    let mut entries = drive.list(&dir).await?;
     if dir.is_root() {
         entries.retain(|e| !trash::is_trash(&e.path));
     }
@@ -270,7 +262,8 @@ pub(crate) async fn folder(
             @if entries.is_empty() {
                 p class="empty" { "This folder is empty. Upload files or make a folder to begin." }
             } @else {
-                (table(shown, &badges, &format!("Contents of {title}")))
+                (table(shown, &format!("Contents of {title}")))
+                (actions_template())
                 @if total > shown.len() {
                     p class="more" {
                         "Showing " (shown.len()) " of " (total) ". "
@@ -341,7 +334,6 @@ pub(crate) async fn search(
         }
     }
     sort(&mut found);
-    let badges = Badges::load(&drive).await?;
     let body = html! {
         h1 { "Search" }
         form class="search-page" method="get" action="/search" role="search" {
@@ -371,7 +363,7 @@ pub(crate) async fn search(
                             }
                             td { a href=(folder_href(&parent)) { (parent.to_string()) } }
                             td class="size" { @if entry.kind == Kind::File { (human(entry.size)) } }
-                            td class="health" { @if entry.kind == Kind::File { (badges.of(&entry.path)) } }
+                            td class="health" { @if entry.kind == Kind::File { (pending_badge(&entry.path)) } }
                         }
                     }
                 }

@@ -9,7 +9,7 @@ use cairn_core::RemotePath;
 use cairn_proto::api::PieceState;
 use maud::{Markup, html};
 
-use super::drive::{Badges, breadcrumbs};
+use super::drive::{badge, breadcrumbs};
 use super::{Section, folder_href, href, human, layout, stamp};
 use crate::raw::{Preview, preview_of};
 use crate::routes::{Page, gate, remote_path};
@@ -28,8 +28,14 @@ pub(crate) async fn file(State(state): State<AppState>, Path(path): Path<String>
     if stat.kind == Kind::Folder {
         return Ok(axum::response::Redirect::to(&folder_href(&path)).into_response());
     }
-    let (status, badges) = tokio::join!(drive.status(&path), Badges::load(&drive));
-    let (status, badges) = (status?, badges?);
+    let status = drive.status(&path).await?;
+    let condition = if status.full_redundancy() {
+        "full"
+    } else if status.readable() {
+        "degraded"
+    } else {
+        "unreadable"
+    };
     let name = path.file_name().map(|n| n.as_str()).unwrap_or("");
     let raw = href("/raw", &path);
     let preview = preview(&drive, &path, stat.size, &raw).await;
@@ -39,7 +45,7 @@ pub(crate) async fn file(State(state): State<AppState>, Path(path): Path<String>
             (breadcrumbs(&path))
             div class="heading" {
                 h1 { (name) }
-                (badges.of(&path))
+                (badge(condition))
             }
             div class="toolbar" {
                 a class="button primary" href={ (raw) "?download=1" } download=(name) { "Download" }

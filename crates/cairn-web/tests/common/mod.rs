@@ -99,7 +99,10 @@ pub async fn serve(home: &Path) -> (RunningUi, Browser) {
 }
 
 /// [`serve`] with the configuration adjusted.
-pub async fn serve_with(home: &Path, configure: impl FnOnce(&mut UiConfig)) -> (RunningUi, Browser) {
+pub async fn serve_with(
+    home: &Path,
+    configure: impl FnOnce(&mut UiConfig),
+) -> (RunningUi, Browser) {
     let mut config = UiConfig::new(home);
     config.options = options();
     configure(&mut config);
