@@ -48,6 +48,23 @@ fn back(dir: &RemotePath, note: Note) -> axum::response::Response {
     Redirect::to(&back_to(dir, &note)).into_response()
 }
 
+/// A form's outcome: done, or refused with the reason shown on the folder it came from
+/// (a person stays where they were, with the problem in front of them).
+fn or_back(dir: &RemotePath, outcome: Page) -> Page {
+    match outcome {
+        Err(Stop::Fail(failure)) => Ok(back(dir, Note::Problem(failure.message))),
+        other => other,
+    }
+}
+
+/// The folder a form about `path` came from, if the path can be read.
+fn folder_of(path: &str) -> RemotePath {
+    RemotePath::parse(path.trim())
+        .ok()
+        .and_then(|p| p.parent())
+        .unwrap_or_else(RemotePath::root)
+}
+
 #[derive(Deserialize)]
 pub(crate) struct NewFolder {
     dir: String,
@@ -56,7 +73,12 @@ pub(crate) struct NewFolder {
 
 /// `POST /do/mkdir`.
 pub(crate) async fn mkdir(State(state): State<AppState>, Form(form): Form<NewFolder>) -> Page {
-    let drive = gate(&state)?;
+    let dir = RemotePath::parse(form.dir.trim()).unwrap_or_else(|_| RemotePath::root());
+    or_back(&dir, make_folder(&state, &form).await)
+}
+
+async fn make_folder(state: &AppState, form: &NewFolder) -> Page {
+    let drive = gate(state)?;
     let dir = parse(&form.dir)?;
     let path = dir.join(name(&form.name)?).map_err(ClientError::from)?;
     not_trash(&path)?;
@@ -75,7 +97,11 @@ pub(crate) struct Rename {
 
 /// `POST /do/rename`: a new name in the same folder.
 pub(crate) async fn rename(State(state): State<AppState>, Form(form): Form<Rename>) -> Page {
-    let drive = gate(&state)?;
+    or_back(&folder_of(&form.path), rename_entry(&state, &form).await)
+}
+
+async fn rename_entry(state: &AppState, form: &Rename) -> Page {
+    let drive = gate(state)?;
     let path = parse(&form.path)?;
     not_trash(&path)?;
     let dir = parent(&path);
@@ -125,7 +151,11 @@ async fn move_into(
 
 /// `POST /do/move`: into another folder.
 pub(crate) async fn move_to(State(state): State<AppState>, Form(form): Form<Move>) -> Page {
-    let drive = gate(&state)?;
+    or_back(&folder_of(&form.path), move_entry(&state, &form).await)
+}
+
+async fn move_entry(state: &AppState, form: &Move) -> Page {
+    let drive = gate(state)?;
     let path = parse(&form.path)?;
     let to = parse(&form.to)?;
     let moved = move_into(&drive, &path, &to).await?;
@@ -142,7 +172,11 @@ pub(crate) struct Target {
 
 /// `POST /do/delete`: into the trash.
 pub(crate) async fn delete(State(state): State<AppState>, Form(form): Form<Target>) -> Page {
-    let drive = gate(&state)?;
+    or_back(&folder_of(&form.path), trash_entry(&state, &form).await)
+}
+
+async fn trash_entry(state: &AppState, form: &Target) -> Page {
+    let drive = gate(state)?;
     let path = parse(&form.path)?;
     trash::delete(&drive, &path).await?;
     let name = path

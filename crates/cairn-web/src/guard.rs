@@ -24,6 +24,8 @@ use crate::state::{AppState, same};
 pub const LOGIN: &str = "/login";
 /// The session cookie's name.
 pub const COOKIE: &str = "cairn_drive";
+/// How long a browser stays signed in (while the same server runs).
+const SESSION_SECONDS: u64 = 30 * 24 * 3600;
 /// The policy of the drive's own pages: nothing but its own scripts, styles and media.
 pub const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self' blob:; media-src 'self'; frame-src 'self'; connect-src 'self'; \
@@ -146,8 +148,10 @@ pub(crate) async fn login(
             "This sign-in address was already used or is not the current one. Each address signs in one browser once; stop `cairn ui` and run it again for a new one.",
         );
     }
+    // It outlives a browser restart (a person closing the window should not need a new
+    // address); it is worth nothing once this server stops, as each run has its own.
     let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_SECONDS}",
         state.session()
     );
     let mut response = Redirect::to("/").into_response();

@@ -16,7 +16,7 @@ use crate::state::AppState;
 use crate::trash;
 
 /// How many entries a folder shows before "Show more".
-const FIRST: usize = 200;
+const FIRST: usize = 100;
 
 /// What a page's address may add: a note of what just happened, how many entries to show.
 #[derive(Debug, Default, Deserialize)]
@@ -267,6 +267,8 @@ pub(crate) async fn folder(
                 @if total > shown.len() {
                     p class="more" {
                         "Showing " (shown.len()) " of " (total) ". "
+                        a href={ "?show=" (shown.len() + FIRST) } { "Show " (FIRST.min(total - shown.len())) " more" }
+                        " · "
                         a href={ "?show=" (total) } { "Show all" }
                     }
                 }

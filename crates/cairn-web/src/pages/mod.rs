@@ -213,15 +213,12 @@ pub(crate) fn error_page(message: &str, back: Option<&str>) -> Markup {
     )
 }
 
-/// An inline SVG icon for a kind of entry (decorative).
+/// The icon of a kind of entry (decorative; drawn by the stylesheet, so a long listing
+/// carries no pictures of its own).
 pub(crate) fn icon(kind: &str) -> PreEscaped<&'static str> {
     PreEscaped(match kind {
-        "folder" => {
-            r#"<svg class="icon" aria-hidden="true" viewBox="0 0 24 24"><path d="M3 6a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z" fill="currentColor"/></svg>"#
-        }
-        _ => {
-            r#"<svg class="icon" aria-hidden="true" viewBox="0 0 24 24"><path d="M6 2h8l6 6v12a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2zm7 1.5V9h5.5" fill="none" stroke="currentColor" stroke-width="1.6"/></svg>"#
-        }
+        "folder" => r#"<span class="icon folder" aria-hidden="true"></span>"#,
+        _ => r#"<span class="icon file" aria-hidden="true"></span>"#,
     })
 }
 

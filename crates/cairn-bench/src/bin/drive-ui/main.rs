@@ -167,6 +167,68 @@ impl Sampler {
     }
 }
 
+/// Uploads `file` to `path` the way the page does — announce, then 8 MiB chunks, a few
+/// in flight — but from this process, to tell the server's share from the browser's.
+async fn upload_by_protocol(url: &str, file: &Path, path: &str) -> anyhow::Result<f64> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    const CHUNK: u64 = 8 << 20;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let base = url.split("/login").next().unwrap_or(url).to_owned();
+    let login = http.get(url).send().await?;
+    let cookie = login
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .context("no session cookie")?
+        .to_owned();
+    let size = std::fs::metadata(file)?.len();
+    let started = Instant::now();
+    let begun: serde_json::Value = http
+        .post(format!("{base}/api/uploads"))
+        .header("cookie", &cookie)
+        .header("origin", &base)
+        .json(&serde_json::json!({ "path": path, "size": size }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = begun["id"].as_u64().context("no upload id")?;
+    let mut offset = 0;
+    let mut in_flight = futures_util::stream::FuturesOrdered::new();
+    let mut stored = false;
+    while offset < size || !in_flight.is_empty() {
+        while offset < size && in_flight.len() < 2 {
+            let len = CHUNK.min(size - offset);
+            let mut source = tokio::fs::File::open(file).await?;
+            source.seek(std::io::SeekFrom::Start(offset)).await?;
+            let mut chunk = vec![0u8; len as usize];
+            source.read_exact(&mut chunk).await?;
+            let request = http
+                .put(format!("{base}/api/uploads/{id}?offset={offset}"))
+                .header("cookie", &cookie)
+                .header("origin", &base)
+                .body(chunk)
+                .send();
+            in_flight.push_back(request);
+            offset += len;
+        }
+        if let Some(answer) = futures_util::StreamExt::next(&mut in_flight).await {
+            let body: serde_json::Value = answer?.json().await?;
+            if let Some(error) = body.get("error") {
+                bail!("the upload was refused: {error}");
+            }
+            stored |= body["stored"] == true;
+        }
+    }
+    if !stored {
+        bail!("the upload ended without being stored");
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
 #[derive(Debug, Serialize)]
 struct Leg {
     /// Seconds through the page.
@@ -186,6 +248,8 @@ struct Leg {
 #[derive(Debug, Serialize)]
 struct Results {
     file_bytes: u64,
+    /// Seconds to upload the file with the page's protocol from a plain HTTP client.
+    protocol_upload_seconds: f64,
     upload: Leg,
     download: Leg,
     folder_files: u64,
@@ -226,6 +290,12 @@ fn main() -> anyhow::Result<()> {
             leg.browser_peak_pss >> 20
         );
     }
+    println!(
+        "  {size} upload with the page's protocol from a plain HTTP client (no browser): {} ({:.0} MB/s) — {} of cairn put",
+        format_seconds(results.protocol_upload_seconds),
+        mb_per_s(results.file_bytes, results.protocol_upload_seconds),
+        format_ratio(results.protocol_upload_seconds / results.upload.cli_seconds),
+    );
     println!(
         "  first screen of a folder of {} files: {} median of {TRIES} (HTML {} in {}; target < 300 ms)",
         results.folder_files,
@@ -279,6 +349,13 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
         )
     })?;
     std::fs::remove_file(&got)?;
+
+    eprintln!("the page's upload protocol without a browser…");
+    let protocol_seconds = {
+        // A server of its own: the first one's sign-in address is the browser's.
+        let (_plain, plain_url) = start_with_drive(&cairn, &["ui", "--no-open"], Some(&home))?;
+        upload_by_protocol(&plain_url, &big, "/protocol.bin").await?
+    };
 
     let downloads = dir.join("downloads");
     std::fs::create_dir_all(&downloads)?;
@@ -367,6 +444,7 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
     };
     Ok(Results {
         file_bytes: size,
+        protocol_upload_seconds: protocol_seconds,
         upload: Leg {
             page_seconds: up_seconds,
             cli_seconds: put.seconds,

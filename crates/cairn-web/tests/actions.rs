@@ -1,0 +1,160 @@
+//! What the page's forms change, and how a refusal reaches the person: back on the folder
+//! they were in, with what went wrong in front of them, and nothing changed.
+
+mod common;
+
+use cairn_core::RemotePath;
+use common::{Browser, network, serve};
+
+fn path(text: &str) -> RemotePath {
+    RemotePath::parse(text).unwrap()
+}
+
+#[tokio::test]
+async fn refused_changes_come_back_to_the_folder_with_the_reason() {
+    let net = network().await;
+    let (home, drive) = net.home("home", None).await;
+    let (ui, mut browser) = serve(&home).await;
+    browser.sign_in().await;
+    for file in ["/docs/a.txt", "/docs/b.txt"] {
+        assert_eq!(
+            browser.upload(file, file.as_bytes(), 1024).await["stored"],
+            true
+        );
+    }
+
+    let taken = browser
+        .post_form("/do/rename", &[("path", "/docs/a.txt"), ("name", "b.txt")])
+        .await;
+    assert_eq!(taken.status(), 303);
+    let to = Browser::location(&taken);
+    assert!(to.starts_with("/drive/docs/?problem="), "{to}");
+    let page = browser.get(&to).await.text().await.unwrap();
+    assert!(
+        page.contains("role=\"alert\"") && page.contains("already exists"),
+        "the folder says why"
+    );
+    assert_eq!(
+        drive
+            .read_range(&path("/docs/b.txt"), 0..100)
+            .await
+            .unwrap(),
+        b"/docs/b.txt",
+        "nothing changed"
+    );
+
+    let slash = browser
+        .post_form("/do/rename", &[("path", "/docs/a.txt"), ("name", "x/y")])
+        .await;
+    assert!(Browser::location(&slash).contains("problem="));
+    let into_itself = browser
+        .post_form("/do/move", &[("path", "/docs"), ("to", "/docs/inner")])
+        .await;
+    assert!(
+        Browser::location(&into_itself).starts_with("/?problem=")
+            || Browser::location(&into_itself).starts_with("/drive/?problem=")
+    );
+    assert!(drive.stat(&path("/docs/a.txt")).await.unwrap().is_some());
+    let again = browser
+        .post_form("/do/mkdir", &[("dir", "/"), ("name", "docs")])
+        .await;
+    assert!(Browser::location(&again).starts_with("/drive/?problem="));
+
+    // Renamed, moved, trashed, restored, purged: each where the person expects it.
+    let renamed = browser
+        .post_form("/do/rename", &[("path", "/docs/a.txt"), ("name", "c.txt")])
+        .await;
+    assert!(Browser::location(&renamed).starts_with("/drive/docs/?done="));
+    let moved = browser
+        .post_form(
+            "/do/move",
+            &[("path", "/docs/c.txt"), ("to", "/archive/2026")],
+        )
+        .await;
+    assert!(Browser::location(&moved).starts_with("/drive/docs/?done="));
+    assert!(
+        drive
+            .stat(&path("/archive/2026/c.txt"))
+            .await
+            .unwrap()
+            .is_some(),
+        "a missing folder is made"
+    );
+    let trashed = browser
+        .post_form("/do/delete", &[("path", "/docs/b.txt")])
+        .await;
+    assert!(Browser::location(&trashed).starts_with("/drive/docs/?done="));
+    assert!(drive.stat(&path("/docs/b.txt")).await.unwrap().is_none());
+    let listing = browser.get("/drive/").await.text().await.unwrap();
+    assert!(
+        !listing.contains("data-path=\"/.trash\""),
+        "the trash is not listed as a folder"
+    );
+    let trash = browser.get("/trash").await.text().await.unwrap();
+    let id = trash
+        .split("data-trash=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Something new took its place: restoring says so and changes nothing.
+    assert_eq!(
+        browser.upload("/docs/b.txt", b"newer", 1024).await["stored"],
+        true
+    );
+    let blocked = browser.post_form("/do/restore", &[("id", &id)]).await;
+    assert!(Browser::location(&blocked).starts_with("/trash?problem="));
+    assert_eq!(
+        drive
+            .read_range(&path("/docs/b.txt"), 0..100)
+            .await
+            .unwrap(),
+        b"newer"
+    );
+    browser
+        .post_form(
+            "/do/rename",
+            &[("path", "/docs/b.txt"), ("name", "newer.txt")],
+        )
+        .await;
+    let restored = browser.post_form("/do/restore", &[("id", &id)]).await;
+    assert!(Browser::location(&restored).starts_with("/trash?done="));
+    assert_eq!(
+        drive
+            .read_range(&path("/docs/b.txt"), 0..100)
+            .await
+            .unwrap(),
+        b"/docs/b.txt"
+    );
+
+    browser
+        .post_form("/do/delete", &[("path", "/docs/newer.txt")])
+        .await;
+    let trash = browser.get("/trash").await.text().await.unwrap();
+    let id = trash
+        .split("data-trash=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let purged = browser.post_form("/do/purge", &[("id", &id)]).await;
+    assert!(Browser::location(&purged).starts_with("/trash?done="));
+    assert!(
+        !browser
+            .get("/trash")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("data-trash=")
+    );
+    let forged = browser.post_form("/do/purge", &[("id", "../docs")]).await;
+    assert_eq!(forged.status(), 400, "only trash items can be purged");
+    assert!(drive.stat(&path("/docs/b.txt")).await.unwrap().is_some());
+    ui.shutdown().await;
+}
