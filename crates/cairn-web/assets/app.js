@@ -81,7 +81,8 @@ function render() {
   makeRoom();
 }
 
-let lastRunning = 0, lastFailed = 0;
+// -1: the first render decides whether the panel starts open.
+let lastRunning = -1, lastFailed = 0;
 
 // The panel floats over the page's corner: leave room below the content so everything can
 // be scrolled clear of it.
@@ -211,6 +212,7 @@ async function refreshListing() {
     if (fresh && here) {
       here.replaceWith(document.adoptNode(fresh));
       wire();
+      fillHealth();
     }
   } catch (_) { /* keep the old listing */ }
 }
@@ -430,7 +432,6 @@ async function fillHealth() {
     badge.textContent = BADGES[state][0];
     badge.title = BADGES[state][1];
   }
-  setTimeout(fillHealth, HEALTH_EVERY);
 }
 
 // ---- Wiring -------------------------------------------------------------------------
@@ -474,6 +475,7 @@ function wire() {
 document.addEventListener("DOMContentLoaded", () => {
   wire();
   fillHealth();
+  if (document.querySelector("[data-health-of]")) setInterval(fillHealth, HEALTH_EVERY);
   if (panel()) startPolling();
   const toggle = document.getElementById("transfers-toggle");
   if (toggle) toggle.addEventListener("click", () => setExpanded(toggle.getAttribute("aria-expanded") !== "true"));

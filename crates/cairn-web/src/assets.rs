@@ -21,6 +21,16 @@ const FILES: &[(&str, &str, &str)] = &[
         "image/svg+xml",
         include_str!("../assets/icon.svg"),
     ),
+    (
+        "folder.svg",
+        "image/svg+xml",
+        include_str!("../assets/folder.svg"),
+    ),
+    (
+        "file.svg",
+        "image/svg+xml",
+        include_str!("../assets/file.svg"),
+    ),
 ];
 
 /// `GET /assets/{name}`.
@@ -35,5 +45,38 @@ pub(crate) async fn serve(Path(name): Path<String>) -> Response {
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FILES;
+
+    /// Every `/assets/…` the stylesheet, the script and the pages name is served.
+    #[test]
+    fn every_asset_named_is_served() {
+        let sources = [
+            include_str!("../assets/app.css"),
+            include_str!("../assets/app.js"),
+            include_str!("pages/mod.rs"),
+        ];
+        let mut named = 0;
+        for source in sources {
+            for piece in source.split("/assets/").skip(1) {
+                let name: String = piece
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+                    .collect();
+                if name.is_empty() || !name.contains('.') {
+                    continue;
+                }
+                named += 1;
+                assert!(
+                    FILES.iter().any(|(n, _, _)| *n == name),
+                    "/assets/{name} is not served"
+                );
+            }
+        }
+        assert!(named >= 5, "found {named} asset names");
     }
 }
