@@ -132,6 +132,21 @@ fn hash_file(path: &Path) -> anyhow::Result<blake3::Hash> {
     Ok(hasher.finalize())
 }
 
+/// CPU seconds (user + system) the browser's processes have used so far.
+fn browser_cpu(marker: &str) -> f64 {
+    let ticks: u64 = browser::pids_matching_pub(marker)
+        .into_iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // The fields after the command name (which may hold spaces) follow ") ".
+            let rest = stat.rsplit_once(") ")?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum();
+    ticks as f64 / 100.0
+}
+
 /// The highest summed PSS of the browser's processes while it runs.
 struct Sampler {
     peak: Arc<AtomicU64>,
@@ -250,6 +265,8 @@ struct Results {
     file_bytes: u64,
     /// Seconds to upload the file with the page's protocol from a plain HTTP client.
     protocol_upload_seconds: f64,
+    /// CPU seconds the browser's processes spent during the page's upload.
+    browser_upload_cpu_seconds: f64,
     upload: Leg,
     download: Leg,
     folder_files: u64,
@@ -290,6 +307,11 @@ fn main() -> anyhow::Result<()> {
             leg.browser_peak_pss >> 20
         );
     }
+    println!(
+        "  the browser's processes used {:.1} CPU seconds during the page's upload ({:.0}% of one core)",
+        results.browser_upload_cpu_seconds,
+        100.0 * results.browser_upload_cpu_seconds / results.upload.page_seconds,
+    );
     println!(
         "  {size} upload with the page's protocol from a plain HTTP client (no browser): {} ({:.0} MB/s) — {} of cairn put",
         format_seconds(results.protocol_upload_seconds),
@@ -367,6 +389,7 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
 
     eprintln!("the same through the page…");
     let sampler = Sampler::start(browser.marker());
+    let cpu_before = browser_cpu(&browser.marker());
     let started = Instant::now();
     browser
         .upload_files("#upload-files", &[big.as_path()])
@@ -378,6 +401,7 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
         )
         .await;
     let up_seconds = started.elapsed().as_secs_f64();
+    let up_browser_cpu = browser_cpu(&browser.marker()) - cpu_before;
     let up_browser = sampler.stop();
     let up_ui = peak_rss(ui_pid);
 
@@ -445,6 +469,7 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
     Ok(Results {
         file_bytes: size,
         protocol_upload_seconds: protocol_seconds,
+        browser_upload_cpu_seconds: up_browser_cpu,
         upload: Leg {
             page_seconds: up_seconds,
             cli_seconds: put.seconds,
