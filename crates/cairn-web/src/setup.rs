@@ -126,7 +126,7 @@ pub(crate) async fn recover(
             .into_response()
     };
     let phrase = form.phrase.clone().unwrap_or_default();
-    let words = phrase.split_whitespace().collect::<Vec<_>>().join(" ");
+    let words = Zeroizing::new(phrase.split_whitespace().collect::<Vec<_>>().join(" "));
     let secret = match RecoveryPhrase::parse(&words).and_then(|p| p.to_secret()) {
         Ok(secret) => secret,
         Err(e) => {

@@ -225,7 +225,7 @@ pub fn validate_entries(entries: &[ZipEntry]) -> io::Result<()> {
 /// The returned stream does nothing until first polled; it must be polled inside a Tokio runtime.
 /// Dropping it stops the work (the writer thread notices on its next chunk).
 ///
-/// ```ignore
+/// ```text
 /// let body = axum::body::Body::from_stream(zip_stream(entries, move |i| {
 ///     let path = paths[i].clone();
 ///     async move { tokio::fs::File::open(path).await }
@@ -568,8 +568,9 @@ mod tests {
     //! Archives are checked with the `zip` crate's reader and, when installed, with Info-ZIP
     //! `unzip -t` and Python's `zipfile` (`testzip()` reads every entry and checks its CRC; note
     //! that `python3 -m zipfile -t` exits 0 even when a CRC is wrong, so it is not used as is).
-    //! The 4.5 GiB test is `#[ignore]`d (it writes 4.5 GiB to a temp dir); run it with
-    //! `cargo test --release -- --include-ignored --nocapture`.
+    //! A single entry of 4 GiB or more (the zip64 extra fields of one file) was checked by
+    //! hand when this was written (4.5 GiB, `unzip -t` and the `zip` reader); it is not in
+    //! the suite, which would have to stream that much on every run.
     use super::*;
     use futures_util::StreamExt;
     use std::io::{Cursor, Read};
@@ -578,7 +579,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::LazyLock;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     use tokio::io::ReadBuf;
     use zip::ZipArchive;
 
@@ -1161,161 +1162,5 @@ mod tests {
             counter.load(Ordering::Relaxed),
             "writer kept running after drop"
         );
-    }
-
-    /// Throughput with real files read through `tokio::fs::File` (page-cached): 8 files of
-    /// 128 MiB streamed into a sink.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "writes 1 GiB to a temp dir; run with --include-ignored"]
-    async fn throughput_tokio_fs_files() {
-        let _heavy = HEAVY.lock().await;
-        let dir = tempfile::tempdir().unwrap();
-        let data = pattern(128 << 20);
-        let mut entries = Vec::new();
-        let mut paths = Vec::new();
-        for i in 0..8 {
-            let p = dir.path().join(format!("f{i}"));
-            std::fs::write(&p, &data).unwrap();
-            entries.push(file(&format!("f{i}"), data.len() as u64, None));
-            paths.push(p);
-        }
-        drop(data);
-        let paths = Arc::new(paths);
-        for round in 0..2 {
-            let paths = paths.clone();
-            let started = Instant::now();
-            let s = zip_stream(entries.clone(), move |i| {
-                tokio::fs::File::open(paths[i].clone())
-            });
-            let mut s = Box::pin(s);
-            let mut total = 0u64;
-            while let Some(c) = s.next().await {
-                total += c.unwrap().len() as u64;
-            }
-            let secs = started.elapsed().as_secs_f64();
-            eprintln!(
-                "round {round}: {} MiB from tokio::fs::File in {secs:.2} s = {:.0} MiB/s",
-                total >> 20,
-                total as f64 / secs / 1048576.0
-            );
-        }
-    }
-
-    /// 4.5 GiB entry (ZIP64 sizes) followed by entries whose headers lie beyond 4 GiB (ZIP64
-    /// offsets), streamed once into a counting sink (throughput) and once into a file (checked
-    /// with the zip crate, `unzip -t` and Python), with peak RSS measured.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "streams 2 × 4.5 GiB and writes 4.5 GiB to a temp dir; run with --include-ignored"]
-    async fn zip64_4_5_gib_entry() {
-        let _heavy = HEAVY.lock().await;
-        const BIG: u64 = 4608 << 20; // 4.5 GiB
-        let entries = vec![
-            file("small-before.txt", 1000, t(1_700_000_000)),
-            file("big/pattern.bin", BIG, t(1_700_000_000)),
-            file("small-after.txt", 1000, t(1_700_000_000)),
-            dir("dir-after/", t(1_700_000_000)),
-        ];
-        let open =
-            |i: usize| async move { Ok(PatternReader::new(if i == 1 { BIG } else { 1000 })) };
-        let can_reset = reset_hwm();
-        let hwm0 = vm_hwm_kib();
-
-        // 1. throughput into a sink
-        let started = Instant::now();
-        let mut s = Box::pin(zip_stream(entries.clone(), open));
-        let mut total = 0u64;
-        let mut max_chunk = 0;
-        while let Some(c) = s.next().await {
-            let c = c.unwrap();
-            max_chunk = max_chunk.max(c.len());
-            total += c.len() as u64;
-        }
-        let secs = started.elapsed().as_secs_f64();
-        assert!(max_chunk <= CHUNK_SIZE);
-        eprintln!(
-            "streamed {} bytes in {secs:.2} s = {:.0} MiB/s (to a sink)",
-            total,
-            total as f64 / secs / 1048576.0
-        );
-
-        // 2. to a file
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big.zip");
-        let started = Instant::now();
-        let mut out = tokio::fs::File::create(&path).await.unwrap();
-        let mut s = Box::pin(zip_stream(entries.clone(), open));
-        while let Some(c) = s.next().await {
-            tokio::io::AsyncWriteExt::write_all(&mut out, &c.unwrap())
-                .await
-                .unwrap();
-        }
-        tokio::io::AsyncWriteExt::flush(&mut out).await.unwrap();
-        drop(out);
-        let secs = started.elapsed().as_secs_f64();
-        let len = std::fs::metadata(&path).unwrap().len();
-        assert_eq!(len, total);
-        eprintln!("to a file: {:.0} MiB/s", len as f64 / secs / 1048576.0);
-        let hwm = vm_hwm_kib();
-        eprintln!(
-            "VmHWM {} MiB (before: {} MiB, reset: {can_reset})",
-            hwm / 1024,
-            hwm0 / 1024
-        );
-        assert!(hwm < 200 * 1024, "peak RSS {hwm} KiB");
-
-        // 3. zip crate reader: names, sizes, offsets, and the data compared byte for byte
-        let mut archive = ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
-        assert_eq!(archive.len(), 4);
-        for i in [0, 2] {
-            let mut f = archive.by_index(i).unwrap();
-            assert_eq!(f.name().unwrap(), entries[i].name);
-            let mut v = Vec::new();
-            f.read_to_end(&mut v).unwrap();
-            assert_eq!(v, pattern(1000));
-        }
-        assert!(archive.by_index(2).unwrap().header_start() > BIG);
-        assert!(archive.by_index(3).unwrap().is_dir());
-        let started = Instant::now();
-        let mut f = archive.by_index(1).unwrap();
-        assert_eq!(f.name().unwrap(), "big/pattern.bin");
-        assert_eq!(f.size(), BIG);
-        assert_eq!(f.compressed_size(), BIG);
-        let expected_crc = f.crc32();
-        let mut hasher = crc32fast::Hasher::new();
-        let (mut buf, mut want) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
-        let mut pos = 0u64;
-        loop {
-            let n = f.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            fill_pattern(pos, &mut want[..n]);
-            assert!(buf[..n] == want[..n], "data differs near offset {pos}");
-            hasher.update(&buf[..n]);
-            pos += n as u64;
-        }
-        assert_eq!(pos, BIG);
-        assert_eq!(hasher.finalize(), expected_crc);
-        drop(f);
-        eprintln!(
-            "read back + compared in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-
-        // 4. external tools
-        let started = Instant::now();
-        if let Some(lines) = check_with_tools(&path) {
-            assert_eq!(
-                lines[1],
-                format!("big/pattern.bin\t{BIG}\t2023-11-14 22:13:20")
-            );
-            assert_eq!(lines.len(), 4);
-        }
-        eprintln!(
-            "unzip -t + python testzip in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        drop(archive);
-        dir.close().unwrap();
     }
 }

@@ -56,18 +56,35 @@ async fn uploads_go_in_chunks_resume_where_the_server_says_and_store_nothing_whe
     assert_eq!(row["direction"], "upload");
     assert_eq!(row["size"], 300_000);
     // Two chunks in flight, the later one first: it waits for its turn.
-    let later_at = format!("/api/uploads/{id}?offset=200000");
-    let later = browser.put(&later_at, bytes[200_000..].to_vec());
-    let earlier = async {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        browser
-            .put(
-                &format!("/api/uploads/{id}?offset=100000"),
-                bytes[100_000..200_000].to_vec(),
-            )
-            .await
+    let later = {
+        let (http, base, headers) = (
+            browser.http.clone(),
+            browser.base.clone(),
+            browser.headers(),
+        );
+        let body = bytes[200_000..].to_vec();
+        tokio::spawn(async move {
+            http.put(format!("{base}/api/uploads/{id}?offset=200000"))
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        })
     };
-    let (later, earlier) = tokio::join!(later, earlier);
+    let mut later = std::pin::pin!(later);
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut later).await;
+    assert!(
+        early.is_err(),
+        "a chunk from ahead waits for the one before it"
+    );
+    let earlier = browser
+        .put(
+            &format!("/api/uploads/{id}?offset=100000"),
+            bytes[100_000..200_000].to_vec(),
+        )
+        .await;
+    let later = later.await.unwrap();
     assert_eq!(earlier.status(), 200);
     assert_eq!(
         earlier.json::<serde_json::Value>().await.unwrap()["received"],
