@@ -71,6 +71,11 @@ pub(crate) async fn begin(State(state): State<AppState>, Json(announce): Json<An
             "files cannot be uploaded into the trash",
         ));
     }
+    // A file already there goes to the trash first: an upload never loses what it
+    // replaces (restore it from the Trash page).
+    if drive.kind(&path).await? == Some(cairn_client::Kind::File) {
+        crate::trash::delete(&drive, &path).await?;
+    }
     let transfer = state
         .transfers()
         .begin(path.to_string(), Direction::Upload, announce.size);

@@ -101,6 +101,19 @@ async fn uploads_go_in_chunks_resume_where_the_server_says_and_store_nothing_whe
     assert_eq!(panel["transfers"][0]["state"], "done");
     assert_eq!(panel["transfers"][0]["done"], 300_000);
 
+    // Uploading over a file keeps the older one in the trash.
+    let newer = pattern(1000, 9);
+    assert_eq!(
+        browser.upload("/docs/big.bin", &newer, 1 << 20).await["stored"],
+        true
+    );
+    assert_eq!(drive.read_range(&path, 0..u64::MAX).await.unwrap(), newer);
+    let trash = browser.get("/trash").await.text().await.unwrap();
+    assert!(
+        trash.contains("data-path=\"/docs/big.bin\""),
+        "the replaced file is in the trash"
+    );
+
     // More than announced: refused, nothing stored.
     let begun: serde_json::Value = browser
         .post_json(
