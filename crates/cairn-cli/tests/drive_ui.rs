@@ -464,6 +464,13 @@ async fn a_person_uses_the_drive_in_a_browser() {
                return true;"#,
         )
         .await;
+    // The page moves it and refreshes its listing; leaving before then would abandon the
+    // request the drop made.
+    wait_until("the dragged row left the listing", SHORT, || async {
+        (!exists(&browser, "tr[data-path=\"/sunset.png\"]").await).then_some(())
+    })
+    .await
+    .unwrap();
     reload_until(
         &browser,
         &format!("{base}/drive/Photos/"),

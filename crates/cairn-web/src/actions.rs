@@ -3,6 +3,7 @@
 //! of what happened; a refusal renders a page that says why and links back.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::{Form, Json};
 use cairn_client::ClientError;
@@ -65,6 +66,20 @@ fn folder_of(path: &str) -> RemotePath {
         .unwrap_or_else(RemotePath::root)
 }
 
+/// Runs a change on a task of its own, so it finishes even when the page that asked goes
+/// away: a closed tab or a navigation drops the request, and a change cut off half way
+/// (an entry moved into the trash without its record, say) would be worse than either end.
+async fn to_the_end<T: Send + 'static>(
+    change: impl Future<Output = T> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::spawn(change).await.map_err(|e| {
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the change stopped before it finished: {e}"),
+        )
+    })
+}
+
 #[derive(Deserialize)]
 pub(crate) struct NewFolder {
     dir: String,
@@ -74,7 +89,7 @@ pub(crate) struct NewFolder {
 /// `POST /do/mkdir`.
 pub(crate) async fn mkdir(State(state): State<AppState>, Form(form): Form<NewFolder>) -> Page {
     let dir = RemotePath::parse(form.dir.trim()).unwrap_or_else(|_| RemotePath::root());
-    or_back(&dir, make_folder(&state, &form).await)
+    to_the_end(async move { or_back(&dir, make_folder(&state, &form).await) }).await?
 }
 
 async fn make_folder(state: &AppState, form: &NewFolder) -> Page {
@@ -97,7 +112,8 @@ pub(crate) struct Rename {
 
 /// `POST /do/rename`: a new name in the same folder.
 pub(crate) async fn rename(State(state): State<AppState>, Form(form): Form<Rename>) -> Page {
-    or_back(&folder_of(&form.path), rename_entry(&state, &form).await)
+    to_the_end(async move { or_back(&folder_of(&form.path), rename_entry(&state, &form).await) })
+        .await?
 }
 
 async fn rename_entry(state: &AppState, form: &Rename) -> Page {
@@ -151,7 +167,8 @@ async fn move_into(
 
 /// `POST /do/move`: into another folder.
 pub(crate) async fn move_to(State(state): State<AppState>, Form(form): Form<Move>) -> Page {
-    or_back(&folder_of(&form.path), move_entry(&state, &form).await)
+    to_the_end(async move { or_back(&folder_of(&form.path), move_entry(&state, &form).await) })
+        .await?
 }
 
 async fn move_entry(state: &AppState, form: &Move) -> Page {
@@ -172,7 +189,8 @@ pub(crate) struct Target {
 
 /// `POST /do/delete`: into the trash.
 pub(crate) async fn delete(State(state): State<AppState>, Form(form): Form<Target>) -> Page {
-    or_back(&folder_of(&form.path), trash_entry(&state, &form).await)
+    to_the_end(async move { or_back(&folder_of(&form.path), trash_entry(&state, &form).await) })
+        .await?
 }
 
 async fn trash_entry(state: &AppState, form: &Target) -> Page {
@@ -209,7 +227,7 @@ fn to_trash(note: Note) -> axum::response::Response {
 /// `POST /do/restore`.
 pub(crate) async fn restore(State(state): State<AppState>, Form(form): Form<Item>) -> Page {
     let drive = gate(&state)?;
-    match trash::restore(&drive, &form.id).await {
+    match to_the_end(async move { trash::restore(&drive, &form.id).await }).await? {
         Ok(path) => Ok(to_trash(Note::Done(format!("Restored {path}")))),
         Err(ClientError::Exists(path)) => Ok(to_trash(Note::Problem(format!(
             "{path} exists again; rename or move that one, then restore"
@@ -221,14 +239,14 @@ pub(crate) async fn restore(State(state): State<AppState>, Form(form): Form<Item
 /// `POST /do/purge`: one item, for good.
 pub(crate) async fn purge(State(state): State<AppState>, Form(form): Form<Item>) -> Page {
     let drive = gate(&state)?;
-    trash::purge(&drive, &form.id).await?;
+    to_the_end(async move { trash::purge(&drive, &form.id).await }).await??;
     Ok(to_trash(Note::Done("Deleted for good".into())))
 }
 
 /// `POST /do/empty-trash`.
 pub(crate) async fn empty_trash(State(state): State<AppState>) -> Page {
     let drive = gate(&state)?;
-    let files = trash::empty(&drive).await?;
+    let files = to_the_end(async move { trash::empty(&drive).await }).await??;
     Ok(to_trash(Note::Done(format!(
         "Emptied the trash ({files} files deleted for good)"
     ))))
@@ -244,8 +262,9 @@ pub(crate) async fn api_mkdir(State(state): State<AppState>, Json(body): Json<Ma
     let drive = drive_or_api(&state)?;
     let path = parse(&body.path)?;
     not_trash(&path)?;
-    drive.mkdir(&path, true).await?;
-    Ok(Json(json!({ "made": path.to_string() })).into_response())
+    let made = path.to_string();
+    to_the_end(async move { drive.mkdir(&path, true).await }).await??;
+    Ok(Json(json!({ "made": made })).into_response())
 }
 
 /// `POST /api/move`: dragging an entry onto a folder.
@@ -253,7 +272,7 @@ pub(crate) async fn api_move(State(state): State<AppState>, Json(body): Json<Mov
     let drive = drive_or_api(&state)?;
     let path = parse(&body.path)?;
     let to = parse(&body.to)?;
-    match move_into(&drive, &path, &to).await {
+    match to_the_end(async move { move_into(&drive, &path, &to).await }).await? {
         Ok(moved) => Ok(Json(json!({ "moved": moved.to_string() })).into_response()),
         Err(Stop::Fail(failure)) => Err(failure),
         Err(Stop::Redirect(_)) => Err(Failure::bad_request("the drive is not open")),
