@@ -11,6 +11,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 /// How long a client may take to complete the TLS handshake.
@@ -51,9 +53,15 @@ pub fn server_config(key: &SigningKey) -> Result<Arc<rustls::ServerConfig>, TlsE
     Ok(Arc::new(config))
 }
 
+/// How long requests in flight when the server stops get to finish before their
+/// connections are dropped.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves `router` on `listener` until `shutdown` resolves — over TLS with `tls`, plain
-/// otherwise (loopback only, by the callers' rule); connections already open finish their
-/// requests. A client gets [`HEADER_TIMEOUT`] to send a request's headers and
+/// otherwise (loopback only, by the callers' rule) — then closes every connection: requests
+/// in flight get [`CLOSE_GRACE`] to finish, and no further request is served on a kept-alive
+/// connection (a stopped server answering on old connections would be a server nobody can
+/// stop). A client gets [`HEADER_TIMEOUT`] to send a request's headers and
 /// [`HANDSHAKE_TIMEOUT`] for the handshake, so trickling bytes cannot hold a connection.
 pub async fn serve(
     listener: TcpListener,
@@ -62,10 +70,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
+    let (closing, closed) = watch::channel(false);
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
-            () = &mut shutdown => return,
+            () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -74,16 +84,12 @@ pub async fn serve(
                 }
             },
         };
+        while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
-        tokio::spawn(async move {
-            let service = TowerToHyperService::new(router);
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
+        let closed = closed.clone();
+        connections.spawn(async move {
             let served = match acceptor {
                 Some(acceptor) => {
                     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
@@ -93,21 +99,51 @@ pub async fn serve(
                         Ok(Err(e)) => return tracing::debug!(%remote, "TLS handshake failed: {e}"),
                         Err(_) => return tracing::debug!(%remote, "TLS handshake timed out"),
                     };
-                    builder
-                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                        .await
+                    serve_connection(TokioIo::new(tls), router, closed).await
                 }
-                None => {
-                    builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .await
-                }
+                None => serve_connection(TokioIo::new(stream), router, closed).await,
             };
             if let Err(e) = served {
                 tracing::debug!(%remote, "connection ended: {e}");
             }
         });
     }
+    drop(listener);
+    let _ = closing.send(true);
+    let drained = tokio::time::timeout(CLOSE_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
+}
+
+/// Serves one connection until it ends, or, once `closed` says so, until its request in
+/// flight (if any) is answered.
+async fn serve_connection<I>(
+    io: TokioIo<I>,
+    router: axum::Router,
+    mut closed: watch::Receiver<bool>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    let connection = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        served = connection.as_mut() => return served,
+        _ = closed.wait_for(|c| *c) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    connection.await
 }
 
 #[cfg(test)]
@@ -142,5 +178,48 @@ mod tests {
         let plain = base.replace("https://", "http://");
         let answer = reqwest::get(format!("{plain}/hello")).await;
         assert!(answer.is_err() || !answer.unwrap().status().is_success());
+    }
+
+    /// Once stopped, a server answers nothing more, not even on a connection a client keeps
+    /// alive; a request in flight when it stops is still answered.
+    #[tokio::test]
+    async fn a_stopped_server_closes_kept_alive_connections_after_their_request() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (entered, mut inside) = tokio::sync::mpsc::channel::<()>(1);
+        let router = axum::Router::new()
+            .route("/hello", axum::routing::get(|| async { "hi" }))
+            .route(
+                "/slow",
+                axum::routing::get(move || {
+                    let entered = entered.clone();
+                    async move {
+                        let _ = entered.send(()).await;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        "done"
+                    }
+                }),
+            );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, router, None, async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::new();
+        let base = format!("http://{addr}");
+        let answer = client.get(format!("{base}/hello")).send().await.unwrap();
+        assert_eq!(answer.text().await.unwrap(), "hi");
+        let slow = tokio::spawn({
+            let client = client.clone();
+            let url = format!("{base}/slow");
+            async move { client.get(url).send().await?.text().await }
+        });
+        inside.recv().await.unwrap();
+        let _ = stop.send(());
+        server.await.unwrap();
+        assert_eq!(slow.await.unwrap().unwrap(), "done");
+        assert!(
+            client.get(format!("{base}/hello")).send().await.is_err(),
+            "nothing answers once the server has stopped"
+        );
     }
 }

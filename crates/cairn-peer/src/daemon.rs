@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::orphans;
 use crate::service::PeerService;
 use crate::store::{PieceStore, StoreError};
 use cairn_proto::clock::now_ms;
@@ -319,7 +320,7 @@ impl PoolLink {
             }
             backoff = Duration::from_millis(100);
             tracing::info!(peer = %registered.peer, state = %registered.state, "registered with the pool");
-            self.collect_orphans(&registered.unknown_pieces);
+            self.collect_orphans(&registered);
             let interval = Duration::from_millis(registered.heartbeat_interval_ms.max(50));
             loop {
                 // A finished repair job heartbeats at once, to report in and take the next.
@@ -430,26 +431,48 @@ impl PoolLink {
         self.signed(api::PEER_REGISTER, &body).await
     }
 
-    /// Deletes pieces the pool does not know once they are older than the grace period.
-    fn collect_orphans(&self, unknown: &[PieceHash]) {
-        if unknown.is_empty() {
+    /// Deletes pieces the pool does not know once they are older than the grace period —
+    /// only those stored since this peer met the pool's present index of records (see
+    /// [`crate::orphans`]): a pool on a store made anew may yet recover the others.
+    fn collect_orphans(&self, registered: &PeerRegistered) {
+        let now = now_ms();
+        let since =
+            match orphans::trusted_since(&self.config.data_dir, registered.index.as_deref(), now) {
+                Ok(Some(since)) => since,
+                Ok(None) => {
+                    if !registered.unknown_pieces.is_empty() {
+                        tracing::info!(
+                            unknown = registered.unknown_pieces.len(),
+                            "the pool names no index of records; pieces it does not know are kept"
+                        );
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot remember the pool's index ({e}); nothing is deleted");
+                    return;
+                }
+            };
+        let (since, met) = since;
+        if met == orphans::Met::Changed {
+            tracing::warn!(
+                unknown = registered.unknown_pieces.len(),
+                "the pool's index of records is not the one this peer knew (its store was made anew); every piece held now is kept for it to recover"
+            );
+        }
+        if registered.unknown_pieces.is_empty() {
             return;
         }
         let Ok(inventory) = self.service.store().inventory() else {
             return;
         };
-        let cutoff = now_ms().saturating_sub(
+        let cutoff = now.saturating_sub(
             u64::try_from(self.config.orphan_grace.as_millis()).unwrap_or(u64::MAX),
         );
-        let unknown: std::collections::HashSet<_> = unknown.iter().collect();
-        for (hash, stored_at) in inventory {
-            if unknown.contains(&hash) && stored_at < cutoff {
-                match self.service.store().delete(&hash) {
-                    Ok(_) => {
-                        tracing::info!(piece = %hash, "deleted a piece the pool does not know")
-                    }
-                    Err(e) => tracing::warn!(piece = %hash, "cannot delete orphan piece: {e}"),
-                }
+        for hash in orphans::collectable(&inventory, &registered.unknown_pieces, since, cutoff) {
+            match self.service.store().delete(&hash) {
+                Ok(_) => tracing::info!(piece = %hash, "deleted a piece the pool does not know"),
+                Err(e) => tracing::warn!(piece = %hash, "cannot delete orphan piece: {e}"),
             }
         }
     }

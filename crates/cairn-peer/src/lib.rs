@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod daemon;
+pub mod orphans;
 pub mod repair;
 pub mod server;
 pub mod service;

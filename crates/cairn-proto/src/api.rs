@@ -137,8 +137,15 @@ pub struct PeerRegistered {
     /// How often to heartbeat, in milliseconds.
     pub heartbeat_interval_ms: u64,
     /// Pieces from the inventory the pool has no record of: the peer may delete each once
-    /// it has held it longer than an upload can stay open.
+    /// it has held it longer than an upload can stay open — but only pieces it stored
+    /// since it met the pool's present [`index`](Self::index).
     pub unknown_pieces: Vec<PieceHash>,
+    /// The identity of the pool's index of records (hex), new whenever the pool's store is
+    /// made anew. A peer that knew another index keeps every piece it held then, since the
+    /// pool may have forgotten them (a lost disk); absent from a pool that cannot say,
+    /// and then the peer deletes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
 }
 
 /// Body of [`PEER_HEARTBEAT`].

@@ -141,6 +141,7 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
             Counters::add(&app.counters.pieces_marked_corrupt, missing);
         }
         tracing::info!(peer = %id, address = %body.address, zone = ?body.zone, pieces = piece_count, "peer registered");
+        let index = app.store.index_id().await?;
         probe::spawn_probe(app.clone(), id, body.address);
         Ok(PeerRegistered {
             pool: app.pool_id(),
@@ -148,6 +149,7 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
             state: record.state,
             heartbeat_interval_ms: duration_ms(app.config.timers.heartbeat_interval),
             unknown_pieces,
+            index: Some(data_encoding::HEXLOWER.encode(&index)),
         })
     }
 

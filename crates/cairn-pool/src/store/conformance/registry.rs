@@ -196,3 +196,12 @@ pub(super) async fn registration_updates_details<S: MetadataStore>(store: S) {
     let back = store.register_peer(registration(2), 500).await.unwrap();
     assert_eq!((back.state, back.state_since), (PeerState::Online, 500));
 }
+
+pub(super) async fn the_index_keeps_its_identity<S: MetadataStore>(store: S) {
+    let id = store.index_id().await.unwrap();
+    assert_ne!(id, [0; 16], "an identity made at random");
+    // Records written do not change it.
+    store.register_peer(registration(1), 100).await.unwrap();
+    commit_at(&store, account(1), "/kept", 100).await;
+    assert_eq!(store.index_id().await.unwrap(), id);
+}

@@ -93,6 +93,21 @@ impl RegistryStore for SqliteStore {
         self.write(move |tx| get_peer(tx, &id).sql()).await
     }
 
+    async fn index_id(&self) -> StoreResult<[u8; 16]> {
+        self.write(|tx| {
+            let id: Vec<u8> = query_one(
+                tx,
+                "SELECT id FROM store_identity WHERE only = 1",
+                [],
+                |row| row.get(0),
+            )
+            .sql()?;
+            id.try_into()
+                .map_err(|_| StoreError::Corrupt("the index's identity is not 16 bytes".into()))
+        })
+        .await
+    }
+
     async fn peers(&self) -> StoreResult<Vec<PeerRecord>> {
         self.write(|tx| {
             let mut stmt = tx

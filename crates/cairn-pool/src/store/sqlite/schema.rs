@@ -89,6 +89,15 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX objects_by_account ON objects(account);
     "#,
+    // 4: the index's identity, made once with the store: a peer that meets another knows
+    // the pool may have forgotten pieces it holds (a lost disk, a new store).
+    r#"
+    CREATE TABLE store_identity (
+        only INTEGER PRIMARY KEY CHECK (only = 1),
+        id BLOB NOT NULL CHECK (length(id) = 16)
+    ) STRICT;
+    INSERT INTO store_identity (only, id) VALUES (1, randomblob(16));
+    "#,
 ];
 
 /// The newest schema version this code knows.

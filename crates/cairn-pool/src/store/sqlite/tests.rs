@@ -132,6 +132,19 @@ fn reopening_applies_no_migration_twice_and_newer_schemas_are_refused() {
     );
 }
 
+/// The index's identity is the store's: kept across a reopen, another for a store made
+/// anew in its place (what peers see when a pool loses its disk).
+#[tokio::test]
+async fn the_index_identity_is_kept_by_a_reopen_and_new_for_a_new_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(&dir).index_id().await.unwrap();
+    assert_eq!(open(&dir).index_id().await.unwrap(), first);
+    for file in ["pool.sqlite", "pool.sqlite-wal", "pool.sqlite-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    assert_ne!(open(&dir).index_id().await.unwrap(), first);
+}
+
 #[tokio::test]
 async fn everything_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
