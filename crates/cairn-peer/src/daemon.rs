@@ -12,7 +12,8 @@ use cairn_core::{PieceHash, PoolId};
 use cairn_net::{ConnectError, PoolCallError, SignedClient};
 use cairn_node::{DataDir, IdentityError};
 use cairn_proto::api::{
-    self, Heartbeat, HeartbeatAck, PeerRegistered, PoolInfo, RegisterPeer, RepairJob, RepairReport,
+    self, Heartbeat, HeartbeatAck, PeerRegistered, PoolIndex, PoolInfo, RegisterPeer, RepairJob,
+    RepairReport,
 };
 use cairn_proto::{ErrorBody, OrderAction, PeerAddr};
 use cairn_transfer::{PeerClient, PeerTransport};
@@ -340,6 +341,7 @@ impl PoolLink {
                     .await
                 {
                     Ok(ack) => {
+                        self.observe_index(ack.index.as_ref(), now_ms());
                         deleted = self.apply_deletes(&ack);
                         for job in ack.repairs {
                             tokio::spawn(self.clone().repair(job));
@@ -431,35 +433,45 @@ impl PoolLink {
         self.signed(api::PEER_REGISTER, &body).await
     }
 
+    /// Notes the pool's index as a registration or heartbeat names it (see
+    /// [`crate::orphans`]); answers since when pieces the pool does not know may be deleted,
+    /// `None` if none may.
+    fn observe_index(&self, index: Option<&PoolIndex>, now: u64) -> Option<u64> {
+        match orphans::observe(&self.config.data_dir, index, now) {
+            Ok(Some((since, met))) => {
+                match met {
+                    orphans::Met::Changed => tracing::warn!(
+                        "the pool's index of records is not the one this peer knew (its store was made anew): every piece held now is kept for it to recover"
+                    ),
+                    orphans::Met::RolledBack => tracing::warn!(
+                        "the pool's index of records is behind what this peer saw (its store was restored from an older copy): every piece held now is kept for it to recover"
+                    ),
+                    orphans::Met::Known | orphans::Met::First => {}
+                }
+                Some(since)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("cannot remember the pool's index ({e}); nothing is deleted");
+                None
+            }
+        }
+    }
+
     /// Deletes pieces the pool does not know once they are older than the grace period —
-    /// only those stored since this peer met the pool's present index of records (see
-    /// [`crate::orphans`]): a pool on a store made anew may yet recover the others.
+    /// only those stored since this peer met the pool's index as it is (see
+    /// [`crate::orphans`]): a pool on a store made anew or restored may yet recover the others.
     fn collect_orphans(&self, registered: &PeerRegistered) {
         let now = now_ms();
-        let since =
-            match orphans::trusted_since(&self.config.data_dir, registered.index.as_deref(), now) {
-                Ok(Some(since)) => since,
-                Ok(None) => {
-                    if !registered.unknown_pieces.is_empty() {
-                        tracing::info!(
-                            unknown = registered.unknown_pieces.len(),
-                            "the pool names no index of records; pieces it does not know are kept"
-                        );
-                    }
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!("cannot remember the pool's index ({e}); nothing is deleted");
-                    return;
-                }
-            };
-        let (since, met) = since;
-        if met == orphans::Met::Changed {
-            tracing::warn!(
-                unknown = registered.unknown_pieces.len(),
-                "the pool's index of records is not the one this peer knew (its store was made anew); every piece held now is kept for it to recover"
-            );
-        }
+        let Some(since) = self.observe_index(registered.index.as_ref(), now) else {
+            if !registered.unknown_pieces.is_empty() {
+                tracing::info!(
+                    unknown = registered.unknown_pieces.len(),
+                    "pieces the pool does not know are kept: it names no index of records it keeps"
+                );
+            }
+            return;
+        };
         if registered.unknown_pieces.is_empty() {
             return;
         }
@@ -469,7 +481,15 @@ impl PoolLink {
         let cutoff = now.saturating_sub(
             u64::try_from(self.config.orphan_grace.as_millis()).unwrap_or(u64::MAX),
         );
-        for hash in orphans::collectable(&inventory, &registered.unknown_pieces, since, cutoff) {
+        let doomed = orphans::collectable(&inventory, &registered.unknown_pieces, since, cutoff);
+        let kept = registered.unknown_pieces.len() - doomed.len();
+        if kept > 0 {
+            tracing::info!(
+                kept,
+                "pieces the pool does not know are kept (held since before its index, or within the grace period)"
+            );
+        }
+        for hash in doomed {
             match self.service.store().delete(&hash) {
                 Ok(_) => tracing::info!(piece = %hash, "deleted a piece the pool does not know"),
                 Err(e) => tracing::warn!(piece = %hash, "cannot delete orphan piece: {e}"),

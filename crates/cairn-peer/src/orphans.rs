@@ -1,53 +1,76 @@
 //! Which pieces the pool does not know a peer may delete: only pieces stored since the peer
-//! met the pool's present index of records, and held longer than the grace period. A pool
-//! whose store was made anew (a lost disk) has another index, so its peers keep everything
-//! they held before and the pool's records can be recovered from them.
+//! last met the pool's index of records as it had been, and held longer than the grace
+//! period. A pool whose store was made anew (a lost disk) shows another index, and one
+//! restored from an older copy a lower generation than the peer saw; either way the peer
+//! keeps everything it held then, so the pool's records can be recovered from its peers.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use cairn_core::PieceHash;
 use cairn_node::IdentityError;
+use cairn_proto::api::PoolIndex;
 
-/// File remembering the pool's index this peer last met, and since when (Unix ms) the pool's
-/// word that it does not know a piece is trusted: `{index} {since}`.
+/// File remembering the pool's index this peer last met, the highest generation it saw,
+/// and since when (Unix ms) the pool's word that it does not know a piece is trusted:
+/// `{index} {generation} {since}`.
 pub const INDEX_FILE: &str = "pool.index";
 
 /// The longest index identity accepted (the pool sends 32 hex digits).
 const MAX_INDEX_LEN: usize = 64;
 
-/// How this registration's index compares with the one the peer remembers.
+/// How the index the pool names compares with the one the peer remembers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Met {
-    /// The index the peer knew.
+    /// The index the peer knew, as far on or further.
     Known,
     /// The first index the peer has met (or its memory of one was unreadable).
     First,
     /// Another index than the one the peer knew: the pool's records were made anew.
     Changed,
+    /// The index the peer knew, at a lower generation than it saw: an older copy.
+    RolledBack,
 }
 
-/// Since when (Unix ms) pieces the pool does not know may be deleted, and how the index
-/// compared; `None` when the pool named no usable index (nothing may be deleted then).
-/// Meeting an index for the first time, or another one, trusts the pool's word only for
-/// pieces stored from `now` on, and remembers that durably before anything is deleted.
-pub(crate) fn trusted_since(
+/// What the peer remembers of the pool's index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Memory {
+    id: String,
+    generation: u64,
+    since: u64,
+}
+
+/// Notes the pool's index as a registration or heartbeat names it, and answers since when
+/// (Unix ms) pieces the pool does not know may be deleted, with how the index compared;
+/// `None` when the pool named no usable index (nothing may be deleted then). Meeting an
+/// index for the first time, another one, or an older state of it trusts the pool's word
+/// only for pieces stored from `now` on; the memory is durable before anything is deleted.
+pub(crate) fn observe(
     data_dir: &Path,
-    index: Option<&str>,
+    index: Option<&PoolIndex>,
     now: u64,
 ) -> Result<Option<(u64, Met)>, IdentityError> {
-    let Some(index) = index.filter(|i| usable(i)) else {
+    let Some(index) = index.filter(|i| usable(&i.id)) else {
         return Ok(None);
     };
     let path = data_dir.join(INDEX_FILE);
     let remembered = std::fs::read_to_string(&path).ok().and_then(|t| parse(&t));
-    let met = match &remembered {
-        Some((known, since)) if known == index => return Ok(Some((*since, Met::Known))),
-        Some(_) => Met::Changed,
-        None => Met::First,
+    let (met, since) = match &remembered {
+        Some(m) if m.id == index.id && index.generation >= m.generation => (Met::Known, m.since),
+        Some(m) if m.id == index.id => (Met::RolledBack, now),
+        Some(_) => (Met::Changed, now),
+        None => (Met::First, now),
     };
-    cairn_node::write_private_file(data_dir, &path, format!("{index} {now}\n").as_bytes())?;
-    Ok(Some((now, met)))
+    let memory = Memory {
+        id: index.id.clone(),
+        generation: index.generation,
+        since,
+    };
+    if remembered.as_ref() != Some(&memory) {
+        let text = format!("{} {} {}\n", memory.id, memory.generation, memory.since);
+        cairn_node::write_private_file(data_dir, &path, text.as_bytes())?;
+    }
+    Ok(Some((since, met)))
 }
 
 fn usable(index: &str) -> bool {
@@ -56,10 +79,16 @@ fn usable(index: &str) -> bool {
         && index.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-fn parse(text: &str) -> Option<(String, u64)> {
-    let (index, since) = text.trim().split_once(' ')?;
-    usable(index).then_some(())?;
-    Some((index.to_owned(), since.parse().ok()?))
+fn parse(text: &str) -> Option<Memory> {
+    let mut words = text.split_ascii_whitespace();
+    let id = words.next().filter(|i| usable(i))?.to_owned();
+    let generation = words.next()?.parse().ok()?;
+    let since = words.next()?.parse().ok()?;
+    words.next().is_none().then_some(Memory {
+        id,
+        generation,
+        since,
+    })
 }
 
 /// The pieces of `inventory` (hash, stored at) that may be deleted: unknown to the pool,
@@ -84,41 +113,41 @@ pub(crate) fn collectable(
 mod tests {
     use super::*;
 
+    fn index(id: &str, generation: u64) -> PoolIndex {
+        PoolIndex {
+            id: id.to_owned(),
+            generation,
+        }
+    }
+
     #[test]
-    fn an_index_is_trusted_from_when_it_was_first_met() {
+    fn an_index_is_trusted_from_when_it_was_first_met_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        assert_eq!(trusted_since(d, None, 100).unwrap(), None);
-        assert_eq!(trusted_since(d, Some(""), 100).unwrap(), None);
-        assert_eq!(trusted_since(d, Some("a b"), 100).unwrap(), None);
+        assert_eq!(observe(d, None, 100).unwrap(), None);
+        assert_eq!(observe(d, Some(&index("", 1)), 100).unwrap(), None);
+        assert_eq!(observe(d, Some(&index("a b", 1)), 100).unwrap(), None);
         assert!(
             !d.join(INDEX_FILE).exists(),
             "nothing remembered of no index"
         );
-        assert_eq!(
-            trusted_since(d, Some("aa11"), 100).unwrap(),
-            Some((100, Met::First))
-        );
-        // The same index later (a pool restarted on its store) keeps the first meeting.
-        assert_eq!(
-            trusted_since(d, Some("aa11"), 500).unwrap(),
-            Some((100, Met::Known))
-        );
+        let aa = |generation, now| observe(d, Some(&index("aa11", generation)), now).unwrap();
+        assert_eq!(aa(5, 100), Some((100, Met::First)));
+        // The same index, as far on or further (a pool restarted on its store, working).
+        assert_eq!(aa(5, 300), Some((100, Met::Known)));
+        assert_eq!(aa(9, 500), Some((100, Met::Known)));
+        // Behind what the peer saw: an older copy of the store; trusted only from now.
+        assert_eq!(aa(7, 600), Some((600, Met::RolledBack)));
+        assert_eq!(aa(8, 700), Some((600, Met::Known)));
         // Another index (a store made anew) is trusted only from now.
-        assert_eq!(
-            trusted_since(d, Some("bb22"), 900).unwrap(),
-            Some((900, Met::Changed))
-        );
-        assert_eq!(
-            trusted_since(d, Some("bb22"), 950).unwrap(),
-            Some((900, Met::Known))
-        );
+        let bb = |generation, now| observe(d, Some(&index("bb22", generation)), now).unwrap();
+        assert_eq!(bb(0, 900), Some((900, Met::Changed)));
+        assert_eq!(bb(3, 950), Some((900, Met::Known)));
         // A damaged memory trusts nothing held before now.
-        std::fs::write(d.join(INDEX_FILE), "bb22 not-a-time").unwrap();
-        assert_eq!(
-            trusted_since(d, Some("bb22"), 1200).unwrap(),
-            Some((1200, Met::First))
-        );
+        for damaged in ["bb22 3", "bb22 three 900", "bb22 3 900 extra", ""] {
+            std::fs::write(d.join(INDEX_FILE), damaged).unwrap();
+            assert_eq!(bb(3, 1200), Some((1200, Met::First)), "{damaged:?}");
+        }
     }
 
     #[test]

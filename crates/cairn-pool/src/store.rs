@@ -28,9 +28,9 @@ pub use cairn_core::ObjectId;
 pub use deletions::DeletionStore;
 pub use error::StoreError;
 pub use model::{
-    AuditTally, CommitObject, HeartbeatStats, LevelEntry, NewUpload, ObjectRecord, ObjectSegment,
-    ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage, PiecePlacement,
-    SegmentCommit, StoreStats, StoredSegment, UploadRecord, peer_addr,
+    AuditTally, CommitObject, HeartbeatStats, IndexMark, LevelEntry, NewUpload, ObjectRecord,
+    ObjectSegment, ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage,
+    PiecePlacement, SegmentCommit, StoreStats, StoredSegment, UploadRecord, peer_addr,
 };
 pub use objects::ObjectStore;
 pub use registry::RegistryStore;

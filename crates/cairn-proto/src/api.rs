@@ -140,12 +140,22 @@ pub struct PeerRegistered {
     /// it has held it longer than an upload can stay open — but only pieces it stored
     /// since it met the pool's present [`index`](Self::index).
     pub unknown_pieces: Vec<PieceHash>,
-    /// The identity of the pool's index of records (hex), new whenever the pool's store is
-    /// made anew. A peer that knew another index keeps every piece it held then, since the
-    /// pool may have forgotten them (a lost disk); absent from a pool that cannot say,
-    /// and then the peer deletes nothing.
+    /// The pool's index of records; absent from a pool that cannot say, and then the peer
+    /// deletes no piece the pool does not know.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<String>,
+    pub index: Option<PoolIndex>,
+}
+
+/// Which index of records a pool keeps, and how far it has got. A peer that meets another
+/// identity (a store made anew: a lost disk) or a lower generation than it saw (a store
+/// restored from an older copy) keeps every piece it held then, since the pool may have
+/// forgotten them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolIndex {
+    /// Made at random with the pool's store (hex).
+    pub id: String,
+    /// Grows with every change to where pieces are recorded.
+    pub generation: u64,
 }
 
 /// Body of [`PEER_HEARTBEAT`].
@@ -171,6 +181,9 @@ pub struct HeartbeatAck {
     /// Repair jobs for this peer to run.
     #[serde(default)]
     pub repairs: Vec<RepairJob>,
+    /// The pool's index of records now (see [`PoolIndex`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<PoolIndex>,
 }
 
 /// A repair job: rebuild a segment's missing pieces from the ones that remain (Reed–Solomon

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use cairn_core::PeerId;
-use cairn_proto::api::{Heartbeat, HeartbeatAck, PeerRegistered, RegisterPeer, RepairReport};
+use cairn_proto::api::{
+    Heartbeat, HeartbeatAck, PeerRegistered, PoolIndex, RegisterPeer, RepairReport,
+};
 use cairn_proto::limits::{MAX_PEER_ADDRESS_LEN, MAX_ZONE_LEN};
 use cairn_proto::{Holder, OrderAction, PeerState};
 
@@ -14,7 +16,7 @@ use crate::app::{App, SignError};
 use crate::counters::Counters;
 use crate::probe;
 use crate::repair::{self, RepairError};
-use crate::store::{HeartbeatStats, MetadataStore, PeerRegistration, StoreError};
+use crate::store::{HeartbeatStats, IndexMark, MetadataStore, PeerRegistration, StoreError};
 
 /// Most delete orders sent with one heartbeat answer.
 const DELETES_PER_HEARTBEAT: u32 = 1000;
@@ -141,7 +143,7 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
             Counters::add(&app.counters.pieces_marked_corrupt, missing);
         }
         tracing::info!(peer = %id, address = %body.address, zone = ?body.zone, pieces = piece_count, "peer registered");
-        let index = app.store.index_id().await?;
+        let index = pool_index(app.store.index_mark().await?);
         probe::spawn_probe(app.clone(), id, body.address);
         Ok(PeerRegistered {
             pool: app.pool_id(),
@@ -149,7 +151,7 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
             state: record.state,
             heartbeat_interval_ms: duration_ms(app.config.timers.heartbeat_interval),
             unknown_pieces,
-            index: Some(data_encoding::HEXLOWER.encode(&index)),
+            index: Some(index),
         })
     }
 
@@ -187,10 +189,12 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
                 )
             })
             .collect::<Result<_, _>>()?;
+        let index = pool_index(app.store.index_mark().await?);
         Ok(HeartbeatAck {
             state: record.state,
             delete,
             repairs: app.repairs.take_for(id),
+            index: Some(index),
         })
     }
 
@@ -252,5 +256,13 @@ mod tests {
         assert!(check_zone(Some("")).is_err());
         assert!(check_zone(Some("a b")).is_err());
         assert!(check_zone(Some(&"z".repeat(65))).is_err());
+    }
+}
+
+/// The store's index mark as peers are told it.
+fn pool_index(mark: IndexMark) -> PoolIndex {
+    PoolIndex {
+        id: data_encoding::HEXLOWER.encode(&mark.id),
+        generation: mark.generation,
     }
 }

@@ -224,7 +224,7 @@ macro_rules! __store_conformance_cases {
             registry::registration_and_heartbeats,
             registry::health_updates_are_applied,
             registry::registration_updates_details,
-            registry::the_index_keeps_its_identity,
+            registry::the_index_keeps_its_identity_and_counts_where_pieces_go,
             objects::uncommitted_uploads_are_invisible,
             objects::spare_placements_are_collected_on_commit,
             objects::abort_and_expiry_collect_uploads,

@@ -68,6 +68,18 @@ impl PeerRecord {
     }
 }
 
+/// Which index of records the store is, and how far it has got: the identity is made with
+/// the store and kept for its life; the generation grows with every transaction that
+/// records where a piece is (a placement, a segment's commit, a repair). A store made anew
+/// has another identity; one restored from an older copy, a lower generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexMark {
+    /// Made at random when the store was created.
+    pub id: [u8; 16],
+    /// Transactions so far that recorded a piece's place.
+    pub generation: u64,
+}
+
 /// What a heartbeat reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeartbeatStats {

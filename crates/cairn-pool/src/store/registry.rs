@@ -54,11 +54,10 @@ pub trait RegistryStore: Send + Sync + 'static {
         now: u64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// The identity of this index of records: made when the store is created and kept for
-    /// as long as it lives, so a store made anew (a lost disk) has another. Peers that meet
-    /// an index other than the one they knew keep every piece they held, since the pool may
-    /// have forgotten them.
-    fn index_id(&self) -> impl Future<Output = StoreResult<[u8; 16]>> + Send;
+    /// Which index of records this is and its generation (see [`IndexMark`]). Peers that
+    /// meet another index, or a lower generation than they saw, keep every piece they held,
+    /// since the pool may have forgotten them.
+    fn index_mark(&self) -> impl Future<Output = StoreResult<IndexMark>> + Send;
 
     /// Counts one audit of `peer` (passed or failed) and returns its tally.
     /// [`StoreError::NotFound`] for an unknown peer.

@@ -22,10 +22,10 @@ use cairn_core::{AccountId, PeerId, PieceHash, Redundancy, RedundancyPolicy};
 use rusqlite::{Connection, OptionalExtension, Row, RowIndex, Transaction, params};
 
 use super::{
-    AuditTally, CommitObject, DeletionStore, HeartbeatStats, LevelEntry, NewUpload, ObjectId,
-    ObjectRecord, ObjectSegment, ObjectStore, ObjectSummary, PeerHealthUpdate, PeerRecord,
-    PeerRegistration, PeerUsage, PiecePlacement, RegistryStore, RepairStore, SegmentCommit,
-    StoreError, StoreResult, StoreStats, StoredSegment, UploadRecord,
+    AuditTally, CommitObject, DeletionStore, HeartbeatStats, IndexMark, LevelEntry, NewUpload,
+    ObjectId, ObjectRecord, ObjectSegment, ObjectStore, ObjectSummary, PeerHealthUpdate,
+    PeerRecord, PeerRegistration, PeerUsage, PiecePlacement, RegistryStore, RepairStore,
+    SegmentCommit, StoreError, StoreResult, StoreStats, StoredSegment, UploadRecord,
 };
 use crate::scoring::PeerScoring;
 use crate::state::PeerState;
@@ -263,6 +263,17 @@ fn insert_upload(tx: &Transaction<'_>, upload: &NewUpload) -> StoreResult<()> {
     Ok(())
 }
 
+/// Counts a transaction that records where pieces are (see [`IndexMark`]).
+fn advance_generation(tx: &Transaction<'_>) -> StoreResult<()> {
+    exec(
+        tx,
+        "UPDATE store_identity SET generation = generation + 1 WHERE only = 1",
+        [],
+    )
+    .sql()
+    .map(drop)
+}
+
 /// Records put orders handed out for pieces of open upload `upload` (see
 /// [`ObjectStore::record_placement`]); the caller checked the upload is open.
 fn insert_placements(
@@ -270,6 +281,7 @@ fn insert_placements(
     upload: &ObjectId,
     pieces: Vec<PiecePlacement>,
 ) -> StoreResult<()> {
+    advance_generation(tx)?;
     let mut insert = tx
         .prepare_cached(
             "INSERT OR REPLACE INTO placements (object, segment, fragment, peer, hash, size) \
@@ -307,6 +319,7 @@ fn record_segment(
     upload: &ObjectId,
     segment: SegmentCommit,
 ) -> StoreResult<()> {
+    advance_generation(tx)?;
     let id = upload.as_bytes().as_slice();
     exec(
         tx,

@@ -205,6 +205,7 @@ mod tests {
             state: PeerState::Online,
             delete: vec![order],
             repairs: Vec::new(),
+            index: None,
         });
         let lost = peer.heartbeat();
         assert_eq!(lost.deleted, vec![piece]);

@@ -197,11 +197,33 @@ pub(super) async fn registration_updates_details<S: MetadataStore>(store: S) {
     assert_eq!((back.state, back.state_since), (PeerState::Online, 500));
 }
 
-pub(super) async fn the_index_keeps_its_identity<S: MetadataStore>(store: S) {
-    let id = store.index_id().await.unwrap();
-    assert_ne!(id, [0; 16], "an identity made at random");
-    // Records written do not change it.
+pub(super) async fn the_index_keeps_its_identity_and_counts_where_pieces_go<S: MetadataStore>(
+    store: S,
+) {
+    let first = store.index_mark().await.unwrap();
+    assert_ne!(first.id, [0; 16], "an identity made at random");
+    // A registration records no piece; placements and commits do, each time.
     store.register_peer(registration(1), 100).await.unwrap();
-    commit_at(&store, account(1), "/kept", 100).await;
-    assert_eq!(store.index_id().await.unwrap(), id);
+    assert_eq!(store.index_mark().await.unwrap(), first);
+    let upload = new_upload(account(1), "/kept", 100);
+    let id = upload.id;
+    store.begin_upload(upload).await.unwrap();
+    store.record_placement(id, pieces(0)).await.unwrap();
+    let placed = store.index_mark().await.unwrap();
+    assert_eq!(placed.id, first.id);
+    assert!(placed.generation > first.generation);
+    commit_at(&store, account(1), "/other", 100).await;
+    let committed = store.index_mark().await.unwrap();
+    assert_eq!(committed.id, first.id);
+    assert!(committed.generation > placed.generation);
+    // Reading, listing and deleting do not count.
+    store
+        .list_objects(account(1), String::new(), None, 10)
+        .await
+        .unwrap();
+    store
+        .delete_object(account(1), "/other".to_owned(), 200)
+        .await
+        .unwrap();
+    assert_eq!(store.index_mark().await.unwrap(), committed);
 }

@@ -93,17 +93,19 @@ impl RegistryStore for SqliteStore {
         self.write(move |tx| get_peer(tx, &id).sql()).await
     }
 
-    async fn index_id(&self) -> StoreResult<[u8; 16]> {
+    async fn index_mark(&self) -> StoreResult<IndexMark> {
         self.write(|tx| {
-            let id: Vec<u8> = query_one(
+            let (id, generation): (Vec<u8>, u64) = query_one(
                 tx,
-                "SELECT id FROM store_identity WHERE only = 1",
+                "SELECT id, generation FROM store_identity WHERE only = 1",
                 [],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, uint(row, 1)?)),
             )
             .sql()?;
-            id.try_into()
-                .map_err(|_| StoreError::Corrupt("the index's identity is not 16 bytes".into()))
+            let id = id
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("the index's identity is not 16 bytes".into()))?;
+            Ok(IndexMark { id, generation })
         })
         .await
     }

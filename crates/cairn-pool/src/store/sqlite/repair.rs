@@ -168,6 +168,9 @@ impl RepairStore for SqliteStore {
                 )
                 .sql()?;
             }
+            if !added.is_empty() {
+                advance_generation(tx)?;
+            }
             for piece in &added {
                 exec(
                     tx,

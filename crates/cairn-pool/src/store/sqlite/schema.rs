@@ -89,14 +89,17 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX objects_by_account ON objects(account);
     "#,
-    // 4: the index's identity, made once with the store: a peer that meets another knows
-    // the pool may have forgotten pieces it holds (a lost disk, a new store).
+    // 4: the index's identity, made once with the store, and its generation, counting the
+    // transactions that record where pieces are: a peer that meets another identity, or a
+    // lower generation than it saw, knows the pool may have forgotten pieces it holds (a
+    // lost disk, a store restored from an older copy).
     r#"
     CREATE TABLE store_identity (
         only INTEGER PRIMARY KEY CHECK (only = 1),
-        id BLOB NOT NULL CHECK (length(id) = 16)
+        id BLOB NOT NULL CHECK (length(id) = 16),
+        generation INTEGER NOT NULL
     ) STRICT;
-    INSERT INTO store_identity (only, id) VALUES (1, randomblob(16));
+    INSERT INTO store_identity (only, id, generation) VALUES (1, randomblob(16), 0);
     "#,
 ];
 

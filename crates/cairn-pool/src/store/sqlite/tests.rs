@@ -137,12 +137,19 @@ fn reopening_applies_no_migration_twice_and_newer_schemas_are_refused() {
 #[tokio::test]
 async fn the_index_identity_is_kept_by_a_reopen_and_new_for_a_new_store() {
     let dir = tempfile::tempdir().unwrap();
-    let first = open(&dir).index_id().await.unwrap();
-    assert_eq!(open(&dir).index_id().await.unwrap(), first);
+    let first = {
+        let store = open(&dir);
+        crate::store::conformance::committed_object(&store).await;
+        store.index_mark().await.unwrap()
+    };
+    assert!(first.generation > 0);
+    assert_eq!(open(&dir).index_mark().await.unwrap(), first);
     for file in ["pool.sqlite", "pool.sqlite-wal", "pool.sqlite-shm"] {
         let _ = std::fs::remove_file(dir.path().join(file));
     }
-    assert_ne!(open(&dir).index_id().await.unwrap(), first);
+    let anew = open(&dir).index_mark().await.unwrap();
+    assert_ne!(anew.id, first.id);
+    assert_eq!(anew.generation, 0);
 }
 
 #[tokio::test]
