@@ -34,6 +34,21 @@ fn piece_files(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The index generation each peer remembers having seen (`pool.index`:
+/// `{index} {generation} {since}`).
+fn generations(dir: &Path) -> Vec<u64> {
+    (0..PEERS)
+        .map(|i| {
+            let text = std::fs::read_to_string(
+                dir.join(format!("peer{i}"))
+                    .join(cairn_peer::orphans::INDEX_FILE),
+            )
+            .unwrap();
+            text.split_whitespace().nth(1).unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
 /// Starts the pool on `config`, retrying while its old socket still holds the port.
 async fn start_pool(config: &PoolConfig) -> RunningPool {
     let start = Instant::now();
@@ -213,8 +228,20 @@ async fn peers_keep_the_pieces_of_a_pool_restored_from_an_older_copy() {
     }
     let pool = start_pool(&config).await;
     wait_settled(&url).await;
+    let before = generations(dir.path());
     put(&drive, dir.path(), "/new", 2).await;
-    wait_settled(&url).await;
+    let start = Instant::now();
+    while generations(dir.path())
+        .iter()
+        .zip(&before)
+        .any(|(now, then)| now <= then)
+    {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the peers did not hear of the newer file"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let stored = piece_files(dir.path());
 
     // The store is restored from the copy, and the peers restart (so they register again

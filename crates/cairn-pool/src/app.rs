@@ -19,6 +19,7 @@ use crate::quota::Quotas;
 use crate::rate::KeyRates;
 use crate::rebalance::Rebalancer;
 use crate::repair::Repairs;
+use crate::store::{IndexMark, MetadataStore, StoreError};
 
 /// Shared state of a running pool.
 pub struct App<S> {
@@ -49,7 +50,14 @@ pub struct App<S> {
     /// The time every service and background loop reads ([`cairn_proto::clock::system`]
     /// outside tests).
     pub clock: SharedClock,
+    /// The store's index mark as last read, and when (by [`App::clock`]), so heartbeats
+    /// do not each read it (see [`App::index_mark`]).
+    pub index_mark: Mutex<Option<(IndexMark, u64)>>,
 }
+
+/// How old an index mark peers may be told, in milliseconds: a mark a little behind costs a
+/// peer nothing but a later notice that the pool's index went back.
+pub const INDEX_MARK_FRESH_MS: u64 = 1000;
 
 /// The pool could not sign an order with its own key (a bug: the order named another pool).
 #[derive(Debug, thiserror::Error)]
@@ -95,5 +103,37 @@ impl<S> App<S> {
             expires_at,
         };
         Ok(self.signer.sign(order)?)
+    }
+}
+
+impl<S: MetadataStore> App<S> {
+    /// The store's index mark, read at most once per [`INDEX_MARK_FRESH_MS`]; never one
+    /// behind a mark already given out by this process.
+    pub async fn index_mark(&self) -> Result<IndexMark, StoreError> {
+        let now = self.now_ms();
+        let cached = *self
+            .index_mark
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((mark, at)) = cached
+            && now.saturating_sub(at) < INDEX_MARK_FRESH_MS
+        {
+            return Ok(mark);
+        }
+        let mark = self.store.index_mark().await?;
+        let mut cached = self
+            .index_mark
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *cached {
+            // A slower read must not replace a newer mark.
+            Some((newer, _)) if newer.id == mark.id && newer.generation > mark.generation => {
+                Ok(newer)
+            }
+            _ => {
+                *cached = Some((mark, now));
+                Ok(mark)
+            }
+        }
     }
 }

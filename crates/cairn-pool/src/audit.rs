@@ -484,6 +484,7 @@ mod tests {
             rates: Default::default(),
             quotas: Default::default(),
             clock: cairn_proto::clock::system(),
+            index_mark: Default::default(),
         };
         (app, dir)
     }

@@ -123,6 +123,7 @@ impl RunningPool {
             rates: Mutex::new(rates),
             quotas: Default::default(),
             clock: cairn_proto::clock::system(),
+            index_mark: Default::default(),
         });
         let pool = app.pool_id();
         let (stop, stopped) = watch::channel(false);

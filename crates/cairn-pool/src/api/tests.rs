@@ -58,6 +58,7 @@ impl TestPool {
             rates: Default::default(),
             quotas: Default::default(),
             clock: cairn_proto::clock::system(),
+            index_mark: Default::default(),
         });
         let router = super::router(app);
         let server = tokio::spawn(async move {

@@ -143,7 +143,7 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
             Counters::add(&app.counters.pieces_marked_corrupt, missing);
         }
         tracing::info!(peer = %id, address = %body.address, zone = ?body.zone, pieces = piece_count, "peer registered");
-        let index = pool_index(app.store.index_mark().await?);
+        let index = pool_index(app.index_mark().await?);
         probe::spawn_probe(app.clone(), id, body.address);
         Ok(PeerRegistered {
             pool: app.pool_id(),
@@ -189,7 +189,7 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
                 )
             })
             .collect::<Result<_, _>>()?;
-        let index = pool_index(app.store.index_mark().await?);
+        let index = pool_index(app.index_mark().await?);
         Ok(HeartbeatAck {
             state: record.state,
             delete,

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use cairn_core::{AccountId, PeerId, PieceHash};
 use cairn_proto::api::{
     BeginUpload, CommitUpload, CommittedPiece, FragmentInfo, Heartbeat, LastSegment, PlaceSegment,
-    RepairReport, SegmentPlaced,
+    RegisterPeer, RepairReport, SegmentPlaced,
 };
 use cairn_proto::clock::ManualClock;
 use cairn_proto::{OrderSigner, Receipt, RequestVerifier};
@@ -27,6 +27,7 @@ const START_MS: u64 = 1_800_000_000_000;
 /// A pool's state with peers `1..=peers` registered (online), no server.
 struct Pool {
     app: Arc<App<SqliteStore>>,
+    clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -37,6 +38,7 @@ impl Pool {
         let mut config = PoolConfig::new(dir.path().to_owned(), ([127, 0, 0, 1], 0).into());
         config.spares = 0;
         configure(&mut config);
+        let clock = ManualClock::at(START_MS);
         let app = Arc::new(App {
             store,
             signer: OrderSigner::new(SigningKey::from_bytes(&[1; 32])),
@@ -49,7 +51,8 @@ impl Pool {
             rebalance: crate::rebalance::Rebalancer::default(),
             rates: Default::default(),
             quotas: Default::default(),
-            clock: ManualClock::at(START_MS),
+            clock: clock.clone(),
+            index_mark: Default::default(),
         });
         for n in 1..=peers {
             let registration = PeerRegistration {
@@ -65,7 +68,11 @@ impl Pool {
                 .await
                 .unwrap();
         }
-        Self { app, _dir: dir }
+        Self {
+            app,
+            clock,
+            _dir: dir,
+        }
     }
 
     fn uploads(&self) -> Uploads<'_, SqliteStore> {
@@ -396,4 +403,55 @@ async fn an_upload_goes_by_the_clients_object_id_and_a_taken_one_is_refused() {
     // Without an id (an earlier client) the pool picks a fresh one.
     let begun = pool.uploads().begin(account(), begin(None)).await.unwrap();
     assert_ne!(begun.upload, object.to_string());
+}
+
+/// Registrations and heartbeats name the store's index and its generation, read at most
+/// once a second for all of them, never going back within one process.
+#[tokio::test]
+async fn peers_are_told_the_index_and_a_generation_at_most_a_second_old() {
+    let pool = Pool::start(4, |_| {}).await;
+    let registry = Registry::new(&pool.app);
+    let beat = Heartbeat {
+        used: 0,
+        piece_count: 0,
+        load: 0,
+        deleted: Vec::new(),
+    };
+    let mark = pool.app.store.index_mark().await.unwrap();
+    let told = registry.heartbeat(peer(1), beat.clone()).await.unwrap();
+    let index = told.index.unwrap();
+    assert_eq!(index.id, data_encoding::HEXLOWER.encode(&mark.id));
+    assert_eq!(index.generation, mark.generation);
+
+    // A placement moves the generation on; peers hear of it within a second.
+    let segment = segment(100);
+    pool.uploads()
+        .begin(account(), begin(Some(segment)))
+        .await
+        .unwrap();
+    let now = pool.app.store.index_mark().await.unwrap();
+    assert!(now.generation > mark.generation);
+    let soon = registry.heartbeat(peer(1), beat.clone()).await.unwrap();
+    assert_eq!(
+        soon.index.unwrap().generation,
+        mark.generation,
+        "read once a second"
+    );
+    pool.clock.advance(crate::app::INDEX_MARK_FRESH_MS);
+    let later = registry.heartbeat(peer(1), beat.clone()).await.unwrap();
+    assert_eq!(later.index.unwrap().generation, now.generation);
+    let registered = registry
+        .register(
+            peer(2),
+            RegisterPeer {
+                address: "http://127.0.0.2:7000".parse().unwrap(),
+                zone: Some("z2".into()),
+                capacity: 1 << 30,
+                used: 0,
+                pieces: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(registered.index.unwrap().generation, now.generation);
 }
