@@ -482,7 +482,7 @@ impl PoolLink {
             u64::try_from(self.config.orphan_grace.as_millis()).unwrap_or(u64::MAX),
         );
         let doomed = orphans::collectable(&inventory, &registered.unknown_pieces, since, cutoff);
-        let kept = registered.unknown_pieces.len() - doomed.len();
+        let kept = registered.unknown_pieces.len().saturating_sub(doomed.len());
         if kept > 0 {
             tracing::info!(
                 kept,
