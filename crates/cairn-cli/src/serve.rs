@@ -118,6 +118,10 @@ pub struct PeerArgs {
     /// a certificate made from the peer's identity).
     #[arg(long)]
     tls: bool,
+    /// Join the pool at --pool though this peer belongs to another, whose pool.key is lost
+    /// for good; every piece held is kept for the new pool to recover.
+    #[arg(long)]
+    join_new_pool: bool,
 }
 
 /// What `cairn peer` can do besides running.
@@ -235,6 +239,7 @@ pub fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     config.zone = args.zone;
     config.advertise = args.advertise;
     config.tls = args.tls;
+    config.join_new_pool = args.join_new_pool;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let peer = RunningPeer::start(config).await?;

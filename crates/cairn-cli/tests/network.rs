@@ -751,3 +751,77 @@ async fn logs_written_to_a_file_carry_no_colour_codes() {
         );
     }
 }
+
+/// Issue 16: a peer whose pool is gone for good (its `pool.key` lost with its disk) joins a
+/// new pool only on the operator's word (`--join-new-pool`), keeping every piece it held;
+/// without it the peer refuses, says what to do, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_joins_a_new_pool_only_when_told_and_keeps_its_pieces() {
+    let mut net = Network::start(4, &[]).await;
+    let alice = net.account(1);
+    let upload = begin(&alice, &enc("kept"), "ec:2+2").await;
+    let mut data = vec![0u8; 20_000];
+    rand::rng().fill_bytes(&mut data);
+    upload_segment(&alice, &upload.upload, 0, &data).await;
+    let held = peer_info(net.peers[0].url()).await.piece_count;
+    assert_eq!(held, 1);
+    assert!(net.pool.stop(Duration::from_secs(10)));
+    assert!(net.peers[0].stop(Duration::from_secs(10)));
+
+    let new_pool = start_pool(&net.root.join("pool-new"), "127.0.0.1:0", &[]);
+    let peer_dir = net.root.join("peer0");
+    let pool_file = peer_dir.join("pool.id");
+    let before = std::fs::read_to_string(&pool_file).unwrap();
+    let mut refused = std::process::Command::new(cairn())
+        .args(peer_args(new_pool.url(), &peer_dir, "1GiB", None, &[]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let exited = wait_until("the peer to refuse the new pool", SETTLE, || {
+        let exited = refused.try_wait().unwrap();
+        async move { exited }
+    })
+    .await;
+    let exit = exited.unwrap_or_else(|e| {
+        let _ = refused.kill();
+        panic!("{e}")
+    });
+    assert!(!exit.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut refused.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("--join-new-pool"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&pool_file).unwrap(), before);
+
+    let joined = Daemon::start(
+        &cairn(),
+        &peer_args(
+            new_pool.url(),
+            &peer_dir,
+            "1GiB",
+            None,
+            &["--join-new-pool"],
+        ),
+        READY,
+    )
+    .unwrap();
+    let online = wait_online(new_pool.url(), 1).await;
+    assert_ne!(std::fs::read_to_string(&pool_file).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(&pool_file).unwrap(),
+        online.pool.to_string()
+    );
+    // Registered and heard from since: whatever it would delete, it has.
+    let registered = cairn_proto::clock::now_ms();
+    wait_until("a heartbeat after joining", SETTLE, || async {
+        let s = status(new_pool.url()).await;
+        s.peers
+            .iter()
+            .all(|p| p.last_heartbeat_ms > registered)
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(peer_info(joined.url()).await.piece_count, held);
+    assert_eq!(status(new_pool.url()).await.peers[0].piece_count, held);
+}

@@ -51,6 +51,10 @@ pub struct PeerConfig {
     pub orphan_grace: Duration,
     /// Serve HTTPS even on a loopback address (it always does on any other).
     pub tls: bool,
+    /// Join the pool at [`pool`](Self::pool) even though this peer belongs to another: the
+    /// operator's word that the old pool is gone for good (its `pool.key` lost). Every
+    /// piece held is kept, for the new pool's index to recover.
+    pub join_new_pool: bool,
     /// How long a client may take to send a piece body: one that stalls this long, or
     /// takes longer than this plus one second per [`crate::server::MIN_BODY_RATE`] bytes, is
     /// refused with `408` and nothing is stored.
@@ -68,6 +72,7 @@ impl PeerConfig {
             zone: None,
             advertise: None,
             orphan_grace: Duration::from_secs(24 * 60 * 60),
+            join_new_pool: false,
             tls: false,
             body_timeout: crate::server::DEFAULT_BODY_TIMEOUT,
         }
@@ -93,7 +98,7 @@ pub enum PeerError {
     },
     /// The pool at the URL is not the pool this peer joined.
     #[error(
-        "the pool at {url} is {found}, but this peer belongs to pool {expected}; use the right --pool or a fresh --data directory"
+        "the pool at {url} is {found}, but this peer belongs to pool {expected}; use the right --pool, or, if pool {expected} is gone for good (its pool.key lost), add --join-new-pool to join this one keeping every piece held"
     )]
     WrongPool {
         /// The URL.
@@ -387,12 +392,25 @@ impl PoolLink {
             });
         }
         match remembered_pool(&self.config)? {
-            Some(expected) if expected != info.pool => {
+            Some(expected) if expected != info.pool && !self.config.join_new_pool => {
                 return Err(PeerError::WrongPool {
                     url: self.config.pool.clone(),
                     expected,
                     found: info.pool,
                 });
+            }
+            Some(expected) if expected != info.pool => {
+                cairn_node::write_private_file(
+                    &self.config.data_dir,
+                    &self.config.data_dir.join(POOL_FILE),
+                    info.pool.to_string().as_bytes(),
+                )?;
+                tracing::warn!(
+                    old = %expected,
+                    new = %info.pool,
+                    "this peer now belongs to the pool at {}; every piece it held is kept for that pool to recover",
+                    self.config.pool
+                );
             }
             Some(_) => {}
             None => {
