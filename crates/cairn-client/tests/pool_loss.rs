@@ -34,7 +34,7 @@ fn piece_files(dir: &Path) -> Vec<String> {
     names
 }
 
-/// The index generation each peer remembers having seen (`pool.index`:
+/// The index generation each peer remembers having seen (`pool-index`:
 /// `{index} {generation} {since}`).
 fn generations(dir: &Path) -> Vec<u64> {
     (0..PEERS)

@@ -13,8 +13,9 @@ use cairn_proto::api::PoolIndex;
 
 /// File remembering the pool's index this peer last met, the highest generation it saw,
 /// and since when (Unix ms) the pool's word that it does not know a piece is trusted:
-/// `{index} {generation} {since}`.
-pub const INDEX_FILE: &str = "pool.index";
+/// `{index} {generation} {since}`. (Not `pool.*`: `pool.id` and `pool.url` are written
+/// through `pool.tmp`.)
+pub const INDEX_FILE: &str = "pool-index";
 
 /// The longest index identity accepted (the pool sends 32 hex digits).
 const MAX_INDEX_LEN: usize = 64;
