@@ -223,6 +223,14 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
     }
 }
 
+/// The store's index mark as peers are told it.
+fn pool_index(mark: IndexMark) -> PoolIndex {
+    PoolIndex {
+        id: data_encoding::HEXLOWER.encode(&mark.id),
+        generation: mark.generation,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,13 +264,5 @@ mod tests {
         assert!(check_zone(Some("")).is_err());
         assert!(check_zone(Some("a b")).is_err());
         assert!(check_zone(Some(&"z".repeat(65))).is_err());
-    }
-}
-
-/// The store's index mark as peers are told it.
-fn pool_index(mark: IndexMark) -> PoolIndex {
-    PoolIndex {
-        id: data_encoding::HEXLOWER.encode(&mark.id),
-        generation: mark.generation,
     }
 }
