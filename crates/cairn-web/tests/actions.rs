@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use cairn_core::RemotePath;
 use common::{Browser, network, serve};
 
@@ -157,4 +159,39 @@ async fn refused_changes_come_back_to_the_folder_with_the_reason() {
     assert_eq!(forged.status(), 400, "only trash items can be purged");
     assert!(drive.stat(&path("/docs/b.txt")).await.unwrap().is_some());
     ui.shutdown().await;
+}
+
+/// A change whose page goes away before the answer (a closed tab, a navigation) is made
+/// whole all the same: the server carries it to the end rather than dropping it half way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_is_made_whole_even_when_the_page_goes_away() {
+    use tokio::io::AsyncWriteExt;
+
+    let net = network().await;
+    let (home, drive) = net.home("home", None).await;
+    let (_ui, mut browser) = serve(&home).await;
+    browser.sign_in().await;
+    assert_eq!(browser.upload("/a.txt", b"a", 1024).await["stored"], true);
+
+    // The page's drop of /a.txt onto a new folder, sent whole, then the page is gone.
+    let addr = browser.base.trim_start_matches("http://").to_owned();
+    let body = serde_json::json!({ "path": "/a.txt", "to": "/into/deeper" }).to_string();
+    let request = format!(
+        "POST /api/move HTTP/1.1\r\nhost: {addr}\r\norigin: {}\r\ncookie: {}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        browser.base,
+        browser.cookie.as_deref().unwrap(),
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    drop(stream);
+
+    cairn_testkit::wait_until("the move made whole", Duration::from_secs(20), || async {
+        let moved = drive.stat(&path("/into/deeper/a.txt")).await.unwrap();
+        let left = drive.stat(&path("/a.txt")).await.unwrap();
+        (moved.is_some() && left.is_none()).then_some(())
+    })
+    .await
+    .unwrap();
 }
