@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use cairn_core::RemotePath;
-use common::{Browser, network, serve};
+use common::{Browser, Gate, network, serve};
 
 fn path(text: &str) -> RemotePath {
     RemotePath::parse(text).unwrap()
@@ -161,19 +161,22 @@ async fn refused_changes_come_back_to_the_folder_with_the_reason() {
     ui.shutdown().await;
 }
 
-/// A change whose page goes away before the answer (a closed tab, a navigation) is made
-/// whole all the same: the server carries it to the end rather than dropping it half way.
+/// A change whose page goes away while the change is under way (a closed tab, a
+/// navigation) is made whole all the same: the server carries it to the end rather than
+/// dropping it half way when the connection closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_is_made_whole_even_when_the_page_goes_away() {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let net = network().await;
-    let (home, drive) = net.home("home", None).await;
+    let gate = Gate::start(&net.url).await;
+    let (home, drive) = net.home_via("home", &gate.url).await;
     let (_ui, mut browser) = serve(&home).await;
     browser.sign_in().await;
     assert_eq!(browser.upload("/a.txt", b"a", 1024).await["stored"], true);
 
-    // The page's drop of /a.txt onto a new folder, sent whole, then the page is gone.
+    // The page drops /a.txt onto a new folder; the change waits on the pool...
+    gate.close();
     let addr = browser.base.trim_start_matches("http://").to_owned();
     let body = serde_json::json!({ "path": "/a.txt", "to": "/into/deeper" }).to_string();
     let request = format!(
@@ -185,7 +188,25 @@ async fn a_change_is_made_whole_even_when_the_page_goes_away() {
     );
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
-    drop(stream);
+    cairn_testkit::wait_until("the move under way", Duration::from_secs(20), || async {
+        (gate.held() > 0).then_some(())
+    })
+    .await
+    .unwrap();
+    // ...when the page goes away: the server closes the connection, unanswered.
+    stream.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "the server closes a connection the page left"
+    );
+    assert!(
+        rest.is_empty(),
+        "no answer: {}",
+        String::from_utf8_lossy(&rest)
+    );
+    gate.open();
 
     cairn_testkit::wait_until("the move made whole", Duration::from_secs(20), || async {
         let moved = drive.stat(&path("/into/deeper/a.txt")).await.unwrap();
