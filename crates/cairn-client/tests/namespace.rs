@@ -9,7 +9,8 @@ use cairn_client::pool::PoolClient;
 use cairn_client::{Kind, Progress};
 use cairn_core::{MasterSecret, PathCipher, RemotePath};
 use cairn_proto::api::{self as paths, CommitUpload};
-use common::{Counted, SEGMENT, drive_at, start};
+use cairn_testkit::proxy::Proxy;
+use common::{SEGMENT, drive_at, start};
 use futures_util::stream::{self, StreamExt};
 use rand::{Rng, RngCore};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -42,7 +43,7 @@ async fn seed(pool: &PoolClient, cipher: &PathCipher, paths: Vec<RemotePath>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_lists_one_level_in_one_request_without_reading_its_subtree() {
     let net = start().await;
-    let proxy = Counted::start(&net.url).await;
+    let proxy = Proxy::start(&net.url).await;
     let secret = MasterSecret::generate(&mut rand::rng());
     let drive = drive_at(&proxy.url, &secret);
     drive.register().await.unwrap();
@@ -113,7 +114,7 @@ async fn a_folder_lists_one_level_in_one_request_without_reading_its_subtree() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stat_tells_files_folders_and_nothing_apart() {
     let net = start().await;
-    let proxy = Counted::start(&net.url).await;
+    let proxy = Proxy::start(&net.url).await;
     let secret = MasterSecret::generate(&mut rand::rng());
     let drive = drive_at(&proxy.url, &secret);
     drive.register().await.unwrap();
@@ -151,7 +152,7 @@ async fn stat_tells_files_folders_and_nothing_apart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_handle_asks_for_sources_once_per_read_at_most_and_never_for_the_whole_object() {
     let net = start().await;
-    let proxy = Counted::start(&net.url).await;
+    let proxy = Proxy::start(&net.url).await;
     let secret = MasterSecret::generate(&mut rand::rng());
     let drive = drive_at(&proxy.url, &secret);
     drive.register().await.unwrap();
@@ -286,7 +287,7 @@ async fn a_file_whose_record_the_pool_would_refuse_is_refused_before_uploading()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_goes_by_one_id_at_the_pool_and_in_its_sealed_record() {
     let net = start().await;
-    let proxy = Counted::start(&net.url).await;
+    let proxy = Proxy::start(&net.url).await;
     let secret = MasterSecret::generate(&mut rand::rng());
     let drive = drive_at(&proxy.url, &secret);
     drive.register().await.unwrap();

@@ -8,13 +8,14 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cairn_client::Progress;
 use cairn_client::pool::PoolClient;
+use cairn_client::{Drive, Progress};
 use cairn_core::{MasterSecret, RemotePath};
 use cairn_peer::{PeerConfig, RunningPeer};
 use cairn_pool::{PoolConfig, RunningPool};
+use cairn_testkit::wait_until;
 use common::PEERS;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -51,17 +52,11 @@ fn generations(dir: &Path) -> Vec<u64> {
 
 /// Starts the pool on `config`, retrying while its old socket still holds the port.
 async fn start_pool(config: &PoolConfig) -> RunningPool {
-    let start = Instant::now();
-    loop {
-        match RunningPool::start(config.clone()).await {
-            Ok(pool) => return pool,
-            Err(e) if start.elapsed() < DEADLINE => {
-                eprintln!("pool not started yet: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("the pool did not start again: {e}"),
-        }
-    }
+    wait_until("the pool to start again", DEADLINE, || async {
+        RunningPool::start(config.clone()).await.ok()
+    })
+    .await
+    .unwrap()
 }
 
 /// Waits until every peer has registered with the pool at `url` and heartbeated since
@@ -71,20 +66,17 @@ async fn wait_settled(url: &str) {
     let online = pool.wait_for_online(PEERS, DEADLINE).await.unwrap();
     assert_eq!(online, PEERS, "the peers came back");
     let registered = cairn_proto::clock::now_ms();
-    let start = Instant::now();
-    loop {
-        let status = pool.network().await.unwrap();
-        if status.peers.len() == PEERS
+    wait_until("the peers to heartbeat", DEADLINE, || async {
+        let status = pool.network().await.ok()?;
+        (status.peers.len() == PEERS
             && status
                 .peers
                 .iter()
-                .all(|p| p.last_heartbeat_ms > registered)
-        {
-            return;
-        }
-        assert!(start.elapsed() < DEADLINE, "the peers did not heartbeat");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+                .all(|p| p.last_heartbeat_ms > registered))
+        .then_some(())
+    })
+    .await
+    .unwrap();
 }
 
 /// A peer of the test network, running until stopped.
@@ -122,145 +114,178 @@ impl Peer {
     }
 }
 
-/// The pool's configuration in `dir`, with quick heartbeats.
-fn pool_config(dir: &Path) -> PoolConfig {
-    let mut config = PoolConfig::new(dir.join("pool"), SocketAddr::from(([127, 0, 0, 1], 0)));
-    config.timers.heartbeat_interval = Duration::from_millis(100);
-    config
-}
-
-/// Uploads `len` bytes of `byte` to `path`.
-async fn put(drive: &cairn_client::Drive, dir: &Path, path: &str, byte: u8) {
-    let local = dir.join(format!("local-{byte}"));
-    std::fs::write(&local, vec![byte; 100_000]).unwrap();
-    let path = RemotePath::parse(path).unwrap();
-    drive.put(&local, &path, &Progress::silent()).await.unwrap();
-}
-
 /// The SQLite files of the pool's store.
 const STORE_FILES: [&str; 3] = ["pool.sqlite", "pool.sqlite-wal", "pool.sqlite-shm"];
 
+/// A pool on a fixed address, [`PEERS`] peers that delete unknown pieces at once, and an
+/// account's drive on it.
+struct Fleet {
+    dir: tempfile::TempDir,
+    config: PoolConfig,
+    pool: Option<RunningPool>,
+    url: String,
+    peers: Vec<Peer>,
+    drive: Drive,
+}
+
+impl Fleet {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = PoolConfig::new(
+            dir.path().join("pool"),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        );
+        config.timers.heartbeat_interval = Duration::from_millis(100);
+        let pool = RunningPool::start(config.clone()).await.unwrap();
+        config.listen = pool.local_addr();
+        let url = pool.url().to_owned();
+        let mut peers = Vec::new();
+        for i in 0..PEERS {
+            peers.push(Peer::start(dir.path(), i, &url).await);
+        }
+        wait_settled(&url).await;
+        let drive = common::drive_at(&url, &MasterSecret::generate(&mut rand::rng()));
+        drive.register().await.unwrap();
+        Self {
+            dir,
+            config,
+            pool: Some(pool),
+            url,
+            peers,
+            drive,
+        }
+    }
+
+    /// Uploads 100,000 bytes of `byte` to `path`.
+    async fn put(&self, path: &str, byte: u8) {
+        let local = self.dir.path().join(format!("local-{byte}"));
+        std::fs::write(&local, vec![byte; 100_000]).unwrap();
+        let path = RemotePath::parse(path).unwrap();
+        self.drive
+            .put(&local, &path, &Progress::silent())
+            .await
+            .unwrap();
+    }
+
+    /// Piece files under every peer's data directory.
+    fn pieces(&self) -> Vec<String> {
+        piece_files(self.dir.path())
+    }
+
+    /// Stops the pool, does `meanwhile` to its data directory, starts it again on the same
+    /// address and waits for the peers to settle with it.
+    async fn restart_pool(&mut self, meanwhile: impl FnOnce(&Path)) {
+        if let Some(pool) = self.pool.take() {
+            pool.shutdown().await;
+        }
+        meanwhile(&self.config.data_dir);
+        self.pool = Some(start_pool(&self.config).await);
+        wait_settled(&self.url).await;
+    }
+
+    /// Stops every peer and starts it again, so each registers anew.
+    async fn restart_peers(&mut self) {
+        for peer in self.peers.drain(..) {
+            peer.stop().await;
+        }
+        for i in 0..PEERS {
+            self.peers
+                .push(Peer::start(self.dir.path(), i, &self.url).await);
+        }
+        wait_settled(&self.url).await;
+    }
+
+    async fn stop(mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.shutdown().await;
+        }
+        for peer in self.peers.drain(..) {
+            peer.stop().await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_keep_the_pieces_of_a_pool_that_lost_its_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = pool_config(dir.path());
-    let pool = RunningPool::start(config.clone()).await.unwrap();
-    config.listen = pool.local_addr();
-    let url = pool.url().to_owned();
-    let mut peers = Vec::new();
-    for i in 0..PEERS {
-        peers.push(Peer::start(dir.path(), i, &url).await);
-    }
-    wait_settled(&url).await;
-    let secret = MasterSecret::generate(&mut rand::rng());
-    let drive = common::drive_at(&url, &secret);
-    drive.register().await.unwrap();
-    put(&drive, dir.path(), "/photo", 7).await;
-    let stored = piece_files(dir.path());
+    let mut fleet = Fleet::start().await;
+    fleet.put("/photo", 7).await;
+    let stored = fleet.pieces();
     assert!(!stored.is_empty());
 
     // Restarted on its own store, the pool knows every piece: nothing changes.
-    pool.shutdown().await;
-    let pool = start_pool(&config).await;
-    wait_settled(&url).await;
-    assert_eq!(piece_files(dir.path()), stored);
+    fleet.restart_pool(|_| {}).await;
+    assert_eq!(fleet.pieces(), stored);
 
     // The store is lost; pool.key is kept. The pool comes back knowing no piece.
-    pool.shutdown().await;
-    for file in STORE_FILES {
-        let _ = std::fs::remove_file(config.data_dir.join(file));
-    }
-    let pool = start_pool(&config).await;
-    wait_settled(&url).await;
-    let status = PoolClient::anonymous(&url)
+    fleet
+        .restart_pool(|data| {
+            for file in STORE_FILES {
+                let _ = std::fs::remove_file(data.join(file));
+            }
+        })
+        .await;
+    let status = PoolClient::anonymous(&fleet.url)
         .unwrap()
         .network()
         .await
         .unwrap();
     assert_eq!(status.objects, 0, "the new store knows no file");
     assert_eq!(
-        piece_files(dir.path()),
+        fleet.pieces(),
         stored,
         "the peers kept every piece the pool forgot"
     );
     // Peers restarted register with it again, and still keep them.
-    for peer in peers.drain(..) {
-        peer.stop().await;
-    }
-    for i in 0..PEERS {
-        peers.push(Peer::start(dir.path(), i, &url).await);
-    }
-    wait_settled(&url).await;
-    assert_eq!(piece_files(dir.path()), stored);
-    pool.shutdown().await;
-    for peer in peers {
-        peer.stop().await;
-    }
+    fleet.restart_peers().await;
+    assert_eq!(fleet.pieces(), stored);
+    fleet.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_keep_the_pieces_of_a_pool_restored_from_an_older_copy() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = pool_config(dir.path());
-    let pool = RunningPool::start(config.clone()).await.unwrap();
-    config.listen = pool.local_addr();
-    let url = pool.url().to_owned();
-    let mut peers = Vec::new();
-    for i in 0..PEERS {
-        peers.push(Peer::start(dir.path(), i, &url).await);
-    }
-    wait_settled(&url).await;
-    let secret = MasterSecret::generate(&mut rand::rng());
-    let drive = common::drive_at(&url, &secret);
-    drive.register().await.unwrap();
-    put(&drive, dir.path(), "/old", 1).await;
+    let mut fleet = Fleet::start().await;
+    fleet.put("/old", 1).await;
 
     // A copy of the store is kept, and the network goes on: a newer file, heard of by every
     // peer's heartbeats.
-    pool.shutdown().await;
-    let backup = dir.path().join("backup");
-    std::fs::create_dir(&backup).unwrap();
-    for file in STORE_FILES {
-        let from = config.data_dir.join(file);
-        if from.exists() {
-            std::fs::copy(&from, backup.join(file)).unwrap();
-        }
-    }
-    let pool = start_pool(&config).await;
-    wait_settled(&url).await;
-    let before = generations(dir.path());
-    put(&drive, dir.path(), "/new", 2).await;
-    let start = Instant::now();
-    while generations(dir.path())
-        .iter()
-        .zip(&before)
-        .any(|(now, then)| now <= then)
-    {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "the peers did not hear of the newer file"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let stored = piece_files(dir.path());
+    let backup = fleet.dir.path().join("backup");
+    fleet
+        .restart_pool(|data| {
+            std::fs::create_dir(&backup).unwrap();
+            for file in STORE_FILES {
+                if data.join(file).exists() {
+                    std::fs::copy(data.join(file), backup.join(file)).unwrap();
+                }
+            }
+        })
+        .await;
+    let before = generations(fleet.dir.path());
+    fleet.put("/new", 2).await;
+    wait_until("the peers to hear of the newer file", DEADLINE, || async {
+        let now = generations(fleet.dir.path());
+        now.iter()
+            .zip(&before)
+            .all(|(now, then)| now > then)
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    let stored = fleet.pieces();
 
     // The store is restored from the copy, and the peers restart (so they register again
     // and weigh what the pool does not know).
-    pool.shutdown().await;
-    for file in STORE_FILES {
-        let _ = std::fs::remove_file(config.data_dir.join(file));
-        if backup.join(file).exists() {
-            std::fs::copy(backup.join(file), config.data_dir.join(file)).unwrap();
-        }
-    }
-    let pool = start_pool(&config).await;
-    for peer in peers.drain(..) {
-        peer.stop().await;
-    }
-    for i in 0..PEERS {
-        peers.push(Peer::start(dir.path(), i, &url).await);
-    }
-    wait_settled(&url).await;
+    fleet
+        .restart_pool(|data| {
+            for file in STORE_FILES {
+                let _ = std::fs::remove_file(data.join(file));
+                if backup.join(file).exists() {
+                    std::fs::copy(backup.join(file), data.join(file)).unwrap();
+                }
+            }
+        })
+        .await;
+    fleet.restart_peers().await;
+    let drive = &fleet.drive;
     assert!(
         drive
             .stat(&RemotePath::parse("/new").unwrap())
@@ -275,12 +300,9 @@ async fn peers_keep_the_pieces_of_a_pool_restored_from_an_older_copy() {
         .unwrap();
     assert_eq!(back, vec![1u8; 100_000], "the older file reads as before");
     assert_eq!(
-        piece_files(dir.path()),
+        fleet.pieces(),
         stored,
         "the peers kept the newer file's pieces the restored pool does not know"
     );
-    pool.shutdown().await;
-    for peer in peers {
-        peer.stop().await;
-    }
+    fleet.stop().await;
 }

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use cairn_core::RemotePath;
-use common::{Browser, Gate, network, serve};
+use cairn_testkit::proxy::Proxy;
+use common::{Browser, network, serve};
 
 fn path(text: &str) -> RemotePath {
     RemotePath::parse(text).unwrap()
@@ -169,7 +170,7 @@ async fn a_change_is_made_whole_even_when_the_page_goes_away() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let net = network().await;
-    let gate = Gate::start(&net.url).await;
+    let gate = Proxy::start(&net.url).await;
     let (home, drive) = net.home_via("home", &gate.url).await;
     let (_ui, mut browser) = serve(&home).await;
     browser.sign_in().await;

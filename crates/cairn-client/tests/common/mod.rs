@@ -1,12 +1,11 @@
 //! A real network in this process for the client's tests: a pool and peers on
-//! 127.0.0.1:0 with data in a temp dir, and a pass-through proxy in front of the pool that
-//! records every request's route, so a test can count what a call asked the pool.
+//! 127.0.0.1:0 with data in a temp dir (`cairn_testkit::proxy::Proxy` in front of the pool
+//! counts what a call asked it).
 
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_client::pool::PoolClient;
@@ -92,71 +91,6 @@ pub fn options() -> DriveOptions {
 /// A drive on the pool at `url` with [`options`].
 pub fn drive_at(url: &str, secret: &MasterSecret) -> Drive {
     Drive::new(url, secret, options()).unwrap()
-}
-
-/// A proxy in front of a pool that forwards every request unchanged (signatures cover the
-/// path and body, not the host) and records its method and path.
-pub struct Counted {
-    pub url: String,
-    seen: Arc<Mutex<Vec<(String, String)>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Counted {
-    /// Starts a proxy to the pool at `target`.
-    pub async fn start(target: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-        let http = reqwest::Client::new();
-        let target = target.to_owned();
-        let log = seen.clone();
-        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-            let (http, target, log) = (http.clone(), target.clone(), log.clone());
-            async move {
-                let (parts, body) = request.into_parts();
-                log.lock()
-                    .unwrap()
-                    .push((parts.method.to_string(), parts.uri.path().to_owned()));
-                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-                let mut headers = parts.headers.clone();
-                headers.remove(axum::http::header::HOST);
-                let answer = http
-                    .request(parts.method, format!("{target}{path}"))
-                    .headers(headers)
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                let mut response = axum::response::Response::builder().status(answer.status());
-                for (name, value) in answer.headers() {
-                    if name != axum::http::header::TRANSFER_ENCODING
-                        && name != axum::http::header::CONTENT_LENGTH
-                    {
-                        response = response.header(name, value);
-                    }
-                }
-                let bytes = answer.bytes().await.unwrap();
-                response.body(axum::body::Body::from(bytes)).unwrap()
-            }
-        });
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { url, seen, task }
-    }
-
-    /// Requests seen so far, as (method, path), and forgets them.
-    pub fn take(&self) -> Vec<(String, String)> {
-        std::mem::take(&mut *self.seen.lock().unwrap())
-    }
 }
 
 /// Deletes, on every peer's disk, the files of the pieces of segment `index`.

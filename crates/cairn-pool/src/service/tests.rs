@@ -92,6 +92,16 @@ fn peer(n: u8) -> PeerId {
     PeerId::from_verifying_key(&key(n).verifying_key())
 }
 
+/// A heartbeat of a peer holding nothing and deleting nothing.
+fn idle_beat() -> Heartbeat {
+    Heartbeat {
+        used: 0,
+        piece_count: 0,
+        load: 0,
+        deleted: Vec::new(),
+    }
+}
+
 fn account() -> AccountId {
     AccountId::from_verifying_key(&SigningKey::from_bytes(&[200; 32]).verifying_key())
 }
@@ -339,12 +349,7 @@ async fn objects_refuse_what_is_not_there_or_does_not_fit() {
 async fn the_registry_refuses_peers_it_does_not_know_and_disqualified_ones() {
     let pool = Pool::start(1, |_| {}).await;
     let registry = Registry::new(&pool.app);
-    let beat = Heartbeat {
-        used: 0,
-        piece_count: 0,
-        load: 0,
-        deleted: Vec::new(),
-    };
+    let beat = idle_beat();
     let refused = registry.heartbeat(peer(7), beat.clone()).await.unwrap_err();
     assert!(matches!(refused, PeerError::NotRegistered), "{refused}");
     let refused = registry.drain(peer(7)).await.unwrap_err();
@@ -411,12 +416,7 @@ async fn an_upload_goes_by_the_clients_object_id_and_a_taken_one_is_refused() {
 async fn peers_are_told_the_index_and_a_generation_at_most_a_second_old() {
     let pool = Pool::start(4, |_| {}).await;
     let registry = Registry::new(&pool.app);
-    let beat = Heartbeat {
-        used: 0,
-        piece_count: 0,
-        load: 0,
-        deleted: Vec::new(),
-    };
+    let beat = idle_beat();
     let mark = pool.app.store.index_mark().await.unwrap();
     let told = registry.heartbeat(peer(1), beat.clone()).await.unwrap();
     let index = told.index.unwrap();

@@ -94,7 +94,7 @@ impl Net {
 }
 
 impl Net {
-    /// A home on this pool reached through `url` instead (a [`Gate`] in front of it).
+    /// A home on this pool reached through `url` instead (a proxy in front of it).
     pub async fn home_via(&self, name: &str, url: &str) -> (PathBuf, Drive) {
         let dir = self.dir.path().join(name);
         let secret = MasterSecret::generate(&mut rand::rng());
@@ -102,94 +102,6 @@ impl Net {
         drive.register().await.unwrap();
         Home::create(&dir, url, &secret, Protection::Playground, &mut rand::rng()).unwrap();
         (dir, drive)
-    }
-}
-
-/// A pass-through proxy in front of a pool that can hold every request until let go
-/// (signatures cover the path and body, not the host, so forwarding changes nothing).
-pub struct Gate {
-    pub url: String,
-    open: tokio::sync::watch::Sender<bool>,
-    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Gate {
-    /// An open gate in front of the pool at `target`.
-    pub async fn start(target: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (open, opened) = tokio::sync::watch::channel(true);
-        let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let http = reqwest::Client::new();
-        let target = target.to_owned();
-        let counter = held.clone();
-        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-            let (http, target, mut opened, counter) = (
-                http.clone(),
-                target.clone(),
-                opened.clone(),
-                counter.clone(),
-            );
-            async move {
-                if !*opened.borrow() {
-                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let _ = opened.wait_for(|open| *open).await;
-                }
-                let (parts, body) = request.into_parts();
-                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-                let mut headers = parts.headers.clone();
-                headers.remove(reqwest::header::HOST);
-                let answer = http
-                    .request(parts.method, format!("{target}{path}"))
-                    .headers(headers)
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                let mut response = axum::response::Response::builder().status(answer.status());
-                for (name, value) in answer.headers() {
-                    if name != reqwest::header::TRANSFER_ENCODING
-                        && name != reqwest::header::CONTENT_LENGTH
-                    {
-                        response = response.header(name, value);
-                    }
-                }
-                let bytes = answer.bytes().await.unwrap();
-                response.body(axum::body::Body::from(bytes)).unwrap()
-            }
-        });
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self {
-            url,
-            open,
-            held,
-            task,
-        }
-    }
-
-    /// Holds every request from now on.
-    pub fn close(&self) {
-        self.open.send_replace(false);
-    }
-
-    /// Lets held and later requests through.
-    pub fn open(&self) {
-        self.open.send_replace(true);
-    }
-
-    /// Requests held since the gate closed.
-    pub fn held(&self) -> usize {
-        self.held.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
