@@ -187,15 +187,17 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (entered, mut inside) = tokio::sync::mpsc::channel::<()>(1);
+        let release = Arc::new(tokio::sync::Notify::new());
+        let released = release.clone();
         let router = axum::Router::new()
             .route("/hello", axum::routing::get(|| async { "hi" }))
             .route(
                 "/slow",
                 axum::routing::get(move || {
-                    let entered = entered.clone();
+                    let (entered, released) = (entered.clone(), released.clone());
                     async move {
                         let _ = entered.send(()).await;
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        released.notified().await;
                         "done"
                     }
                 }),
@@ -215,6 +217,17 @@ mod tests {
         });
         inside.recv().await.unwrap();
         let _ = stop.send(());
+        // Stopping: no new connection is taken, while the slow request is still in flight.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(addr).await.is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server stopped listening"
+            );
+            tokio::task::yield_now().await;
+        }
+        assert!(!slow.is_finished());
+        release.notify_one();
         server.await.unwrap();
         assert_eq!(slow.await.unwrap().unwrap(), "done");
         assert!(
