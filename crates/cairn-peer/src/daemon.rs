@@ -326,7 +326,7 @@ impl PoolLink {
             }
             backoff = Duration::from_millis(100);
             tracing::info!(peer = %registered.peer, state = %registered.state, "registered with the pool");
-            self.collect_orphans(&registered);
+            self.collect_orphans(&registered).await;
             let interval = Duration::from_millis(registered.heartbeat_interval_ms.max(50));
             loop {
                 // A finished repair job heartbeats at once, to report in and take the next.
@@ -346,7 +346,7 @@ impl PoolLink {
                     .await
                 {
                     Ok(ack) => {
-                        self.observe_index(ack.index.as_ref(), now_ms());
+                        self.observe_index(ack.index.clone(), now_ms()).await;
                         deleted = self.apply_deletes(&ack);
                         for job in ack.repairs {
                             tokio::spawn(self.clone().repair(job));
@@ -452,11 +452,14 @@ impl PoolLink {
     }
 
     /// Notes the pool's index as a registration or heartbeat names it (see
-    /// [`crate::orphans`]); answers since when pieces the pool does not know may be deleted,
-    /// `None` if none may.
-    fn observe_index(&self, index: Option<&PoolIndex>, now: u64) -> Option<u64> {
-        match orphans::observe(&self.config.data_dir, index, now) {
-            Ok(Some((since, met))) => {
+    /// [`crate::orphans`]; the memory's fsync runs off the async threads); answers since
+    /// when pieces the pool does not know may be deleted, `None` if none may.
+    async fn observe_index(&self, index: Option<PoolIndex>, now: u64) -> Option<u64> {
+        let dir = self.config.data_dir.clone();
+        let observed =
+            tokio::task::spawn_blocking(move || orphans::observe(&dir, index.as_ref(), now)).await;
+        match observed {
+            Ok(Ok(Some((since, met)))) => {
                 match met {
                     orphans::Met::Changed => tracing::warn!(
                         "the pool's index of records is not the one this peer knew (its store was made anew): every piece held now is kept for it to recover"
@@ -468,9 +471,15 @@ impl PoolLink {
                 }
                 Some(since)
             }
-            Ok(None) => None,
-            Err(e) => {
+            Ok(Ok(None)) => None,
+            Ok(Err(e)) => {
                 tracing::warn!("cannot remember the pool's index ({e}); nothing is deleted");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "cannot remember the pool's index (the task stopped: {e}); nothing is deleted"
+                );
                 None
             }
         }
@@ -479,9 +488,9 @@ impl PoolLink {
     /// Deletes pieces the pool does not know once they are older than the grace period —
     /// only those stored since this peer met the pool's index as it is (see
     /// [`crate::orphans`]): a pool on a store made anew or restored may yet recover the others.
-    fn collect_orphans(&self, registered: &PeerRegistered) {
+    async fn collect_orphans(&self, registered: &PeerRegistered) {
         let now = now_ms();
-        let Some(since) = self.observe_index(registered.index.as_ref(), now) else {
+        let Some(since) = self.observe_index(registered.index.clone(), now).await else {
             if !registered.unknown_pieces.is_empty() {
                 tracing::info!(
                     unknown = registered.unknown_pieces.len(),
