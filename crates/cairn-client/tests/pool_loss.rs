@@ -167,6 +167,16 @@ impl Fleet {
             .unwrap();
     }
 
+    /// The pool's index generation now.
+    async fn generation(&self) -> u64 {
+        let status = PoolClient::anonymous(&self.url)
+            .unwrap()
+            .network()
+            .await
+            .unwrap();
+        status.index.unwrap().generation
+    }
+
     /// Piece files under every peer's data directory.
     fn pieces(&self) -> Vec<String> {
         piece_files(self.dir.path())
@@ -178,6 +188,14 @@ impl Fleet {
         if let Some(pool) = self.pool.take() {
             pool.shutdown().await;
         }
+        // Its store closed (the last connection removes the write-ahead log), so the files
+        // are whole and nothing writes them behind the test's back.
+        let wal = self.config.data_dir.join("pool.sqlite-wal");
+        wait_until("the pool's store to close", DEADLINE, || async {
+            (!wal.exists()).then_some(())
+        })
+        .await
+        .unwrap();
         meanwhile(&self.config.data_dir);
         self.pool = Some(start_pool(&self.config).await);
         wait_settled(&self.url).await;
@@ -259,14 +277,12 @@ async fn peers_keep_the_pieces_of_a_pool_restored_from_an_older_copy() {
             }
         })
         .await;
-    let before = generations(fleet.dir.path());
+    // (Against the copy's own generation: a peer's memory may lag a heartbeat behind.)
+    let copied = fleet.generation().await;
     fleet.put("/new", 2).await;
     wait_until("the peers to hear of the newer file", DEADLINE, || async {
-        let now = generations(fleet.dir.path());
-        now.iter()
-            .zip(&before)
-            .all(|(now, then)| now > then)
-            .then_some(())
+        let seen = generations(fleet.dir.path());
+        seen.iter().all(|seen| *seen > copied).then_some(())
     })
     .await
     .unwrap();

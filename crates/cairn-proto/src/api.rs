@@ -606,6 +606,9 @@ pub struct NetworkStatus {
     /// Pieces moving between peers now (rebalancing, draining, spreading).
     #[serde(default)]
     pub migrations_in_flight: u64,
+    /// The pool's index of records and its generation now (see [`PoolIndex`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<PoolIndex>,
 }
 
 /// The health of one stored piece, as `cairn status` shows it.

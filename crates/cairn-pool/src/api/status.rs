@@ -32,6 +32,7 @@ pub async fn status<S: MetadataStore>(
     let peers = app.store.peers().await?;
     let stats = app.store.stats().await?;
     let repair_queue = app.store.degraded_segments().await?;
+    let index = app.store.index_mark().await?;
     Ok(Json(NetworkStatus {
         pool: app.pool_id(),
         peers: peers
@@ -61,6 +62,7 @@ pub async fn status<S: MetadataStore>(
         repair_queue,
         repairs_in_flight: app.repairs.in_flight(),
         migrations_in_flight: app.repairs.migrations_in_flight(),
+        index: Some(index.to_wire()),
     }))
 }
 

@@ -5,9 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use cairn_core::PeerId;
-use cairn_proto::api::{
-    Heartbeat, HeartbeatAck, PeerRegistered, PoolIndex, RegisterPeer, RepairReport,
-};
+use cairn_proto::api::{Heartbeat, HeartbeatAck, PeerRegistered, RegisterPeer, RepairReport};
 use cairn_proto::limits::{MAX_PEER_ADDRESS_LEN, MAX_ZONE_LEN};
 use cairn_proto::{Holder, OrderAction, PeerState};
 
@@ -16,7 +14,7 @@ use crate::app::{App, SignError};
 use crate::counters::Counters;
 use crate::probe;
 use crate::repair::{self, RepairError};
-use crate::store::{HeartbeatStats, IndexMark, MetadataStore, PeerRegistration, StoreError};
+use crate::store::{HeartbeatStats, MetadataStore, PeerRegistration, StoreError};
 
 /// Most delete orders sent with one heartbeat answer.
 const DELETES_PER_HEARTBEAT: u32 = 1000;
@@ -143,7 +141,7 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
             Counters::add(&app.counters.pieces_marked_corrupt, missing);
         }
         tracing::info!(peer = %id, address = %body.address, zone = ?body.zone, pieces = piece_count, "peer registered");
-        let index = pool_index(app.index_mark().await?);
+        let index = app.index_mark().await?.to_wire();
         probe::spawn_probe(app.clone(), id, body.address);
         Ok(PeerRegistered {
             pool: app.pool_id(),
@@ -189,7 +187,7 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
                 )
             })
             .collect::<Result<_, _>>()?;
-        let index = pool_index(app.index_mark().await?);
+        let index = app.index_mark().await?.to_wire();
         Ok(HeartbeatAck {
             state: record.state,
             delete,
@@ -220,14 +218,6 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
         report: RepairReport,
     ) -> Result<usize, PeerError> {
         Ok(repair::report(self.app, id, report).await?)
-    }
-}
-
-/// The store's index mark as peers are told it.
-fn pool_index(mark: IndexMark) -> PoolIndex {
-    PoolIndex {
-        id: data_encoding::HEXLOWER.encode(&mark.id),
-        generation: mark.generation,
     }
 }
 

@@ -80,6 +80,16 @@ pub struct IndexMark {
     pub generation: u64,
 }
 
+impl IndexMark {
+    /// The mark as peers and operators are told it (the identity in hex).
+    pub fn to_wire(self) -> cairn_proto::api::PoolIndex {
+        cairn_proto::api::PoolIndex {
+            id: data_encoding::HEXLOWER.encode(&self.id),
+            generation: self.generation,
+        }
+    }
+}
+
 /// What a heartbeat reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeartbeatStats {
