@@ -2,9 +2,10 @@
 //! the transfer panel's buttons. Forms answer with a redirect back to the folder and a note
 //! of what happened; a refusal renders a page that says why and links back.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use cairn_client::ClientError;
 use cairn_core::{Name, RemotePath};
@@ -66,18 +67,19 @@ fn folder_of(path: &str) -> RemotePath {
         .unwrap_or_else(RemotePath::root)
 }
 
-/// Runs a change on a task of its own, so it finishes even when the page that asked goes
-/// away: a closed tab or a navigation drops the request, and a change cut off half way
-/// (an entry moved into the trash without its record, say) would be worse than either end.
-async fn to_the_end<T: Send + 'static>(
-    change: impl Future<Output = T> + Send + 'static,
-) -> Result<T, Failure> {
-    tokio::spawn(change).await.map_err(|e| {
-        Failure::new(
+/// Middleware for the routes that change the drive: each change runs on a task of its own,
+/// so it finishes even when the page that asked goes away. A closed tab or a navigation
+/// drops the request, and a change cut off half way (an entry moved into the trash without
+/// its record, say) would be worse than either end.
+pub(crate) async fn to_the_end(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => Failure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the change stopped before it finished: {e}"),
         )
-    })
+        .into_response(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -89,7 +91,7 @@ pub(crate) struct NewFolder {
 /// `POST /do/mkdir`.
 pub(crate) async fn mkdir(State(state): State<AppState>, Form(form): Form<NewFolder>) -> Page {
     let dir = RemotePath::parse(form.dir.trim()).unwrap_or_else(|_| RemotePath::root());
-    to_the_end(async move { or_back(&dir, make_folder(&state, &form).await) }).await?
+    or_back(&dir, make_folder(&state, &form).await)
 }
 
 async fn make_folder(state: &AppState, form: &NewFolder) -> Page {
@@ -112,8 +114,7 @@ pub(crate) struct Rename {
 
 /// `POST /do/rename`: a new name in the same folder.
 pub(crate) async fn rename(State(state): State<AppState>, Form(form): Form<Rename>) -> Page {
-    to_the_end(async move { or_back(&folder_of(&form.path), rename_entry(&state, &form).await) })
-        .await?
+    or_back(&folder_of(&form.path), rename_entry(&state, &form).await)
 }
 
 async fn rename_entry(state: &AppState, form: &Rename) -> Page {
@@ -167,8 +168,7 @@ async fn move_into(
 
 /// `POST /do/move`: into another folder.
 pub(crate) async fn move_to(State(state): State<AppState>, Form(form): Form<Move>) -> Page {
-    to_the_end(async move { or_back(&folder_of(&form.path), move_entry(&state, &form).await) })
-        .await?
+    or_back(&folder_of(&form.path), move_entry(&state, &form).await)
 }
 
 async fn move_entry(state: &AppState, form: &Move) -> Page {
@@ -189,8 +189,7 @@ pub(crate) struct Target {
 
 /// `POST /do/delete`: into the trash.
 pub(crate) async fn delete(State(state): State<AppState>, Form(form): Form<Target>) -> Page {
-    to_the_end(async move { or_back(&folder_of(&form.path), trash_entry(&state, &form).await) })
-        .await?
+    or_back(&folder_of(&form.path), trash_entry(&state, &form).await)
 }
 
 async fn trash_entry(state: &AppState, form: &Target) -> Page {
@@ -227,7 +226,7 @@ fn to_trash(note: Note) -> axum::response::Response {
 /// `POST /do/restore`.
 pub(crate) async fn restore(State(state): State<AppState>, Form(form): Form<Item>) -> Page {
     let drive = gate(&state)?;
-    match to_the_end(async move { trash::restore(&drive, &form.id).await }).await? {
+    match trash::restore(&drive, &form.id).await {
         Ok(path) => Ok(to_trash(Note::Done(format!("Restored {path}")))),
         Err(ClientError::Exists(path)) => Ok(to_trash(Note::Problem(format!(
             "{path} exists again; rename or move that one, then restore"
@@ -239,14 +238,14 @@ pub(crate) async fn restore(State(state): State<AppState>, Form(form): Form<Item
 /// `POST /do/purge`: one item, for good.
 pub(crate) async fn purge(State(state): State<AppState>, Form(form): Form<Item>) -> Page {
     let drive = gate(&state)?;
-    to_the_end(async move { trash::purge(&drive, &form.id).await }).await??;
+    trash::purge(&drive, &form.id).await?;
     Ok(to_trash(Note::Done("Deleted for good".into())))
 }
 
 /// `POST /do/empty-trash`.
 pub(crate) async fn empty_trash(State(state): State<AppState>) -> Page {
     let drive = gate(&state)?;
-    let files = to_the_end(async move { trash::empty(&drive).await }).await??;
+    let files = trash::empty(&drive).await?;
     Ok(to_trash(Note::Done(format!(
         "Emptied the trash ({files} files deleted for good)"
     ))))
@@ -262,9 +261,8 @@ pub(crate) async fn api_mkdir(State(state): State<AppState>, Json(body): Json<Ma
     let drive = drive_or_api(&state)?;
     let path = parse(&body.path)?;
     not_trash(&path)?;
-    let made = path.to_string();
-    to_the_end(async move { drive.mkdir(&path, true).await }).await??;
-    Ok(Json(json!({ "made": made })).into_response())
+    drive.mkdir(&path, true).await?;
+    Ok(Json(json!({ "made": path.to_string() })).into_response())
 }
 
 /// `POST /api/move`: dragging an entry onto a folder.
@@ -272,7 +270,7 @@ pub(crate) async fn api_move(State(state): State<AppState>, Json(body): Json<Mov
     let drive = drive_or_api(&state)?;
     let path = parse(&body.path)?;
     let to = parse(&body.to)?;
-    match to_the_end(async move { move_into(&drive, &path, &to).await }).await? {
+    match move_into(&drive, &path, &to).await {
         Ok(moved) => Ok(Json(json!({ "moved": moved.to_string() })).into_response()),
         Err(Stop::Fail(failure)) => Err(failure),
         Err(Stop::Redirect(_)) => Err(Failure::bad_request("the drive is not open")),

@@ -38,17 +38,9 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/setup/phrase", get(setup::phrase).post(setup::confirm))
         .route("/unlock", get(setup::unlock_form).post(setup::unlock))
-        .route("/do/mkdir", post(actions::mkdir))
-        .route("/do/rename", post(actions::rename))
-        .route("/do/move", post(actions::move_to))
-        .route("/do/delete", post(actions::delete))
-        .route("/do/restore", post(actions::restore))
-        .route("/do/purge", post(actions::purge))
-        .route("/do/empty-trash", post(actions::empty_trash))
+        .merge(changes())
         .route("/api/uploads", post(upload::begin))
         .route("/api/uploads/{id}", put(upload::chunk))
-        .route("/api/mkdir", post(actions::api_mkdir))
-        .route("/api/move", post(actions::api_move))
         .route("/api/health", get(actions::health))
         .route("/api/transfers", get(actions::transfers))
         .route("/api/transfers/clear", post(actions::clear_transfers))
@@ -59,6 +51,22 @@ pub(crate) fn router(state: AppState) -> Router {
             guard::guard,
         ))
         .with_state(state)
+}
+
+/// The routes that change the drive's namespace, each carried to the end even when the page
+/// that asked goes away ([`actions::to_the_end`]).
+fn changes() -> Router<AppState> {
+    Router::new()
+        .route("/do/mkdir", post(actions::mkdir))
+        .route("/do/rename", post(actions::rename))
+        .route("/do/move", post(actions::move_to))
+        .route("/do/delete", post(actions::delete))
+        .route("/do/restore", post(actions::restore))
+        .route("/do/purge", post(actions::purge))
+        .route("/do/empty-trash", post(actions::empty_trash))
+        .route("/api/mkdir", post(actions::api_mkdir))
+        .route("/api/move", post(actions::api_move))
+        .route_layer(axum::middleware::from_fn(actions::to_the_end))
 }
 
 /// What a page handler answers.
