@@ -4,7 +4,8 @@
 //! MasterSecret (32 random bytes, shown once as a recovery phrase)
 //!  ├─ AccountKey  (Ed25519; its public half is the AccountId the pool knows)
 //!  ├─ MetadataKey (seals object metadata blobs)
-//!  └─ PathKey     (encrypts path components deterministically)
+//!  ├─ PathKey     (encrypts path components deterministically)
+//!  └─ LedgerKey   (seals the account's ledger on the peers; also names it by a locator)
 //! FileKey (fresh and random per object; travels inside the sealed metadata)
 //! ```
 //!
@@ -25,6 +26,8 @@ pub const ACCOUNT_KEY_CONTEXT: &str = "cairn 2026-11-25 account signing key v1";
 pub const METADATA_KEY_CONTEXT: &str = "cairn 2026-11-25 metadata key v1";
 /// Derivation context of the path key.
 pub const PATH_KEY_CONTEXT: &str = "cairn 2026-11-25 path key v1";
+/// Derivation context of the ledger key.
+pub const LEDGER_KEY_CONTEXT: &str = "cairn 2026-12-04 ledger key v1";
 
 /// Implements a zeroizing 32-byte secret that never prints its bytes.
 macro_rules! secret {
@@ -69,6 +72,11 @@ secret!(
 );
 
 secret!(
+    /// Seals the account's ledger: the copy of its records the peers keep (`ledger.rs`).
+    LedgerKey
+);
+
+secret!(
     /// Seals the segments of one object. Fresh and random for every object version, so
     /// segment nonces never repeat under one key.
     FileKey
@@ -98,6 +106,11 @@ impl MasterSecret {
     /// The key that encrypts path components.
     pub fn path_key(&self) -> PathKey {
         PathKey(blake3::derive_key(PATH_KEY_CONTEXT, &self.0))
+    }
+
+    /// The key that seals the account's ledger.
+    pub fn ledger_key(&self) -> LedgerKey {
+        LedgerKey(blake3::derive_key(LEDGER_KEY_CONTEXT, &self.0))
     }
 }
 

@@ -10,6 +10,7 @@ mod encoding;
 pub mod erasure;
 pub mod id;
 pub mod keys;
+pub mod ledger;
 pub mod metadata;
 pub mod path;
 pub mod phrase;
@@ -25,7 +26,8 @@ pub use id::{
     AccountId, ContentHash, FragmentIndex, IdParseError, ObjectId, PeerId, PieceHash, PoolId,
     SegmentIndex,
 };
-pub use keys::{AccountKey, FileKey, MasterSecret, MetadataKey, PathKey};
+pub use keys::{AccountKey, FileKey, LedgerKey, MasterSecret, MetadataKey, PathKey};
+pub use ledger::{LedgerEntry, LedgerError, LedgerOp, Locator};
 pub use metadata::{MetadataError, ObjectMetadata, SegmentRecord, Timestamp};
 pub use path::{EncryptedPath, Name, PathCipher, PathDecryptError, PathError, RemotePath};
 pub use phrase::{PhraseError, RecoveryPhrase};

@@ -12,8 +12,8 @@ use cairn_core::{PieceHash, PoolId};
 use cairn_net::{ConnectError, PoolCallError, SignedClient};
 use cairn_node::{DataDir, IdentityError};
 use cairn_proto::api::{
-    self, Heartbeat, HeartbeatAck, PeerRegistered, PoolIndex, PoolInfo, RegisterPeer, RepairJob,
-    RepairReport,
+    self, Heartbeat, HeartbeatAck, LedgerPiece, PeerRegistered, PoolIndex, PoolInfo, RegisterPeer,
+    RepairJob, RepairReport,
 };
 use cairn_proto::{ErrorBody, OrderAction, PeerAddr};
 use cairn_transfer::{PeerClient, PeerTransport};
@@ -440,8 +440,21 @@ impl PoolLink {
             .store()
             .inventory()
             .map_err(|e| LinkError::Transient(e.to_string()))?;
+        let ledger = self
+            .service
+            .store()
+            .ledger_pieces()
+            .map_err(|e| LinkError::Transient(e.to_string()))?
+            .into_iter()
+            .map(|(hash, locator)| LedgerPiece {
+                hash,
+                locator: locator.to_string(),
+                size: self.service.store().size_of(&hash).unwrap_or(0),
+            })
+            .collect();
         let (used, _) = self.service.store().usage();
         let body = RegisterPeer {
+            ledger,
             address: self.advertise.clone(),
             zone: self.config.zone.clone(),
             capacity: self.config.capacity,

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use cairn_core::PieceHash;
+use cairn_core::ledger::{HEAD_LEN, Locator};
 use cairn_proto::clock::now_ms;
 use futures_util::{Stream, StreamExt};
 use rand::RngCore;
@@ -195,6 +196,10 @@ fn int(value: u64) -> i64 {
 /// Pieces up to this size are received in memory and written in groups.
 const SMALL_PIECE: u64 = 1 << 20;
 
+/// Records a piece in the index: hash, size, when, and the ledger it belongs to if any.
+pub(crate) const INSERT_PIECE: &str =
+    "INSERT OR REPLACE INTO pieces (hash, size, stored_at, locator) VALUES (?1, ?2, ?3, ?4)";
+
 /// Receives a piece of exactly `size` bytes (at most [`SMALL_PIECE`]) into memory and
 /// checks that it hashes to `hash`.
 async fn receive_small<S, E>(
@@ -260,6 +265,7 @@ struct Install {
     target: PathBuf,
     hash: PieceHash,
     size: u64,
+    locator: Option<Locator>,
     index: Arc<Mutex<Connection>>,
     usage: Arc<Mutex<Usage>>,
 }
@@ -285,17 +291,16 @@ impl Install {
         fs::rename(&self.tmp, &self.target).map_err(io)?;
         sync_dir(parent)?;
         let conn = self.index.lock().map_err(|_| io("index lock poisoned"))?;
-        conn.prepare_cached(
-            "INSERT OR REPLACE INTO pieces (hash, size, stored_at) VALUES (?1, ?2, ?3)",
-        )
-        .and_then(|mut insert| {
-            insert.execute(params![
-                self.hash.as_bytes().as_slice(),
-                int(self.size),
-                int(now_ms())
-            ])
-        })
-        .map_err(io)?;
+        conn.prepare_cached(INSERT_PIECE)
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    self.hash.as_bytes().as_slice(),
+                    int(self.size),
+                    int(now_ms()),
+                    self.locator.as_ref().map(|l| l.as_bytes().as_slice()),
+                ])
+            })
+            .map_err(io)?;
         usage.used += self.size;
         usage.sizes.insert(self.hash, self.size);
         Ok(true)
@@ -323,6 +328,24 @@ impl PieceStore {
              CREATE TABLE IF NOT EXISTS pieces (
                  hash BLOB PRIMARY KEY, size INTEGER NOT NULL, stored_at INTEGER NOT NULL
              ) STRICT;",
+        )
+        .map_err(io)?;
+        // The ledger locator a piece starts with, if any (see `cairn_core::ledger`): added
+        // after the first release, so an older index gains the column here.
+        let has_locator: bool = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('pieces') WHERE name = 'locator'",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_err(io)?
+            > 0;
+        if !has_locator {
+            conn.execute_batch("ALTER TABLE pieces ADD COLUMN locator BLOB;")
+                .map_err(io)?;
+        }
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS pieces_of_ledgers ON pieces(locator) WHERE locator IS NOT NULL;",
         )
         .map_err(io)?;
         let usage = Arc::new(Mutex::new(Usage::default()));
@@ -399,9 +422,15 @@ impl PieceStore {
             let bytes = fs::read(&file).map_err(io)?;
             if hash.matches(&bytes) {
                 let size = bytes.len() as u64;
+                let locator = Locator::in_piece(&bytes);
                 conn.execute(
-                    "INSERT INTO pieces (hash, size, stored_at) VALUES (?1, ?2, ?3)",
-                    params![hash.as_bytes().as_slice(), int(size), int(now_ms())],
+                    INSERT_PIECE,
+                    params![
+                        hash.as_bytes().as_slice(),
+                        int(size),
+                        int(now_ms()),
+                        locator.as_ref().map(|l| l.as_bytes().as_slice()),
+                    ],
                 )
                 .map_err(io)?;
                 usage.used += size;
@@ -428,6 +457,31 @@ impl PieceStore {
     /// The size of a held piece.
     pub fn size_of(&self, hash: &PieceHash) -> Option<u64> {
         self.lock_usage().ok()?.sizes.get(hash).copied()
+    }
+
+    /// Every held piece that starts as a ledger piece does, with its ledger's locator (see
+    /// `cairn_core::ledger`): what a pool that lost its records asks for to find them.
+    pub fn ledger_pieces(&self) -> Result<Vec<(PieceHash, Locator)>, StoreError> {
+        let conn = self.lock_index()?;
+        let mut stmt = conn
+            .prepare("SELECT hash, locator FROM pieces WHERE locator IS NOT NULL")
+            .map_err(io)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(io)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (hash, locator) = row.map_err(io)?;
+            let hash = <[u8; 32]>::try_from(hash.as_slice())
+                .map_err(|_| io("a piece hash in the index is not 32 bytes"))?;
+            let Ok(locator) = <[u8; 16]>::try_from(locator.as_slice()) else {
+                continue;
+            };
+            out.push((PieceHash::from_bytes(hash), Locator::from_bytes(locator)));
+        }
+        Ok(out)
     }
 
     /// Every held piece and when it was stored (Unix ms).
@@ -493,12 +547,13 @@ impl PieceStore {
             if result.is_err() {
                 let _ = tokio::fs::remove_file(&tmp).await;
             }
-            result?;
+            let head = result?;
             let install = Install {
                 tmp,
                 target: self.piece_path(&hash),
                 hash,
                 size,
+                locator: Locator::in_piece(&head),
                 index: self.index.clone(),
                 usage: self.usage.clone(),
             };
@@ -510,20 +565,22 @@ impl PieceStore {
         stored
     }
 
-    /// Receives a large piece into `tmp`, hashing as it goes; synced when it returns.
+    /// Receives a large piece into `tmp`, hashing as it goes; synced when it returns, with
+    /// the piece's first bytes (where a ledger piece names its ledger).
     async fn receive<S, E>(
         &self,
         tmp: &Path,
         hash: PieceHash,
         size: u64,
         body: &mut S,
-    ) -> Result<(), StoreError>
+    ) -> Result<Vec<u8>, StoreError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         let mut file = tokio::fs::File::create(tmp).await.map_err(io)?;
         let mut hasher = blake3::Hasher::new();
+        let mut head = Vec::with_capacity(HEAD_LEN);
         let mut got = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| StoreError::Interrupted(e.to_string()))?;
@@ -535,6 +592,10 @@ impl PieceStore {
                 });
             }
             hasher.update(&chunk);
+            if head.len() < HEAD_LEN {
+                let take = (HEAD_LEN - head.len()).min(chunk.len());
+                head.extend_from_slice(&chunk[..take]);
+            }
             file.write_all(&chunk).await.map_err(io)?;
         }
         if got != size {
@@ -547,7 +608,7 @@ impl PieceStore {
             return Err(StoreError::HashMismatch(hash));
         }
         file.sync_all().await.map_err(io)?;
-        Ok(())
+        Ok(head)
     }
 
     /// Opens a held piece for reading; returns the file and the piece's size.

@@ -58,6 +58,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", paths::OBJECTS_LEVEL),
     ("GET", paths::OBJECT_RANGE),
     ("POST", paths::RENAME),
+    ("POST", paths::LEDGER_FIND),
+    ("POST", paths::OBJECTS_IMPORT),
 ];
 
 /// The router serving every endpoint. Every refusal, including an unknown route or a wrong
@@ -98,6 +100,8 @@ pub fn router<S: MetadataStore>(app: Arc<App<S>>) -> Router {
         .route(paths::OBJECTS_LEVEL, get(listing::level::<S>))
         .route(paths::OBJECT_RANGE, get(listing::range::<S>))
         .route(paths::RENAME, post(objects::rename::<S>))
+        .route(paths::LEDGER_FIND, post(objects::find_ledger::<S>))
+        .route(paths::OBJECTS_IMPORT, post(objects::import::<S>))
         .fallback(limits::unknown_endpoint)
         .layer(DefaultBodyLimit::max(MAX_SIGNED_BODY))
         .layer(axum::middleware::from_fn(limits::refusals))

@@ -1,6 +1,7 @@
 //! The pool's services, free of HTTP: uploads (placement, quota, put orders, receipt
 //! checks, commits), objects (listing, sources with get orders, rename, delete, health,
-//! corruption reports) and the peer registry (register, heartbeat, drain, repair reports).
+//! corruption reports), the peer registry (register, heartbeat, drain, repair reports) and
+//! recovery (an account's ledger found, its forgotten records given back).
 //!
 //! Each service is a view over the shared [`crate::app::App`] and answers with its own
 //! domain error; the HTTP layer ([`crate::api`]) only extracts a request, calls one method
@@ -9,6 +10,7 @@
 
 mod objects;
 mod peers;
+mod recovery;
 #[cfg(test)]
 mod tests;
 mod uploads;
@@ -18,6 +20,7 @@ use cairn_core::EncryptedPath;
 pub use cairn_proto::clock::duration_ms;
 pub use objects::{ObjectError, Objects};
 pub use peers::{PeerError, Registry};
+pub use recovery::Recovery;
 pub use uploads::{CheckedBegin, Online, UploadError, Uploads};
 
 /// A request that does not fit the protocol; the message says how, for the user.

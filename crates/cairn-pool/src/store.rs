@@ -1,7 +1,9 @@
 //! The pool's metadata store behind one trait, [`MetadataStore`], made of one trait per
 //! area: the peer registry ([`RegistryStore`]), the object index of accounts, uploads and
 //! objects with their segments and pieces ([`ObjectStore`]), repair and migration
-//! ([`RepairStore`]), and the queue of pieces peers should delete ([`DeletionStore`]).
+//! ([`RepairStore`]), the queue of pieces peers should delete ([`DeletionStore`]), and what
+//! peers hold that the records do not place, for giving forgotten records back
+//! ([`RecoveryStore`]).
 //! The store stores and queries; judgements (how scores move, where they start) are the
 //! pool's, given to a backend as data (`scoring::PeerScoring`).
 //!
@@ -15,6 +17,7 @@ mod deletions;
 mod error;
 mod model;
 mod objects;
+mod recovery;
 mod registry;
 mod repair;
 mod sqlite;
@@ -28,11 +31,13 @@ pub use cairn_core::ObjectId;
 pub use deletions::DeletionStore;
 pub use error::StoreError;
 pub use model::{
-    AuditTally, CommitObject, HeartbeatStats, IndexMark, LevelEntry, NewUpload, ObjectRecord,
-    ObjectSegment, ObjectSummary, PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage,
-    PiecePlacement, SegmentCommit, StoreStats, StoredSegment, UploadRecord, peer_addr,
+    AuditTally, CommitObject, HeartbeatStats, ImportState, Imported, ImportedObject,
+    ImportedSegment, IndexMark, LevelEntry, NewUpload, ObjectRecord, ObjectSegment, ObjectSummary,
+    PeerHealthUpdate, PeerRecord, PeerRegistration, PeerUsage, PiecePlacement, SegmentCommit,
+    StoreStats, StoredSegment, UploadRecord, peer_addr,
 };
 pub use objects::ObjectStore;
+pub use recovery::RecoveryStore;
 pub use registry::RegistryStore;
 pub use repair::RepairStore;
 pub use sqlite::SqliteStore;
@@ -40,9 +45,15 @@ pub use sqlite::SqliteStore;
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The pool's persistence: every area's trait. A backend implements the four; this trait
+/// The pool's persistence: every area's trait. A backend implements the five; this trait
 /// follows (a blanket implementation), so callers keep asking for `S: MetadataStore`. See
 /// the module documentation for the rules every backend keeps.
-pub trait MetadataStore: RegistryStore + ObjectStore + RepairStore + DeletionStore {}
+pub trait MetadataStore:
+    RegistryStore + ObjectStore + RepairStore + DeletionStore + RecoveryStore
+{
+}
 
-impl<T: RegistryStore + ObjectStore + RepairStore + DeletionStore> MetadataStore for T {}
+impl<T: RegistryStore + ObjectStore + RepairStore + DeletionStore + RecoveryStore> MetadataStore
+    for T
+{
+}

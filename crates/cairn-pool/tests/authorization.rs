@@ -21,8 +21,9 @@ use cairn_pool::api::ROUTES;
 use cairn_pool::{PoolConfig, RunningPool};
 use cairn_proto::api::{
     self as paths, BeginMany, BeginUpload, CommitMany, CommitOne, CommitSegment, CommitUpload,
-    CommittedPiece, CorruptReport, FragmentInfo, Heartbeat, HeartbeatAck, PlaceSegment,
-    RegisterPeer, Rename, RepairJob, RepairReport, SegmentPlaced, SourcesRequest, UploadBegun,
+    CommittedPiece, CorruptReport, FindLedger, FragmentInfo, Heartbeat, HeartbeatAck, ImportObject,
+    ImportObjects, ImportSegment, PlaceSegment, RegisterPeer, Rename, RepairJob, RepairReport,
+    SegmentPlaced, SourcesRequest, UploadBegun,
 };
 use cairn_proto::auth::{KEY_HEADER, MAX_CLOCK_SKEW_MS, SIGNATURE_HEADER};
 use cairn_proto::clock::now_ms;
@@ -135,6 +136,7 @@ impl Pool {
             capacity,
             used: 0,
             pieces,
+            ledger: Vec::new(),
         };
         let answer = self
             .signed(key, "POST", paths::PEER_REGISTER, &json(&body))
@@ -485,6 +487,7 @@ fn matrix() -> Vec<Row> {
                     capacity: 0,
                     used: 0,
                     pieces: Vec::new(),
+                    ledger: Vec::new(),
                 };
                 (paths::PEER_REGISTER.to_owned(), json(&body))
             },
@@ -795,6 +798,50 @@ fn matrix() -> Vec<Row> {
                 owner: Who::Alice,
                 ok: 200,
                 others: NOT_ALICES_OBJECT,
+            },
+        },
+        Row {
+            method: "POST",
+            pattern: paths::LEDGER_FIND,
+            request: |_| {
+                let body = FindLedger {
+                    locator: "07".repeat(16),
+                    after: None,
+                };
+                (paths::LEDGER_FIND.to_owned(), json(&body))
+            },
+            // A locator names no account: each signer is answered from its own orders.
+            access: Access::Signed {
+                owner: Who::Alice,
+                ok: 200,
+                others: OWN_ACCOUNT_ONLY,
+            },
+        },
+        Row {
+            method: "POST",
+            pattern: paths::OBJECTS_IMPORT,
+            request: |f| {
+                let body = ImportObjects {
+                    objects: vec![ImportObject {
+                        object: cairn_core::ObjectId::from_bytes([9; 16]),
+                        path: f.spare_path.clone(),
+                        redundancy: "rep:2x2".to_owned(),
+                        size: 10,
+                        metadata: "AA".to_owned(),
+                        segments: vec![ImportSegment {
+                            index: 0,
+                            piece_size: 10,
+                            fragments: vec![PieceHash::of(b"gone"), PieceHash::of(b"too")],
+                        }],
+                    }],
+                };
+                (paths::OBJECTS_IMPORT.to_owned(), json(&body))
+            },
+            // Records go into the signer's own account; nobody else's changes.
+            access: Access::Signed {
+                owner: Who::Alice,
+                ok: 200,
+                others: OWN_ACCOUNT_ONLY,
             },
         },
     ]

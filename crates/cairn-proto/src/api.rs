@@ -65,6 +65,19 @@ pub const FOLDER_MARKER: &str = "folder";
 pub const RENAME: &str = "/v1/rename";
 /// `GET`: the network's state.
 pub const STATUS: &str = "/v1/status";
+/// `POST` (signed by the account): the pieces peers hold that start with a ledger locator,
+/// with get orders ([`FindLedger`] → [`LedgerFound`]): how a client finds its ledger when
+/// the pool has forgotten its records (`cairn_core::ledger`).
+pub const LEDGER_FIND: &str = "/v1/ledger/find";
+/// `POST` (signed by the account): give the pool back records it forgot, placing each piece
+/// on the peers that said they hold it ([`ImportObjects`] → [`ObjectsImported`]).
+pub const OBJECTS_IMPORT: &str = "/v1/objects/import";
+/// The first component of the encrypted path of a ledger object (`ledger/<object id>`): the
+/// copy of the account's records on the peers. Shorter than any name's ciphertext, so it
+/// never names a file; clients leave it out of what they show.
+pub const LEDGER_FOLDER: &str = "ledger";
+/// Ledger entries a client finds or imports at most per request.
+pub use crate::limits::MAX_IMPORT;
 /// `GET`: Prometheus metrics.
 pub const METRICS: &str = "/metrics";
 
@@ -108,6 +121,10 @@ pub struct PoolInfo {
     pub heartbeat_interval_ms: u64,
     /// The durability target `auto` redundancy aims for (e.g. 0.999999).
     pub durability_target: f64,
+    /// The pool's index of records as it is (a second old at most): a client that saw
+    /// another identity or a higher generation gives back what the pool forgot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<PoolIndex>,
 }
 
 /// Body of [`PEER_REGISTER`].
@@ -123,6 +140,104 @@ pub struct RegisterPeer {
     pub used: u64,
     /// Every piece the peer holds.
     pub pieces: Vec<PieceHash>,
+    /// The pieces it holds that start as ledger pieces do, with their locators.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ledger: Vec<LedgerPiece>,
+}
+
+/// A ledger piece a peer holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerPiece {
+    /// The piece.
+    pub hash: PieceHash,
+    /// The locator it starts with (32 hex digits).
+    pub locator: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Body of [`LEDGER_FIND`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindLedger {
+    /// The account's ledger locator (32 hex digits).
+    pub locator: String,
+    /// Pieces after this one (the previous answer's last), for the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<PieceHash>,
+}
+
+/// Answer to [`LEDGER_FIND`]: every piece the online peers said they hold under the
+/// locator (at registration), each with its holders and get orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerFound {
+    /// One entry per piece, at most [`MAX_IMPORT`]; `more` if there were more.
+    pub pieces: Vec<LedgerSource>,
+    /// Whether pieces were left out (pass the last one's hash as `after`).
+    #[serde(default)]
+    pub more: bool,
+}
+
+/// Where one ledger piece can be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerSource {
+    /// The piece.
+    pub hash: PieceHash,
+    /// Its holders, each with a get order (fragment 0).
+    pub holders: Vec<GetTarget>,
+}
+
+/// Body of [`OBJECTS_IMPORT`]: records the pool forgot, as the client's ledger has them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportObjects {
+    /// At most [`MAX_IMPORT`].
+    pub objects: Vec<ImportObject>,
+}
+
+/// One record to give back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportObject {
+    /// The object's id.
+    pub object: ObjectId,
+    /// Its encrypted path.
+    pub path: String,
+    /// `ec:K+M` or `rep:KxR`.
+    pub redundancy: String,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// Sealed metadata, unpadded base64url.
+    pub metadata: String,
+    /// Its segments, each with every fragment's hash.
+    pub segments: Vec<ImportSegment>,
+}
+
+/// One segment of a record given back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSegment {
+    /// The segment's index.
+    pub index: u32,
+    /// Every fragment's size in bytes.
+    pub piece_size: u64,
+    /// Every fragment's hash, data fragments first.
+    pub fragments: Vec<PieceHash>,
+}
+
+/// Answer to [`OBJECTS_IMPORT`]: one outcome per object, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectsImported {
+    /// One per object.
+    pub objects: Vec<ImportOutcome>,
+}
+
+/// What became of one record given back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportOutcome {
+    /// `imported`, `known` (the pool has this object already) or `taken` (another object
+    /// holds its path; nothing changed).
+    pub state: String,
+    /// Pieces placed on peers that reported holding them.
+    pub placed: u64,
+    /// Fragments no peer reported yet: placed when a peer holding them registers.
+    pub awaited: u64,
 }
 
 /// Answer to [`PEER_REGISTER`].

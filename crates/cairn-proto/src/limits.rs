@@ -27,6 +27,9 @@ pub const MAX_AT_ONCE: usize = 256;
 /// Most paths one batch sources request may ask for.
 pub const MAX_SOURCES: usize = 256;
 
+/// Ledger pieces found, or records given back, at most per request.
+pub const MAX_IMPORT: usize = 256;
+
 /// Most bytes a signed request body to the pool may have (a peer's inventory at
 /// registration is the largest).
 pub const MAX_SIGNED_BODY: usize = 64 * 1024 * 1024;

@@ -181,18 +181,17 @@ fn index(shared: &Shared, written: &[(Pending, PathBuf)]) -> Result<(), StoreErr
     let mut conn = shared.index.lock().map_err(|_| io("index lock poisoned"))?;
     let tx = conn.transaction().map_err(io)?;
     {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT OR REPLACE INTO pieces (hash, size, stored_at) VALUES (?1, ?2, ?3)",
-            )
-            .map_err(io)?;
+        let mut insert = tx.prepare_cached(super::INSERT_PIECE).map_err(io)?;
         let now = int(now_ms());
         for (piece, _) in written {
             insert
                 .execute(params![
                     piece.hash.as_bytes().as_slice(),
                     int(piece.bytes.len() as u64),
-                    now
+                    now,
+                    cairn_core::ledger::Locator::in_piece(&piece.bytes)
+                        .as_ref()
+                        .map(|l| l.as_bytes().as_slice()),
                 ])
                 .map_err(io)?;
         }

@@ -10,18 +10,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use cairn_core::AccountId;
 use cairn_proto::api::{
-    Answer, BeginMany, BeginUpload, CommitMany, CommitSegment, CommitUpload, ManyAnswers,
-    ManySources, ObjectList, ObjectSources, PlaceSegment, Refusal, Rename, Renamed, SegmentPlaced,
-    SourcesRequest, UploadBegun, UploadCommitted,
+    Answer, BeginMany, BeginUpload, CommitMany, CommitSegment, CommitUpload, FindLedger,
+    ImportObjects, LedgerFound, ManyAnswers, ManySources, ObjectList, ObjectSources,
+    ObjectsImported, PlaceSegment, Refusal, Rename, Renamed, SegmentPlaced, SourcesRequest,
+    UploadBegun, UploadCommitted,
 };
 use cairn_proto::codes;
-use cairn_proto::limits::MAX_AT_ONCE;
+use cairn_proto::limits::{MAX_AT_ONCE, MAX_IMPORT};
 use serde::Deserialize;
 
 use super::signed::Signed;
 use crate::app::App;
 use crate::error::ApiError;
-use crate::service::{Objects, Uploads};
+use crate::service::{Objects, Recovery, Uploads};
 use crate::store::MetadataStore;
 
 pub(super) fn account_id(signer: [u8; 32]) -> Result<AccountId, ApiError> {
@@ -229,4 +230,33 @@ pub async fn rename<S: MetadataStore>(
     let Rename { from, to } = request.body;
     let objects = Objects::new(&app).rename(account, from, to).await?;
     Ok(Json(Renamed { objects }))
+}
+
+/// `POST /v1/ledger/find`.
+pub async fn find_ledger<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    request: Signed<FindLedger>,
+) -> Result<Json<LedgerFound>, ApiError> {
+    let account = account_id(request.signer)?;
+    Ok(Json(
+        Recovery::new(&app)
+            .find_ledger(account, request.body)
+            .await?,
+    ))
+}
+
+/// `POST /v1/objects/import`: every record past the first is charged to the signer's
+/// request rate, as a batch of begins is.
+pub async fn import<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    request: Signed<ImportObjects>,
+) -> Result<Json<ObjectsImported>, ApiError> {
+    let account = account_id(request.signer)?;
+    let count = request.body.objects.len();
+    if count <= MAX_IMPORT {
+        at_once(&app, request.signer, count, "records given back")?;
+    }
+    Ok(Json(
+        Recovery::new(&app).import(account, request.body).await?,
+    ))
 }

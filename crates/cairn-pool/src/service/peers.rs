@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use cairn_core::PeerId;
+use cairn_core::ledger::Locator;
 use cairn_proto::api::{Heartbeat, HeartbeatAck, PeerRegistered, RegisterPeer, RepairReport};
 use cairn_proto::limits::{MAX_PEER_ADDRESS_LEN, MAX_ZONE_LEN};
 use cairn_proto::{Holder, OrderAction, PeerState};
@@ -122,7 +123,7 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
         refuse_if_gone(record.state)?;
         let known: HashSet<_> = app.store.pieces_on_peer(id).await?.into_iter().collect();
         let held: HashSet<_> = body.pieces.iter().copied().collect();
-        let unknown_pieces = body
+        let unknown_pieces: Vec<_> = body
             .pieces
             .iter()
             .copied()
@@ -139,6 +140,20 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
         if missing > 0 {
             tracing::warn!(peer = %id, missing, "peer re-registered without pieces it held; they will be rebuilt");
             Counters::add(&app.counters.pieces_marked_corrupt, missing);
+        }
+        // What it holds that the records do not place is remembered: a record given back
+        // later finds its pieces there, and one given back already takes them now.
+        let ledger = body
+            .ledger
+            .iter()
+            .filter_map(|l| Locator::parse(&l.locator).map(|loc| (*loc.as_bytes(), l.hash, l.size)))
+            .collect();
+        let folded = app
+            .store
+            .record_held(id, unknown_pieces.clone(), ledger)
+            .await?;
+        if folded > 0 {
+            tracing::info!(peer = %id, pieces = folded, "pieces of records given back were found on a peer that came back");
         }
         tracing::info!(peer = %id, address = %body.address, zone = ?body.zone, pieces = piece_count, "peer registered");
         let index = app.index_mark().await?.to_wire();

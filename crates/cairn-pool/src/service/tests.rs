@@ -449,6 +449,7 @@ async fn peers_are_told_the_index_and_a_generation_at_most_a_second_old() {
                 capacity: 1 << 30,
                 used: 0,
                 pieces: Vec::new(),
+                ledger: Vec::new(),
             },
         )
         .await

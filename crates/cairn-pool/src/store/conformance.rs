@@ -9,12 +9,13 @@
 //! are derived from it.
 //!
 //! The cases are grouped by area, as the trait is: `registry`, `objects`, `deletions`,
-//! `repair`, and `races`, where concurrent calls must keep invariant 2 (no peer ever holds
+//! `repair`, `recovery`, and `races`, where concurrent calls must keep invariant 2 (no peer ever holds
 //! two pieces of one segment) at whatever isolation level the backend runs.
 
 mod deletions;
 mod objects;
 mod races;
+mod recovery;
 mod registry;
 mod repair;
 
@@ -250,6 +251,7 @@ macro_rules! __store_conformance_cases {
             races::two_repairs_racing_for_one_peer,
             races::a_repair_and_a_migration_racing_for_one_peer,
             races::racing_segment_commits_leave_one_of_them,
+            recovery::records_given_back_find_their_pieces_and_wait_for_the_rest,
         }
     };
 }

@@ -304,3 +304,53 @@ pub struct PeerUsage {
 pub fn peer_addr(text: &str) -> Result<PeerAddr, StoreError> {
     PeerAddr::parse(text).map_err(|e| StoreError::Corrupt(format!("peer address {text:?}: {e}")))
 }
+
+/// A record given back to a store that forgot it ([`super::RecoveryStore::import_object`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedObject {
+    /// The object's id.
+    pub id: ObjectId,
+    /// Its encrypted path.
+    pub path: String,
+    /// Its redundancy.
+    pub redundancy: Redundancy,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// Sealed metadata.
+    pub metadata: Vec<u8>,
+    /// Its segments, each with every fragment's hash.
+    pub segments: Vec<ImportedSegment>,
+}
+
+/// One segment of an [`ImportedObject`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedSegment {
+    /// The segment's index.
+    pub index: u32,
+    /// Every fragment's size.
+    pub piece_size: u64,
+    /// Every fragment's hash, data fragments first.
+    pub fragments: Vec<PieceHash>,
+}
+
+/// What became of a record given back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportState {
+    /// Recorded as a committed object.
+    Imported,
+    /// The store has this object already; nothing changed.
+    Known,
+    /// Another object holds its path; nothing changed.
+    Taken,
+}
+
+/// The outcome of [`super::RecoveryStore::import_object`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Imported {
+    /// What became of it.
+    pub state: ImportState,
+    /// Pieces placed on peers that reported holding them.
+    pub placed: u64,
+    /// Fragments awaited (no peer reported them yet).
+    pub awaited: u64,
+}

@@ -6,6 +6,7 @@
 
 mod deletions;
 mod objects;
+mod recovery;
 mod registry;
 mod repair;
 mod schema;

@@ -58,6 +58,7 @@ impl SimPeer {
             capacity: CAPACITY,
             used: self.used,
             pieces: self.inventory.clone(),
+            ledger: Vec::new(),
         }
     }
 

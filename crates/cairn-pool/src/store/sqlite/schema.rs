@@ -101,6 +101,34 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     INSERT INTO store_identity (only, id, generation) VALUES (1, randomblob(16), 0);
     "#,
+    // 5: what peers hold that the records do not place (said at registration), their
+    // ledger pieces by locator, and the fragments of records given back that no peer has
+    // reported yet.
+    r#"
+    CREATE TABLE held (
+        hash BLOB NOT NULL,
+        peer BLOB NOT NULL,
+        PRIMARY KEY (hash, peer)
+    ) STRICT;
+    CREATE INDEX held_by_peer ON held(peer);
+    CREATE TABLE ledger_held (
+        locator BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        peer BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (locator, hash, peer)
+    ) STRICT;
+    CREATE INDEX ledger_held_by_peer ON ledger_held(peer);
+    CREATE TABLE awaited (
+        hash BLOB NOT NULL,
+        object BLOB NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+        segment INTEGER NOT NULL,
+        fragment INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (hash, object, segment, fragment)
+    ) STRICT;
+    CREATE INDEX awaited_by_object ON awaited(object);
+    "#,
 ];
 
 /// The newest schema version this code knows.
