@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cairn_client::{Drive, DriveOptions, Home, Progress};
+use cairn_client::{Drive, DriveOptions, Home, Progress, Recovered};
 use indicatif::{ProgressBar, ProgressStyle};
 use zeroize::Zeroizing;
 
@@ -68,12 +68,43 @@ impl Global {
         };
         let mut options = DriveOptions::default();
         configure(&mut options);
-        Ok(Drive::open(
-            &home,
-            passphrase.as_ref().map(|p| p.as_bytes()),
-            options,
-        )?)
+        let drive = Drive::open(&home, passphrase.as_ref().map(|p| p.as_bytes()), options)?;
+        // A pool that forgot this device's last change (a lost disk, an older copy of its
+        // store) is given its records back before anything else is asked of it.
+        match runtime()?.block_on(drive.catch_up()) {
+            Ok(Some(recovered)) => eprintln!("{}", recovered_line(&recovered)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("cannot check that the pool still knows your files: {e}"),
+        }
+        Ok(drive)
     }
+}
+
+/// What a recovery did, in one line for the person at the terminal.
+pub fn recovered_line(r: &Recovered) -> String {
+    let mut line = format!(
+        "the pool had lost records of your files: gave back {} of {} from the copy on the peers",
+        r.given_back, r.objects
+    );
+    if r.moved > 0 {
+        line.push_str(&format!(", moved {}", r.moved));
+    }
+    if r.removed > 0 {
+        line.push_str(&format!(", removed {} it should no longer have", r.removed));
+    }
+    if r.awaited > 0 {
+        line.push_str(&format!(
+            "; {} pieces wait for their peers to come back online",
+            r.awaited
+        ));
+    }
+    if r.unreadable > 0 {
+        line.push_str(&format!(
+            "; {} ledger entries are not readable yet (their peers are offline)",
+            r.unreadable
+        ));
+    }
+    line
 }
 
 /// A runtime for one command.

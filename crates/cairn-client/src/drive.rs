@@ -8,17 +8,21 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cairn_core::{EncryptedPath, MasterSecret, Name, PathCipher, RemotePath};
+use cairn_core::ledger::LedgerOp;
+use cairn_core::{EncryptedPath, MasterSecret, Name, ObjectId, PathCipher, RemotePath};
 use cairn_proto::api::{AccountOpened, NetworkStatus, ObjectEntry, SegmentHealth};
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use data_encoding::BASE64URL_NOPAD;
+use futures_util::stream::{self, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::entry::{self, FOLDER_MARKER};
 use crate::error::{ClientError, ClientResult};
 use crate::home::Home;
+use crate::ledger::{LEDGER_HEAD, Ledger, is_ledger};
 use crate::pool::PoolClient;
 use crate::progress::Progress;
 pub use crate::transfer::DriveOptions;
+use crate::transfer::upload::Committed;
 use crate::transfer::{FileHandle, Readable, Source, Transfers};
 
 /// What is at a path.
@@ -83,14 +87,26 @@ pub struct Health {
 pub struct Drive {
     pub(crate) transfers: Arc<Transfers>,
     pub(crate) paths: PathCipher,
+    /// The copy of every change on the peers (see `ledger.rs`).
+    pub(crate) ledger: Ledger,
 }
 
 impl Drive {
     /// A drive on the pool at `pool` for the account of `secret`.
     pub fn new(pool: &str, secret: &MasterSecret, options: DriveOptions) -> ClientResult<Self> {
+        Self::with_head(pool, secret, options, None)
+    }
+
+    fn with_head(
+        pool: &str,
+        secret: &MasterSecret,
+        options: DriveOptions,
+        ledger_head: Option<PathBuf>,
+    ) -> ClientResult<Self> {
         Ok(Self {
             transfers: Arc::new(Transfers::new(pool, secret, options)?),
             paths: PathCipher::new(&secret.path_key()),
+            ledger: Ledger::new(secret.ledger_key(), ledger_head),
         })
     }
 
@@ -101,7 +117,8 @@ impl Drive {
         options: DriveOptions,
     ) -> ClientResult<Self> {
         let secret = home.unlock(passphrase)?;
-        Self::new(home.pool(), &secret, options)
+        let head = home.dir().join(LEDGER_HEAD);
+        Self::with_head(home.pool(), &secret, options, Some(head))
     }
 
     /// How this drive stores and fetches.
@@ -190,9 +207,12 @@ impl Drive {
         let size = std::fs::metadata(local).map_or(0, |m| m.len());
         progress.started(size);
         let encrypted = self.encrypt(remote);
-        let put = self
-            .transfers
-            .upload_file(local, encrypted.as_str(), &progress);
+        let put = async {
+            let committed = (self.transfers)
+                .upload_file(local, encrypted.as_str(), &progress)
+                .await?;
+            self.record_put(&committed).await
+        };
         progress.ended(put.await)
     }
 
@@ -214,7 +234,12 @@ impl Drive {
         let progress = progress.for_file(remote);
         progress.started(len);
         let encrypted = self.encrypt(remote);
-        let put = self.transfers.upload(source, encrypted.as_str(), &progress);
+        let put = async {
+            let committed = (self.transfers)
+                .upload(source, encrypted.as_str(), &progress)
+                .await?;
+            self.record_put(&committed).await
+        };
         progress.ended(put.await)
     }
 
@@ -305,7 +330,7 @@ impl Drive {
                 .pool()
                 .list_page(prefix, after.as_deref(), None)
                 .await?;
-            all.extend(page.objects);
+            all.extend(page.objects.into_iter().filter(|o| !is_ledger(&o.path)));
             match page.next {
                 Some(next) => after = Some(next),
                 None => return Ok(all),
@@ -363,9 +388,10 @@ impl Drive {
 
     pub(crate) async fn make_marker(&self, folder: &RemotePath) -> ClientResult<()> {
         let marker = entry::marker_path(&self.encrypt(folder));
+        let object = ObjectId::random(&mut rand::rng());
         let begun = self
             .pool()
-            .begin(&marker, entry::FOLDER_REDUNDANCY, None, None)
+            .begin(&marker, entry::FOLDER_REDUNDANCY, None, Some(object))
             .await?;
         self.pool()
             .commit(
@@ -378,7 +404,30 @@ impl Drive {
                 },
             )
             .await?;
-        Ok(())
+        self.record_put(&Committed {
+            object,
+            path: marker,
+            size: 0,
+            metadata: entry::seal_folder(),
+        })
+        .await
+    }
+
+    /// Writes a committed object to the ledger.
+    pub(crate) async fn record_put(&self, committed: &Committed) -> ClientResult<()> {
+        let metadata = BASE64URL_NOPAD
+            .decode(committed.metadata.as_bytes())
+            .map_err(|e| ClientError::BadAnswer {
+                what: "a record to copy to the ledger",
+                reason: e.to_string(),
+            })?;
+        let op = LedgerOp::Put {
+            object: committed.object,
+            path: committed.path.clone(),
+            size: committed.size,
+            metadata,
+        };
+        self.ledger.record(&self.transfers, vec![op]).await
     }
 
     /// Moves the file or folder `from` to `to` (into `to` when it is a folder). Returns
@@ -412,14 +461,13 @@ impl Drive {
         }
         self.check_parent(&to).await?;
         let (source, target) = (self.encrypt(from), self.encrypt(&to));
-        match kind {
-            Kind::File => self.pool().rename(source.as_str(), target.as_str()).await?,
-            Kind::Folder => {
-                self.pool()
-                    .rename(&source.children_prefix(), &target.children_prefix())
-                    .await?
-            }
+        let (old, new) = match kind {
+            Kind::File => (source.as_str().to_owned(), target.as_str().to_owned()),
+            Kind::Folder => (source.children_prefix(), target.children_prefix()),
         };
+        self.pool().rename(&old, &new).await?;
+        let renamed = LedgerOp::Rename { from: old, to: new };
+        self.ledger.record(&self.transfers, vec![renamed]).await?;
         self.keep_parent(from).await?;
         Ok(to)
     }
@@ -436,7 +484,10 @@ impl Drive {
         match self.kind(path).await? {
             None => Err(ClientError::NotFound(path.clone())),
             Some(Kind::File) => {
-                self.pool().delete(self.encrypt(path).as_str()).await?;
+                let gone = self.encrypt(path).as_str().to_owned();
+                self.pool().delete(&gone).await?;
+                let deleted = LedgerOp::Delete { path: gone };
+                self.ledger.record(&self.transfers, vec![deleted]).await?;
                 self.keep_parent(path).await?;
                 Ok(1)
             }
@@ -451,11 +502,27 @@ impl Drive {
                     .iter()
                     .filter(|o| !o.path.ends_with(&format!("/{FOLDER_MARKER}")))
                     .count() as u64;
-                stream::iter(objects)
-                    .map(|object| async move { self.pool().delete(&object.path).await })
+                let done: Vec<(String, ClientResult<bool>)> = stream::iter(objects)
+                    .map(|object| async move {
+                        let result = self.pool().delete(&object.path).await;
+                        (object.path, result)
+                    })
                     .buffer_unordered(self.options().concurrency.max(1))
-                    .try_collect::<Vec<_>>()
-                    .await?;
+                    .collect()
+                    .await;
+                // What went is written to the ledger even when another delete failed.
+                let mut failed = None;
+                let mut deleted = Vec::with_capacity(done.len());
+                for (gone, result) in done {
+                    match result {
+                        Ok(_) => deleted.push(LedgerOp::Delete { path: gone }),
+                        Err(e) => failed = Some(e),
+                    }
+                }
+                self.ledger.record(&self.transfers, deleted).await?;
+                if let Some(e) = failed {
+                    return Err(e);
+                }
                 self.keep_parent(path).await?;
                 Ok(files)
             }
@@ -484,6 +551,7 @@ impl Drive {
         let decrypt = |paths: Vec<String>| -> ClientResult<Vec<RemotePath>> {
             paths
                 .iter()
+                .filter(|p| !is_ledger(p))
                 .map(|p| Ok(self.paths.decrypt(&EncryptedPath::parse(p)?)?))
                 .collect()
         };

@@ -27,6 +27,7 @@ pub const FOLDER_REDUNDANCY: &str = "ec:2+1";
 const VERSION: u8 = 1;
 const KIND_FILE: u8 = 1;
 const KIND_FOLDER: u8 = 2;
+const KIND_LEDGER: u8 = 3;
 
 /// A stored object, as the client reads the pool's metadata field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +73,21 @@ pub fn file_entry_len(segments: u32, redundancy: Redundancy) -> usize {
 /// A folder marker's text form.
 pub fn seal_folder() -> String {
     BASE64URL_NOPAD.encode(&[VERSION, KIND_FOLDER])
+}
+
+/// A ledger object's text form (its entry is sealed in its pieces, not here).
+pub fn seal_ledger() -> String {
+    BASE64URL_NOPAD.encode(&[VERSION, KIND_LEDGER])
+}
+
+/// The object id a file's text form names, without opening it; `None` for a folder
+/// marker, a ledger object or anything malformed.
+pub fn object_of(text: &str) -> Option<ObjectId> {
+    let bytes = BASE64URL_NOPAD.decode(text.as_bytes()).ok()?;
+    match bytes.get(..18)? {
+        [VERSION, KIND_FILE, id @ ..] => id.try_into().ok().map(ObjectId::from_bytes),
+        _ => None,
+    }
 }
 
 /// Opens the pool's text form (untrusted: it comes from the pool).

@@ -108,6 +108,15 @@ pub enum ClientError {
         /// The transport's error.
         reason: String,
     },
+    /// A change was made at the pool, but its copy in the account's ledger on the peers
+    /// could not be written (it is written with the next change).
+    #[error(
+        "done, but the copy of this change on the peers could not be written ({0}); it is written with your next change"
+    )]
+    LedgerNotWritten(String),
+    /// A ledger entry could not be sealed or read.
+    #[error(transparent)]
+    Ledger(#[from] cairn_core::LedgerError),
     /// The pool refused a request.
     #[error("the pool refused: {message}")]
     Refused {

@@ -9,6 +9,7 @@ use cairn_proto::api::FolderList;
 use crate::drive::{Drive, Kind};
 use crate::entry::{self, Entry, FOLDER_MARKER};
 use crate::error::{ClientError, ClientResult};
+use crate::ledger::is_ledger;
 
 /// One entry of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +74,7 @@ impl Drive {
         let mut keyed: Vec<(String, ListEntry)> = Vec::new();
         for object in page.objects {
             let rest = object.path.get(prefix.len()..).unwrap_or_default();
-            if rest == FOLDER_MARKER {
+            if rest == FOLDER_MARKER || is_ledger(&object.path) {
                 continue;
             }
             let path = dir.join(self.paths.decrypt_name(rest)?)?;
@@ -90,6 +91,9 @@ impl Drive {
             }
         }
         for folder in page.folders {
+            if is_ledger(&folder.prefix) {
+                continue;
+            }
             let rest = folder.prefix.get(prefix.len()..).unwrap_or_default();
             let name = rest.strip_suffix('/').unwrap_or(rest);
             let entry = ListEntry {

@@ -9,9 +9,10 @@ use cairn_core::{AccountKey, ObjectId, PeerId, PieceHash};
 use cairn_net::{ConnectError, PoolCallError, SignedClient};
 use cairn_proto::api::{
     self as paths, AccountHealth, AccountOpened, Answer, BeginMany, BeginUpload, CommitMany,
-    CommitOne, CommitSegment, CommitUpload, CorruptReport, FolderList, ManyAnswers, ManySources,
-    NetworkStatus, ObjectHealth, ObjectList, ObjectSources, PlaceSegment, PoolInfo, Rename,
-    Renamed, SegmentPlaced, SourcesRequest, UploadBegun, UploadCommitted,
+    CommitOne, CommitSegment, CommitUpload, CorruptReport, FindLedger, FolderList, ImportObject,
+    ImportObjects, LedgerFound, ManyAnswers, ManySources, NetworkStatus, ObjectHealth, ObjectList,
+    ObjectSources, ObjectsImported, PlaceSegment, PoolInfo, Rename, Renamed, SegmentPlaced,
+    SourcesRequest, UploadBegun, UploadCommitted,
 };
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -516,6 +517,37 @@ impl PoolClient {
             "corruption report",
             reqwest::Method::POST,
             paths::REPORT_CORRUPT,
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Ledger pieces peers said they hold under `locator`, after `after`.
+    pub async fn find_ledger(
+        &self,
+        locator: &str,
+        after: Option<PieceHash>,
+    ) -> ClientResult<LedgerFound> {
+        let body = FindLedger {
+            locator: locator.to_owned(),
+            after,
+        };
+        self.call(
+            "find ledger",
+            reqwest::Method::POST,
+            paths::LEDGER_FIND,
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Gives the pool back records it forgot (at most [`paths::MAX_IMPORT`]).
+    pub async fn import(&self, objects: Vec<ImportObject>) -> ClientResult<ObjectsImported> {
+        let body = ImportObjects { objects };
+        self.call(
+            "import records",
+            reqwest::Method::POST,
+            paths::OBJECTS_IMPORT,
             Some(&body),
         )
         .await

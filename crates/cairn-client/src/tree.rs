@@ -156,9 +156,10 @@ impl Drive {
                         .len();
                     let _room = flight.room_for(size).await;
                     progress.started(size);
-                    self.transfers
+                    let committed = (self.transfers)
                         .upload_file(file, self.encrypt(path).as_str(), &progress)
                         .await?;
+                    self.record_put(&committed).await?;
                     Ok(size)
                 };
                 (file, path, progress.ended(put.await))

@@ -121,10 +121,6 @@ pub struct PoolInfo {
     pub heartbeat_interval_ms: u64,
     /// The durability target `auto` redundancy aims for (e.g. 0.999999).
     pub durability_target: f64,
-    /// The pool's index of records as it is (a second old at most): a client that saw
-    /// another identity or a higher generation gives back what the pool forgot.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<PoolIndex>,
 }
 
 /// Body of [`PEER_REGISTER`].
@@ -182,6 +178,8 @@ pub struct LedgerFound {
 pub struct LedgerSource {
     /// The piece.
     pub hash: PieceHash,
+    /// Its size in bytes.
+    pub size: u64,
     /// Its holders, each with a get order (fragment 0).
     pub holders: Vec<GetTarget>,
 }

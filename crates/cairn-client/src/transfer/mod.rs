@@ -89,6 +89,11 @@ impl Transfers {
         &self.pool
     }
 
+    /// The transport to peers.
+    pub(crate) fn peers(&self) -> &dyn PeerTransport {
+        self.peers.as_ref()
+    }
+
     pub(crate) fn metadata_key(&self) -> &MetadataKey {
         &self.metadata_key
     }

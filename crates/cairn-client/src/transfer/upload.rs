@@ -115,7 +115,7 @@ impl Transfers {
         local: &Path,
         path: &str,
         progress: &Progress,
-    ) -> ClientResult<()> {
+    ) -> ClientResult<Committed> {
         self.upload(Source::file(local).await?, path, progress)
             .await
     }
@@ -126,7 +126,7 @@ impl Transfers {
         source: Source,
         path: &str,
         progress: &Progress,
-    ) -> ClientResult<()> {
+    ) -> ClientResult<Committed> {
         let layout = SegmentLayout::new(source.len, self.options.segment_size)?;
         let modified = source.modified;
         // The object's one id: its segments and record are sealed to it, and the pool
@@ -173,7 +173,7 @@ impl Transfers {
         plan: UploadPlan<'_>,
         upload: &watch::Sender<Option<String>>,
         progress: &Progress,
-    ) -> ClientResult<()> {
+    ) -> ClientResult<Committed> {
         let UploadPlan {
             path,
             object,
@@ -255,18 +255,58 @@ impl Transfers {
         };
         let sealed = entry::seal_file(&self.metadata_key, object, &metadata, &mut rand::rng())?;
         let id = begun_upload(upload).await?;
-        self.pool
-            .commit(
-                &id,
-                &CommitUpload {
-                    metadata: sealed,
-                    size,
-                    segment_count: layout.count(),
-                    last_segment,
-                },
-            )
-            .await?;
-        Ok(())
+        let commit = CommitUpload {
+            metadata: sealed,
+            size,
+            segment_count: layout.count(),
+            last_segment,
+        };
+        self.pool.commit(&id, &commit).await?;
+        Ok(Committed {
+            object,
+            path: path.to_owned(),
+            size,
+            metadata: commit.metadata,
+        })
+    }
+
+    /// Stores pieces already made (a ledger entry's) as the one segment of object `object`
+    /// at `path`, each fragment `redundancy.r()` times, committed with `metadata`.
+    pub(crate) async fn store_made(
+        &self,
+        path: &str,
+        object: ObjectId,
+        redundancy: Redundancy,
+        fragments: Vec<Vec<u8>>,
+        metadata: String,
+    ) -> ClientResult<()> {
+        let hashes = fragments.iter().map(|f| PieceHash::of(f)).collect();
+        let segment = EncodedSegment { fragments, hashes };
+        let (upload, _) = watch::channel(None);
+        let result = async {
+            let stored = self
+                .begin_with_segment(path, object, &upload, redundancy, segment, false)
+                .await?;
+            let id = begun_upload(&upload).await?;
+            let commit = CommitUpload {
+                metadata,
+                size: stored.bytes,
+                segment_count: 1,
+                last_segment: stored
+                    .uncommitted
+                    .map(|pieces| LastSegment { index: 0, pieces }),
+            };
+            self.pool.commit(&id, &commit).await.map(drop)
+        }
+        .await;
+        let begun = upload.borrow().clone();
+        if result.is_err()
+            && let Some(id) = begun
+            && let Err(e) = self.pool.abort(&id).await
+        {
+            tracing::warn!(upload = %id, "could not abandon the upload: {e}");
+        }
+        result
     }
 
     /// Begins the upload with segment 0 placed in the same call, then stores it.
@@ -492,6 +532,19 @@ async fn begun_upload(upload: &watch::Sender<Option<String>>) -> ClientResult<St
             reason: "the upload stopped".into(),
         })?;
     Ok(id.clone().unwrap_or_default())
+}
+
+/// An object committed: what the account's ledger records of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Committed {
+    /// Its id.
+    pub(crate) object: ObjectId,
+    /// Its encrypted path.
+    pub(crate) path: String,
+    /// Bytes it stores.
+    pub(crate) size: u64,
+    /// Its sealed entry, in the pool's text form.
+    pub(crate) metadata: String,
 }
 
 /// A segment whose pieces are stored.

@@ -67,6 +67,7 @@ impl<'a, S: MetadataStore> Recovery<'a, S> {
                 }
                 pieces.push(LedgerSource {
                     hash,
+                    size,
                     holders: Vec::new(),
                 });
             }

@@ -1,0 +1,269 @@
+//! Writing the account's ledger (`cairn_core::ledger`): every change this client makes at
+//! the pool — a put, a folder, a rename, a delete — is also written to the peers, sealed
+//! under the account's ledger key, before the call that made it returns. Changes that
+//! arrive while a write is out go together in the next one, so a folder of small files
+//! costs a ledger write per batch, not per file.
+//!
+//! A ledger entry is stored as an ordinary object at `ledger/<object id>` under `rep:2x3`
+//! (or `rep:2x2` on a network of four or five peers), so the pool repairs it as any other;
+//! on a network too small for that the change is kept here and written with a later one,
+//! and a warning says the account's records are not yet copied to the peers.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cairn_core::ledger::{LedgerEntry, LedgerOp, Locator};
+use cairn_core::{LedgerKey, ObjectId, Redundancy};
+use cairn_proto::api::LEDGER_FOLDER;
+use cairn_proto::codes;
+
+use crate::error::{ClientError, ClientResult};
+use crate::transfer::Transfers;
+
+/// Changes written per ledger entry at most, so an entry stays a few MiB.
+const OPS_PER_ENTRY: usize = 4096;
+
+/// Changes kept for a later write at most (on a network too small for a ledger); past
+/// this the oldest go, with a warning.
+const KEPT_AT_MOST: usize = 100_000;
+
+/// How long a network found too small for a ledger is left before another try.
+const TOO_SMALL_FOR: Duration = Duration::from_secs(60);
+
+/// The home file naming the last ledger entry this device wrote (see [`Ledger::last`]).
+pub(crate) const LEDGER_HEAD: &str = "ledger-head";
+
+/// The encrypted path of the ledger entry kept as object `object`.
+pub(crate) fn entry_path(object: ObjectId) -> String {
+    format!("{LEDGER_FOLDER}/{object}")
+}
+
+/// Whether an encrypted path (or folder prefix) is the ledger's, which no listing shows.
+pub(crate) fn is_ledger(path: &str) -> bool {
+    path.strip_prefix(LEDGER_FOLDER)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The pool metadata of a ledger object: nothing a reader needs (the entry is sealed in
+/// its pieces), only a mark that it is one.
+pub(crate) fn ledger_metadata() -> String {
+    crate::entry::seal_ledger()
+}
+
+/// Redundancies a ledger entry is stored under, widest first.
+fn shapes() -> [Redundancy; 2] {
+    // Both are valid by construction (2 data fragments, 3 or 2 copies).
+    [
+        Redundancy::rep(2, 3).unwrap_or_else(|_| unreachable!("rep:2x3 is valid")),
+        Redundancy::rep(2, 2).unwrap_or_else(|_| unreachable!("rep:2x2 is valid")),
+    ]
+}
+
+/// The ledger writer of one drive.
+pub(crate) struct Ledger {
+    key: LedgerKey,
+    /// Changes not yet written, numbered in the order they were made.
+    queue: Mutex<Queue>,
+    /// Held while an entry is written: one write at a time, carrying whatever waits.
+    writing: tokio::sync::Mutex<()>,
+    /// The narrowest shape that failed for lack of peers (the next write starts there).
+    shape: Mutex<usize>,
+    /// Where the last entry written is remembered (a home), if anywhere.
+    head_file: Option<PathBuf>,
+    /// The last entry this drive wrote.
+    last: Mutex<Option<ObjectId>>,
+    /// Whether "too small" was already said.
+    warned: std::sync::atomic::AtomicBool,
+    /// Until when the network is taken to be too small (no write is tried before).
+    too_small_until: Mutex<Option<Instant>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    ops: Vec<(u64, LedgerOp)>,
+    next: u64,
+}
+
+impl Ledger {
+    /// The ledger under `key`, remembering its last entry in `head_file` if given.
+    pub(crate) fn new(key: LedgerKey, head_file: Option<PathBuf>) -> Self {
+        let last = head_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|text| text.trim().parse().ok());
+        Self {
+            key,
+            queue: Mutex::new(Queue::default()),
+            writing: tokio::sync::Mutex::new(()),
+            shape: Mutex::new(0),
+            head_file,
+            last: Mutex::new(last),
+            warned: std::sync::atomic::AtomicBool::new(false),
+            too_small_until: Mutex::new(None),
+        }
+    }
+
+    /// The key the ledger is sealed under.
+    pub(crate) fn key(&self) -> &LedgerKey {
+        &self.key
+    }
+
+    /// The locator the ledger's pieces start with.
+    pub(crate) fn locator(&self) -> Locator {
+        Locator::of(&self.key)
+    }
+
+    /// The last entry this device wrote, if it remembers one.
+    pub(crate) fn last(&self) -> Option<ObjectId> {
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes `ops` (with whatever else waits) to the peers; returns once they are there,
+    /// or, on a network too small for a ledger, once they are kept for a later write.
+    pub(crate) async fn record(
+        &self,
+        transfers: &Transfers,
+        ops: Vec<LedgerOp>,
+    ) -> ClientResult<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let mine = {
+            let mut queue = self.lock_queue();
+            for op in ops {
+                queue.next += 1;
+                let seq = queue.next;
+                queue.ops.push((seq, op));
+            }
+            queue.next
+        };
+        let _writing = self.writing.lock().await;
+        loop {
+            let batch: Vec<(u64, LedgerOp)> = {
+                let mut queue = self.lock_queue();
+                if !queue.ops.iter().any(|(seq, _)| *seq <= mine) {
+                    // Written by the call that held the lock before.
+                    return Ok(());
+                }
+                let take = queue.ops.len().min(OPS_PER_ENTRY);
+                queue.ops.drain(..take).collect()
+            };
+            match self.write(transfers, &batch).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Too few peers: keep the changes for a later write.
+                    self.put_back(batch);
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.put_back(batch);
+                    return Err(ClientError::LedgerNotWritten(e.to_string()));
+                }
+            }
+        }
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn put_back(&self, mut batch: Vec<(u64, LedgerOp)>) {
+        let mut queue = self.lock_queue();
+        batch.append(&mut queue.ops);
+        if batch.len() > KEPT_AT_MOST {
+            let dropped = batch.len() - KEPT_AT_MOST;
+            batch.drain(..dropped);
+            tracing::warn!(
+                dropped,
+                "changes waiting for the ledger were dropped; they are not copied to the peers"
+            );
+        }
+        queue.ops = batch;
+    }
+
+    /// Writes one entry of `batch`; `Ok(false)` if the network is too small for any shape.
+    async fn write(&self, transfers: &Transfers, batch: &[(u64, LedgerOp)]) -> ClientResult<bool> {
+        let waiting = *self
+            .too_small_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if waiting.is_some_and(|until| Instant::now() < until) {
+            return Ok(false);
+        }
+        let object = ObjectId::random(&mut rand::rng());
+        let entry = LedgerEntry {
+            object,
+            written_ms: cairn_proto::clock::now_ms(),
+            covers: None,
+            ops: batch.iter().map(|(_, op)| op.clone()).collect(),
+        };
+        let pieces = entry.seal(&self.key, &mut rand::rng())?;
+        let first = *self
+            .shape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (at, shape) in shapes().into_iter().enumerate().skip(first) {
+            let stored = transfers
+                .store_made(
+                    &entry_path(object),
+                    object,
+                    shape,
+                    pieces.clone(),
+                    ledger_metadata(),
+                )
+                .await;
+            match stored {
+                Ok(()) => {
+                    self.remember(object);
+                    return Ok(true);
+                }
+                Err(e) if e.code() == Some(codes::NETWORK_TOO_SMALL) => {
+                    *self
+                        .shape
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = at + 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Try the widest shape again in a while: peers may have joined.
+        *self
+            .shape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = 0;
+        *self
+            .too_small_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Instant::now() + TOO_SMALL_FOR);
+        if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                "the network has fewer than four peers: the copy of your records on the peers (which lets your files be found again if the pool loses its disk) waits until it has more"
+            );
+        }
+        Ok(false)
+    }
+
+    /// Notes `object` as the last entry written, in memory and in the home.
+    fn remember(&self, object: ObjectId) {
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(object);
+        if let Some(file) = &self.head_file
+            && let Some(dir) = file.parent()
+            && let Err(e) = cairn_node::write_private_file(dir, file, object.to_string().as_bytes())
+        {
+            tracing::warn!(
+                "cannot remember the last ledger entry in {}: {e}",
+                file.display()
+            );
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! Giving the pool back what it forgot, from the account's ledger on the peers (see
+//! `ledger.rs` and `cairn_core::ledger`): after the pool lost its disk, or was restored
+//! from an older copy of it, the client finds its ledger pieces by locator among what the
+//! peers hold, opens and replays them, and brings the pool's records in line — records it
+//! lacks are imported onto the peers that hold their pieces, objects the ledger saw moved
+//! are moved, objects it saw replaced or deleted are deleted. What the pool has that the
+//! ledger never saw is left alone. Everything it needs comes from the recovery phrase.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use cairn_core::ledger::{self, LedgerEntry, LedgerRecord, PieceHead};
+use cairn_core::{ErasureCodec, ObjectId, PieceHash, SegmentIndex};
+use cairn_proto::api::{
+    ImportObject, ImportSegment, LEDGER_FOLDER, LedgerSource, MAX_IMPORT, ObjectEntry,
+};
+use data_encoding::BASE64URL_NOPAD;
+use futures_util::stream::{self, StreamExt};
+
+use crate::drive::Drive;
+use crate::entry::{self, Entry};
+use crate::error::{ClientError, ClientResult};
+use crate::ledger::entry_path;
+
+/// Ledger pieces fetched at once.
+const FETCHES_AT_ONCE: usize = 16;
+
+/// What a recovery found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Ledger entries read.
+    pub entries: usize,
+    /// Ledger entries found incomplete or unreadable (their other pieces are on peers not
+    /// online now).
+    pub unreadable: usize,
+    /// Objects the ledger says the account has (files and folder markers).
+    pub objects: usize,
+    /// Records given back to the pool.
+    pub given_back: usize,
+    /// Objects the pool had at an old path, moved where the ledger says.
+    pub moved: usize,
+    /// Objects the pool still had that the ledger saw replaced or deleted.
+    pub removed: usize,
+    /// Objects the pool has at a path the ledger gives another: left as the pool has them.
+    pub kept: usize,
+    /// Pieces of given-back records no online peer holds yet (placed when one comes back).
+    pub awaited: u64,
+}
+
+/// A ledger piece fetched: its head, where it was found, its bytes.
+type Fetched = (PieceHead, LedgerSource, Vec<u8>);
+
+/// A ledger entry read, with where its pieces are.
+struct Read {
+    entry: LedgerEntry,
+    hashes: Vec<PieceHash>,
+    piece_len: u64,
+    copies: usize,
+}
+
+impl Drive {
+    /// Brings the pool's records in line with the account's ledger (see the module
+    /// documentation).
+    pub async fn recover(&self) -> ClientResult<Recovered> {
+        let mut report = Recovered::default();
+        let reads = self.read_ledger(&mut report).await?;
+        report.entries = reads.len();
+        let folded = ledger::fold(reads.iter().map(|r| r.entry.clone()).collect());
+        report.objects = folded.records.len();
+
+        // The pool's records as they are.
+        let at_pool = self.objects_under("").await?;
+        let mut pool_paths: HashMap<String, Option<ObjectId>> = HashMap::new();
+        let mut pool_ids: HashMap<ObjectId, String> = HashMap::new();
+        for ObjectEntry { path, metadata, .. } in at_pool {
+            let id = entry::object_of(&metadata);
+            if let Some(id) = id {
+                pool_ids.insert(id, path.clone());
+            }
+            pool_paths.insert(path, id);
+        }
+        let mut known_entries: HashSet<String> = HashSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = (self.pool())
+                .list_page(&format!("{LEDGER_FOLDER}/"), after.as_deref(), None)
+                .await?;
+            known_entries.extend(page.objects.into_iter().map(|o| o.path));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+
+        let mut imports = Vec::new();
+        for (path, record) in &folded.records {
+            let marker = is_marker(record);
+            match pool_paths.get(path) {
+                Some(id) if *id == Some(record.object) || (marker && id.is_none()) => {}
+                Some(Some(old)) if folded.gone.contains(old) => {
+                    self.pool().delete(path).await?;
+                    report.removed += 1;
+                    imports.push(self.import_of(path, record)?);
+                }
+                Some(_) => report.kept += 1,
+                None => match pool_ids.get(&record.object) {
+                    Some(old) if !folded.records.contains_key(old) => {
+                        self.pool().rename(old, path).await?;
+                        report.moved += 1;
+                    }
+                    _ => imports.push(self.import_of(path, record)?),
+                },
+            }
+        }
+        for (path, id) in &pool_paths {
+            if let Some(id) = id
+                && folded.gone.contains(id)
+                && !folded.records.contains_key(path)
+            {
+                self.pool().delete(path).await?;
+                report.removed += 1;
+            }
+        }
+        // The ledger's own entries, so the pool keeps them repaired.
+        for read in &reads {
+            if !known_entries.contains(&entry_path(read.entry.object)) {
+                imports.push(ledger_import(read));
+            }
+        }
+        for chunk in imports.chunks(MAX_IMPORT) {
+            let answer = self.pool().import(chunk.to_vec()).await?;
+            for (object, outcome) in chunk.iter().zip(&answer.objects) {
+                if outcome.state == "imported" && !object.path.starts_with(LEDGER_FOLDER) {
+                    report.given_back += 1;
+                }
+                report.awaited += outcome.awaited;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Recovers if the pool has forgotten the last ledger entry this device wrote (its disk
+    /// was lost, or it was restored from an older copy); `None` if it has not.
+    pub async fn catch_up(&self) -> ClientResult<Option<Recovered>> {
+        let Some(last) = self.ledger.last() else {
+            return Ok(None);
+        };
+        if self.pool().record(&entry_path(last)).await?.is_some() {
+            return Ok(None);
+        }
+        tracing::warn!(
+            "the pool no longer knows this device's last change: giving it back its records from the ledger on the peers"
+        );
+        self.recover().await.map(Some)
+    }
+
+    /// Finds, fetches and opens every ledger piece the peers hold under this account's
+    /// locator.
+    async fn read_ledger(&self, report: &mut Recovered) -> ClientResult<Vec<Read>> {
+        let locator = self.ledger.locator().to_string();
+        let mut found: Vec<LedgerSource> = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.pool().find_ledger(&locator, after).await?;
+            after = page.pieces.last().map(|p| p.hash);
+            found.extend(page.pieces);
+            if !page.more || after.is_none() {
+                break;
+            }
+        }
+        let fetched: Vec<Option<(LedgerSource, Vec<u8>)>> = stream::iter(found)
+            .map(|source| async move {
+                let bytes = self.fetch(&source).await?;
+                Some((source, bytes))
+            })
+            .buffer_unordered(FETCHES_AT_ONCE)
+            .collect()
+            .await;
+        let mut by_entry: BTreeMap<[u8; 16], Vec<Fetched>> = BTreeMap::new();
+        let mut missing = 0;
+        for item in fetched {
+            let Some((source, bytes)) = item else {
+                missing += 1;
+                continue;
+            };
+            match PieceHead::parse(&bytes) {
+                Some(head) => by_entry
+                    .entry(head.tag)
+                    .or_default()
+                    .push((head, source, bytes)),
+                None => missing += 1,
+            }
+        }
+        let mut reads = Vec::new();
+        for (_, mut pieces) in by_entry {
+            pieces.sort_by_key(|(head, ..)| head.index);
+            pieces.dedup_by_key(|(head, ..)| head.index);
+            let refs: Vec<&[u8]> = pieces.iter().map(|(_, _, b)| b.as_slice()).collect();
+            match LedgerEntry::open(self.ledger.key(), &refs) {
+                Ok(entry) => reads.push(Read {
+                    entry,
+                    hashes: pieces.iter().map(|(_, s, _)| s.hash).collect(),
+                    piece_len: pieces.first().map_or(0, |(_, s, _)| s.size),
+                    copies: pieces
+                        .iter()
+                        .map(|(_, s, _)| s.holders.len())
+                        .min()
+                        .unwrap_or(0),
+                }),
+                Err(e) => {
+                    tracing::warn!("a ledger entry cannot be read yet: {e}");
+                    report.unreadable += 1;
+                }
+            }
+        }
+        if missing > 0 {
+            tracing::warn!(
+                missing,
+                "ledger pieces could not be fetched (their peers are not online)"
+            );
+        }
+        Ok(reads)
+    }
+
+    /// One ledger piece from the first holder that serves it.
+    async fn fetch(&self, source: &LedgerSource) -> Option<Vec<u8>> {
+        for holder in &source.holders {
+            let got = self
+                .transfers
+                .peers()
+                .get(
+                    holder.peer,
+                    &holder.address,
+                    &holder.order,
+                    source.hash,
+                    source.size,
+                )
+                .await;
+            match got {
+                Ok(bytes) => return Some(bytes.to_vec()),
+                Err(e) => tracing::debug!(peer = %holder.peer, "ledger piece not fetched: {e}"),
+            }
+        }
+        None
+    }
+
+    /// The import of the object the ledger records at `path`.
+    fn import_of(&self, path: &str, record: &LedgerRecord) -> ClientResult<ImportObject> {
+        let text = BASE64URL_NOPAD.encode(&record.metadata);
+        if is_marker(record) {
+            return Ok(ImportObject {
+                object: record.object,
+                path: path.to_owned(),
+                redundancy: entry::FOLDER_REDUNDANCY.to_owned(),
+                size: 0,
+                metadata: text,
+                segments: Vec::new(),
+            });
+        }
+        let Entry::File { object, metadata } = entry::open(self.transfers.metadata_key(), &text)?
+        else {
+            return Err(ClientError::BadAnswer {
+                what: "a ledger record",
+                reason: format!("the record at {path} is neither a file nor a folder"),
+            });
+        };
+        if object != record.object {
+            return Err(ClientError::BadAnswer {
+                what: "a ledger record",
+                reason: format!("the record at {path} names another object"),
+            });
+        }
+        let redundancy = metadata.redundancy;
+        let codec = ErasureCodec::new(usize::from(redundancy.k()), usize::from(redundancy.m()))
+            .map_err(|e| ClientError::BadAnswer {
+                what: "a ledger record",
+                reason: e.to_string(),
+            })?;
+        let segments = metadata
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(index, segment)| {
+                let index = index as u32;
+                ImportSegment {
+                    index,
+                    piece_size: codec
+                        .fragment_len(metadata.layout.ciphertext_len(SegmentIndex(index)))
+                        as u64,
+                    fragments: segment.fragments.clone(),
+                }
+            })
+            .collect();
+        Ok(ImportObject {
+            object,
+            path: path.to_owned(),
+            redundancy: redundancy.to_string(),
+            size: record.size,
+            metadata: text,
+            segments,
+        })
+    }
+}
+
+/// Whether a ledger record is a folder marker's.
+fn is_marker(record: &LedgerRecord) -> bool {
+    BASE64URL_NOPAD.encode(&record.metadata) == entry::seal_folder()
+}
+
+/// The import of a ledger entry's own object.
+fn ledger_import(read: &Read) -> ImportObject {
+    let copies: u64 = if read.copies >= 3 { 3 } else { 2 };
+    ImportObject {
+        object: read.entry.object,
+        path: entry_path(read.entry.object),
+        redundancy: format!("rep:2x{copies}"),
+        size: read.piece_len * read.hashes.len() as u64 * copies,
+        metadata: crate::ledger::ledger_metadata(),
+        segments: vec![ImportSegment {
+            index: 0,
+            piece_size: read.piece_len,
+            fragments: read.hashes.clone(),
+        }],
+    }
+}
