@@ -15,22 +15,9 @@ use common::*;
 /// Long enough for a few audit rounds and a report's audit.
 const FOUND: Duration = Duration::from_secs(45);
 
-/// Every piece file under a peer's data directory (`pieces/ab/<hash>`).
+/// Every data piece file under a peer's data directory (`pieces/ab/<hash>`).
 fn piece_files(peer_dir: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&peer_dir.join("pieces"), &mut out);
-    out.sort();
-    out
+    data_pieces(peer_dir)
 }
 
 fn status_of(client: &Client, path: &str) -> serde_json::Value {

@@ -825,3 +825,75 @@ async fn a_peer_joins_a_new_pool_only_when_told_and_keeps_its_pieces() {
     assert_eq!(peer_info(joined.url()).await.piece_count, held);
     assert_eq!(status(new_pool.url()).await.peers[0].piece_count, held);
 }
+
+/// Issue 16, with real processes: the pool's data directory is emptied but for `pool.key`
+/// seconds after an upload, and the pool restarted on it. The peers come back with every
+/// piece; the owner's next command gives the pool its records back from the account's
+/// ledger on the peers, and a fresh home made from the recovery phrase alone finds every
+/// file, folder, move and removal as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_pool_store_is_recovered_by_its_owners() {
+    let mut net = Network::start(6, &[]).await;
+    let (client, phrase) = Client::init(net.root.join("home"), net.pool.url());
+    let tree = net.root.join("tree");
+    std::fs::create_dir_all(tree.join("inner")).unwrap();
+    let deep = random_file(&tree.join("inner"), "deep", 70_000);
+    let top = random_file(&tree, "top", 3_000);
+    let photo = random_file(&net.root, "photo", 300_000);
+    client.ok(&["put", "-r", tree.to_str().unwrap(), "/tree"]);
+    client.ok(&["mkdir", "/empty"]);
+    client.ok(&["mv", "/tree/top", "/tree/renamed"]);
+    client.ok(&["put", photo.to_str().unwrap(), "/gone"]);
+    client.ok(&["rm", "/gone"]);
+    client.ok(&["put", photo.to_str().unwrap(), "/photo"]);
+    let listing = |c: &Client| {
+        let mut all = c.ls("/");
+        all.extend(c.ls("/tree"));
+        all.extend(c.ls("/tree/inner"));
+        all
+    };
+    let before = listing(&client);
+
+    // The disk is lost; the operator kept pool.key and starts the pool on the same address.
+    let listen = net.pool.url().trim_start_matches("http://").to_owned();
+    assert!(net.pool.stop(Duration::from_secs(10)));
+    for file in ["pool.sqlite", "pool.sqlite-wal", "pool.sqlite-shm"] {
+        let _ = std::fs::remove_file(net.root.join("pool").join(file));
+    }
+    net.pool = start_pool(&net.root.join("pool"), &listen, &[]);
+    let back = wait_online(net.pool.url(), 6).await;
+    assert_eq!(back.objects, 0, "the new store knows no file");
+
+    // The owner's next command gives the pool its records back first.
+    let run = client.run(&["ls", "/", "--json"]);
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the pool had lost records"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(listing(&client), before);
+    let got = net.root.join("got");
+    client.ok(&["get", "/tree/inner/deep", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&deep).unwrap());
+
+    // A new device with the phrase alone sees the same drive.
+    let fresh = Client::at(net.root.join("fresh")).with_env("CAIRN_RECOVERY_PHRASE", &phrase);
+    let out = fresh.ok(&[
+        "init",
+        "--recover",
+        "--pool",
+        net.pool.url(),
+        "--no-passphrase",
+    ]);
+    assert!(out.contains("restored account"), "{out}");
+    assert_eq!(listing(&fresh), before);
+    for (remote, local) in [("/photo", &photo), ("/tree/renamed", &top)] {
+        let got = net.root.join("got");
+        let _ = std::fs::remove_file(&got);
+        fresh.ok(&["get", remote, got.to_str().unwrap()]);
+        assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(local).unwrap());
+    }
+    let summary = fresh.ok(&["status"]);
+    assert!(summary.contains("0 degraded, 0 unreadable"), "{summary}");
+}

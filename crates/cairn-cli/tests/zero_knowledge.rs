@@ -1,6 +1,7 @@
 //! Invariant 1, zero knowledge, with real processes: a random canary in folder names, file
-//! names and file contents goes through put, mkdir, ls, get, status, mv and rm, a repair
-//! and audits — and appears nowhere the pool and the peers wrote or received: not in their
+//! names and file contents goes through put, mkdir, ls, get, status, mv and rm, a repair,
+//! audits, and a recovery of the account's records after the pool lost its store (so
+//! the ledger the client keeps on the peers, and what recovery gives back) — and appears nowhere the pool and the peers wrote or received: not in their
 //! data directories (SQLite databases with their `-wal`/`-shm` files, keys, pieces,
 //! `pool.id`, `pool.url`), not in their debug logs, and not in any byte that crossed the
 //! wire to or from them (every connection passes a recording relay); neither plain (in any
@@ -375,18 +376,14 @@ async fn no_name_or_content_reaches_the_pool_or_a_peer() {
         .iter()
         .map(|p| pieces_of(&client, p).1)
         .sum();
-    let live: Vec<String> = peers
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != victim)
-        .map(|(_, (p, _))| p.url().to_owned())
+    let live: Vec<PathBuf> = (0..peers.len())
+        .filter(|i| *i != victim)
+        .map(|i| root.join(format!("peer{i}")))
         .collect();
     let direct = pool.url().to_owned();
     wait_until("audits and deletions done", HEAL, || async {
-        let mut held = 0;
-        for url in &live {
-            held += peer_info(url).await.piece_count as usize;
-        }
+        // (The account's ledger pieces are not files' pieces: they stay.)
+        let held: usize = live.iter().map(|dir| data_pieces(dir).len()).sum();
         let metrics = reqwest::get(format!("{direct}/metrics"))
             .await
             .ok()?
@@ -397,6 +394,33 @@ async fn no_name_or_content_reaches_the_pool_or_a_peer() {
     })
     .await
     .unwrap();
+    client.ok(&["get", &big, back.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        std::fs::read(tree.join(format!("big-{c}.txt"))).unwrap()
+    );
+
+    // ...and a recovery: the pool loses its store (pool.key kept), comes back behind the
+    // same relay, and the client's next command gives it the records back from the
+    // account's ledger on the peers.
+    assert!(pool.stop(Duration::from_secs(10)));
+    for file in ["pool.sqlite", "pool.sqlite-wal", "pool.sqlite-shm"] {
+        let _ = std::fs::remove_file(root.join("pool").join(file));
+    }
+    pool = start_pool_logged(
+        &root.join("pool"),
+        &["--audit-interval", "300ms"],
+        "trace",
+        &logs.join("pool.log"),
+    );
+    pool_tap.connect_to(pool.url());
+    wait_online(&pool_url, 6).await;
+    let run = client.run(&["ls", &moved, "--json"]);
+    assert!(
+        run.stderr.contains("the pool had lost records"),
+        "{}",
+        run.stderr
+    );
     client.ok(&["get", &big, back.to_str().unwrap()]);
     assert_eq!(
         std::fs::read(&back).unwrap(),

@@ -83,11 +83,14 @@ pub async fn pass<S: MetadataStore>(app: &Arc<App<S>>) -> Result<(), StoreError>
         if budget == 0 {
             return Ok(());
         }
-        for segment in app
+        let mut segments = app
             .store
             .segments_on_peer(source, SEGMENTS_PER_SOURCE)
-            .await?
-        {
+            .await?;
+        // Largest pieces first: a migration moves as many bytes as it can (a page may hold
+        // many tiny pieces, such as the accounts' ledgers).
+        segments.sort_by_key(|s| std::cmp::Reverse(s.segment.piece_size));
+        for segment in segments {
             if budget == 0 {
                 break;
             }

@@ -126,7 +126,11 @@ fn routes() -> Vec<Route> {
             AnyJson,
         ),
         route("POST", "/v1/rename", Typed(r#"{"from":null,"to":{}}"#)),
-        route("POST", "/v1/ledger/find", Typed(r#"{"locator":7,"after":"x"}"#)),
+        route(
+            "POST",
+            "/v1/ledger/find",
+            Typed(r#"{"locator":7,"after":"x"}"#),
+        ),
         route(
             "POST",
             "/v1/objects/import",

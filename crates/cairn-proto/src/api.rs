@@ -813,7 +813,8 @@ pub struct ObjectHealth {
     pub segments: Vec<SegmentHealth>,
 }
 
-/// Answer to [`ACCOUNT_HEALTH`].
+/// Answer to [`ACCOUNT_HEALTH`]: the account's files and folder markers (its ledger, under
+/// [`LEDGER_FOLDER`], is left out).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountHealth {
     /// Committed objects in the account.

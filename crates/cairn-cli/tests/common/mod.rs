@@ -297,3 +297,32 @@ pub fn start_peer_logged(
     let a = peer_args(pool, dir, "1GiB", zone, extra);
     Daemon::start_logged(&cairn(), &a, READY, filter, log).unwrap()
 }
+
+/// Whether the piece file at `path` is a ledger piece (an account's copy of its records,
+/// which outlives the files it records): it starts with the ledger's magic.
+pub fn is_ledger_piece(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; cairn_core::ledger::MAGIC.len()];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == cairn_core::ledger::MAGIC)
+}
+
+/// The piece files under a peer's data directory (`pieces/ab/HASH`) that hold files' data,
+/// leaving out ledger pieces.
+pub fn data_pieces(peer_dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if !is_ledger_piece(&path) {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&peer_dir.join("pieces"), &mut out);
+    out.sort();
+    out
+}

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use cairn_core::{AccountId, PeerId, PieceHash};
 use cairn_proto::api::{
-    AccountHealth, AccountOpened, FOLDER_MARKER, FolderEntry, FolderList, GetTarget, ObjectEntry,
-    ObjectHealth, ObjectList, ObjectSources, SegmentSources,
+    AccountHealth, AccountOpened, FOLDER_MARKER, FolderEntry, FolderList, GetTarget, LEDGER_FOLDER,
+    ObjectEntry, ObjectHealth, ObjectList, ObjectSources, SegmentSources,
 };
 use cairn_proto::limits::{DEFAULT_LIST_PAGE, MAX_HEALTH_PATHS, MAX_LIST_PAGE, MAX_SOURCES};
 use cairn_proto::{Holder, OrderAction, PeerAddr};
@@ -384,12 +384,17 @@ impl<'a, S: MetadataStore> Objects<'a, S> {
             degraded: Vec::new(),
             unreadable: Vec::new(),
         };
+        let ledger_prefix = format!("{LEDGER_FOLDER}/");
         let mut after = None;
         loop {
             let page = store
                 .list_objects(account, String::new(), after.take(), HEALTH_PAGE)
                 .await?;
             for summary in &page {
+                // The account's ledger is not among its files.
+                if summary.path.starts_with(&ledger_prefix) {
+                    continue;
+                }
                 let Some(object) = store.object(account, summary.path.clone()).await? else {
                     continue;
                 };
