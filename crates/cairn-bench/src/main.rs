@@ -22,7 +22,7 @@ use clap::Parser;
 use rand::RngCore;
 
 use crate::network::LocalNetwork;
-use crate::report::{ChildRun, Latency, Report, Transfer, Unit, format_size};
+use crate::report::{ChildRun, Latency, Recovery, Report, Transfer, Unit, format_size};
 
 /// Measure Cairn end to end on this machine against the disk's floor.
 #[derive(Debug, Parser)]
@@ -184,9 +184,9 @@ async fn run(root: &Path, sizes: &Sizes, quick: bool, cairn: &Path) -> anyhow::R
 
     progress(&format!("starting a pool and {PEERS} peers on loopback"));
     let capacity = (sizes.large * 4).max(2 << 30);
-    let network = LocalNetwork::start(&root.join("network"), PEERS, capacity).await?;
+    let mut network = LocalNetwork::start(&root.join("network"), PEERS, capacity).await?;
     let result = measure(
-        &network,
+        &mut network,
         root,
         sizes,
         quick,
@@ -200,14 +200,15 @@ async fn run(root: &Path, sizes: &Sizes, quick: bool, cairn: &Path) -> anyhow::R
 }
 
 async fn measure(
-    network: &LocalNetwork,
+    network: &mut LocalNetwork,
     root: &Path,
     sizes: &Sizes,
     quick: bool,
     cairn: &Path,
     [floor_small, floor_large, floor_tree]: [floor::Floor; 3],
 ) -> anyhow::Result<Report> {
-    let url = network.url();
+    let url = network.url().to_owned();
+    let url = url.as_str();
     let redundancy = Redundancy::ec(K, M)?;
     let options = DriveOptions {
         redundancy: RedundancyPolicy::Fixed(redundancy),
@@ -221,6 +222,8 @@ async fn measure(
     let data = root.join("data");
     let out = root.join("out");
     let mut transfers = Vec::new();
+    // Every put of this account, to set its recovery beside.
+    let mut put_total = 0.0;
 
     for (name, size, floor) in [
         ("small", sizes.small, floor_small),
@@ -231,6 +234,7 @@ async fn measure(
         let label = format!("{} file", format_size(size));
         progress(&format!("put {label}"));
         let ((), put) = timed(async { Ok(drive.put(&local, &path, &silent).await?) }).await?;
+        put_total += put;
         transfers.push(Transfer::new(
             format!("put {label}"),
             size,
@@ -264,6 +268,7 @@ async fn measure(
             .into_result()?)
     })
     .await?;
+    put_total += put;
     transfers.push(Transfer::new(
         format!("put {tree_label}"),
         report.bytes,
@@ -331,7 +336,19 @@ async fn measure(
     }
 
     let child_runs = child_runs(url, root, sizes.large, cairn).await?;
+
+    progress("the pool loses its store; the account's records come back from its ledger");
+    network.lose_store().await?;
+    let (recovered, seconds) = timed(async { Ok(drive.recover().await?) }).await?;
+    let recovery = Recovery {
+        records: recovered.given_back,
+        entries: recovered.entries,
+        seconds,
+        put_seconds: put_total,
+        ratio: seconds / put_total,
+    };
     Ok(Report {
+        recovery: Some(recovery),
         quick,
         redundancy: redundancy.to_string(),
         peers: PEERS,

@@ -17,7 +17,9 @@ const READY: Duration = Duration::from_secs(60);
 
 /// A running pool and its peers; [`LocalNetwork::shutdown`] stops them all.
 pub struct LocalNetwork {
-    pool: RunningPool,
+    pool: Option<RunningPool>,
+    config: PoolConfig,
+    count: usize,
     url: String,
     stop: watch::Sender<bool>,
     peers: JoinSet<Result<(), cairn_peer::PeerError>>,
@@ -35,9 +37,10 @@ impl LocalNetwork {
             repair_after: Duration::from_secs(120),
         };
         config.audit_interval = Duration::from_secs(60);
-        let pool = RunningPool::start(config)
+        let pool = RunningPool::start(config.clone())
             .await
             .context("cannot start the pool on 127.0.0.1")?;
+        config.listen = pool.local_addr();
         let url = pool.url().to_owned();
         let (stop, stopped) = watch::channel(false);
         let mut running = JoinSet::new();
@@ -60,7 +63,9 @@ impl LocalNetwork {
             });
         }
         let network = Self {
-            pool,
+            pool: Some(pool),
+            config,
+            count: peers,
             url,
             stop,
             peers: running,
@@ -83,6 +88,35 @@ impl LocalNetwork {
         Ok(())
     }
 
+    /// Stops the pool, deletes its store (keeping `pool.key`), starts it again on the same
+    /// address and waits until every peer has registered with it again.
+    pub async fn lose_store(&mut self) -> anyhow::Result<()> {
+        if let Some(pool) = self.pool.take() {
+            pool.shutdown().await;
+        }
+        for file in ["pool.sqlite", "pool.sqlite-wal", "pool.sqlite-shm"] {
+            let path = self.config.data_dir.join(file);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + READY;
+        let pool = loop {
+            match RunningPool::start(self.config.clone()).await {
+                Ok(pool) => break pool,
+                // The old socket may hold the port a moment longer.
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e).context("cannot start the pool again"),
+            }
+        };
+        self.pool = Some(pool);
+        self.wait_for_peers(self.count).await
+    }
+
     /// Stops the peers, then the pool.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -91,6 +125,8 @@ impl LocalNetwork {
                 eprintln!("a peer stopped with an error: {e}");
             }
         }
-        self.pool.shutdown().await;
+        if let Some(pool) = self.pool.take() {
+            pool.shutdown().await;
+        }
     }
 }

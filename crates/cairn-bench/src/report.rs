@@ -180,6 +180,22 @@ pub struct ChildRun {
     pub peak_rss: u64,
 }
 
+/// The pool's store lost and the account's records given back from its ledger, beside
+/// putting the same files.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recovery {
+    /// Records given back.
+    pub records: usize,
+    /// Ledger entries read.
+    pub entries: usize,
+    /// Seconds from `recover` called to every record back.
+    pub seconds: f64,
+    /// Seconds the puts of the same files took, in this run.
+    pub put_seconds: f64,
+    /// `seconds / put_seconds`.
+    pub ratio: f64,
+}
+
 /// Every figure of one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -197,6 +213,8 @@ pub struct Report {
     pub latencies: Vec<Latency>,
     /// The `cairn` binary's puts and gets with their peak memory.
     pub child_runs: Vec<ChildRun>,
+    /// Recovery after the pool lost its store.
+    pub recovery: Option<Recovery>,
 }
 
 impl Report {
@@ -243,6 +261,17 @@ impl Report {
                     format_number(c.peak_rss as f64 / f64::from(1u32 << 20), 1),
                 ));
             }
+        }
+        if let Some(r) = &self.recovery {
+            out.push_str(&format!(
+                "\nAfter the pool lost its store: {} records given back from {} ledger entries in {}, \
+                 {} of the {} their puts took.\n",
+                r.records,
+                r.entries,
+                format_seconds(r.seconds),
+                format_ratio(r.ratio),
+                format_seconds(r.put_seconds),
+            ));
         }
         out.push_str(
             "\nfloor, put: read the source files + write (k+m)/k of their bytes with fsync.\n\

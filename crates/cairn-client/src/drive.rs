@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::entry::{self, FOLDER_MARKER};
 use crate::error::{ClientError, ClientResult};
 use crate::home::Home;
-use crate::ledger::{LEDGER_HEAD, Ledger, is_ledger};
+use crate::ledger::{Ledger, is_ledger};
 use crate::pool::PoolClient;
 use crate::progress::Progress;
 pub use crate::transfer::DriveOptions;
@@ -94,19 +94,19 @@ pub struct Drive {
 impl Drive {
     /// A drive on the pool at `pool` for the account of `secret`.
     pub fn new(pool: &str, secret: &MasterSecret, options: DriveOptions) -> ClientResult<Self> {
-        Self::with_head(pool, secret, options, None)
+        Self::with_home(pool, secret, options, None)
     }
 
-    fn with_head(
+    fn with_home(
         pool: &str,
         secret: &MasterSecret,
         options: DriveOptions,
-        ledger_head: Option<PathBuf>,
+        home: Option<&std::path::Path>,
     ) -> ClientResult<Self> {
         Ok(Self {
             transfers: Arc::new(Transfers::new(pool, secret, options)?),
             paths: PathCipher::new(&secret.path_key()),
-            ledger: Ledger::new(secret.ledger_key(), ledger_head),
+            ledger: Ledger::new(secret.ledger_key(), home),
         })
     }
 
@@ -117,8 +117,7 @@ impl Drive {
         options: DriveOptions,
     ) -> ClientResult<Self> {
         let secret = home.unlock(passphrase)?;
-        let head = home.dir().join(LEDGER_HEAD);
-        Self::with_head(home.pool(), &secret, options, Some(head))
+        Self::with_home(home.pool(), &secret, options, Some(home.dir()))
     }
 
     /// How this drive stores and fetches.

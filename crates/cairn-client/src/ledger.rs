@@ -9,7 +9,7 @@
 //! on a network too small for that the change is kept here and written with a later one,
 //! and a warning says the account's records are not yet copied to the peers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,11 +28,29 @@ const OPS_PER_ENTRY: usize = 4096;
 /// this the oldest go, with a warning.
 const KEPT_AT_MOST: usize = 100_000;
 
+/// One ledger write in this many also checks whether the ledger should be folded.
+const COMPACT_CHECK: u32 = 16;
+
 /// How long a network found too small for a ledger is left before another try.
 const TOO_SMALL_FOR: Duration = Duration::from_secs(60);
 
 /// The home file naming the last ledger entry this device wrote (see [`Ledger::last`]).
-pub(crate) const LEDGER_HEAD: &str = "ledger-head";
+const LEDGER_HEAD: &str = "ledger-head";
+
+/// The home file keeping changes not yet written to the ledger, sealed as an entry is.
+const LEDGER_PENDING: &str = "ledger-pending";
+
+/// Reads the changes kept in a `ledger-pending` file: each piece length-prefixed.
+fn unpack(key: &LedgerKey, mut bytes: &[u8]) -> Option<LedgerEntry> {
+    let mut pieces = Vec::new();
+    while !bytes.is_empty() {
+        let (len, rest) = bytes.split_first_chunk::<4>()?;
+        let len = u32::from_be_bytes(*len) as usize;
+        pieces.push(rest.get(..len)?);
+        bytes = rest.get(len..)?;
+    }
+    LedgerEntry::open(key, &pieces).ok()
+}
 
 /// The encrypted path of the ledger entry kept as object `object`.
 pub(crate) fn entry_path(object: ObjectId) -> String {
@@ -71,6 +89,10 @@ pub(crate) struct Ledger {
     shape: Mutex<usize>,
     /// Where the last entry written is remembered (a home), if anywhere.
     head_file: Option<PathBuf>,
+    /// Where changes not yet written are kept between processes (a home), if anywhere.
+    pending_file: Option<PathBuf>,
+    /// Whether `pending_file` holds changes.
+    saved: std::sync::atomic::AtomicBool,
     /// The last entry this drive wrote.
     last: Mutex<Option<ObjectId>>,
     /// Whether "too small" was already said.
@@ -87,14 +109,38 @@ struct Queue {
 
 impl Ledger {
     /// The ledger under `key`, remembering its last entry in `head_file` if given.
-    pub(crate) fn new(key: LedgerKey, head_file: Option<PathBuf>) -> Self {
+    pub(crate) fn new(key: LedgerKey, home: Option<&Path>) -> Self {
+        let head_file = home.map(|h| h.join(LEDGER_HEAD));
+        let pending_file = home.map(|h| h.join(LEDGER_PENDING));
         let last = head_file
             .as_ref()
             .and_then(|f| std::fs::read_to_string(f).ok())
             .and_then(|text| text.trim().parse().ok());
+        // Changes a process before this one could not write (too few peers, the pool
+        // away) are written with this one's first.
+        let mut queue = Queue::default();
+        if let Some(file) = &pending_file
+            && let Ok(bytes) = std::fs::read(file)
+        {
+            match unpack(&key, &bytes) {
+                Some(entry) => {
+                    for op in entry.ops {
+                        queue.next += 1;
+                        queue.ops.push((queue.next, op));
+                    }
+                }
+                None => tracing::warn!(
+                    "{} cannot be read; the changes it kept are not copied to the peers",
+                    file.display()
+                ),
+            }
+        }
+        let saved = !queue.ops.is_empty();
         Self {
             key,
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(queue),
+            pending_file,
+            saved: std::sync::atomic::AtomicBool::new(saved),
             writing: tokio::sync::Mutex::new(()),
             shape: Mutex::new(0),
             head_file,
@@ -114,6 +160,11 @@ impl Ledger {
         Locator::of(&self.key)
     }
 
+    /// Waits until no entry is being written; none starts while the guard is held.
+    pub(crate) async fn writing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writing.lock().await
+    }
+
     /// The last entry this device wrote, if it remembers one.
     pub(crate) fn last(&self) -> Option<ObjectId> {
         *self
@@ -129,9 +180,6 @@ impl Ledger {
         transfers: &Transfers,
         ops: Vec<LedgerOp>,
     ) -> ClientResult<()> {
-        if ops.is_empty() {
-            return Ok(());
-        }
         let mine = {
             let mut queue = self.lock_queue();
             for op in ops {
@@ -146,7 +194,9 @@ impl Ledger {
             let batch: Vec<(u64, LedgerOp)> = {
                 let mut queue = self.lock_queue();
                 if !queue.ops.iter().any(|(seq, _)| *seq <= mine) {
-                    // Written by the call that held the lock before.
+                    // Written (by this call, or by the call that held the lock before).
+                    drop(queue);
+                    self.save_pending();
                     return Ok(());
                 }
                 let take = queue.ops.len().min(OPS_PER_ENTRY);
@@ -157,13 +207,67 @@ impl Ledger {
                 Ok(false) => {
                     // Too few peers: keep the changes for a later write.
                     self.put_back(batch);
+                    self.save_pending();
                     return Ok(());
                 }
                 Err(e) => {
                     self.put_back(batch);
+                    self.save_pending();
                     return Err(ClientError::LedgerNotWritten(e.to_string()));
                 }
             }
+        }
+    }
+
+    /// Keeps the changes not yet written in the home (sealed, as an entry is), or removes
+    /// the file once there are none.
+    fn save_pending(&self) {
+        use std::sync::atomic::Ordering;
+        let Some(file) = &self.pending_file else {
+            return;
+        };
+        let ops: Vec<LedgerOp> = self
+            .lock_queue()
+            .ops
+            .iter()
+            .map(|(_, op)| op.clone())
+            .collect();
+        if ops.is_empty() {
+            if self.saved.swap(false, Ordering::Relaxed)
+                && let Err(e) = std::fs::remove_file(file)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("cannot remove {}: {e}", file.display());
+            }
+            return;
+        }
+        let entry = LedgerEntry {
+            object: ObjectId::random(&mut rand::rng()),
+            written_ms: cairn_proto::clock::now_ms(),
+            covers: None,
+            ops,
+        };
+        let kept = entry.seal(&self.key, &mut rand::rng()).map(|pieces| {
+            let mut bytes = Vec::new();
+            for piece in pieces {
+                bytes.extend_from_slice(&(piece.len() as u32).to_be_bytes());
+                bytes.extend_from_slice(&piece);
+            }
+            bytes
+        });
+        let written = match (kept, file.parent()) {
+            (Ok(bytes), Some(dir)) => {
+                cairn_node::write_private_file(dir, file, &bytes).map_err(|e| e.to_string())
+            }
+            (Err(e), _) => Err(e.to_string()),
+            (_, None) => Err("it has no parent directory".into()),
+        };
+        match written {
+            Ok(()) => self.saved.store(true, Ordering::Relaxed),
+            Err(e) => tracing::warn!(
+                "cannot keep the changes not yet on the peers in {}: {e}",
+                file.display()
+            ),
         }
     }
 
@@ -189,6 +293,30 @@ impl Ledger {
 
     /// Writes one entry of `batch`; `Ok(false)` if the network is too small for any shape.
     async fn write(&self, transfers: &Transfers, batch: &[(u64, LedgerOp)]) -> ClientResult<bool> {
+        let entry = LedgerEntry {
+            object: ObjectId::random(&mut rand::rng()),
+            written_ms: cairn_proto::clock::now_ms(),
+            covers: None,
+            ops: batch.iter().map(|(_, op)| op.clone()).collect(),
+        };
+        let written = self.write_entry(transfers, &entry).await?;
+        // Now and then (one write in COMPACT_CHECK), see whether the ledger has grown long
+        // enough to fold: a page's listing, so the check costs little.
+        if written
+            && rand::random_range(0..COMPACT_CHECK) == 0
+            && let Err(e) = self.compact_if_long(transfers).await
+        {
+            tracing::warn!("the account's ledger was not folded this time: {e}");
+        }
+        Ok(written)
+    }
+
+    /// Stores `entry`; `Ok(false)` if the network is too small for any shape.
+    pub(crate) async fn write_entry(
+        &self,
+        transfers: &Transfers,
+        entry: &LedgerEntry,
+    ) -> ClientResult<bool> {
         let waiting = *self
             .too_small_until
             .lock()
@@ -196,13 +324,7 @@ impl Ledger {
         if waiting.is_some_and(|until| Instant::now() < until) {
             return Ok(false);
         }
-        let object = ObjectId::random(&mut rand::rng());
-        let entry = LedgerEntry {
-            object,
-            written_ms: cairn_proto::clock::now_ms(),
-            covers: None,
-            ops: batch.iter().map(|(_, op)| op.clone()).collect(),
-        };
+        let object = entry.object;
         let pieces = entry.seal(&self.key, &mut rand::rng())?;
         let first = *self
             .shape
@@ -251,7 +373,7 @@ impl Ledger {
     }
 
     /// Notes `object` as the last entry written, in memory and in the home.
-    fn remember(&self, object: ObjectId) {
+    pub(crate) fn remember(&self, object: ObjectId) {
         *self
             .last
             .lock()

@@ -5,6 +5,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod compaction;
 pub mod drive;
 pub mod entry;
 pub mod error;

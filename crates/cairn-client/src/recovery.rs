@@ -62,9 +62,38 @@ impl Drive {
     /// documentation).
     pub async fn recover(&self) -> ClientResult<Recovered> {
         let mut report = Recovered::default();
+        // The ledger entries the pool knows as objects (all of them, on a pool that forgot
+        // nothing)...
+        let mut known_entries: HashSet<String> = HashSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = (self.pool())
+                .list_page(&format!("{LEDGER_FOLDER}/"), after.as_deref(), None)
+                .await?;
+            known_entries.extend(page.objects.into_iter().map(|o| o.path));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        // ...and those the peers said they hold (all of them, on a pool that forgot
+        // everything): a recovery works from the whole ledger, never a part of it.
         let reads = self.read_ledger(&mut report).await?;
-        report.entries = reads.len();
-        let folded = ledger::fold(reads.iter().map(|r| r.entry.clone()).collect());
+        let found: HashSet<String> = reads.iter().map(|r| entry_path(r.entry.object)).collect();
+        let mut entries: Vec<LedgerEntry> = reads.iter().map(|r| r.entry.clone()).collect();
+        for path in known_entries.iter().filter(|p| !found.contains(*p)) {
+            match self.ledger.read_entry(&self.transfers, path).await? {
+                Some(entry) => entries.push(entry),
+                None => report.unreadable += 1,
+            }
+        }
+        // This device's memory of its last entry may name one a snapshot has folded:
+        // the newest entry stands in for it.
+        if let Some(newest) = entries.iter().max_by_key(|e| (e.written_ms, e.object)) {
+            self.ledger.remember(newest.object);
+        }
+        report.entries = entries.len();
+        let folded = ledger::fold(entries);
         report.objects = folded.records.len();
 
         // The pool's records as they are.
@@ -77,18 +106,6 @@ impl Drive {
                 pool_ids.insert(id, path.clone());
             }
             pool_paths.insert(path, id);
-        }
-        let mut known_entries: HashSet<String> = HashSet::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = (self.pool())
-                .list_page(&format!("{LEDGER_FOLDER}/"), after.as_deref(), None)
-                .await?;
-            known_entries.extend(page.objects.into_iter().map(|o| o.path));
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
         }
 
         let mut imports = Vec::new();
@@ -138,19 +155,31 @@ impl Drive {
         Ok(report)
     }
 
-    /// Recovers if the pool has forgotten the last ledger entry this device wrote (its disk
-    /// was lost, or it was restored from an older copy); `None` if it has not.
+    /// Folds the account's ledger into one snapshot if it has grown past 64 entries (a
+    /// ledger write also does this now and then); returns how many entries were folded.
+    pub async fn fold_ledger(&self) -> ClientResult<Option<usize>> {
+        self.ledger.compact(&self.transfers).await
+    }
+
+    /// Writes to the ledger any change an earlier process kept for later, then recovers if
+    /// the pool has forgotten the last ledger entry this device wrote (its disk was lost, or
+    /// it was restored from an older copy); `None` if it has not.
     pub async fn catch_up(&self) -> ClientResult<Option<Recovered>> {
-        let Some(last) = self.ledger.last() else {
-            return Ok(None);
+        let recovered = match self.ledger.last() {
+            Some(last) if self.pool().record(&entry_path(last)).await?.is_none() => {
+                tracing::warn!(
+                    "the pool no longer knows this device's last change: giving it back its records from the ledger on the peers"
+                );
+                Some(self.recover().await?)
+            }
+            _ => None,
         };
-        if self.pool().record(&entry_path(last)).await?.is_some() {
-            return Ok(None);
+        // Changes an earlier process could not copy to the peers go now (after the check,
+        // so that writing them cannot hide a pool that forgot).
+        if let Err(e) = self.ledger.record(&self.transfers, Vec::new()).await {
+            tracing::warn!("{e}");
         }
-        tracing::warn!(
-            "the pool no longer knows this device's last change: giving it back its records from the ledger on the peers"
-        );
-        self.recover().await.map(Some)
+        Ok(recovered)
     }
 
     /// Finds, fetches and opens every ledger piece the peers hold under this account's

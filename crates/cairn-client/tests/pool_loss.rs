@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use cairn_client::pool::PoolClient;
-use cairn_client::{Drive, Progress};
-use cairn_core::{MasterSecret, RemotePath};
+use cairn_client::{Drive, DriveOptions, Home, Progress, Protection};
+use cairn_core::{MasterSecret, Redundancy, RedundancyPolicy, RemotePath};
 use cairn_peer::{PeerConfig, RunningPeer};
 use cairn_pool::{PoolConfig, RunningPool};
 use cairn_testkit::wait_until;
@@ -130,6 +130,11 @@ struct Fleet {
 
 impl Fleet {
     async fn start() -> Self {
+        Self::start_with(PEERS).await
+    }
+
+    /// A fleet of `count` peers.
+    async fn start_with(count: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = PoolConfig::new(
             dir.path().join("pool"),
@@ -140,10 +145,10 @@ impl Fleet {
         config.listen = pool.local_addr();
         let url = pool.url().to_owned();
         let mut peers = Vec::new();
-        for i in 0..PEERS {
+        for i in 0..count {
             peers.push(Peer::start(dir.path(), i, &url).await);
         }
-        wait_settled(&url, PEERS).await;
+        wait_settled(&url, count).await;
         let secret = MasterSecret::generate(&mut rand::rng());
         let drive = common::drive_at(&url, &secret);
         drive.register().await.unwrap();
@@ -421,5 +426,115 @@ async fn peers_keep_the_pieces_of_a_pool_restored_from_an_older_copy() {
     assert_eq!(Fleet::read(drive, "/new").await, vec![2u8; 100_000]);
     assert_eq!(Fleet::read(drive, "/old").await, vec![1u8; 100_000]);
     assert!(drive.catch_up().await.unwrap().is_none());
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_ledger_is_folded_and_recovery_reads_the_snapshot() {
+    let mut fleet = Fleet::start().await;
+    let files = 70u8;
+    for n in 0..files {
+        fleet.put(&format!("/f{n}"), n).await;
+    }
+    fleet
+        .drive
+        .rm(&RemotePath::parse("/f0").unwrap(), false)
+        .await
+        .unwrap();
+    // Every change wrote an entry (71); folding leaves a snapshot and what came after it
+    // (a write may have folded the ledger already, once it passed 64 entries).
+    fleet.drive.fold_ledger().await.unwrap();
+    let entries = PoolClient::new(&fleet.url, fleet.secret.account_key())
+        .unwrap()
+        .list_page("ledger/", None, None)
+        .await
+        .unwrap()
+        .objects
+        .len();
+    assert!(entries <= 8, "{entries} ledger entries after folding");
+    assert_eq!(fleet.drive.fold_ledger().await.unwrap(), None, "short now");
+
+    fleet
+        .restart_pool(|data| {
+            for file in STORE_FILES {
+                let _ = std::fs::remove_file(data.join(file));
+            }
+        })
+        .await;
+    let fresh = common::drive_at(&fleet.url, &fleet.secret);
+    let recovered = fresh.recover().await.unwrap();
+    assert!(recovered.entries <= 8, "{recovered:?}");
+    assert_eq!(
+        recovered.given_back,
+        usize::from(files) - 1,
+        "{recovered:?}"
+    );
+    assert!(!Fleet::exists(&fresh, "/f0").await);
+    for n in [1u8, 35, 69] {
+        assert_eq!(
+            Fleet::read(&fresh, &format!("/f{n}")).await,
+            vec![n; 100_000]
+        );
+    }
+    // The device that wrote them finds the pool knows its last entry (the snapshot).
+    assert!(fleet.drive.catch_up().await.unwrap().is_none());
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_while_the_network_was_too_small_reaches_the_ledger_later() {
+    // Three peers: room for files under ec:2+1, too few for a ledger (rep:2x2 needs four).
+    let mut fleet = Fleet::start_with(3).await;
+    let home_dir = fleet.dir.path().join("home");
+    Home::create(
+        &home_dir,
+        &fleet.url,
+        &fleet.secret,
+        Protection::Playground,
+        &mut rand::rng(),
+    )
+    .unwrap();
+    let home = Home::open(&home_dir).unwrap();
+    let narrow = DriveOptions {
+        redundancy: RedundancyPolicy::Fixed(Redundancy::ec(2, 1).unwrap()),
+        ..common::options()
+    };
+    let local = fleet.dir.path().join("local");
+    std::fs::write(&local, vec![5u8; 50_000]).unwrap();
+    {
+        let drive = Drive::open(&home, None, narrow.clone()).unwrap();
+        (drive.put(
+            &local,
+            &RemotePath::parse("/kept").unwrap(),
+            &Progress::silent(),
+        ))
+        .await
+        .unwrap();
+    }
+    assert!(
+        home_dir.join("ledger-pending").is_file(),
+        "the change waits in the home for a ledger"
+    );
+
+    // A fourth peer joins; the next time the drive opens, the change is written.
+    fleet
+        .peers
+        .push(Peer::start(fleet.dir.path(), 3, &fleet.url).await);
+    wait_settled(&fleet.url, 4).await;
+    let drive = Drive::open(&home, None, narrow).unwrap();
+    assert!(drive.catch_up().await.unwrap().is_none());
+    assert!(!home_dir.join("ledger-pending").exists(), "written");
+
+    // So the file survives the loss of the pool's store.
+    fleet
+        .restart_pool(|data| {
+            for file in STORE_FILES {
+                let _ = std::fs::remove_file(data.join(file));
+            }
+        })
+        .await;
+    let recovered = drive.catch_up().await.unwrap().expect("a recovery");
+    assert_eq!(recovered.given_back, 1, "{recovered:?}");
+    assert_eq!(Fleet::read(&drive, "/kept").await, vec![5u8; 50_000]);
     fleet.stop().await;
 }

@@ -140,6 +140,12 @@ pub(crate) async fn recover(
     }
     match make_home(&state, &form, secret).await {
         Ok(drive) => {
+            // A pool that lost its disk gets this account's records back from its ledger.
+            if let Err(e) = drive.recover().await {
+                tracing::warn!(
+                    "the account's records could not be checked against its ledger: {e}"
+                );
+            }
             state.opened(drive, None);
             Redirect::to("/drive/?done=Your%20account%20is%20restored").into_response()
         }

@@ -66,6 +66,27 @@ fn secret() -> String {
     BASE64URL_NOPAD.encode(&bytes)
 }
 
+/// Has a drive just opened give the pool back its records if it forgot this device's last
+/// change (see `Drive::catch_up`), without holding up the page.
+fn catch_up_in_background(drive: &Arc<Drive>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let drive = drive.clone();
+    runtime.spawn(async move {
+        match drive.catch_up().await {
+            Ok(Some(recovered)) => tracing::warn!(
+                given_back = recovered.given_back,
+                moved = recovered.moved,
+                removed = recovered.removed,
+                "the pool had lost records of this drive; they were given back from the ledger on the peers"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("cannot check that the pool still knows this drive's files: {e}"),
+        }
+    });
+}
+
 impl AppState {
     pub async fn new(config: &UiConfig, addr: SocketAddr) -> Result<Self, UiError> {
         let slot = if Home::exists(&config.home) {
@@ -74,8 +95,9 @@ impl AppState {
                 Slot::Locked(home)
             } else {
                 let passphrase = config.passphrase.as_ref().map(|p| p.as_bytes());
-                let drive = Drive::open(&home, passphrase, config.options.clone())?;
-                Slot::Open(Arc::new(drive))
+                let drive = Arc::new(Drive::open(&home, passphrase, config.options.clone())?);
+                catch_up_in_background(&drive);
+                Slot::Open(drive)
             }
         } else {
             Slot::NoHome
@@ -203,8 +225,9 @@ impl AppState {
     pub fn unlock(&self, passphrase: &[u8]) -> Result<(), ClientError> {
         let mut slot = self.0.slot.write().unwrap_or_else(PoisonError::into_inner);
         if let Slot::Locked(home) = &*slot {
-            let drive = Drive::open(home, Some(passphrase), self.0.options.clone())?;
-            *slot = Slot::Open(Arc::new(drive));
+            let drive = Arc::new(Drive::open(home, Some(passphrase), self.0.options.clone())?);
+            catch_up_in_background(&drive);
+            *slot = Slot::Open(drive);
         }
         Ok(())
     }
