@@ -5,9 +5,9 @@
 
 mod common;
 
-use cairn_client::Home;
-use cairn_core::RemotePath;
-use common::{Browser, network, serve};
+use cairn_client::{Drive, Home, Progress};
+use cairn_core::{MasterSecret, RecoveryPhrase, RemotePath};
+use common::{Browser, network, options, pattern, serve};
 
 /// The words of the phrase page, in order.
 fn words_of(page: &str) -> Vec<String> {
@@ -211,5 +211,53 @@ async fn a_locked_home_opens_with_its_passphrase_typed_in_the_page() {
     assert_eq!(right.status(), 303);
     let listing = browser.get("/drive/").await.text().await.unwrap();
     assert!(listing.contains("data-path=\"/inside\""));
+    ui.shutdown().await;
+}
+
+/// Issue 16: the pool lost its store; restoring the account from its phrase in the page
+/// gives the pool back the account's records from its ledger on the peers, so the drive
+/// shows its files at once.
+#[tokio::test]
+async fn a_drive_restored_in_the_page_gets_its_files_back_from_a_pool_that_lost_its_store() {
+    let mut net = network().await;
+    let secret = MasterSecret::generate(&mut rand::rng());
+    let drive = Drive::new(&net.url, &secret, options()).unwrap();
+    drive.register().await.unwrap();
+    let bytes = pattern(100_000, 3);
+    drive
+        .put_reader(
+            &RemotePath::parse("/kept.bin").unwrap(),
+            bytes.len() as u64,
+            std::io::Cursor::new(bytes.clone()),
+            &Progress::silent(),
+        )
+        .await
+        .unwrap();
+    net.lose_store().await;
+
+    let home = net.dir.path().join("restored");
+    let (ui, mut browser) = serve(&home).await;
+    browser.sign_in().await;
+    let words = RecoveryPhrase::from_secret(&secret).words().to_string();
+    let restored = browser
+        .post_form(
+            "/setup/recover",
+            &[
+                ("phrase", &words),
+                ("pool", &net.url),
+                ("passphrase", "another one"),
+                ("repeat", "another one"),
+            ],
+        )
+        .await;
+    assert_eq!(restored.status(), 303);
+    let listing = browser.get("/drive/").await.text().await.unwrap();
+    assert!(
+        listing.contains("data-path=\"/kept.bin\""),
+        "the restored drive lists the file"
+    );
+    let raw = browser.get("/raw/kept.bin").await;
+    assert_eq!(raw.status(), 200);
+    assert_eq!(raw.bytes().await.unwrap().to_vec(), bytes);
     ui.shutdown().await;
 }

@@ -31,7 +31,8 @@ pub fn options() -> DriveOptions {
 pub struct Net {
     pub dir: tempfile::TempDir,
     pub url: String,
-    _pool: RunningPool,
+    pool: Option<RunningPool>,
+    config: PoolConfig,
     peers: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -48,7 +49,8 @@ pub async fn network() -> Net {
     let local = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut config = PoolConfig::new(dir.path().join("pool"), local);
     config.timers.heartbeat_interval = Duration::from_millis(200);
-    let pool = RunningPool::start(config).await.unwrap();
+    let pool = RunningPool::start(config.clone()).await.unwrap();
+    config.listen = pool.local_addr();
     let url = format!("http://{}", pool.local_addr());
     let mut peers = Vec::new();
     for i in 0..PEERS {
@@ -72,8 +74,37 @@ pub async fn network() -> Net {
     Net {
         dir,
         url,
-        _pool: pool,
+        pool: Some(pool),
+        config,
         peers,
+    }
+}
+
+impl Net {
+    /// The pool loses its store (`pool.key` kept) and starts again on the same address;
+    /// returns once every peer has registered with it again.
+    pub async fn lose_store(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.shutdown().await;
+        }
+        for file in ["pool.sqlite", "pool.sqlite-wal", "pool.sqlite-shm"] {
+            let _ = std::fs::remove_file(self.config.data_dir.join(file));
+        }
+        let config = self.config.clone();
+        let pool =
+            cairn_testkit::wait_until("the pool to start again", Duration::from_secs(20), || {
+                let config = config.clone();
+                async move { RunningPool::start(config).await.ok() }
+            })
+            .await
+            .unwrap();
+        self.pool = Some(pool);
+        let online = PoolClient::anonymous(&self.url)
+            .unwrap()
+            .wait_for_online(PEERS, Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert!(online >= PEERS, "peers did not come back");
     }
 }
 
