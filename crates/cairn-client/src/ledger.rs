@@ -85,7 +85,7 @@ pub(crate) struct Ledger {
     queue: Mutex<Queue>,
     /// Held while an entry is written: one write at a time, carrying whatever waits.
     writing: tokio::sync::Mutex<()>,
-    /// The narrowest shape that failed for lack of peers (the next write starts there).
+    /// Which of [`shapes`] the next write tries first (past those that lacked peers).
     shape: Mutex<usize>,
     /// Where the last entry written is remembered (a home), if anywhere.
     head_file: Option<PathBuf>,
@@ -108,7 +108,8 @@ struct Queue {
 }
 
 impl Ledger {
-    /// The ledger under `key`, remembering its last entry in `head_file` if given.
+    /// The ledger under `key`; with a `home`, its memory (the last entry written, the
+    /// changes not yet written) is kept there between processes.
     pub(crate) fn new(key: LedgerKey, home: Option<&Path>) -> Self {
         let head_file = home.map(|h| h.join(LEDGER_HEAD));
         let pending_file = home.map(|h| h.join(LEDGER_PENDING));
@@ -158,6 +159,15 @@ impl Ledger {
     /// The locator the ledger's pieces start with.
     pub(crate) fn locator(&self) -> Locator {
         Locator::of(&self.key)
+    }
+
+    /// The changes waiting to be written, oldest first.
+    pub(crate) fn waiting(&self) -> Vec<LedgerOp> {
+        self.lock_queue()
+            .ops
+            .iter()
+            .map(|(_, op)| op.clone())
+            .collect()
     }
 
     /// Waits until no entry is being written; none starts while the guard is held.

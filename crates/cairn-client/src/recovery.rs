@@ -93,6 +93,16 @@ impl Drive {
             self.ledger.remember(newest.object);
         }
         report.entries = entries.len();
+        // Changes this device made that are not in the ledger yet are the newest of all.
+        let waiting = self.ledger.waiting();
+        if !waiting.is_empty() {
+            entries.push(LedgerEntry {
+                object: ObjectId::random(&mut rand::rng()),
+                written_ms: u64::MAX,
+                covers: None,
+                ops: waiting,
+            });
+        }
         let folded = ledger::fold(entries);
         report.objects = folded.records.len();
 
@@ -161,9 +171,9 @@ impl Drive {
         self.ledger.compact(&self.transfers).await
     }
 
-    /// Writes to the ledger any change an earlier process kept for later, then recovers if
-    /// the pool has forgotten the last ledger entry this device wrote (its disk was lost, or
-    /// it was restored from an older copy); `None` if it has not.
+    /// Recovers if the pool has forgotten the last ledger entry this device wrote (its disk
+    /// was lost, or it was restored from an older copy; `None` if it has not), then writes
+    /// to the ledger any change an earlier process kept for later.
     pub async fn catch_up(&self) -> ClientResult<Option<Recovered>> {
         let recovered = match self.ledger.last() {
             Some(last) if self.pool().record(&entry_path(last)).await?.is_none() => {

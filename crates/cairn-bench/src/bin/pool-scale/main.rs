@@ -13,6 +13,7 @@ mod fleet;
 mod http;
 mod latency;
 mod load;
+mod recovery;
 mod report;
 mod seed;
 
@@ -20,6 +21,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +32,7 @@ use cairn_pool::health::HealthTimers;
 use cairn_pool::placement::{ASSUMED_AVAILABILITY, DEFAULT_DURABILITY_TARGET, auto_redundancy};
 use cairn_pool::store::SqliteStore;
 use cairn_pool::{PoolConfig, RunningPool};
-use cairn_proto::api::{self as paths, NetworkStatus};
+use cairn_proto::api::{self as paths, MAX_IMPORT, NetworkStatus};
 use clap::Parser;
 
 use crate::costs::QueryCost;
@@ -89,6 +91,10 @@ struct Args {
 
 /// The pool's data directory inside the run's directory.
 const POOL_DIR: &str = "pool";
+/// The data directory of the pool that lost its store, for the recovery phases.
+const LOST_POOL_DIR: &str = "pool-lost";
+/// The pool's identity file: all an operator keeps when the store is lost.
+const KEY_FILE: &str = "pool.key";
 /// The audit interval: an audit round runs as the pool starts and not again during a run
 /// (the simulated peers do not serve, so audits could only find them unreachable).
 const AUDIT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -231,7 +237,106 @@ pub fn run(scale: &Scale, dir: &Path) -> anyhow::Result<Report> {
     let result = simulation.block_on(measure(scale, prepared, &url));
     progress("stopping the pool");
     pool_runtime.block_on(pool.shutdown());
-    result
+    let (mut report, fleet) = result?;
+    let recovered = recover(scale, dir, fleet, &pool_runtime, &simulation)?;
+    report.phases.extend(recovered);
+    Ok(report)
+}
+
+/// The recovery phases (see `recovery.rs`), on a pool that starts on an empty store with
+/// the measured pool's key; the measured store is left as it was, so a later run can
+/// measure it again.
+fn recover(
+    scale: &Scale,
+    dir: &Path,
+    fleet: Arc<Fleet>,
+    pool_runtime: &tokio::runtime::Runtime,
+    simulation: &tokio::runtime::Runtime,
+) -> anyhow::Result<Vec<Phase>> {
+    progress("reading every account's records for the recovery phases");
+    let database = dir.join(POOL_DIR).join(DATABASE_FILE);
+    let records = simulation.block_on(async {
+        let store = SqliteStore::open(&database)
+            .with_context(|| format!("cannot open {}", database.display()))?;
+        recovery::records(&store, &fleet).await
+    })?;
+    let objects: usize = records.iter().map(|(_, r)| r.len()).sum();
+    let piece_bytes: u64 = (records.iter().flat_map(|(_, r)| r))
+        .map(|o| {
+            let copies = cairn_core::RedundancyPolicy::from_str(&o.redundancy)
+                .ok()
+                .and_then(|p| match p {
+                    RedundancyPolicy::Fixed(r) => Some(u64::from(r.r())),
+                    RedundancyPolicy::Auto => None,
+                })
+                .unwrap_or(1);
+            (o.segments.iter())
+                .map(|s| s.piece_size * s.fragments.len() as u64 * copies)
+                .sum::<u64>()
+        })
+        .sum();
+    let lost = dir.join(LOST_POOL_DIR);
+    if lost.exists() {
+        std::fs::remove_dir_all(&lost)
+            .with_context(|| format!("cannot remove {}", lost.display()))?;
+    }
+    std::fs::create_dir_all(&lost).with_context(|| format!("cannot create {}", lost.display()))?;
+    std::fs::copy(dir.join(POOL_DIR).join(KEY_FILE), lost.join(KEY_FILE))
+        .context("cannot copy the pool's key")?;
+    let mut config = PoolConfig::new(lost.clone(), SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.audit_interval = AUDIT_INTERVAL;
+    config.timers = scale.timers();
+    progress("starting a pool that lost its store (the same key, nothing else)");
+    let pool = pool_runtime
+        .block_on(RunningPool::start(config))
+        .context("cannot start the pool again")?;
+    let url = pool.url().to_owned();
+    let connections = scale.connections;
+    let phases = simulation.block_on(async {
+        let load = Load {
+            api: Api::new(&url)?,
+            fleet,
+        };
+        let mut phases = Vec::new();
+        progress(&format!(
+            "{} peers register with it, holding their pieces",
+            scale.peers
+        ));
+        let watch = Stopwatch::start();
+        let registered = load.register(connections).await?;
+        phases.push(watch.phase(
+            "recover: register",
+            format!(
+                "every peer again, {connections} at a time: every piece it holds is unknown to the new store and remembered as held"
+            ),
+            vec![("register", registered)],
+        ));
+        progress(&format!(
+            "{} accounts give back {objects} records",
+            scale.accounts
+        ));
+        let watch = Stopwatch::start();
+        let imported = load.import(Arc::new(records), connections).await?;
+        let seconds = watch.started.elapsed().as_secs_f64();
+        phases.push(watch.phase(
+            "recover: import",
+            format!(
+                "{} accounts give back {objects} records, {MAX_IMPORT} a request, {connections} accounts at a time: {} taken back ({:.0} records/s), {} pieces placed, {} awaited; {:.1} MB sent, where uploading the same objects afresh moves {:.1} MB of pieces",
+                scale.accounts,
+                imported.records,
+                imported.records as f64 / seconds.max(1e-9),
+                imported.placed,
+                imported.awaited,
+                imported.bytes as f64 / 1e6,
+                piece_bytes as f64 / 1e6,
+            ),
+            vec![("import", imported.tally)],
+        ));
+        anyhow::Ok(phases)
+    });
+    pool_runtime.block_on(pool.shutdown());
+    std::fs::remove_dir_all(&lost).with_context(|| format!("cannot remove {}", lost.display()))?;
+    phases
 }
 
 /// The records and peers a run measures against, ready before the pool starts.
@@ -374,7 +479,11 @@ async fn pieces_recorded(api: &Api) -> anyhow::Result<(u64, f64)> {
     Ok((pieces as u64, took))
 }
 
-async fn measure(scale: &Scale, prepared: Prepared, url: &str) -> anyhow::Result<Report> {
+async fn measure(
+    scale: &Scale,
+    prepared: Prepared,
+    url: &str,
+) -> anyhow::Result<(Report, Arc<Fleet>)> {
     let Prepared {
         fleet,
         seeding,
@@ -496,7 +605,7 @@ async fn measure(scale: &Scale, prepared: Prepared, url: &str) -> anyhow::Result
     ));
 
     let (pieces_after, _) = pieces_recorded(&load.api).await?;
-    Ok(Report {
+    let report = Report {
         scale: ScaleReport {
             peers: scale.peers,
             accounts: scale.accounts,
@@ -527,7 +636,8 @@ async fn measure(scale: &Scale, prepared: Prepared, url: &str) -> anyhow::Result
         store_costs: costs,
         phases,
         peak_rss_mib: cpu::status_mib("VmHWM"),
-    })
+    };
+    Ok((report, load.fleet))
 }
 
 #[cfg(test)]
@@ -589,6 +699,20 @@ mod tests {
         assert_eq!(
             first.records.pieces_after,
             first.records.pieces_before + placed * 6
+        );
+        // A pool that lost its store takes every record back from its accounts.
+        assert_eq!(kind(&first, "recover: register", "register").ok, 24);
+        assert!(kind(&first, "recover: import", "import").ok > 0);
+        let import = first
+            .phases
+            .iter()
+            .find(|p| p.name == "recover: import")
+            .unwrap();
+        let objects = first.records.objects_before + placed;
+        assert!(
+            import.what.contains(&format!("{objects} taken back")),
+            "{}",
+            import.what
         );
 
         // Again on the same records, under `auto`: begin, then place.
