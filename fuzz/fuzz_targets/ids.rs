@@ -18,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = text.parse::<AccountId>();
     let _ = text.parse::<ObjectId>();
     let _ = text.parse::<PoolId>();
+    if let Some(locator) = cairn_core::Locator::parse(text) {
+        assert_eq!(locator.to_string(), text);
+    }
     if let Ok(policy) = text.parse::<RedundancyPolicy>() {
         assert_eq!(policy.to_string(), text);
     }

@@ -27,6 +27,8 @@ fuzz_target!(|data: &[u8]| {
     check::<CommitSegment>(data);
     check::<CommitUpload>(data);
     check::<Rename>(data);
+    check::<FindLedger>(data);
+    check::<ImportObjects>(data);
     check::<Option<serde_json::Value>>(data);
     check::<AccountOpened>(data);
     check::<PoolInfo>(data);
@@ -38,6 +40,8 @@ fuzz_target!(|data: &[u8]| {
     check::<ObjectList>(data);
     check::<ObjectSources>(data);
     check::<Renamed>(data);
+    check::<LedgerFound>(data);
+    check::<ObjectsImported>(data);
     check::<NetworkStatus>(data);
     check::<ObjectHealth>(data);
     check::<AccountHealth>(data);

@@ -78,7 +78,7 @@ impl Drive {
         }
         // ...and those the peers said they hold (all of them, on a pool that forgot
         // everything): a recovery works from the whole ledger, never a part of it.
-        let reads = self.read_ledger(&mut report).await?;
+        let (reads, partial) = self.read_ledger().await?;
         let found: HashSet<String> = reads.iter().map(|r| entry_path(r.entry.object)).collect();
         let mut entries: Vec<LedgerEntry> = reads.iter().map(|r| r.entry.clone()).collect();
         for path in known_entries.iter().filter(|p| !found.contains(*p)) {
@@ -87,6 +87,20 @@ impl Drive {
                 None => report.unreadable += 1,
             }
         }
+        // An entry found only in part counts as unreadable unless a snapshot covers it
+        // (a folded entry whose pieces were not all deleted yet when the pool was lost).
+        let covered: HashSet<ObjectId> = (entries.iter())
+            .flat_map(|e| e.covers.iter().flatten().copied())
+            .collect();
+        let unreadable: Vec<&ObjectId> =
+            partial.iter().filter(|id| !covered.contains(id)).collect();
+        if !unreadable.is_empty() {
+            tracing::warn!(
+                entries = unreadable.len(),
+                "ledger entries were found only in part (the peers holding the rest are not online)"
+            );
+        }
+        report.unreadable += unreadable.len();
         // This device's memory of its last entry may name one a snapshot has folded:
         // the newest entry stands in for it.
         if let Some(newest) = entries.iter().max_by_key(|e| (e.written_ms, e.object)) {
@@ -194,7 +208,8 @@ impl Drive {
 
     /// Finds, fetches and opens every ledger piece the peers hold under this account's
     /// locator.
-    async fn read_ledger(&self, report: &mut Recovered) -> ClientResult<Vec<Read>> {
+    /// Also answers the entries found only in part (their object ids).
+    async fn read_ledger(&self) -> ClientResult<(Vec<Read>, Vec<ObjectId>)> {
         let locator = self.ledger.locator().to_string();
         let mut found: Vec<LedgerSource> = Vec::new();
         let mut after = None;
@@ -230,6 +245,7 @@ impl Drive {
             }
         }
         let mut reads = Vec::new();
+        let mut failed = Vec::new();
         for (_, mut pieces) in by_entry {
             pieces.sort_by_key(|(head, ..)| head.index);
             pieces.dedup_by_key(|(head, ..)| head.index);
@@ -246,8 +262,9 @@ impl Drive {
                         .unwrap_or(0),
                 }),
                 Err(e) => {
-                    tracing::warn!("a ledger entry cannot be read yet: {e}");
-                    report.unreadable += 1;
+                    tracing::debug!("a ledger entry cannot be read: {e}");
+                    let tag = pieces.first().map(|(head, ..)| head.tag);
+                    failed.extend(tag.map(ObjectId::from_bytes));
                 }
             }
         }
@@ -257,7 +274,7 @@ impl Drive {
                 "ledger pieces could not be fetched (their peers are not online)"
             );
         }
-        Ok(reads)
+        Ok((reads, failed))
     }
 
     /// One ledger piece from the first holder that serves it.

@@ -5,8 +5,8 @@
 //!
 //! A ledger entry is sealed as `nonce [12] | AES-256-GCM(entry)`, with associated data
 //! `MAGIC | locator | tag | count`, and cut into [`FRAGMENTS`] pieces of one length, each
-//! self-describing: `MAGIC [8] | locator [16] | entry tag [16] | index u8 | count u8 |
-//! sealed length u32 | part`. The locator is derived
+//! self-describing: `MAGIC [8] | locator [16] | entry tag [16] (the entry's object id) |
+//! index u8 | count u8 | sealed length u32 | part`. The locator is derived
 //! from the ledger key, so the owner (and only the owner, from the recovery phrase alone)
 //! can ask for "every piece that starts with my locator"; a peer sees the locator in the
 //! first bytes of what it stores, and a repaired copy carries it too, because a repair
@@ -190,8 +190,8 @@ fn read_path(r: &mut Reader<'_>) -> Result<String, LedgerError> {
 }
 
 impl LedgerEntry {
-    /// The plaintext entry.
-    fn encode(&self) -> Result<Zeroizing<Vec<u8>>, LedgerError> {
+    /// The plaintext entry (what [`Self::seal`] seals).
+    pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>, LedgerError> {
         let mut w = Writer::default();
         w.u8(VERSION)
             .bytes(self.object.as_bytes())
@@ -234,7 +234,8 @@ impl LedgerEntry {
         Ok(Zeroizing::new(w.finish()))
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, LedgerError> {
+    /// Reads a plaintext entry (untrusted: it was inside a piece a peer served).
+    pub fn decode(bytes: &[u8]) -> Result<Self, LedgerError> {
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
         if version != VERSION {
@@ -307,8 +308,9 @@ impl LedgerEntry {
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<Vec<u8>>, LedgerError> {
         let locator = Locator::of(key);
-        let mut tag = [0u8; TAG_ID_LEN];
-        rng.fill_bytes(&mut tag);
+        // The entry's pieces are tagged with its object id: a recovery that finds only some
+        // of an entry's pieces can tell whether a snapshot already stands in for it.
+        let tag = *self.object.as_bytes();
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
         let plain = self.encode()?;
@@ -388,7 +390,7 @@ impl LedgerEntry {
 pub struct PieceHead {
     /// The ledger it belongs to.
     pub locator: Locator,
-    /// The entry it is a piece of (random, shared by the entry's pieces).
+    /// The entry it is a piece of: the entry's object id, shared by its pieces.
     pub tag: [u8; TAG_ID_LEN],
     /// Which piece of the entry.
     pub index: u8,
