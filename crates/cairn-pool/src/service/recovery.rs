@@ -118,14 +118,14 @@ impl<'a, S: MetadataStore> Recovery<'a, S> {
             .into_iter()
             .map(checked)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut outcomes = Vec::with_capacity(objects.len());
-        for object in objects {
-            let id = object.id;
-            let imported = self
-                .app
-                .store
-                .import_object(account, object, self.app.now_ms())
-                .await?;
+        let ids: Vec<_> = objects.iter().map(|o| o.id).collect();
+        let imported = self
+            .app
+            .store
+            .import_objects(account, objects, self.app.now_ms())
+            .await?;
+        let mut outcomes = Vec::with_capacity(imported.len());
+        for (id, imported) in ids.into_iter().zip(imported) {
             let state = match imported.state {
                 ImportState::Imported => "imported",
                 ImportState::Known => "known",

@@ -305,7 +305,7 @@ pub fn peer_addr(text: &str) -> Result<PeerAddr, StoreError> {
     PeerAddr::parse(text).map_err(|e| StoreError::Corrupt(format!("peer address {text:?}: {e}")))
 }
 
-/// A record given back to a store that forgot it ([`super::RecoveryStore::import_object`]).
+/// A record given back to a store that forgot it ([`super::RecoveryStore::import_objects`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportedObject {
     /// The object's id.
@@ -344,7 +344,7 @@ pub enum ImportState {
     Taken,
 }
 
-/// The outcome of [`super::RecoveryStore::import_object`].
+/// The outcome of [`super::RecoveryStore::import_objects`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Imported {
     /// What became of it.

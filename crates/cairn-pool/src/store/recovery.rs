@@ -5,7 +5,7 @@
 //! registration which pieces it holds that the records do not place (`held`), and which
 //! of them start as ledger pieces (`cairn_core::ledger`), by locator. An account's client
 //! finds its ledger through those, and gives its records back
-//! ([`RecoveryStore::import_object`]); each fragment is placed on the peers that said they
+//! ([`RecoveryStore::import_objects`]); each fragment is placed on the peers that said they
 //! hold it, and a fragment no peer has reported yet is awaited: placed when a peer holding
 //! it registers.
 
@@ -40,15 +40,15 @@ pub trait RecoveryStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<(PieceHash, u64, PeerId)>>> + Send;
 
-    /// Gives back a record the store forgot, as a committed object of `account`, in one
-    /// transaction: `Known` if the object is in the records already, `Taken` if another
-    /// object holds its path (nothing changes in either case). Each fragment goes on peers
-    /// that reported holding it and no other fragment of its segment, at most the
-    /// redundancy's copies; a fragment none reported is awaited.
-    fn import_object(
+    /// Gives back records the store forgot, as committed objects of `account`, in one
+    /// transaction, one outcome each: `Known` if the object is in the records already,
+    /// `Taken` if another object holds its path (nothing changes for it in either case).
+    /// Each fragment goes on peers that reported holding it and no other fragment of its
+    /// segment, at most the redundancy's copies; a fragment none reported is awaited.
+    fn import_objects(
         &self,
         account: AccountId,
-        object: ImportedObject,
+        objects: Vec<ImportedObject>,
         now: u64,
-    ) -> impl Future<Output = StoreResult<Imported>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<Imported>>> + Send;
 }

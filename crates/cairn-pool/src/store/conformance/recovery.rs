@@ -68,9 +68,9 @@ pub(super) async fn records_given_back_find_their_pieces_and_wait_for_the_rest<S
     let before = store.index_mark().await.unwrap();
     let id = ObjectId::from_bytes([1; 16]);
     let outcome = store
-        .import_object(alice, imported(id, "a/b"), 20)
+        .import_objects(alice, vec![imported(id, "a/b")], 20)
         .await
-        .unwrap();
+        .unwrap()[0];
     assert_eq!(outcome.state, ImportState::Imported);
     // Fragment 0 goes on one of its holders, and the other is not given fragment 1 as well
     // as fragment 0 (invariant 2).
@@ -96,15 +96,18 @@ pub(super) async fn records_given_back_find_their_pieces_and_wait_for_the_rest<S
 
     // The same record again, or another at its path, changes nothing.
     let again = store
-        .import_object(alice, imported(id, "a/b"), 30)
+        .import_objects(
+            alice,
+            vec![
+                imported(id, "a/b"),
+                imported(ObjectId::from_bytes([2; 16]), "a/b"),
+            ],
+            30,
+        )
         .await
         .unwrap();
-    assert_eq!(again.state, ImportState::Known);
-    let other = store
-        .import_object(alice, imported(ObjectId::from_bytes([2; 16]), "a/b"), 30)
-        .await
-        .unwrap();
-    assert_eq!(other.state, ImportState::Taken);
+    assert_eq!(again[0].state, ImportState::Known);
+    assert_eq!(again[1].state, ImportState::Taken);
     assert_eq!(store.stats().await.unwrap().objects, 1);
 
     // Peers that come back with awaited fragments have them placed at once.

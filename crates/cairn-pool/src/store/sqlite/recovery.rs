@@ -108,117 +108,138 @@ impl RecoveryStore for SqliteStore {
         .await
     }
 
-    async fn import_object(
+    async fn import_objects(
         &self,
         account: AccountId,
-        object: ImportedObject,
+        objects: Vec<ImportedObject>,
         now: u64,
-    ) -> StoreResult<Imported> {
+    ) -> StoreResult<Vec<Imported>> {
         self.write(move |tx| {
-            let id = object.id.as_bytes().as_slice();
-            let nothing = |state| Imported {
-                state,
-                placed: 0,
-                awaited: 0,
-            };
-            let known: bool = query_one(
-                tx,
-                "SELECT EXISTS (SELECT 1 FROM objects WHERE id = ?1)",
-                [id],
-                |row| row.get(0),
-            )
-            .sql()?;
-            if known {
-                return Ok(nothing(ImportState::Known));
-            }
-            if committed_id(tx, &account, &object.path).sql()?.is_some() {
-                return Ok(nothing(ImportState::Taken));
-            }
-            exec(
-                tx,
-                "INSERT OR IGNORE INTO accounts (id, created_at) VALUES (?1, ?2)",
-                params![account.as_bytes().as_slice(), int(now)],
-            )
-            .sql()?;
-            exec(
-                tx,
-                "INSERT INTO objects (id, account, path, redundancy, committed, metadata, size, \
-                 created_at, expires_at, committed_at) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7, ?7)",
-                params![
-                    id,
-                    account.as_bytes().as_slice(),
-                    object.path,
-                    object.redundancy.to_string(),
-                    object.metadata,
-                    int(object.size),
-                    int(now)
-                ],
-            )
-            .sql()?;
-            let copies = usize::from(object.redundancy.r());
-            let (mut placed, mut awaited) = (0u64, 0u64);
-            for segment in &object.segments {
-                exec(
-                    tx,
-                    "INSERT INTO segments (object, idx, piece_size) VALUES (?1, ?2, ?3)",
-                    params![id, segment.index, int(segment.piece_size)],
-                )
-                .map_err(|e| match e {
-                    e if is_constraint(&e) => {
-                        StoreError::Conflict(format!("segment {} is listed twice", segment.index))
-                    }
-                    other => backend(other),
-                })?;
-                for (fragment, hash) in segment.fragments.iter().enumerate() {
-                    let fragment = u16::try_from(fragment).map_err(|_| {
-                        StoreError::Conflict(format!("segment {} has too many fragments", segment.index))
-                    })?;
-                    let holders: Vec<PeerId> = {
-                        let mut stmt = tx
-                            .prepare_cached("SELECT peer FROM held WHERE hash = ?1 ORDER BY peer")
-                            .sql()?;
-                        let rows = stmt
-                            .query_map([hash.as_bytes().as_slice()], |row| peer_id(row, 0))
-                            .sql()?;
-                        rows.collect::<rusqlite::Result<_>>().sql()?
-                    };
-                    let mut here = 0;
-                    for peer in holders {
-                        if here == copies {
-                            break;
-                        }
-                        if place(tx, id, segment.index, fragment, &peer, hash, segment.piece_size)? {
-                            here += 1;
-                        }
-                    }
-                    if here == 0 {
-                        exec(
-                            tx,
-                            "INSERT OR IGNORE INTO awaited (hash, object, segment, fragment, size) \
-                             VALUES (?1, ?2, ?3, ?4, ?5)",
-                            params![
-                                hash.as_bytes().as_slice(),
-                                id,
-                                segment.index,
-                                fragment,
-                                int(segment.piece_size)
-                            ],
-                        )
-                        .sql()?;
-                        awaited += 1;
-                    }
-                    placed += here as u64;
-                }
-            }
-            advance_generation(tx)?;
-            Ok(Imported {
-                state: ImportState::Imported,
-                placed,
-                awaited,
-            })
+            objects
+                .into_iter()
+                .map(|object| import_one(tx, account, object, now))
+                .collect()
         })
         .await
     }
+}
+
+/// Gives one record back (see [`RecoveryStore::import_objects`]).
+fn import_one(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    object: ImportedObject,
+    now: u64,
+) -> StoreResult<Imported> {
+    let id = object.id.as_bytes().as_slice();
+    let nothing = |state| Imported {
+        state,
+        placed: 0,
+        awaited: 0,
+    };
+    let known: bool = query_one(
+        tx,
+        "SELECT EXISTS (SELECT 1 FROM objects WHERE id = ?1)",
+        [id],
+        |row| row.get(0),
+    )
+    .sql()?;
+    if known {
+        return Ok(nothing(ImportState::Known));
+    }
+    if committed_id(tx, &account, &object.path).sql()?.is_some() {
+        return Ok(nothing(ImportState::Taken));
+    }
+    exec(
+        tx,
+        "INSERT OR IGNORE INTO accounts (id, created_at) VALUES (?1, ?2)",
+        params![account.as_bytes().as_slice(), int(now)],
+    )
+    .sql()?;
+    exec(
+        tx,
+        "INSERT INTO objects (id, account, path, redundancy, committed, metadata, size, \
+         created_at, expires_at, committed_at) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?7, ?7)",
+        params![
+            id,
+            account.as_bytes().as_slice(),
+            object.path,
+            object.redundancy.to_string(),
+            object.metadata,
+            int(object.size),
+            int(now)
+        ],
+    )
+    .sql()?;
+    let copies = usize::from(object.redundancy.r());
+    let (mut placed, mut awaited) = (0u64, 0u64);
+    for segment in &object.segments {
+        exec(
+            tx,
+            "INSERT INTO segments (object, idx, piece_size) VALUES (?1, ?2, ?3)",
+            params![id, segment.index, int(segment.piece_size)],
+        )
+        .map_err(|e| match e {
+            e if is_constraint(&e) => {
+                StoreError::Conflict(format!("segment {} is listed twice", segment.index))
+            }
+            other => backend(other),
+        })?;
+        for (fragment, hash) in segment.fragments.iter().enumerate() {
+            let fragment = u16::try_from(fragment).map_err(|_| {
+                StoreError::Conflict(format!("segment {} has too many fragments", segment.index))
+            })?;
+            let holders: Vec<PeerId> = {
+                let mut stmt = tx
+                    .prepare_cached("SELECT peer FROM held WHERE hash = ?1 ORDER BY peer")
+                    .sql()?;
+                let rows = stmt
+                    .query_map([hash.as_bytes().as_slice()], |row| peer_id(row, 0))
+                    .sql()?;
+                rows.collect::<rusqlite::Result<_>>().sql()?
+            };
+            let mut here = 0;
+            for peer in holders {
+                if here == copies {
+                    break;
+                }
+                if place(
+                    tx,
+                    id,
+                    segment.index,
+                    fragment,
+                    &peer,
+                    hash,
+                    segment.piece_size,
+                )? {
+                    here += 1;
+                }
+            }
+            if here == 0 {
+                exec(
+                    tx,
+                    "INSERT OR IGNORE INTO awaited (hash, object, segment, fragment, size) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        hash.as_bytes().as_slice(),
+                        id,
+                        segment.index,
+                        fragment,
+                        int(segment.piece_size)
+                    ],
+                )
+                .sql()?;
+                awaited += 1;
+            }
+            placed += here as u64;
+        }
+    }
+    advance_generation(tx)?;
+    Ok(Imported {
+        state: ImportState::Imported,
+        placed,
+        awaited,
+    })
 }
 
 /// Places fragment `fragment` of segment `segment` of `object` on `peer`, which said it
