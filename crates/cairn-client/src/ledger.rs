@@ -37,6 +37,9 @@ const TOO_SMALL_FOR: Duration = Duration::from_secs(60);
 /// The home file naming the last ledger entry this device wrote (see [`Ledger::last`]).
 const LEDGER_HEAD: &str = "ledger-head";
 
+/// The home file naming the identity of the pool's index of records this device last saw.
+const POOL_INDEX: &str = "pool-index";
+
 /// The home file keeping changes not yet written to the ledger, sealed as an entry is.
 const LEDGER_PENDING: &str = "ledger-pending";
 
@@ -91,6 +94,10 @@ pub(crate) struct Ledger {
     head_file: Option<PathBuf>,
     /// Where changes not yet written are kept between processes (a home), if anywhere.
     pending_file: Option<PathBuf>,
+    /// Where the identity of the pool's index last seen is kept (a home), if anywhere.
+    index_file: Option<PathBuf>,
+    /// The identity of the pool's index last seen.
+    index: Mutex<Option<String>>,
     /// Whether `pending_file` holds changes.
     saved: std::sync::atomic::AtomicBool,
     /// The last entry this drive wrote.
@@ -113,6 +120,12 @@ impl Ledger {
     pub(crate) fn new(key: LedgerKey, home: Option<&Path>) -> Self {
         let head_file = home.map(|h| h.join(LEDGER_HEAD));
         let pending_file = home.map(|h| h.join(LEDGER_PENDING));
+        let index_file = home.map(|h| h.join(POOL_INDEX));
+        let index = index_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty());
         let last = head_file
             .as_ref()
             .and_then(|f| std::fs::read_to_string(f).ok())
@@ -141,6 +154,8 @@ impl Ledger {
             key,
             queue: Mutex::new(queue),
             pending_file,
+            index_file,
+            index: Mutex::new(index),
             saved: std::sync::atomic::AtomicBool::new(saved),
             writing: tokio::sync::Mutex::new(()),
             shape: Mutex::new(0),
@@ -168,6 +183,29 @@ impl Ledger {
             .iter()
             .map(|(_, op)| op.clone())
             .collect()
+    }
+
+    /// Notes the identity of the pool's index now; answers whether it differs from the one
+    /// seen before (the pool's store was made anew since). The first one seen is only noted.
+    pub(crate) fn saw_index(&self, id: &str) -> bool {
+        let mut seen = self
+            .index
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = seen.as_deref().is_some_and(|before| before != id);
+        if seen.as_deref() != Some(id) {
+            *seen = Some(id.to_owned());
+            if let Some(file) = &self.index_file
+                && let Some(dir) = file.parent()
+                && let Err(e) = cairn_node::write_private_file(dir, file, id.as_bytes())
+            {
+                tracing::warn!(
+                    "cannot remember the pool's index in {}: {e}",
+                    file.display()
+                );
+            }
+        }
+        changed
     }
 
     /// Waits until no entry is being written; none starts while the guard is held.

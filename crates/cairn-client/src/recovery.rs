@@ -185,18 +185,33 @@ impl Drive {
         self.ledger.compact(&self.transfers).await
     }
 
-    /// Recovers if the pool has forgotten the last ledger entry this device wrote (its disk
-    /// was lost, or it was restored from an older copy; `None` if it has not), then writes
-    /// to the ledger any change an earlier process kept for later.
+    /// Recovers if the pool has forgotten the last ledger entry this device wrote, or its
+    /// index is not the one this device saw before (its disk was lost, or it was restored
+    /// from an older copy; `None` if neither), then writes to the ledger any change an
+    /// earlier process kept for later.
     pub async fn catch_up(&self) -> ClientResult<Option<Recovered>> {
-        let recovered = match self.ledger.last() {
-            Some(last) if self.pool().record(&entry_path(last)).await?.is_none() => {
-                tracing::warn!(
-                    "the pool no longer knows this device's last change: giving it back its records from the ledger on the peers"
-                );
-                Some(self.recover().await?)
+        let last = self.ledger.last();
+        let known = async {
+            match last {
+                Some(last) => self
+                    .pool()
+                    .record(&entry_path(last))
+                    .await
+                    .map(|r| r.is_some()),
+                None => Ok(true),
             }
-            _ => None,
+        };
+        let (info, known) = tokio::join!(self.pool().info(), known);
+        let remade = info?
+            .index
+            .is_some_and(|index| self.ledger.saw_index(&index.id));
+        let recovered = if remade || !known? {
+            tracing::warn!(
+                "the pool no longer knows this device's changes: giving it back its records from the ledger on the peers"
+            );
+            Some(self.recover().await?)
+        } else {
+            None
         };
         // Changes an earlier process could not copy to the peers go now (after the check,
         // so that writing them cannot hide a pool that forgot).

@@ -540,3 +540,27 @@ async fn a_change_made_while_the_network_was_too_small_reaches_the_ledger_later(
     assert_eq!(Fleet::read(&drive, "/kept").await, vec![5u8; 50_000]);
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_on_a_pool_that_lost_its_store_does_not_hide_the_loss() {
+    let mut fleet = Fleet::start().await;
+    fleet.put("/before", 1).await;
+    // The drive notes the pool's index as it is.
+    assert!(fleet.drive.catch_up().await.unwrap().is_none());
+    fleet
+        .restart_pool(|data| {
+            for file in STORE_FILES {
+                let _ = std::fs::remove_file(data.join(file));
+            }
+        })
+        .await;
+    // The drive goes on writing before anything checks (a drive page left open): its last
+    // ledger entry is now one the new pool knows.
+    fleet.put("/after", 2).await;
+    let recovered = fleet.drive.catch_up().await.unwrap().expect("a recovery");
+    assert_eq!(recovered.given_back, 1, "{recovered:?}");
+    assert_eq!(Fleet::read(&fleet.drive, "/before").await, vec![1u8; 100_000]);
+    assert_eq!(Fleet::read(&fleet.drive, "/after").await, vec![2u8; 100_000]);
+    assert!(fleet.drive.catch_up().await.unwrap().is_none());
+    fleet.stop().await;
+}

@@ -17,7 +17,10 @@ use cairn_proto::clock::duration_ms;
 
 /// `GET /v1/info`.
 pub async fn info<S: MetadataStore>(State(app): State<Arc<App<S>>>) -> Json<PoolInfo> {
+    // A store that cannot be read leaves the index out; clients then ask another time.
+    let index = app.index_mark().await.ok().map(|mark| mark.to_wire());
     Json(PoolInfo {
+        index,
         pool: app.pool_id(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         heartbeat_interval_ms: duration_ms(app.config.timers.heartbeat_interval),
