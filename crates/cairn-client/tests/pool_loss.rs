@@ -559,8 +559,14 @@ async fn a_change_made_on_a_pool_that_lost_its_store_does_not_hide_the_loss() {
     fleet.put("/after", 2).await;
     let recovered = fleet.drive.catch_up().await.unwrap().expect("a recovery");
     assert_eq!(recovered.given_back, 1, "{recovered:?}");
-    assert_eq!(Fleet::read(&fleet.drive, "/before").await, vec![1u8; 100_000]);
-    assert_eq!(Fleet::read(&fleet.drive, "/after").await, vec![2u8; 100_000]);
+    assert_eq!(
+        Fleet::read(&fleet.drive, "/before").await,
+        vec![1u8; 100_000]
+    );
+    assert_eq!(
+        Fleet::read(&fleet.drive, "/after").await,
+        vec![2u8; 100_000]
+    );
     assert!(fleet.drive.catch_up().await.unwrap().is_none());
     fleet.stop().await;
 }
