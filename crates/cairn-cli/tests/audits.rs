@@ -71,10 +71,13 @@ async fn a_peer_whose_pieces_are_garbage_is_disqualified() {
             at = i;
         }
     }
-    let files = piece_files(&net.root.join(format!("peer{at}")));
+    let peer_dir = net.root.join(format!("peer{at}"));
+    let files = piece_files(&peer_dir);
     assert!(!files.is_empty());
     assert_eq!(pieces_on(&client, "/data", &victim).len(), files.len());
-    for file in &files {
+    // Every piece it holds turns to garbage, the account's ledger pieces too (an intact one
+    // passing an audit would break the run of failures that disqualifies).
+    for file in &all_pieces(&peer_dir) {
         let len = std::fs::metadata(file).unwrap().len() as usize;
         std::fs::write(file, vec![0x5a; len]).unwrap();
     }

@@ -311,12 +311,19 @@ pub fn is_ledger_piece(path: &Path) -> bool {
 /// The piece files under a peer's data directory (`pieces/ab/HASH`) that hold files' data,
 /// leaving out ledger pieces.
 pub fn data_pieces(peer_dir: &Path) -> Vec<PathBuf> {
+    let mut out = all_pieces(peer_dir);
+    out.retain(|path| !is_ledger_piece(path));
+    out
+}
+
+/// Every piece file under a peer's data directory (`pieces/ab/HASH`), ledger pieces too.
+pub fn all_pieces(peer_dir: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.is_dir() {
                 walk(&path, out);
-            } else if !is_ledger_piece(&path) {
+            } else {
                 out.push(path);
             }
         }
