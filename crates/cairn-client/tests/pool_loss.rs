@@ -225,6 +225,16 @@ impl Fleet {
         wait_settled(&self.url, self.peers.len()).await;
     }
 
+    /// The pool loses its store (`pool.key` kept) and starts again on the same address.
+    async fn lose_store(&mut self) {
+        self.restart_pool(|data| {
+            for file in STORE_FILES {
+                let _ = std::fs::remove_file(data.join(file));
+            }
+        })
+        .await;
+    }
+
     /// Stops every peer and starts it again, so each registers anew.
     async fn restart_peers(&mut self) {
         for peer in self.peers.drain(..) {
@@ -259,13 +269,7 @@ async fn peers_keep_the_pieces_of_a_pool_that_lost_its_store() {
     assert_eq!(fleet.pieces(), stored);
 
     // The store is lost; pool.key is kept. The pool comes back knowing no piece.
-    fleet
-        .restart_pool(|data| {
-            for file in STORE_FILES {
-                let _ = std::fs::remove_file(data.join(file));
-            }
-        })
-        .await;
+    fleet.lose_store().await;
     let status = PoolClient::anonymous(&fleet.url)
         .unwrap()
         .network()
@@ -300,13 +304,7 @@ async fn an_account_gets_its_files_back_from_the_peers_after_the_pool_lost_its_s
     // The store is lost (pool.key kept), and one peer is away until the owner recovered.
     let away = fleet.peers.pop().unwrap();
     away.stop().await;
-    fleet
-        .restart_pool(|data| {
-            for file in STORE_FILES {
-                let _ = std::fs::remove_file(data.join(file));
-            }
-        })
-        .await;
+    fleet.lose_store().await;
     assert!(
         !Fleet::exists(&fleet.drive, "/photo").await,
         "the pool forgot"
@@ -454,13 +452,7 @@ async fn a_long_ledger_is_folded_and_recovery_reads_the_snapshot() {
     assert!(entries <= 8, "{entries} ledger entries after folding");
     assert_eq!(fleet.drive.fold_ledger().await.unwrap(), None, "short now");
 
-    fleet
-        .restart_pool(|data| {
-            for file in STORE_FILES {
-                let _ = std::fs::remove_file(data.join(file));
-            }
-        })
-        .await;
+    fleet.lose_store().await;
     let fresh = common::drive_at(&fleet.url, &fleet.secret);
     let recovered = fresh.recover().await.unwrap();
     // (Pieces of folded entries that peers had not deleted yet when the store was lost
@@ -528,13 +520,7 @@ async fn a_change_made_while_the_network_was_too_small_reaches_the_ledger_later(
     assert!(!home_dir.join("ledger-pending").exists(), "written");
 
     // So the file survives the loss of the pool's store.
-    fleet
-        .restart_pool(|data| {
-            for file in STORE_FILES {
-                let _ = std::fs::remove_file(data.join(file));
-            }
-        })
-        .await;
+    fleet.lose_store().await;
     let recovered = drive.catch_up().await.unwrap().expect("a recovery");
     assert_eq!(recovered.given_back, 1, "{recovered:?}");
     assert_eq!(Fleet::read(&drive, "/kept").await, vec![5u8; 50_000]);
@@ -547,13 +533,7 @@ async fn a_change_made_on_a_pool_that_lost_its_store_does_not_hide_the_loss() {
     fleet.put("/before", 1).await;
     // The drive notes the pool's index as it is.
     assert!(fleet.drive.catch_up().await.unwrap().is_none());
-    fleet
-        .restart_pool(|data| {
-            for file in STORE_FILES {
-                let _ = std::fs::remove_file(data.join(file));
-            }
-        })
-        .await;
+    fleet.lose_store().await;
     // The drive goes on writing before anything checks (a drive page left open): its last
     // ledger entry is now one the new pool knows.
     fleet.put("/after", 2).await;
