@@ -122,6 +122,10 @@ pub struct PeerArgs {
     /// for good; every piece held is kept for the new pool to recover.
     #[arg(long)]
     join_new_pool: bool,
+    /// How long pieces are kept for their owners to recover after the pool lost its store
+    /// or was restored from an older copy; past it, pieces nobody claimed are deleted.
+    #[arg(long, value_parser = parse_duration, default_value = "30days")]
+    recovery_window: Duration,
 }
 
 /// What `cairn peer` can do besides running.
@@ -240,6 +244,7 @@ pub fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     config.advertise = args.advertise;
     config.tls = args.tls;
     config.join_new_pool = args.join_new_pool;
+    config.recovery_window = args.recovery_window;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let peer = RunningPeer::start(config).await?;

@@ -87,6 +87,11 @@ struct Peer {
 impl Peer {
     /// Starts peer `i` of the network in `dir` on the pool at `url`.
     async fn start(dir: &Path, i: usize, url: &str) -> Self {
+        Self::start_with_window(dir, i, url, cairn_peer::DEFAULT_RECOVERY_WINDOW).await
+    }
+
+    /// Starts peer `i`, keeping pieces for recovery `window` long after a lost store.
+    async fn start_with_window(dir: &Path, i: usize, url: &str, window: Duration) -> Self {
         let mut config = PeerConfig::new(
             url.to_owned(),
             dir.join(format!("peer{i}")),
@@ -95,6 +100,7 @@ impl Peer {
         );
         // Pieces the pool does not know would go at once.
         config.orphan_grace = Duration::ZERO;
+        config.recovery_window = window;
         let peer = RunningPeer::start(config).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -237,12 +243,18 @@ impl Fleet {
 
     /// Stops every peer and starts it again, so each registers anew.
     async fn restart_peers(&mut self) {
+        self.restart_peers_with_window(cairn_peer::DEFAULT_RECOVERY_WINDOW)
+            .await;
+    }
+
+    /// Stops every peer and starts it again keeping pieces for recovery `window` long.
+    async fn restart_peers_with_window(&mut self, window: Duration) {
         for peer in self.peers.drain(..) {
             peer.stop().await;
         }
         for i in 0..PEERS {
             self.peers
-                .push(Peer::start(self.dir.path(), i, &self.url).await);
+                .push(Peer::start_with_window(self.dir.path(), i, &self.url, window).await);
         }
         wait_settled(&self.url, PEERS).await;
     }
@@ -284,6 +296,51 @@ async fn peers_keep_the_pieces_of_a_pool_that_lost_its_store() {
     // Peers restarted register with it again, and still keep them.
     fleet.restart_peers().await;
     assert_eq!(fleet.pieces(), stored);
+    fleet.stop().await;
+}
+
+/// The recovery window ends: pieces of an account whose owner came back are kept, those
+/// nobody claimed go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pieces_nobody_claimed_go_once_the_recovery_window_is_over() {
+    let mut fleet = Fleet::start().await;
+    fleet.put("/mine", 3).await;
+    let mine = fleet.pieces();
+    // Another account's file, whose owner never comes back.
+    let stranger = common::drive_at(&fleet.url, &MasterSecret::generate(&mut rand::rng()));
+    stranger.register().await.unwrap();
+    let local = fleet.dir.path().join("theirs");
+    std::fs::write(&local, vec![9u8; 100_000]).unwrap();
+    let theirs_path = RemotePath::parse("/theirs").unwrap();
+    stranger
+        .put(&local, &theirs_path, &Progress::silent())
+        .await
+        .unwrap();
+    let theirs: Vec<String> = (fleet.pieces().into_iter())
+        .filter(|p| !mine.contains(p))
+        .collect();
+    assert!(!theirs.is_empty());
+
+    fleet.lose_store().await;
+    let recovered = fleet.drive.catch_up().await.unwrap().unwrap();
+    assert_eq!(recovered.given_back, 1);
+    let before = fleet.pieces();
+
+    // Within the window, nothing goes; past it, what nobody claimed does.
+    fleet.restart_peers().await;
+    assert_eq!(fleet.pieces(), before);
+    fleet.restart_peers_with_window(Duration::ZERO).await;
+    let expected: Vec<String> = (before.iter())
+        .filter(|p| !theirs.contains(p))
+        .cloned()
+        .collect();
+    assert!(mine.iter().all(|p| expected.contains(p)));
+    assert_eq!(
+        fleet.pieces(),
+        expected,
+        "only the pieces nobody claimed went"
+    );
+    assert_eq!(Fleet::read(&fleet.drive, "/mine").await, vec![3u8; 100_000]);
     fleet.stop().await;
 }
 

@@ -32,6 +32,10 @@ pub const POOL_FILE: &str = "pool.id";
 /// File remembering the URL the peer last reached its pool at (for `cairn peer leave`).
 pub const POOL_URL_FILE: &str = "pool.url";
 
+/// How long pieces are kept for recovery after the pool's index was made anew or rolled
+/// back, by default (see [`PeerConfig::recovery_window`]).
+pub const DEFAULT_RECOVERY_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
 /// Everything `cairn peer` can be told.
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
@@ -49,6 +53,10 @@ pub struct PeerConfig {
     pub advertise: Option<String>,
     /// How long a piece the pool does not know is kept before it is deleted.
     pub orphan_grace: Duration,
+    /// How long pieces held when the pool's index was made anew or rolled back (a lost or
+    /// restored store) are kept for their owners to recover, before those still unclaimed
+    /// are deleted as any piece the pool does not know.
+    pub recovery_window: Duration,
     /// Serve HTTPS even on a loopback address (it always does on any other).
     pub tls: bool,
     /// Join the pool at [`pool`](Self::pool) even though this peer belongs to another: the
@@ -72,6 +80,7 @@ impl PeerConfig {
             zone: None,
             advertise: None,
             orphan_grace: Duration::from_secs(24 * 60 * 60),
+            recovery_window: DEFAULT_RECOVERY_WINDOW,
             join_new_pool: false,
             tls: false,
             body_timeout: crate::server::DEFAULT_BODY_TIMEOUT,
@@ -518,15 +527,18 @@ impl PoolLink {
         let Ok(inventory) = self.service.store().inventory() else {
             return;
         };
-        let cutoff = now.saturating_sub(
-            u64::try_from(self.config.orphan_grace.as_millis()).unwrap_or(u64::MAX),
-        );
-        let doomed = orphans::collectable(&inventory, &registered.unknown_pieces, since, cutoff);
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let rule = orphans::Collect {
+            since,
+            cutoff: now.saturating_sub(millis(self.config.orphan_grace)),
+            window_over: now >= since.saturating_add(millis(self.config.recovery_window)),
+        };
+        let doomed = orphans::collectable(&inventory, &registered.unknown_pieces, rule);
         let kept = registered.unknown_pieces.len().saturating_sub(doomed.len());
         if kept > 0 {
             tracing::info!(
                 kept,
-                "pieces the pool does not know are kept (held since before its index, or within the grace period)"
+                "pieces the pool does not know are kept (held since before its index, within the recovery window, or within the grace period)"
             );
         }
         for hash in doomed {

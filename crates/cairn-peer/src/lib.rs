@@ -13,6 +13,6 @@ pub mod server;
 pub mod service;
 pub mod store;
 
-pub use daemon::{PeerConfig, PeerError, RunningPeer};
+pub use daemon::{DEFAULT_RECOVERY_WINDOW, PeerConfig, PeerError, RunningPeer};
 pub use service::{PeerService, ServiceError};
 pub use store::PieceStore;

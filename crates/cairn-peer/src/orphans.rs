@@ -2,7 +2,9 @@
 //! last met the pool's index of records as it had been, and held longer than the grace
 //! period. A pool whose store was made anew (a lost disk) shows another index, and one
 //! restored from an older copy a lower generation than the peer saw; either way the peer
-//! keeps everything it held then, so the pool's records can be recovered from its peers.
+//! keeps everything it held then, so the pool's records can be recovered from its peers —
+//! for the recovery window (30 days by default), after which pieces still unclaimed (an
+//! account whose owner never came back) are collected as any other.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -92,19 +94,33 @@ fn parse(text: &str) -> Option<Memory> {
     })
 }
 
+/// When pieces the pool does not know may be deleted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Collect {
+    /// Since when (Unix ms) the pool's word that it does not know a piece is trusted.
+    pub(crate) since: u64,
+    /// Pieces stored from this time on (Unix ms) are within the grace period.
+    pub(crate) cutoff: u64,
+    /// Whether the recovery window after `since` has passed, so pieces held from before
+    /// it, still unclaimed, may go too.
+    pub(crate) window_over: bool,
+}
+
 /// The pieces of `inventory` (hash, stored at) that may be deleted: unknown to the pool,
-/// stored since `since`, and stored before `cutoff` (held past the grace period).
+/// stored before the cutoff (held past the grace period), and stored since `since` — or
+/// before, once the recovery window is over.
 pub(crate) fn collectable(
     inventory: &[(PieceHash, u64)],
     unknown: &[PieceHash],
-    since: u64,
-    cutoff: u64,
+    rule: Collect,
 ) -> Vec<PieceHash> {
     let unknown: HashSet<_> = unknown.iter().collect();
     inventory
         .iter()
         .filter(|(hash, stored_at)| {
-            unknown.contains(hash) && *stored_at >= since && *stored_at < cutoff
+            unknown.contains(hash)
+                && *stored_at < rule.cutoff
+                && (*stored_at >= rule.since || rule.window_over)
         })
         .map(|(hash, _)| *hash)
         .collect()
@@ -161,12 +177,30 @@ mod tests {
             (piece(4), 400),
         ];
         let unknown = [piece(1), piece(2), piece(4)];
+        let rule = |since, cutoff, window_over| Collect {
+            since,
+            cutoff,
+            window_over,
+        };
         // 1 predates the index, 3 is known, 4 is within the grace period.
-        assert_eq!(collectable(&inventory, &unknown, 100, 300), vec![piece(2)]);
         assert_eq!(
-            collectable(&inventory, &unknown, 0, 1000),
+            collectable(&inventory, &unknown, rule(100, 300, false)),
+            vec![piece(2)]
+        );
+        assert_eq!(
+            collectable(&inventory, &unknown, rule(0, 1000, false)),
             vec![piece(1), piece(2), piece(4)]
         );
-        assert!(collectable(&inventory, &unknown, 1000, 2000).is_empty());
+        assert!(collectable(&inventory, &unknown, rule(1000, 2000, false)).is_empty());
+        // Once the recovery window is over, what predates the index and nobody claimed
+        // goes too — never a known piece, nor one within the grace period.
+        assert_eq!(
+            collectable(&inventory, &unknown, rule(100, 300, true)),
+            vec![piece(1), piece(2)]
+        );
+        assert_eq!(
+            collectable(&inventory, &unknown, rule(1000, 2000, true)),
+            vec![piece(1), piece(2), piece(4)]
+        );
     }
 }
