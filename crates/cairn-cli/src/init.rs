@@ -103,7 +103,7 @@ pub fn init(global: &Global, args: InitArgs) -> anyhow::Result<()> {
         // A pool that lost its disk gets this account's records back from its ledger.
         let recovered = runtime()?.block_on(drive.recover())?;
         if recovered.given_back + recovered.moved + recovered.removed > 0
-            || recovered.unreadable > 0
+            || recovered.unreadable + recovered.unfetched > 0
         {
             say!("{}", crate::session::recovered_line(&recovered));
         }

@@ -104,6 +104,12 @@ pub fn recovered_line(r: &Recovered) -> String {
             r.unreadable
         ));
     }
+    if r.unfetched > 0 {
+        line.push_str(&format!(
+            "; {} pieces of the copy could not be fetched from the peers that hold them (try again later)",
+            r.unfetched
+        ));
+    }
     line
 }
 

@@ -897,3 +897,132 @@ async fn a_lost_pool_store_is_recovered_by_its_owners() {
     let summary = fresh.ok(&["status"]);
     assert!(summary.contains("0 degraded, 0 unreadable"), "{summary}");
 }
+
+/// Issue 16, the worst case: the pool's disk is lost with its `pool.key`. The operator
+/// starts a new pool (new identity, new address) and re-points every peer at it with
+/// `--join-new-pool`; the peers keep every piece, and an owner with nothing but the
+/// recovery phrase (`cairn init --recover --pool NEW_URL` on a fresh home; the old home
+/// and the old pool's address are gone) gets the same drive back: every file, folder,
+/// move and removal, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_lost_with_its_key_is_replaced_and_owners_recover_on_the_new_one() {
+    let mut net = Network::start(6, &[]).await;
+    let old_pool = status(net.pool.url()).await.pool;
+    let (client, phrase) = Client::init(net.root.join("home"), net.pool.url());
+    let tree = net.root.join("tree");
+    std::fs::create_dir_all(tree.join("inner")).unwrap();
+    let deep = random_file(&tree.join("inner"), "deep", 70_000);
+    let top = random_file(&tree, "top", 3_000);
+    let photo = random_file(&net.root, "photo", 300_000);
+    client.ok(&["put", "-r", tree.to_str().unwrap(), "/tree"]);
+    client.ok(&["mkdir", "/empty"]);
+    client.ok(&["mv", "/tree/top", "/tree/renamed"]);
+    client.ok(&["put", photo.to_str().unwrap(), "/gone"]);
+    client.ok(&["rm", "/gone"]);
+    client.ok(&["put", photo.to_str().unwrap(), "/photo"]);
+    let listing = |c: &Client| {
+        let mut all = c.ls("/");
+        all.extend(c.ls("/tree"));
+        all.extend(c.ls("/tree/inner"));
+        all
+    };
+    let before = listing(&client);
+    let mut peers_before: Vec<_> = status(net.pool.url())
+        .await
+        .peers
+        .iter()
+        .map(|p| p.peer)
+        .collect();
+    peers_before.sort();
+
+    // Everything stops; the pool's whole data directory (pool.key too) and the owner's
+    // device are lost.
+    assert!(net.pool.stop(Duration::from_secs(10)));
+    for peer in &mut net.peers {
+        assert!(peer.stop(Duration::from_secs(10)));
+    }
+    std::fs::remove_dir_all(net.root.join("pool")).unwrap();
+    let peer_dir = |i: usize| net.root.join(format!("peer{i}"));
+    let held: Vec<_> = (0..6).map(|i| all_pieces(&peer_dir(i))).collect();
+    assert!(held.iter().all(|pieces| !pieces.is_empty()));
+    std::fs::remove_dir_all(&client.home).unwrap();
+
+    // The operator starts a new pool elsewhere and re-points every peer at it.
+    net.pool = start_pool(&net.root.join("pool-new"), "127.0.0.1:0", &[]);
+    let new_url = net.pool.url().to_owned();
+    net.peers = (0..6)
+        .map(|i| {
+            Daemon::start(
+                &cairn(),
+                &peer_args(
+                    &new_url,
+                    &peer_dir(i),
+                    "1GiB",
+                    Some(&format!("zone-{i}")),
+                    &["--join-new-pool"],
+                ),
+                READY,
+            )
+            .unwrap()
+        })
+        .collect();
+    let joined = wait_online(&new_url, 6).await;
+    assert_ne!(joined.pool, old_pool, "a new pool, with a new key");
+    assert_eq!(joined.objects, 0, "the new pool knows no file");
+    let mut peers_after: Vec<_> = joined.peers.iter().map(|p| p.peer).collect();
+    peers_after.sort();
+    assert_eq!(peers_after, peers_before, "the same peers joined");
+    for (i, peer) in net.peers.iter().enumerate() {
+        assert_eq!(
+            std::fs::read_to_string(peer_dir(i).join("pool.id")).unwrap(),
+            joined.pool.to_string()
+        );
+        assert_eq!(
+            all_pieces(&peer_dir(i)),
+            held[i],
+            "peer{i} kept every piece"
+        );
+        assert_eq!(
+            peer_info(peer.url()).await.piece_count,
+            held[i].len() as u64
+        );
+    }
+
+    // A new device with the phrase alone (the old home and the old pool are gone) recovers
+    // the drive on the new pool.
+    let fresh = Client::at(net.root.join("fresh")).with_env("CAIRN_RECOVERY_PHRASE", &phrase);
+    let out = fresh.ok(&["init", "--recover", "--pool", &new_url, "--no-passphrase"]);
+    assert!(out.contains("restored account"), "{out}");
+    assert!(
+        out.contains("the pool had lost records"),
+        "init --recover gave the new pool nothing back: {out}"
+    );
+    assert_eq!(listing(&fresh), before);
+    for (remote, local) in [
+        ("/photo", &photo),
+        ("/tree/renamed", &top),
+        ("/tree/inner/deep", &deep),
+    ] {
+        let got = net.root.join("got");
+        let _ = std::fs::remove_file(&got);
+        fresh.ok(&["get", remote, got.to_str().unwrap()]);
+        assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(local).unwrap());
+    }
+    let tree_back = net.root.join("tree-back");
+    fresh.ok(&["get", "-r", "/tree", tree_back.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(tree_back.join("inner").join("deep")).unwrap(),
+        std::fs::read(&deep).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(tree_back.join("renamed")).unwrap(),
+        std::fs::read(&top).unwrap()
+    );
+    assert!(!tree_back.join("top").exists());
+    let summary = fresh.ok(&["status"]);
+    assert!(summary.contains("0 degraded, 0 unreadable"), "{summary}");
+    // Nothing is left to give back on the next command.
+    let again = fresh.run(&["ls", "/", "--json"]);
+    assert!(again.ok, "{}", again.stderr);
+    assert!(!again.stderr.contains("lost records"), "{}", again.stderr);
+}

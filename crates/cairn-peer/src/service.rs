@@ -3,7 +3,7 @@
 //! A different transport can call the same methods.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
 use cairn_core::{PeerId, PieceHash, PoolId};
@@ -44,7 +44,7 @@ pub struct PeerService {
     store: PieceStore,
     key: SigningKey,
     id: PeerId,
-    pool: OnceLock<PoolId>,
+    pool: Mutex<Option<PoolId>>,
     verifier: Mutex<Option<OrderVerifier>>,
     load: AtomicU32,
 }
@@ -68,24 +68,27 @@ impl PeerService {
             store,
             key,
             id,
-            pool: OnceLock::new(),
+            pool: Mutex::new(None),
             verifier: Mutex::new(None),
             load: AtomicU32::new(0),
         }
     }
 
-    /// Accepts orders signed by `pool` from now on (the first pool set stays).
+    /// Accepts orders signed by `pool` from now on, and no longer those of any pool
+    /// trusted before (a peer the operator moved to a new pool: `--join-new-pool`).
     pub fn trust_pool(&self, pool: PoolId) {
-        if self.pool.set(pool).is_ok()
-            && let Ok(mut verifier) = self.verifier.lock()
-        {
-            *verifier = Some(OrderVerifier::new(pool, self.id, DEFAULT_REPLAY_CAPACITY));
+        let mut trusted = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        if *trusted == Some(pool) {
+            return;
         }
+        let mut verifier = self.verifier.lock().unwrap_or_else(PoisonError::into_inner);
+        *verifier = Some(OrderVerifier::new(pool, self.id, DEFAULT_REPLAY_CAPACITY));
+        *trusted = Some(pool);
     }
 
     /// The pool whose orders this peer accepts, once known.
     pub fn pool(&self) -> Option<PoolId> {
-        self.pool.get().copied()
+        *self.pool.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// This peer.
