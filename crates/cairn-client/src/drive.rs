@@ -11,13 +11,13 @@ use std::sync::Arc;
 use cairn_core::ledger::LedgerOp;
 use cairn_core::{EncryptedPath, MasterSecret, Name, ObjectId, PathCipher, RemotePath};
 use cairn_proto::api::{AccountOpened, NetworkStatus, ObjectEntry, SegmentHealth};
-use data_encoding::BASE64URL_NOPAD;
 use futures_util::stream::{self, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::entry::{self, FOLDER_MARKER};
 use crate::error::{ClientError, ClientResult};
 use crate::home::Home;
+use crate::intents::Intents;
 use crate::ledger::{Ledger, is_ledger};
 use crate::pool::PoolClient;
 use crate::progress::Progress;
@@ -104,7 +104,7 @@ impl Drive {
         home: Option<&std::path::Path>,
     ) -> ClientResult<Self> {
         Ok(Self {
-            transfers: Arc::new(Transfers::new(pool, secret, options)?),
+            transfers: Arc::new(Transfers::in_home(pool, secret, options, home)?),
             paths: PathCipher::new(&secret.path_key()),
             ledger: Ledger::new(secret.ledger_key(), home),
         })
@@ -210,7 +210,7 @@ impl Drive {
             let committed = (self.transfers)
                 .upload_file(local, encrypted.as_str(), &progress)
                 .await?;
-            self.record_put(&committed).await
+            self.record_put(committed).await
         };
         progress.ended(put.await)
     }
@@ -237,7 +237,7 @@ impl Drive {
             let committed = (self.transfers)
                 .upload(source, encrypted.as_str(), &progress)
                 .await?;
-            self.record_put(&committed).await
+            self.record_put(committed).await
         };
         progress.ended(put.await)
     }
@@ -392,41 +392,56 @@ impl Drive {
             .pool()
             .begin(&marker, entry::FOLDER_REDUNDANCY, None, Some(object))
             .await?;
-        self.pool()
-            .commit(
-                &begun.upload,
-                &cairn_proto::api::CommitUpload {
-                    metadata: entry::seal_folder(),
-                    size: 0,
-                    segment_count: 0,
-                    last_segment: None,
-                },
-            )
-            .await?;
-        self.record_put(&Committed {
+        let committed = Committed {
             object,
             path: marker,
             size: 0,
             metadata: entry::seal_folder(),
-        })
+            intent: None,
+        };
+        let commit = cairn_proto::api::CommitUpload {
+            metadata: committed.metadata.clone(),
+            size: 0,
+            segment_count: 0,
+            last_segment: None,
+        };
+        self.change(
+            vec![committed.op()?],
+            self.pool().commit(&begun.upload, &commit),
+        )
         .await
+        .map(drop)
+    }
+
+    /// The journal of changes about to be made at the pool.
+    pub(crate) fn intents(&self) -> &Intents {
+        self.transfers.intents()
+    }
+
+    /// Makes a change at the pool with `change` — journaled first, written to the ledger
+    /// after — so that neither a refusal nor a process killed half way leaves the ledger
+    /// out of step with the pool (see `intents.rs`).
+    async fn change<T>(
+        &self,
+        ops: Vec<LedgerOp>,
+        change: impl Future<Output = ClientResult<T>>,
+    ) -> ClientResult<T> {
+        let (done, intent) = self.intents().around(&ops, change).await?;
+        let recorded = self.ledger.record(&self.transfers, ops).await;
+        self.intents().settle(intent);
+        recorded.map(|()| done)
     }
 
     /// Writes a committed object to the ledger.
-    pub(crate) async fn record_put(&self, committed: &Committed) -> ClientResult<()> {
-        let metadata = BASE64URL_NOPAD
-            .decode(committed.metadata.as_bytes())
-            .map_err(|e| ClientError::BadAnswer {
-                what: "a record to copy to the ledger",
-                reason: e.to_string(),
-            })?;
-        let op = LedgerOp::Put {
-            object: committed.object,
-            path: committed.path.clone(),
-            size: committed.size,
-            metadata,
+    pub(crate) async fn record_put(&self, mut committed: Committed) -> ClientResult<()> {
+        let recorded = match committed.op() {
+            Ok(op) => self.ledger.record(&self.transfers, vec![op]).await,
+            Err(e) => Err(e),
         };
-        self.ledger.record(&self.transfers, vec![op]).await
+        if let Some(intent) = committed.intent.take() {
+            self.intents().settle(intent);
+        }
+        recorded
     }
 
     /// Moves the file or folder `from` to `to` (into `to` when it is a folder). Returns
@@ -464,9 +479,12 @@ impl Drive {
             Kind::File => (source.as_str().to_owned(), target.as_str().to_owned()),
             Kind::Folder => (source.children_prefix(), target.children_prefix()),
         };
-        self.pool().rename(&old, &new).await?;
-        let renamed = LedgerOp::Rename { from: old, to: new };
-        self.ledger.record(&self.transfers, vec![renamed]).await?;
+        let renamed = LedgerOp::Rename {
+            from: old.clone(),
+            to: new.clone(),
+        };
+        self.change(vec![renamed], self.pool().rename(&old, &new))
+            .await?;
         self.keep_parent(from).await?;
         Ok(to)
     }
@@ -484,9 +502,9 @@ impl Drive {
             None => Err(ClientError::NotFound(path.clone())),
             Some(Kind::File) => {
                 let gone = self.encrypt(path).as_str().to_owned();
-                self.pool().delete(&gone).await?;
-                let deleted = LedgerOp::Delete { path: gone };
-                self.ledger.record(&self.transfers, vec![deleted]).await?;
+                let deleted = LedgerOp::Delete { path: gone.clone() };
+                self.change(vec![deleted], self.pool().delete(&gone))
+                    .await?;
                 self.keep_parent(path).await?;
                 Ok(1)
             }
@@ -501,6 +519,12 @@ impl Drive {
                     .iter()
                     .filter(|o| !o.path.ends_with(&format!("/{FOLDER_MARKER}")))
                     .count() as u64;
+                let intended: Vec<LedgerOp> = (objects.iter())
+                    .map(|o| LedgerOp::Delete {
+                        path: o.path.clone(),
+                    })
+                    .collect();
+                let intent = self.intents().intend(&intended).await;
                 let done: Vec<(String, ClientResult<bool>)> = stream::iter(objects)
                     .map(|object| async move {
                         let result = self.pool().delete(&object.path).await;
@@ -518,7 +542,12 @@ impl Drive {
                         Err(e) => failed = Some(e),
                     }
                 }
-                self.ledger.record(&self.transfers, deleted).await?;
+                let recorded = self.ledger.record(&self.transfers, deleted).await;
+                // An unanswered delete may have gone through: a later process asks.
+                if failed.as_ref().is_none_or(|e| e.code().is_some()) {
+                    self.intents().settle(intent);
+                }
+                recorded?;
                 if let Some(e) = failed {
                     return Err(e);
                 }

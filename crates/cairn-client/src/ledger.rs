@@ -43,8 +43,18 @@ const POOL_INDEX: &str = "pool-index";
 /// The home file keeping changes not yet written to the ledger, sealed as an entry is.
 const LEDGER_PENDING: &str = "ledger-pending";
 
-/// Reads the changes kept in a `ledger-pending` file: each piece length-prefixed.
-fn unpack(key: &LedgerKey, mut bytes: &[u8]) -> Option<LedgerEntry> {
+/// Packs a sealed entry's pieces as the home keeps them: each piece length-prefixed.
+pub(crate) fn pack(pieces: &[Vec<u8>]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for piece in pieces {
+        bytes.extend_from_slice(&(piece.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(piece);
+    }
+    bytes
+}
+
+/// Reads an entry packed by [`pack`] (a `ledger-pending` file, a journal record).
+pub(crate) fn unpack(key: &LedgerKey, mut bytes: &[u8]) -> Option<LedgerEntry> {
     let mut pieces = Vec::new();
     while !bytes.is_empty() {
         let (len, rest) = bytes.split_first_chunk::<4>()?;
@@ -221,6 +231,16 @@ impl Ledger {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Adds `ops` to the changes waiting, for the next write (or a recovery) to take.
+    pub(crate) fn enqueue(&self, ops: Vec<LedgerOp>) {
+        let mut queue = self.lock_queue();
+        for op in ops {
+            queue.next += 1;
+            let seq = queue.next;
+            queue.ops.push((seq, op));
+        }
+    }
+
     /// Writes `ops` (with whatever else waits) to the peers; returns once they are there,
     /// or, on a network too small for a ledger, once they are kept for a later write.
     pub(crate) async fn record(
@@ -228,15 +248,8 @@ impl Ledger {
         transfers: &Transfers,
         ops: Vec<LedgerOp>,
     ) -> ClientResult<()> {
-        let mine = {
-            let mut queue = self.lock_queue();
-            for op in ops {
-                queue.next += 1;
-                let seq = queue.next;
-                queue.ops.push((seq, op));
-            }
-            queue.next
-        };
+        self.enqueue(ops);
+        let mine = self.lock_queue().next;
         let _writing = self.writing.lock().await;
         loop {
             let batch: Vec<(u64, LedgerOp)> = {
@@ -295,14 +308,9 @@ impl Ledger {
             covers: None,
             ops,
         };
-        let kept = entry.seal(&self.key, &mut rand::rng()).map(|pieces| {
-            let mut bytes = Vec::new();
-            for piece in pieces {
-                bytes.extend_from_slice(&(piece.len() as u32).to_be_bytes());
-                bytes.extend_from_slice(&piece);
-            }
-            bytes
-        });
+        let kept = entry
+            .seal(&self.key, &mut rand::rng())
+            .map(|pieces| pack(&pieces));
         let written = match (kept, file.parent()) {
             (Ok(bytes), Some(dir)) => {
                 cairn_node::write_private_file(dir, file, &bytes).map_err(|e| e.to_string())

@@ -11,6 +11,7 @@ pub mod entry;
 pub mod error;
 mod flight;
 pub mod home;
+mod intents;
 mod ledger;
 pub mod listing;
 pub mod pool;

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use cairn_core::ledger::{self, LedgerEntry, LedgerRecord, PieceHead};
+use cairn_core::ledger::{self, LedgerEntry, LedgerOp, LedgerRecord, PieceHead};
 use cairn_core::{ErasureCodec, ObjectId, PieceHash, SegmentIndex};
 use cairn_proto::api::{
     ImportObject, ImportSegment, LEDGER_FOLDER, LedgerSource, MAX_IMPORT, ObjectEntry,
@@ -44,6 +44,8 @@ pub struct Recovered {
     pub kept: usize,
     /// Pieces of given-back records no online peer holds yet (placed when one comes back).
     pub awaited: u64,
+    /// Ledger pieces the peers reported holding that none of them served.
+    pub unfetched: usize,
 }
 
 /// A ledger piece fetched: its head, where it was found, its bytes.
@@ -78,7 +80,8 @@ impl Drive {
         }
         // ...and those the peers said they hold (all of them, on a pool that forgot
         // everything): a recovery works from the whole ledger, never a part of it.
-        let (reads, partial) = self.read_ledger().await?;
+        let (reads, partial, unfetched) = self.read_ledger().await?;
+        report.unfetched = unfetched;
         let found: HashSet<String> = reads.iter().map(|r| entry_path(r.entry.object)).collect();
         let mut entries: Vec<LedgerEntry> = reads.iter().map(|r| r.entry.clone()).collect();
         for path in known_entries.iter().filter(|p| !found.contains(*p)) {
@@ -188,7 +191,8 @@ impl Drive {
     /// Recovers if the pool has forgotten the last ledger entry this device wrote, or its
     /// index is not the one this device saw before (its disk was lost, or it was restored
     /// from an older copy; `None` if neither), then writes to the ledger any change an
-    /// earlier process kept for later.
+    /// earlier process kept for later, or made at the pool and was killed before writing
+    /// (`intents.rs`).
     pub async fn catch_up(&self) -> ClientResult<Option<Recovered>> {
         let last = self.ledger.last();
         let known = async {
@@ -205,7 +209,18 @@ impl Drive {
         let remade = info?
             .index
             .is_some_and(|index| self.ledger.saw_index(&index.id));
-        let recovered = if remade || !known? {
+        let forgot = remade || !known?;
+        // Changes an earlier process journaled and did not see into the ledger: those the
+        // pool took go to the ledger now. A pool that forgot cannot say which it took; the
+        // journal is written only once a change's pieces are stored, so all of them go.
+        let left = self.intents().left();
+        let taken = if forgot {
+            left
+        } else {
+            self.taken_by_pool(left).await?
+        };
+        self.ledger.enqueue(taken);
+        let recovered = if forgot {
             tracing::warn!(
                 "the pool no longer knows this device's changes: giving it back its records from the ledger on the peers"
             );
@@ -218,13 +233,45 @@ impl Drive {
         if let Err(e) = self.ledger.record(&self.transfers, Vec::new()).await {
             tracing::warn!("{e}");
         }
+        // Written, or kept in the home for a later write.
+        self.intents().forget_left();
         Ok(recovered)
+    }
+
+    /// Of changes an earlier process journaled, those the pool shows it made: the object
+    /// put is there, what was moved or deleted is gone.
+    async fn taken_by_pool(&self, left: Vec<LedgerOp>) -> ClientResult<Vec<LedgerOp>> {
+        let mut taken = Vec::with_capacity(left.len());
+        for op in left {
+            let made = match &op {
+                LedgerOp::Put { path, metadata, .. } => {
+                    self.pool().record(path).await?.is_some_and(|record| {
+                        BASE64URL_NOPAD.decode(record.metadata.as_bytes()).ok()
+                            == Some(metadata.clone())
+                    })
+                }
+                LedgerOp::Rename { from: gone, .. } | LedgerOp::Delete { path: gone } => {
+                    if gone.ends_with('/') {
+                        (self.pool().list_page(gone, None, Some(1)).await?)
+                            .objects
+                            .is_empty()
+                    } else {
+                        self.pool().record(gone).await?.is_none()
+                    }
+                }
+            };
+            if made {
+                taken.push(op);
+            }
+        }
+        Ok(taken)
     }
 
     /// Finds, fetches and opens every ledger piece the peers hold under this account's
     /// locator.
-    /// Also answers the entries found only in part (their object ids).
-    async fn read_ledger(&self) -> ClientResult<(Vec<Read>, Vec<ObjectId>)> {
+    /// Also answers the entries found only in part (their object ids), and how many pieces
+    /// reported held were not served.
+    async fn read_ledger(&self) -> ClientResult<(Vec<Read>, Vec<ObjectId>, usize)> {
         let locator = self.ledger.locator().to_string();
         let mut found: Vec<LedgerSource> = Vec::new();
         let mut after = None;
@@ -289,7 +336,7 @@ impl Drive {
                 "ledger pieces could not be fetched (their peers are not online)"
             );
         }
-        Ok((reads, failed))
+        Ok((reads, failed, missing))
     }
 
     /// One ledger piece from the first holder that serves it.

@@ -159,7 +159,7 @@ impl Drive {
                     let committed = (self.transfers)
                         .upload_file(file, self.encrypt(path).as_str(), &progress)
                         .await?;
-                    self.record_put(&committed).await?;
+                    self.record_put(committed).await?;
                     Ok(size)
                 };
                 (file, path, progress.ended(put.await))

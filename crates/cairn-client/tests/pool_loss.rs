@@ -16,6 +16,7 @@ use cairn_client::{Drive, DriveOptions, Home, Progress, Protection};
 use cairn_core::{MasterSecret, Redundancy, RedundancyPolicy, RemotePath};
 use cairn_peer::{PeerConfig, RunningPeer};
 use cairn_pool::{PoolConfig, RunningPool};
+use cairn_testkit::proxy::Proxy;
 use cairn_testkit::wait_until;
 use common::PEERS;
 
@@ -605,5 +606,132 @@ async fn a_change_made_on_a_pool_that_lost_its_store_does_not_hide_the_loss() {
         vec![2u8; 100_000]
     );
     assert!(fleet.drive.catch_up().await.unwrap().is_none());
+    fleet.stop().await;
+}
+
+/// A process killed after the pool took a change and before the ledger had it loses
+/// nothing: the change was journaled in the home first, and the next process writes what
+/// the pool took to the ledger — or, when the pool has lost its store meanwhile, gives
+/// the pool back the journaled changes with the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_the_pool_took_just_before_the_process_died_is_not_lost() {
+    let mut fleet = Fleet::start().await;
+    let proxy = Proxy::start(&fleet.url).await;
+    let home_dir = fleet.dir.path().join("home");
+    Home::create(
+        &home_dir,
+        &proxy.url,
+        &fleet.secret,
+        Protection::Playground,
+        &mut rand::rng(),
+    )
+    .unwrap();
+    let home = Home::open(&home_dir).unwrap();
+    let journal = home_dir.join("ledger-intents");
+    let open = || Drive::open(&home, None, common::options()).unwrap();
+    let local = |byte: u8| {
+        let local = fleet.dir.path().join(format!("local-{byte}"));
+        std::fs::write(&local, vec![byte; 60_000]).unwrap();
+        local
+    };
+    let (a, b, old) = (local(1), local(2), local(3));
+    let path = |p: &str| RemotePath::parse(p).unwrap();
+    let drive = open();
+    assert!(drive.catch_up().await.unwrap().is_none());
+    (drive.put(&old, &path("/old"), &Progress::silent()))
+        .await
+        .unwrap();
+
+    // Runs `change` in a process that is killed once the pool has taken it, as its
+    // ledger entry goes out (held at the proxy).
+    let killed_after_the_pool_took = |change: tokio::task::JoinHandle<()>| {
+        let proxy = &proxy;
+        async move {
+            wait_until("the ledger write to go out", DEADLINE, || async {
+                (proxy.held() > 0).then_some(())
+            })
+            .await
+            .unwrap();
+            change.abort();
+            assert!(change.await.unwrap_err().is_cancelled());
+        }
+    };
+    let held_before = proxy.held();
+    assert_eq!(held_before, 0);
+    proxy.hold_containing("\"ledger/");
+    let drive = std::sync::Arc::new(drive);
+    let putting = {
+        let (drive, a) = (drive.clone(), a.clone());
+        tokio::spawn(async move {
+            let _ = drive.put(&a, &path("/a"), &Progress::silent()).await;
+        })
+    };
+    killed_after_the_pool_took(putting).await;
+    proxy.open();
+    drop(drive);
+    assert!(std::fs::metadata(&journal).unwrap().len() > 0, "journaled");
+
+    // The next process finds the change the pool took and writes it to the ledger.
+    let drive = open();
+    assert!(drive.catch_up().await.unwrap().is_none());
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0, "settled");
+    assert_eq!(Fleet::read(&drive, "/a").await, vec![1u8; 60_000]);
+
+    // Twice more, killed the same way: a put, then a delete...
+    let before = proxy.held();
+    proxy.hold_containing("\"ledger/");
+    let drive = std::sync::Arc::new(drive);
+    let putting = {
+        let (drive, b) = (drive.clone(), b.clone());
+        tokio::spawn(async move {
+            let _ = drive.put(&b, &path("/b"), &Progress::silent()).await;
+        })
+    };
+    wait_until("the second ledger write to go out", DEADLINE, || async {
+        (proxy.held() > before).then_some(())
+    })
+    .await
+    .unwrap();
+    putting.abort();
+    let _ = putting.await;
+    proxy.open();
+    let before = proxy.held();
+    proxy.hold_containing("\"ledger/");
+    let deleting = {
+        let drive = drive.clone();
+        tokio::spawn(async move {
+            let _ = drive.rm(&path("/old"), false).await;
+        })
+    };
+    wait_until("the third ledger write to go out", DEADLINE, || async {
+        (proxy.held() > before).then_some(())
+    })
+    .await
+    .unwrap();
+    deleting.abort();
+    let _ = deleting.await;
+    proxy.open();
+    drop(drive);
+
+    // ...and the pool loses its store before any process opens the home again. The
+    // journal is all that knows of those two changes; the next process gives them back.
+    fleet.lose_store().await;
+    let drive = open();
+    let recovered = drive.catch_up().await.unwrap().expect("a recovery");
+    assert_eq!(recovered.given_back, 2, "{recovered:?}");
+    assert_eq!(Fleet::read(&drive, "/a").await, vec![1u8; 60_000]);
+    assert_eq!(Fleet::read(&drive, "/b").await, vec![2u8; 60_000]);
+    assert!(
+        !Fleet::exists(&drive, "/old").await,
+        "deleted stays deleted"
+    );
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0, "settled");
+    // A fresh device from the secret alone sees the same drive.
+    let fresh = common::drive_at(&fleet.url, &fleet.secret);
+    let listed: Vec<String> = (fresh.list(&RemotePath::root()).await.unwrap())
+        .into_iter()
+        .map(|e| e.path.to_string())
+        .collect();
+    assert_eq!(listed, ["/a", "/b"]);
     fleet.stop().await;
 }

@@ -1,7 +1,7 @@
 //! A pass-through HTTP proxy in front of a pool for tests: it forwards every request
 //! unchanged (signatures cover the path and body, not the host), records each one's method
-//! and path, and can hold requests until let go — to count what a call asked the pool, or
-//! to catch a change half way.
+//! and path, and can hold requests (all, or those whose body holds a given text) until let
+//! go — to count what a call asked the pool, or to catch a change half way.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,8 @@ pub struct Proxy {
     seen: Arc<Mutex<Vec<(String, String)>>>,
     open: watch::Sender<bool>,
     held: Arc<AtomicUsize>,
+    needle: Arc<Mutex<Option<Vec<u8>>>>,
+    released: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -41,19 +43,42 @@ impl Proxy {
         let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
         let (open, opened) = watch::channel(true);
         let held = Arc::new(AtomicUsize::new(0));
+        let needle: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+        let (released, releases) = watch::channel(0u64);
         let http = reqwest::Client::new();
         let target = target.to_owned();
-        let (log, counter) = (seen.clone(), held.clone());
+        let (log, counter, wanted) = (seen.clone(), held.clone(), needle.clone());
         let app = axum::Router::new().fallback(move |request: Request| {
-            let (http, target, log, counter) =
-                (http.clone(), target.clone(), log.clone(), counter.clone());
+            let (http, target, log, counter, wanted) = (
+                http.clone(),
+                target.clone(),
+                log.clone(),
+                counter.clone(),
+                wanted.clone(),
+            );
             let mut opened = opened.clone();
+            let mut releases = releases.clone();
             async move {
+                // Noted before the needle is read, so a release in between is not missed.
+                let release = *releases.borrow_and_update();
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .expect("the request's body");
+                let wanted = wanted.lock().expect("the proxy's needle").clone();
+                let matches = wanted.is_some_and(|needle| {
+                    body.windows(needle.len().max(1))
+                        .any(|w| w == needle.as_slice())
+                });
+                if matches {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let _ = releases.wait_for(|r| *r != release).await;
+                }
                 if !*opened.borrow() {
                     counter.fetch_add(1, Ordering::SeqCst);
                     let _ = opened.wait_for(|open| *open).await;
                 }
-                forward(&http, &target, request, &log).await
+                forward(&http, &target, parts, body, &log).await
             }
         });
         let task = tokio::spawn(async move {
@@ -64,8 +89,15 @@ impl Proxy {
             seen,
             open,
             held,
+            needle,
+            released,
             task,
         }
+    }
+
+    /// Holds, from now on, every request whose body holds `text`, until [`Self::open`].
+    pub fn hold_containing(&self, text: &str) {
+        *self.needle.lock().expect("the proxy's needle") = Some(text.as_bytes().to_vec());
     }
 
     /// Requests seen so far, as (method, path), and forgets them.
@@ -80,6 +112,8 @@ impl Proxy {
 
     /// Lets held and later requests through.
     pub fn open(&self) {
+        *self.needle.lock().expect("the proxy's needle") = None;
+        self.released.send_modify(|r| *r += 1);
         self.open.send_replace(true);
     }
 
@@ -93,16 +127,13 @@ impl Proxy {
 async fn forward(
     http: &reqwest::Client,
     target: &str,
-    request: Request,
+    parts: axum::http::request::Parts,
+    body: axum::body::Bytes,
     log: &Mutex<Vec<(String, String)>>,
 ) -> Response {
-    let (parts, body) = request.into_parts();
     log.lock()
         .expect("the proxy's log")
         .push((parts.method.to_string(), parts.uri.path().to_owned()));
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .expect("the request's body");
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut headers = parts.headers.clone();
     headers.remove(HOST);

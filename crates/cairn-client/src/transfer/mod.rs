@@ -17,6 +17,7 @@ use cairn_proto::api::ObjectSources;
 
 use crate::entry::{self, Entry};
 use crate::error::{ClientError, ClientResult};
+use crate::intents::Intents;
 use crate::peer::{PeerClient, PeerTransport};
 use crate::pool::PoolClient;
 
@@ -63,11 +64,24 @@ pub struct Transfers {
     peers: Arc<dyn PeerTransport>,
     metadata_key: MetadataKey,
     options: DriveOptions,
+    /// Where each commit is journaled before it is asked (`intents.rs`; a no-op without
+    /// a home).
+    intents: Intents,
 }
 
 impl Transfers {
     /// Transfers on the pool at `pool` for the account of `secret`.
     pub fn new(pool: &str, secret: &MasterSecret, options: DriveOptions) -> ClientResult<Self> {
+        Self::in_home(pool, secret, options, None)
+    }
+
+    /// Transfers that journal each commit in `home` before asking it of the pool.
+    pub(crate) fn in_home(
+        pool: &str,
+        secret: &MasterSecret,
+        options: DriveOptions,
+        home: Option<&std::path::Path>,
+    ) -> ClientResult<Self> {
         Ok(Self {
             pool: PoolClient::new(pool, secret.account_key())?,
             peers: Arc::new(PeerClient::new().map_err(|e| ClientError::PoolUnreachable {
@@ -76,7 +90,13 @@ impl Transfers {
             })?),
             metadata_key: secret.metadata_key(),
             options,
+            intents: Intents::new(secret.ledger_key(), home),
         })
+    }
+
+    /// The journal of changes about to be made at the pool.
+    pub(crate) fn intents(&self) -> &Intents {
+        &self.intents
     }
 
     /// How objects are stored and fetched.

@@ -28,8 +28,11 @@ use tokio_util::io::SyncIoBridge;
 use super::Transfers;
 use crate::entry;
 use crate::error::{ClientError, ClientResult};
+use crate::intents::Intent;
 use crate::peer::TransferError;
 use crate::progress::Progress;
+use cairn_core::ledger::LedgerOp;
+use data_encoding::BASE64URL_NOPAD;
 
 /// Segments being uploaded at once, beyond the one being encoded.
 const SEGMENTS_IN_FLIGHT: usize = 2;
@@ -261,13 +264,20 @@ impl Transfers {
             segment_count: layout.count(),
             last_segment,
         };
-        self.pool.commit(&id, &commit).await?;
-        Ok(Committed {
+        let mut committed = Committed {
             object,
             path: path.to_owned(),
             size,
-            metadata: commit.metadata,
-        })
+            metadata: commit.metadata.clone(),
+            intent: None,
+        };
+        // Journaled first: a process killed once the pool took it still gets it into the
+        // ledger (see `intents.rs`).
+        let (_, intent) = (self.intents)
+            .around(&[committed.op()?], self.pool.commit(&id, &commit))
+            .await?;
+        committed.intent = Some(intent);
+        Ok(committed)
     }
 
     /// Stores pieces already made (a ledger entry's) as the one segment of object `object`
@@ -535,7 +545,7 @@ async fn begun_upload(upload: &watch::Sender<Option<String>>) -> ClientResult<St
 }
 
 /// An object committed: what the account's ledger records of it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Committed {
     /// Its id.
     pub(crate) object: ObjectId,
@@ -545,6 +555,26 @@ pub(crate) struct Committed {
     pub(crate) size: u64,
     /// Its sealed entry, in the pool's text form.
     pub(crate) metadata: String,
+    /// Its commit as journaled, settled once the ledger has it.
+    pub(crate) intent: Option<Intent>,
+}
+
+impl Committed {
+    /// The ledger's record of it.
+    pub(crate) fn op(&self) -> ClientResult<LedgerOp> {
+        let metadata = BASE64URL_NOPAD
+            .decode(self.metadata.as_bytes())
+            .map_err(|e| ClientError::BadAnswer {
+                what: "a record to copy to the ledger",
+                reason: e.to_string(),
+            })?;
+        Ok(LedgerOp::Put {
+            object: self.object,
+            path: self.path.clone(),
+            size: self.size,
+            metadata,
+        })
+    }
 }
 
 /// A segment whose pieces are stored.
