@@ -735,3 +735,142 @@ async fn a_change_the_pool_took_just_before_the_process_died_is_not_lost() {
     assert_eq!(listed, ["/a", "/b"]);
     fleet.stop().await;
 }
+
+/// The proxy's pick for a ledger entry's commit (its pool record is a fixed mark).
+fn ledger_commit(_: &str, uri: &str, body: &[u8]) -> bool {
+    let mark = format!("\"metadata\":\"{}\"", cairn_client::entry::seal_ledger());
+    uri.ends_with("/commit") && body.windows(mark.len()).any(|w| w == mark.as_bytes())
+}
+
+/// Waits until the proxy holds more than `before` requests.
+async fn wait_held(proxy: &Proxy, before: usize) {
+    wait_until("a request to be held", DEADLINE, || async {
+        (proxy.held() > before).then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+/// The pool dies (and loses its store) while a ledger entry is written: its pieces are
+/// on the peers, its commit never arrives. The change it carried is not lost: the client
+/// keeps it, and recovery finds the entry by its locator as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_dying_while_a_ledger_entry_is_written_loses_nothing() {
+    let mut fleet = Fleet::start().await;
+    fleet.put("/before", 1).await;
+    let proxy = Proxy::start(&fleet.url).await;
+    let drive = std::sync::Arc::new(common::drive_at(&proxy.url, &fleet.secret));
+    // As the command line and the drive page do on opening: the drive notes the pool's
+    // index as it is.
+    assert!(drive.catch_up().await.unwrap().is_none());
+    let local = fleet.dir.path().join("during");
+    std::fs::write(&local, vec![2u8; 80_000]).unwrap();
+    proxy.hold_when(ledger_commit);
+    let putting = {
+        let drive = drive.clone();
+        tokio::spawn(async move {
+            (drive.put(
+                &local,
+                &RemotePath::parse("/during").unwrap(),
+                &Progress::silent(),
+            ))
+            .await
+        })
+    };
+    wait_held(&proxy, 0).await;
+    fleet.lose_store().await;
+    proxy.open();
+    let put = putting.await.unwrap();
+    // The file was committed, its ledger write was not: the caller is told so.
+    let err = put.expect_err("the ledger write failed with the pool");
+    assert!(
+        err.to_string()
+            .contains("the copy of this change on the peers"),
+        "{err}"
+    );
+
+    let recovered = drive.catch_up().await.unwrap().expect("a recovery");
+    assert_eq!(recovered.unreadable, 0, "{recovered:?}");
+    assert_eq!(recovered.given_back, 2, "{recovered:?}");
+    assert_eq!(Fleet::read(&drive, "/during").await, vec![2u8; 80_000]);
+    assert_eq!(Fleet::read(&drive, "/before").await, vec![1u8; 100_000]);
+    // What the client kept is in the ledger now: a fresh device sees the same drive
+    // after the store is lost once more.
+    fleet.lose_store().await;
+    let fresh = common::drive_at(&fleet.url, &fleet.secret);
+    let again = fresh.recover().await.unwrap();
+    assert_eq!(again.given_back, 2, "{again:?}");
+    assert_eq!(Fleet::read(&fresh, "/during").await, vec![2u8; 80_000]);
+    fleet.stop().await;
+}
+
+/// The pool dies (and loses its store) while the ledger is folded into a snapshot: once
+/// while the entries the snapshot covers are deleted, once with the snapshot's pieces
+/// stored and its commit not yet arrived. Recovery gives back every file both times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_dying_while_the_ledger_is_folded_loses_nothing() {
+    let mut fleet = Fleet::start().await;
+    let proxy = Proxy::start(&fleet.url).await;
+    let drive = std::sync::Arc::new(common::drive_at(&proxy.url, &fleet.secret));
+    let pool = PoolClient::new(&fleet.url, fleet.secret.account_key()).unwrap();
+    let entries = || async {
+        (pool.list_page("ledger/", None, None).await.unwrap())
+            .objects
+            .len()
+    };
+    // Enough changes for the ledger to be long (a write may fold it on the way).
+    let mut files = 0u8;
+    while entries().await <= 64 {
+        fleet.put(&format!("/f{files}"), files).await;
+        files += 1;
+    }
+    let check = |drive: std::sync::Arc<Drive>| async move {
+        let listed = drive.list(&RemotePath::root()).await.unwrap();
+        assert_eq!(listed.len(), usize::from(files));
+        for n in [0, files / 2, files - 1] {
+            assert_eq!(
+                Fleet::read(&drive, &format!("/f{n}")).await,
+                vec![n; 100_000]
+            );
+        }
+    };
+
+    // 1. The snapshot is written; the pool dies while the entries it covers go.
+    proxy.hold_when(|method, uri, _| method == "DELETE" && uri.contains("path=ledger/"));
+    let folding = {
+        let drive = drive.clone();
+        tokio::spawn(async move { drive.fold_ledger().await })
+    };
+    wait_held(&proxy, 0).await;
+    fleet.lose_store().await;
+    let held = proxy.held();
+    proxy.open();
+    let _ = folding.await.unwrap();
+    let fresh = std::sync::Arc::new(common::drive_at(&fleet.url, &fleet.secret));
+    let recovered = fresh.recover().await.unwrap();
+    assert_eq!(recovered.unreadable, 0, "{recovered:?}");
+    assert_eq!(recovered.given_back, usize::from(files), "{recovered:?}");
+    check(fresh).await;
+
+    // 2. The ledger (the snapshot and the entries it covers, all given back) is folded
+    // again; the pool dies with the new snapshot's pieces stored, before its commit.
+    assert!(entries().await > 64);
+    proxy.hold_when(ledger_commit);
+    let folding = {
+        let drive = drive.clone();
+        tokio::spawn(async move { drive.fold_ledger().await })
+    };
+    wait_held(&proxy, held).await;
+    fleet.lose_store().await;
+    proxy.open();
+    assert!(
+        folding.await.unwrap().is_err(),
+        "the snapshot was not written"
+    );
+    let fresh = std::sync::Arc::new(common::drive_at(&fleet.url, &fleet.secret));
+    let recovered = fresh.recover().await.unwrap();
+    assert_eq!(recovered.unreadable, 0, "{recovered:?}");
+    assert_eq!(recovered.given_back, usize::from(files), "{recovered:?}");
+    check(fresh).await;
+    fleet.stop().await;
+}

@@ -1,7 +1,7 @@
 //! A pass-through HTTP proxy in front of a pool for tests: it forwards every request
 //! unchanged (signatures cover the path and body, not the host), records each one's method
-//! and path, and can hold requests (all, or those whose body holds a given text) until let
-//! go — to count what a call asked the pool, or to catch a change half way.
+//! and path, and can hold requests (all, or those a test picks by method, URI and body)
+//! until let go — to count what a call asked the pool, or to catch a change half way.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,9 @@ use axum::response::Response;
 use reqwest::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use tokio::sync::watch;
 
+/// Picks requests to hold, by method, path and query, and body.
+type Pick = Box<dyn Fn(&str, &str, &[u8]) -> bool + Send + Sync>;
+
 /// A running proxy; stops when dropped.
 pub struct Proxy {
     /// Its base URL, to give in place of the pool's.
@@ -19,7 +22,7 @@ pub struct Proxy {
     seen: Arc<Mutex<Vec<(String, String)>>>,
     open: watch::Sender<bool>,
     held: Arc<AtomicUsize>,
-    needle: Arc<Mutex<Option<Vec<u8>>>>,
+    pick: Arc<Mutex<Option<Pick>>>,
     released: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -43,11 +46,11 @@ impl Proxy {
         let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
         let (open, opened) = watch::channel(true);
         let held = Arc::new(AtomicUsize::new(0));
-        let needle: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+        let pick: Arc<Mutex<Option<Pick>>> = Arc::default();
         let (released, releases) = watch::channel(0u64);
         let http = reqwest::Client::new();
         let target = target.to_owned();
-        let (log, counter, wanted) = (seen.clone(), held.clone(), needle.clone());
+        let (log, counter, wanted) = (seen.clone(), held.clone(), pick.clone());
         let app = axum::Router::new().fallback(move |request: Request| {
             let (http, target, log, counter, wanted) = (
                 http.clone(),
@@ -59,17 +62,15 @@ impl Proxy {
             let mut opened = opened.clone();
             let mut releases = releases.clone();
             async move {
-                // Noted before the needle is read, so a release in between is not missed.
+                // Noted before the pick is asked, so a release in between is not missed.
                 let release = *releases.borrow_and_update();
                 let (parts, body) = request.into_parts();
                 let body = axum::body::to_bytes(body, usize::MAX)
                     .await
                     .expect("the request's body");
-                let wanted = wanted.lock().expect("the proxy's needle").clone();
-                let matches = wanted.is_some_and(|needle| {
-                    body.windows(needle.len().max(1))
-                        .any(|w| w == needle.as_slice())
-                });
+                let uri = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                let matches = (wanted.lock().expect("the proxy's pick").as_ref())
+                    .is_some_and(|pick| pick(parts.method.as_str(), uri, &body));
                 if matches {
                     counter.fetch_add(1, Ordering::SeqCst);
                     let _ = releases.wait_for(|r| *r != release).await;
@@ -89,7 +90,7 @@ impl Proxy {
             seen,
             open,
             held,
-            needle,
+            pick,
             released,
             task,
         }
@@ -97,7 +98,17 @@ impl Proxy {
 
     /// Holds, from now on, every request whose body holds `text`, until [`Self::open`].
     pub fn hold_containing(&self, text: &str) {
-        *self.needle.lock().expect("the proxy's needle") = Some(text.as_bytes().to_vec());
+        let needle = text.as_bytes().to_vec();
+        self.hold_when(move |_, _, body| {
+            body.windows(needle.len().max(1))
+                .any(|w| w == needle.as_slice())
+        });
+    }
+
+    /// Holds, from now on, every request `pick` chooses by its method, path and query,
+    /// and body, until [`Self::open`].
+    pub fn hold_when(&self, pick: impl Fn(&str, &str, &[u8]) -> bool + Send + Sync + 'static) {
+        *self.pick.lock().expect("the proxy's pick") = Some(Box::new(pick));
     }
 
     /// Requests seen so far, as (method, path), and forgets them.
@@ -112,7 +123,7 @@ impl Proxy {
 
     /// Lets held and later requests through.
     pub fn open(&self) {
-        *self.needle.lock().expect("the proxy's needle") = None;
+        *self.pick.lock().expect("the proxy's pick") = None;
         self.released.send_modify(|r| *r += 1);
         self.open.send_replace(true);
     }
