@@ -103,10 +103,16 @@ impl Drive {
         options: DriveOptions,
         home: Option<&std::path::Path>,
     ) -> ClientResult<Self> {
+        let intents = Arc::new(Intents::new(secret.ledger_key(), home));
         Ok(Self {
-            transfers: Arc::new(Transfers::in_home(pool, secret, options, home)?),
+            transfers: Arc::new(Transfers::journaling(
+                pool,
+                secret,
+                options,
+                intents.clone(),
+            )?),
             paths: PathCipher::new(&secret.path_key()),
-            ledger: Ledger::new(secret.ledger_key(), home),
+            ledger: Ledger::new(secret.ledger_key(), home, intents),
         })
     }
 
@@ -427,21 +433,18 @@ impl Drive {
         change: impl Future<Output = ClientResult<T>>,
     ) -> ClientResult<T> {
         let (done, intent) = self.intents().around(&ops, change).await?;
-        let recorded = self.ledger.record(&self.transfers, ops).await;
-        self.intents().settle(intent);
-        recorded.map(|()| done)
+        (self.ledger)
+            .record(&self.transfers, ops, Some(intent))
+            .await
+            .map(|()| done)
     }
 
     /// Writes a committed object to the ledger.
-    pub(crate) async fn record_put(&self, mut committed: Committed) -> ClientResult<()> {
-        let recorded = match committed.op() {
-            Ok(op) => self.ledger.record(&self.transfers, vec![op]).await,
-            Err(e) => Err(e),
-        };
-        if let Some(intent) = committed.intent.take() {
-            self.intents().settle(intent);
-        }
-        recorded
+    pub(crate) async fn record_put(&self, committed: Committed) -> ClientResult<()> {
+        let op = committed.op()?;
+        (self.ledger)
+            .record(&self.transfers, vec![op], committed.intent)
+            .await
     }
 
     /// Moves the file or folder `from` to `to` (into `to` when it is a folder). Returns
@@ -542,12 +545,11 @@ impl Drive {
                         Err(e) => failed = Some(e),
                     }
                 }
-                let recorded = self.ledger.record(&self.transfers, deleted).await;
-                // An unanswered delete may have gone through: a later process asks.
-                if failed.as_ref().is_none_or(|e| e.code().is_some()) {
-                    self.intents().settle(intent);
-                }
-                recorded?;
+                // An unanswered delete may have gone through: its intent stays journaled,
+                // for a later process to ask.
+                let answered = failed.as_ref().is_none_or(|e| e.code().is_some());
+                let intent = answered.then_some(intent);
+                self.ledger.record(&self.transfers, deleted, intent).await?;
                 if let Some(e) = failed {
                     return Err(e);
                 }

@@ -1,17 +1,21 @@
-//! The home's journal of changes about to be made at the pool, so that a process killed
-//! between the pool taking a change and the ledger holding it (`ledger.rs`) loses nothing:
-//! each change is appended to `ledger-intents` (sealed under the ledger key, synced in
-//! groups) before the pool is asked, and forgotten once the ledger has it or the pool
-//! refused it. A later process finds what was left, asks the pool which of those changes
-//! it took, and writes those to the ledger (`Drive::catch_up`).
+//! The home's journal of changes not yet in the ledger (`ledger.rs`), so that nothing the
+//! pool took is lost from it: each change is appended (sealed under the ledger key, synced
+//! in groups) before the pool is asked, and settled once the ledger holds it or the pool
+//! refused it. A change the ledger could not take yet (a network too small for it, the
+//! pool away) stays journaled; so does one whose process was killed half way. A later
+//! process finds what was left, asks the pool which of those changes it took, and writes
+//! those to the ledger (`Drive::catch_up`).
 //!
-//! The file is append-only and emptied whenever no change is outstanding; a torn last
-//! record (a crash mid-append) is ignored, as that change was never asked of the pool.
+//! Each process journals in a file of its own under `ledger-intents/`, locked while it
+//! runs, so processes sharing a home (`cairn ui` and a `cairn put`) never touch each
+//! other's; a file nobody holds the lock of is what a process left. A file is emptied
+//! whenever nothing in it is outstanding, and removed when its process ends so. A torn
+//! last record (a crash mid-append) is ignored: that change was never asked of the pool.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cairn_core::ledger::{LedgerEntry, LedgerOp};
@@ -20,10 +24,10 @@ use cairn_core::{LedgerKey, ObjectId};
 use crate::error::ClientResult;
 use crate::ledger::{pack, unpack};
 
-/// The home file journaling changes about to be made.
+/// The home folder of the journals.
 pub(crate) const LEDGER_INTENTS: &str = "ledger-intents";
 
-/// A change journaled, to be forgotten once settled ([`Intents::settle`]).
+/// A change journaled, to be settled once the ledger holds it ([`Intents::settle`]).
 #[derive(Debug)]
 #[must_use = "an intent is settled once the ledger has its change or the pool refused it"]
 pub(crate) struct Intent(Option<u64>);
@@ -31,7 +35,8 @@ pub(crate) struct Intent(Option<u64>);
 /// The journal of one drive (a no-op without a home).
 pub(crate) struct Intents {
     key: LedgerKey,
-    file: Option<PathBuf>,
+    /// The journals' folder, in a home.
+    dir: Option<PathBuf>,
     state: Arc<Mutex<State>>,
     /// The highest record known to be on disk (group commit: one sync covers every
     /// record appended before it started).
@@ -40,55 +45,61 @@ pub(crate) struct Intents {
 
 #[derive(Default)]
 struct State {
-    /// The file, open for appending, once something was journaled.
-    handle: Option<File>,
+    /// This process's journal, created, locked and open for appending at its first
+    /// change.
+    own: Option<(PathBuf, File)>,
     /// Records appended so far.
     appended: u64,
     /// Records whose change is not settled yet.
     outstanding: HashSet<u64>,
-    /// Changes an earlier process left unsettled, until a catch-up takes them.
-    left: Option<Vec<LedgerOp>>,
+    /// Changes earlier processes left, with their journals (held locked), until a
+    /// catch-up hands them on.
+    left: Vec<LedgerOp>,
+    left_files: Vec<(PathBuf, File)>,
 }
 
 impl Intents {
-    /// The journal in `home` (none without one), with what an earlier process left in it.
-    pub(crate) fn new(key: LedgerKey, home: Option<&std::path::Path>) -> Self {
-        let file = home.map(|h| h.join(LEDGER_INTENTS));
-        let left = file
-            .as_ref()
-            .and_then(|f| std::fs::read(f).ok())
-            .map(|bytes| read_records(&key, &bytes))
-            .filter(|ops| !ops.is_empty());
+    /// The journal in `home` (none without one), with what earlier processes left there.
+    pub(crate) fn new(key: LedgerKey, home: Option<&Path>) -> Self {
+        let dir = home.map(|h| h.join(LEDGER_INTENTS));
+        let mut state = State::default();
+        if let Some(dir) = &dir {
+            take_left(&key, dir, &mut state);
+        }
         Self {
             key,
-            file,
-            state: Arc::new(Mutex::new(State {
-                left,
-                ..State::default()
-            })),
+            dir,
+            state: Arc::new(Mutex::new(state)),
             synced: Arc::new(Mutex::new(0)),
         }
     }
 
-    /// Changes an earlier process journaled and never settled: the caller finds which the
-    /// pool took, hands those to the ledger, then calls [`Self::forget_left`].
+    /// Changes earlier processes journaled and never settled, oldest journal first: the
+    /// caller finds which the pool took, journals those again as its own, then calls
+    /// [`Self::forget_left`].
     pub(crate) fn left(&self) -> Vec<LedgerOp> {
-        lock(&self.state).left.clone().unwrap_or_default()
+        lock(&self.state).left.clone()
     }
 
-    /// Forgets what an earlier process left, now that the ledger has (or keeps) what of it
-    /// the pool took; empties the journal when nothing of this process is outstanding.
+    /// Removes what earlier processes left, now handed on.
     pub(crate) fn forget_left(&self) {
-        let mut state = lock(&self.state);
-        state.left = None;
-        empty_if_settled(&state, self.file.as_deref());
+        let files = {
+            let mut state = lock(&self.state);
+            state.left.clear();
+            std::mem::take(&mut state.left_files)
+        };
+        for (path, _locked) in files {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!("cannot remove {}: {e}", path.display());
+            }
+        }
     }
 
     /// Journals `ops` before they are asked of the pool; returns once they are on disk
     /// (with any others appended meanwhile). A journal that cannot be written is warned
     /// about, and the change goes ahead unjournaled.
     pub(crate) async fn intend(&self, ops: &[LedgerOp]) -> Intent {
-        let Some(file) = self.file.clone() else {
+        let Some(dir) = self.dir.clone() else {
             return Intent(None);
         };
         if ops.is_empty() {
@@ -113,7 +124,7 @@ impl Intents {
             }
         };
         let (state, synced) = (self.state.clone(), self.synced.clone());
-        let done = tokio::task::spawn_blocking(move || append(&file, &state, &synced, &record))
+        let done = tokio::task::spawn_blocking(move || append(&dir, &state, &synced, &record))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))
             .and_then(|r| r);
@@ -122,10 +133,7 @@ impl Intents {
             Err(e) => {
                 tracing::warn!(
                     "cannot journal a change before making it in {}: {e}",
-                    self.file
-                        .as_deref()
-                        .unwrap_or(std::path::Path::new(""))
-                        .display()
+                    self.dir.as_deref().unwrap_or(Path::new("")).display()
                 );
                 Intent(None)
             }
@@ -153,57 +161,95 @@ impl Intents {
         }
     }
 
-    /// Forgets the change of `intent`: the ledger has it (or keeps it in the home for a
-    /// later write), or the pool refused it. Empties the journal when nothing else is
-    /// outstanding.
+    /// Forgets the change of `intent`: the ledger holds it, or the pool refused it.
+    /// Empties this process's journal when nothing else in it is outstanding.
     pub(crate) fn settle(&self, intent: Intent) {
         let Some(seq) = intent.0 else {
             return;
         };
         let mut state = lock(&self.state);
         state.outstanding.remove(&seq);
-        empty_if_settled(&state, self.file.as_deref());
+        if state.outstanding.is_empty()
+            && let Some((path, file)) = &state.own
+            && let Err(e) = file.set_len(0)
+        {
+            tracing::warn!("cannot empty {}: {e}", path.display());
+        }
     }
 }
 
-/// Empties the journal at `file` if no change in it is outstanding and nothing left is
-/// untaken.
-fn empty_if_settled(state: &State, file: Option<&std::path::Path>) {
-    if !state.outstanding.is_empty() || state.left.is_some() {
+impl Drop for Intents {
+    /// A journal with nothing outstanding goes with its process; one with changes
+    /// outstanding stays for the next.
+    fn drop(&mut self) {
+        let state = lock(&self.state);
+        if state.outstanding.is_empty()
+            && let Some((path, _)) = &state.own
+        {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Reads the journals in `dir` no running process holds, keeping them locked.
+fn take_left(key: &LedgerKey, dir: &Path, state: &mut State) {
+    let Ok(listing) = std::fs::read_dir(dir) else {
         return;
-    }
-    let emptied = match (&state.handle, file) {
-        (Some(handle), _) => handle.set_len(0),
-        // Nothing journaled by this process: empty what an earlier one left.
-        (None, Some(file)) => match std::fs::OpenOptions::new().write(true).open(file) {
-            Ok(handle) => handle.set_len(0),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        },
-        (None, None) => Ok(()),
     };
-    if let Err(e) = emptied {
-        tracing::warn!("cannot empty the journal of changes: {e}");
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = listing
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| {
+            let modified = e.metadata().and_then(|m| m.modified());
+            (modified.unwrap_or(std::time::UNIX_EPOCH), e.path())
+        })
+        .collect();
+    found.sort();
+    for (_, path) in found {
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+        {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!("cannot open {}: {e}", path.display());
+                continue;
+            }
+        };
+        // Held by a running process: its own.
+        if file.try_lock().is_err() {
+            continue;
+        }
+        match std::fs::read(&path) {
+            Ok(bytes) => state.left.extend(read_records(key, &bytes)),
+            Err(e) => {
+                tracing::warn!("cannot read {}: {e}", path.display());
+                continue;
+            }
+        }
+        state.left_files.push((path, file));
     }
 }
 
-/// Appends `record` and waits until it is on disk; answers its sequence number.
+/// Appends `record` to this process's journal and waits until it is on disk; answers its
+/// sequence number.
 fn append(
-    file: &std::path::Path,
+    dir: &Path,
     state: &Mutex<State>,
     synced: &Mutex<u64>,
     record: &[u8],
 ) -> std::io::Result<u64> {
     let (seq, handle) = {
         let mut state = lock(state);
-        if state.handle.is_none() {
-            state.handle = Some(open_append(file)?);
+        if state.own.is_none() {
+            state.own = Some(create_own(dir)?);
         }
-        let Some(handle) = state.handle.as_mut() else {
+        let Some((_, file)) = state.own.as_mut() else {
             return Err(std::io::Error::other("the journal is not open"));
         };
-        handle.write_all(record)?;
-        let handle = handle.try_clone()?;
+        file.write_all(record)?;
+        let handle = file.try_clone()?;
         state.appended += 1;
         let seq = state.appended;
         state.outstanding.insert(seq);
@@ -220,17 +266,19 @@ fn append(
     Ok(seq)
 }
 
-/// Opens the journal for appending (created private, its directory entry synced).
-fn open_append(file: &std::path::Path) -> std::io::Result<File> {
+/// Creates this process's journal in `dir`: private, locked, its directory entry synced.
+fn create_own(dir: &Path) -> std::io::Result<(PathBuf, File)> {
+    std::fs::create_dir_all(dir)?;
+    let name = format!("{:016x}", rand::random::<u64>());
+    let path = dir.join(name);
     let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
+    options.create_new(true).append(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let handle = options.open(file)?;
-    if let Some(dir) = file.parent() {
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(handle)
+    let file = options.open(&path)?;
+    file.try_lock().map_err(std::io::Error::other)?;
+    File::open(dir)?.sync_all()?;
+    Ok((path, file))
 }
 
 /// The changes in a journal's bytes, in order; a torn or unreadable record ends them.
@@ -244,7 +292,7 @@ fn read_records(key: &LedgerKey, mut bytes: &[u8]) -> Vec<LedgerOp> {
         match unpack(key, record) {
             Some(entry) => ops.extend(entry.ops),
             None => {
-                tracing::warn!("the journal of changes has an unreadable record; it ends there");
+                tracing::warn!("a journal of changes has an unreadable record; it ends there");
                 break;
             }
         }
@@ -271,58 +319,77 @@ mod tests {
         }
     }
 
+    fn journals(home: &Path) -> Vec<(PathBuf, u64)> {
+        let mut all: Vec<(PathBuf, u64)> = std::fs::read_dir(home.join(LEDGER_INTENTS))
+            .map(|d| {
+                d.map(|e| {
+                    let e = e.unwrap();
+                    (e.path(), e.metadata().unwrap().len())
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        all.sort();
+        all
+    }
+
     #[tokio::test]
     async fn changes_not_settled_are_left_for_the_next_process_and_settled_ones_are_not() {
         let home = tempfile::tempdir().unwrap();
         let key = MasterSecret::generate(&mut rand::rng()).ledger_key();
-        let file = home.path().join(LEDGER_INTENTS);
         let intents = Intents::new(key.clone(), Some(home.path()));
         assert!(intents.left().is_empty());
         let (a, b) = (put(1), put(2));
         let first = intents.intend(std::slice::from_ref(&a)).await;
         let second = intents.intend(&[b.clone(), put(3)]).await;
         intents.settle(first);
-        assert!(std::fs::metadata(&file).unwrap().len() > 0);
-        // The process dies with `second` outstanding.
+        assert!(journals(home.path())[0].1 > 0);
+        // The process ends with `second` outstanding: its journal stays.
         drop((second, intents));
         let next = Intents::new(key.clone(), Some(home.path()));
-
         let left = next.left();
-        assert_eq!(left.len(), 3, "both records stay until the file is emptied");
-        // Handed on by a process that journaled nothing itself: emptied too.
-        let reader = Intents::new(key.clone(), Some(home.path()));
-        assert_eq!(reader.left(), left);
-        let copy = std::fs::read(&file).unwrap();
-        reader.forget_left();
-        assert_eq!(std::fs::metadata(&file).unwrap().len(), 0);
-        std::fs::write(&file, copy).unwrap();
+        assert_eq!(
+            left.len(),
+            3,
+            "both records stay until the journal is emptied"
+        );
         assert_eq!(left[0], a);
         assert_eq!(left[1], b);
-        // Settling this process's changes keeps the journal while the leftovers are not
-        // handed on; once they are, it is emptied.
+        // Another process meanwhile does not see what `next` holds.
+        assert!(
+            Intents::new(key.clone(), Some(home.path()))
+                .left()
+                .is_empty()
+        );
+        // `next` journals changes of its own, in a journal of its own.
         let third = next.intend(&[put(4)]).await;
-        next.settle(third);
-        assert!(std::fs::metadata(&file).unwrap().len() > 0);
+        assert_eq!(journals(home.path()).len(), 2);
         next.forget_left();
         assert!(next.left().is_empty());
-        assert_eq!(std::fs::metadata(&file).unwrap().len(), 0);
-        assert!(Intents::new(key, Some(home.path())).left().is_empty());
+        assert_eq!(journals(home.path()).len(), 1, "what was left is gone");
+        next.settle(third);
+        assert_eq!(journals(home.path())[0].1, 0, "emptied once settled");
+        drop(next);
+        assert!(journals(home.path()).is_empty(), "removed with its process");
     }
 
     #[tokio::test]
     async fn a_torn_last_record_and_a_wrong_key_leave_nothing_unreadable_behind() {
         let home = tempfile::tempdir().unwrap();
         let key = MasterSecret::generate(&mut rand::rng()).ledger_key();
-        let file = home.path().join(LEDGER_INTENTS);
         let intents = Intents::new(key.clone(), Some(home.path()));
         let kept = put(1);
-        let _a = intents.intend(std::slice::from_ref(&kept)).await;
-        let _b = intents.intend(&[put(2)]).await;
+        let a = intents.intend(std::slice::from_ref(&kept)).await;
+        let b = intents.intend(&[put(2)]).await;
+        let (file, _) = journals(home.path()).remove(0);
+        // The process dies mid-append of its second record.
+        drop((a, b));
         let whole = std::fs::read(&file).unwrap();
+        drop(intents);
         std::fs::write(&file, &whole[..whole.len() - 7]).unwrap();
-        assert_eq!(Intents::new(key, Some(home.path())).left(), vec![kept]);
         let stranger = MasterSecret::generate(&mut rand::rng()).ledger_key();
         assert!(Intents::new(stranger, Some(home.path())).left().is_empty());
+        assert_eq!(Intents::new(key, Some(home.path())).left(), vec![kept]);
         // Without a home nothing is journaled.
         let none = Intents::new(MasterSecret::generate(&mut rand::rng()).ledger_key(), None);
         let intent = none.intend(&[put(5)]).await;

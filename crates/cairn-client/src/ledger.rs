@@ -6,11 +6,12 @@
 //!
 //! A ledger entry is stored as an ordinary object at `ledger/<object id>` under `rep:2x3`
 //! (or `rep:2x2` on a network of four or five peers), so the pool repairs it as any other;
-//! on a network too small for that the change is kept here and written with a later one,
-//! and a warning says the account's records are not yet copied to the peers.
+//! on a network too small for that the change waits, journaled in the home
+//! (`intents.rs`), and is written with a later one, and a warning says the account's
+//! records are not yet copied to the peers.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cairn_core::ledger::{LedgerEntry, LedgerOp, Locator};
@@ -19,13 +20,14 @@ use cairn_proto::api::LEDGER_FOLDER;
 use cairn_proto::codes;
 
 use crate::error::{ClientError, ClientResult};
+use crate::intents::{Intent, Intents};
 use crate::transfer::Transfers;
 
 /// Changes written per ledger entry at most, so an entry stays a few MiB.
 const OPS_PER_ENTRY: usize = 4096;
 
-/// Changes kept for a later write at most (on a network too small for a ledger); past
-/// this the oldest go, with a warning.
+/// Changes kept in memory for a later write at most (on a network too small for a
+/// ledger); past this the oldest wait in the home's journal only, for a later process.
 const KEPT_AT_MOST: usize = 100_000;
 
 /// One ledger write in this many also checks whether the ledger should be folded.
@@ -40,9 +42,6 @@ const LEDGER_HEAD: &str = "ledger-head";
 /// The home file naming the identity of the pool's index of records this device last saw.
 const POOL_INDEX: &str = "pool-index";
 
-/// The home file keeping changes not yet written to the ledger, sealed as an entry is.
-const LEDGER_PENDING: &str = "ledger-pending";
-
 /// Packs a sealed entry's pieces as the home keeps them: each piece length-prefixed.
 pub(crate) fn pack(pieces: &[Vec<u8>]) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -53,7 +52,7 @@ pub(crate) fn pack(pieces: &[Vec<u8>]) -> Vec<u8> {
     bytes
 }
 
-/// Reads an entry packed by [`pack`] (a `ledger-pending` file, a journal record).
+/// Reads an entry packed by [`pack`] (a journal record).
 pub(crate) fn unpack(key: &LedgerKey, mut bytes: &[u8]) -> Option<LedgerEntry> {
     let mut pieces = Vec::new();
     while !bytes.is_empty() {
@@ -102,14 +101,12 @@ pub(crate) struct Ledger {
     shape: Mutex<usize>,
     /// Where the last entry written is remembered (a home), if anywhere.
     head_file: Option<PathBuf>,
-    /// Where changes not yet written are kept between processes (a home), if anywhere.
-    pending_file: Option<PathBuf>,
+    /// Where changes not yet written are journaled between processes.
+    intents: Arc<Intents>,
     /// Where the identity of the pool's index last seen is kept (a home), if anywhere.
     index_file: Option<PathBuf>,
     /// The identity of the pool's index last seen.
     index: Mutex<Option<String>>,
-    /// Whether `pending_file` holds changes.
-    saved: std::sync::atomic::AtomicBool,
     /// The last entry this drive wrote.
     last: Mutex<Option<ObjectId>>,
     /// Whether "too small" was already said.
@@ -122,14 +119,16 @@ pub(crate) struct Ledger {
 struct Queue {
     ops: Vec<(u64, LedgerOp)>,
     next: u64,
+    /// The journal's intents of changes queued, each with the number of its last change:
+    /// settled once that change is written.
+    intents: Vec<(u64, Intent)>,
 }
 
 impl Ledger {
-    /// The ledger under `key`; with a `home`, its memory (the last entry written, the
-    /// changes not yet written) is kept there between processes.
-    pub(crate) fn new(key: LedgerKey, home: Option<&Path>) -> Self {
+    /// The ledger under `key`, journaling in `intents`; with a `home`, its memory (the
+    /// last entry written, the pool's index seen) is kept there between processes.
+    pub(crate) fn new(key: LedgerKey, home: Option<&Path>, intents: Arc<Intents>) -> Self {
         let head_file = home.map(|h| h.join(LEDGER_HEAD));
-        let pending_file = home.map(|h| h.join(LEDGER_PENDING));
         let index_file = home.map(|h| h.join(POOL_INDEX));
         let index = index_file
             .as_ref()
@@ -140,33 +139,12 @@ impl Ledger {
             .as_ref()
             .and_then(|f| std::fs::read_to_string(f).ok())
             .and_then(|text| text.trim().parse().ok());
-        // Changes a process before this one could not write (too few peers, the pool
-        // away) are written with this one's first.
-        let mut queue = Queue::default();
-        if let Some(file) = &pending_file
-            && let Ok(bytes) = std::fs::read(file)
-        {
-            match unpack(&key, &bytes) {
-                Some(entry) => {
-                    for op in entry.ops {
-                        queue.next += 1;
-                        queue.ops.push((queue.next, op));
-                    }
-                }
-                None => tracing::warn!(
-                    "{} cannot be read; the changes it kept are not copied to the peers",
-                    file.display()
-                ),
-            }
-        }
-        let saved = !queue.ops.is_empty();
         Self {
             key,
-            queue: Mutex::new(queue),
-            pending_file,
+            queue: Mutex::new(Queue::default()),
+            intents,
             index_file,
             index: Mutex::new(index),
-            saved: std::sync::atomic::AtomicBool::new(saved),
             writing: tokio::sync::Mutex::new(()),
             shape: Mutex::new(0),
             head_file,
@@ -231,99 +209,71 @@ impl Ledger {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds `ops` to the changes waiting, for the next write (or a recovery) to take.
-    pub(crate) fn enqueue(&self, ops: Vec<LedgerOp>) {
+    /// Adds `ops` to the changes waiting, for the next write (or a recovery) to take;
+    /// `intent` (their journal record) is settled once they are written.
+    pub(crate) fn enqueue(&self, ops: Vec<LedgerOp>, intent: Option<Intent>) -> u64 {
         let mut queue = self.lock_queue();
         for op in ops {
             queue.next += 1;
             let seq = queue.next;
             queue.ops.push((seq, op));
         }
+        let last = queue.next;
+        if let Some(intent) = intent {
+            queue.intents.push((last, intent));
+        }
+        last
     }
 
-    /// Writes `ops` (with whatever else waits) to the peers; returns once they are there,
-    /// or, on a network too small for a ledger, once they are kept for a later write.
+    /// Writes `ops` (with whatever else waits) to the peers, settling `intent` once they
+    /// are there; returns once they are, or, on a network too small for a ledger, once
+    /// they wait (journaled) for a later write.
     pub(crate) async fn record(
         &self,
         transfers: &Transfers,
         ops: Vec<LedgerOp>,
+        intent: Option<Intent>,
     ) -> ClientResult<()> {
-        self.enqueue(ops);
-        let mine = self.lock_queue().next;
+        let mine = self.enqueue(ops, intent);
         let _writing = self.writing.lock().await;
         loop {
             let batch: Vec<(u64, LedgerOp)> = {
                 let mut queue = self.lock_queue();
                 if !queue.ops.iter().any(|(seq, _)| *seq <= mine) {
                     // Written (by this call, or by the call that held the lock before).
-                    drop(queue);
-                    self.save_pending();
                     return Ok(());
                 }
                 let take = queue.ops.len().min(OPS_PER_ENTRY);
                 queue.ops.drain(..take).collect()
             };
+            let upto = batch.last().map_or(0, |(seq, _)| *seq);
             match self.write(transfers, &batch).await {
-                Ok(true) => {}
+                Ok(true) => self.settle_upto(upto),
                 Ok(false) => {
-                    // Too few peers: keep the changes for a later write.
+                    // Too few peers: the changes wait for a later write.
                     self.put_back(batch);
-                    self.save_pending();
                     return Ok(());
                 }
                 Err(e) => {
                     self.put_back(batch);
-                    self.save_pending();
                     return Err(ClientError::LedgerNotWritten(e.to_string()));
                 }
             }
         }
     }
 
-    /// Keeps the changes not yet written in the home (sealed, as an entry is), or removes
-    /// the file once there are none.
-    fn save_pending(&self) {
-        use std::sync::atomic::Ordering;
-        let Some(file) = &self.pending_file else {
-            return;
+    /// Settles the journal's intents of every change up to `upto`, now written.
+    fn settle_upto(&self, upto: u64) {
+        let written: Vec<Intent> = {
+            let mut queue = self.lock_queue();
+            let (done, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut queue.intents)
+                .into_iter()
+                .partition(|(last, _)| *last <= upto);
+            queue.intents = rest;
+            done.into_iter().map(|(_, intent)| intent).collect()
         };
-        let ops: Vec<LedgerOp> = self
-            .lock_queue()
-            .ops
-            .iter()
-            .map(|(_, op)| op.clone())
-            .collect();
-        if ops.is_empty() {
-            if self.saved.swap(false, Ordering::Relaxed)
-                && let Err(e) = std::fs::remove_file(file)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!("cannot remove {}: {e}", file.display());
-            }
-            return;
-        }
-        let entry = LedgerEntry {
-            object: ObjectId::random(&mut rand::rng()),
-            written_ms: cairn_proto::clock::now_ms(),
-            covers: None,
-            ops,
-        };
-        let kept = entry
-            .seal(&self.key, &mut rand::rng())
-            .map(|pieces| pack(&pieces));
-        let written = match (kept, file.parent()) {
-            (Ok(bytes), Some(dir)) => {
-                cairn_node::write_private_file(dir, file, &bytes).map_err(|e| e.to_string())
-            }
-            (Err(e), _) => Err(e.to_string()),
-            (_, None) => Err("it has no parent directory".into()),
-        };
-        match written {
-            Ok(()) => self.saved.store(true, Ordering::Relaxed),
-            Err(e) => tracing::warn!(
-                "cannot keep the changes not yet on the peers in {}: {e}",
-                file.display()
-            ),
+        for intent in written {
+            self.intents.settle(intent);
         }
     }
 
@@ -337,11 +287,13 @@ impl Ledger {
         let mut queue = self.lock_queue();
         batch.append(&mut queue.ops);
         if batch.len() > KEPT_AT_MOST {
+            // Their intents stay unsettled: the next process finds them in the journal.
             let dropped = batch.len() - KEPT_AT_MOST;
-            batch.drain(..dropped);
+            let gone = batch.drain(..dropped).next_back().map_or(0, |(seq, _)| seq);
+            queue.intents.retain(|(last, _)| *last > gone);
             tracing::warn!(
                 dropped,
-                "changes waiting for the ledger were dropped; they are not copied to the peers"
+                "changes waiting for the ledger are left to the home's journal, for the next process to write"
             );
         }
         queue.ops = batch;

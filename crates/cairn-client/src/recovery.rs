@@ -219,7 +219,10 @@ impl Drive {
         } else {
             self.taken_by_pool(left).await?
         };
-        self.ledger.enqueue(taken);
+        // Journaled again as this process's own, before the old journals go.
+        let intent = self.intents().intend(&taken).await;
+        self.ledger.enqueue(taken, Some(intent));
+        self.intents().forget_left();
         let recovered = if forgot {
             tracing::warn!(
                 "the pool no longer knows this device's changes: giving it back its records from the ledger on the peers"
@@ -230,11 +233,9 @@ impl Drive {
         };
         // Changes an earlier process could not copy to the peers go now (after the check,
         // so that writing them cannot hide a pool that forgot).
-        if let Err(e) = self.ledger.record(&self.transfers, Vec::new()).await {
+        if let Err(e) = self.ledger.record(&self.transfers, Vec::new(), None).await {
             tracing::warn!("{e}");
         }
-        // Written, or kept in the home for a later write.
-        self.intents().forget_left();
         Ok(recovered)
     }
 

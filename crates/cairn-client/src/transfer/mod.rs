@@ -66,21 +66,22 @@ pub struct Transfers {
     options: DriveOptions,
     /// Where each commit is journaled before it is asked (`intents.rs`; a no-op without
     /// a home).
-    intents: Intents,
+    intents: Arc<Intents>,
 }
 
 impl Transfers {
     /// Transfers on the pool at `pool` for the account of `secret`.
     pub fn new(pool: &str, secret: &MasterSecret, options: DriveOptions) -> ClientResult<Self> {
-        Self::in_home(pool, secret, options, None)
+        let intents = Arc::new(Intents::new(secret.ledger_key(), None));
+        Self::journaling(pool, secret, options, intents)
     }
 
-    /// Transfers that journal each commit in `home` before asking it of the pool.
-    pub(crate) fn in_home(
+    /// Transfers that journal each commit in `intents` before asking it of the pool.
+    pub(crate) fn journaling(
         pool: &str,
         secret: &MasterSecret,
         options: DriveOptions,
-        home: Option<&std::path::Path>,
+        intents: Arc<Intents>,
     ) -> ClientResult<Self> {
         Ok(Self {
             pool: PoolClient::new(pool, secret.account_key())?,
@@ -90,7 +91,7 @@ impl Transfers {
             })?),
             metadata_key: secret.metadata_key(),
             options,
-            intents: Intents::new(secret.ledger_key(), home),
+            intents,
         })
     }
 
