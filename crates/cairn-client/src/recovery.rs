@@ -242,30 +242,32 @@ impl Drive {
     /// Of changes an earlier process journaled, those the pool shows it made: the object
     /// put is there, what was moved or deleted is gone.
     async fn taken_by_pool(&self, left: Vec<LedgerOp>) -> ClientResult<Vec<LedgerOp>> {
-        let mut taken = Vec::with_capacity(left.len());
-        for op in left {
-            let made = match &op {
-                LedgerOp::Put { path, metadata, .. } => {
-                    self.pool().record(path).await?.is_some_and(|record| {
-                        BASE64URL_NOPAD.decode(record.metadata.as_bytes()).ok()
-                            == Some(metadata.clone())
-                    })
-                }
-                LedgerOp::Rename { from: gone, .. } | LedgerOp::Delete { path: gone } => {
-                    if gone.ends_with('/') {
-                        (self.pool().list_page(gone, None, Some(1)).await?)
-                            .objects
-                            .is_empty()
-                    } else {
-                        self.pool().record(gone).await?.is_none()
+        let asked: Vec<ClientResult<Option<LedgerOp>>> = stream::iter(left)
+            .map(|op| async move {
+                let made = match &op {
+                    LedgerOp::Put { path, metadata, .. } => {
+                        self.pool().record(path).await?.is_some_and(|record| {
+                            BASE64URL_NOPAD.decode(record.metadata.as_bytes()).ok()
+                                == Some(metadata.clone())
+                        })
                     }
-                }
-            };
-            if made {
-                taken.push(op);
-            }
-        }
-        Ok(taken)
+                    LedgerOp::Rename { from: gone, .. } | LedgerOp::Delete { path: gone } => {
+                        if gone.ends_with('/') {
+                            (self.pool().list_page(gone, None, Some(1)).await?)
+                                .objects
+                                .is_empty()
+                        } else {
+                            self.pool().record(gone).await?.is_none()
+                        }
+                    }
+                };
+                Ok(made.then_some(op))
+            })
+            // In order: the ledger takes them as they were made.
+            .buffered(FETCHES_AT_ONCE)
+            .collect()
+            .await;
+        asked.into_iter().filter_map(Result::transpose).collect()
     }
 
     /// Finds, fetches and opens every ledger piece the peers hold under this account's
