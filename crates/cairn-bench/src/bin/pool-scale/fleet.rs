@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use cairn_core::{AccountId, PeerId, PieceHash};
-use cairn_proto::api::{Heartbeat, HeartbeatAck, RegisterPeer};
+use cairn_proto::api::{Heartbeat, HeartbeatAck, LedgerPiece, RegisterPeer};
 use cairn_proto::{OrderSerial, PeerAddr, Receipt};
 use ed25519_dalek::SigningKey;
 
@@ -46,6 +46,8 @@ pub struct SimPeer {
     pub used: u64,
     /// Pieces the pool ordered deleted, to report in the next heartbeat.
     deleted: Mutex<Vec<PieceHash>>,
+    /// Ledger pieces it holds (reported at registration with their locators).
+    pub ledger: Mutex<Vec<LedgerPiece>>,
 }
 
 impl SimPeer {
@@ -58,7 +60,11 @@ impl SimPeer {
             capacity: CAPACITY,
             used: self.used,
             pieces: self.inventory.clone(),
-            ledger: Vec::new(),
+            ledger: self
+                .ledger
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 
@@ -113,6 +119,7 @@ impl Fleet {
                     inventory: Vec::new(),
                     used: 0,
                     deleted: Mutex::new(Vec::new()),
+                    ledger: Mutex::new(Vec::new()),
                 }
             })
             .collect();
