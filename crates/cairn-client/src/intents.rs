@@ -266,9 +266,14 @@ fn append(
     Ok(seq)
 }
 
-/// Creates this process's journal in `dir`: private, locked, its directory entry synced.
+/// Creates this process's journal in `dir` (made private if new): private, locked, its
+/// directory entry synced.
 fn create_own(dir: &Path) -> std::io::Result<(PathBuf, File)> {
-    std::fs::create_dir_all(dir)?;
+    let mut folder = std::fs::DirBuilder::new();
+    folder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+    folder.create(dir)?;
     let name = format!("{:016x}", rand::random::<u64>());
     let path = dir.join(name);
     let mut options = std::fs::OpenOptions::new();
@@ -344,6 +349,13 @@ mod tests {
         let second = intents.intend(&[b.clone(), put(3)]).await;
         intents.settle(first);
         assert!(journals(home.path())[0].1 > 0);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&home.path().join(LEDGER_INTENTS)), 0o700);
+            assert_eq!(mode(&journals(home.path())[0].0), 0o600);
+        }
         // The process ends with `second` outstanding: its journal stays.
         drop((second, intents));
         let next = Intents::new(key.clone(), Some(home.path()));
