@@ -200,6 +200,35 @@ impl FromStr for ObjectId {
     }
 }
 
+hex_id!(
+    /// A share link's name at the pool, chosen at random by the owner's client. The pool
+    /// sees it; the key that opens the share travels only in the link.
+    ShareId,
+    16,
+    "share id"
+);
+
+impl ShareId {
+    /// A fresh random share id.
+    pub fn random(rng: &mut impl CryptoRng) -> Self {
+        let mut bytes = [0u8; 16];
+        rng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// Wraps known bytes (tests, decoding).
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl FromStr for ShareId {
+    type Err = IdParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        decode_hex::<16>("share id", s).map(Self)
+    }
+}
+
 /// Why a signature did not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the signature does not match the message and key")]

@@ -77,6 +77,21 @@ secret!(
 );
 
 secret!(
+    /// The secret a share link carries after `#`: whoever has the link (and its password,
+    /// if it has one) can open what was shared, and the pool never sees it (`share.rs`).
+    ShareSecret
+);
+
+impl ShareSecret {
+    /// A fresh random link secret.
+    pub fn generate(rng: &mut impl CryptoRng) -> Self {
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+}
+
+secret!(
     /// Seals the segments of one object. Fresh and random for every object version, so
     /// segment nonces never repeat under one key.
     FileKey

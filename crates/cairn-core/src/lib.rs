@@ -18,15 +18,16 @@ pub mod policy;
 pub mod pubkey;
 pub mod seal;
 pub mod segment;
+pub mod share;
 pub mod wrap;
 
 pub use encoding::DecodeError;
 pub use erasure::{ErasureCodec, ErasureError};
 pub use id::{
     AccountId, ContentHash, FragmentIndex, IdParseError, ObjectId, PeerId, PieceHash, PoolId,
-    SegmentIndex,
+    SegmentIndex, ShareId,
 };
-pub use keys::{AccountKey, FileKey, LedgerKey, MasterSecret, MetadataKey, PathKey};
+pub use keys::{AccountKey, FileKey, LedgerKey, MasterSecret, MetadataKey, PathKey, ShareSecret};
 pub use ledger::{LedgerEntry, LedgerError, LedgerOp, Locator};
 pub use metadata::{MetadataError, ObjectMetadata, SegmentRecord, Timestamp};
 pub use path::{EncryptedPath, Name, PathCipher, PathDecryptError, PathError, RemotePath};
@@ -34,4 +35,5 @@ pub use phrase::{PhraseError, RecoveryPhrase};
 pub use policy::{PolicyError, Redundancy, RedundancyPolicy};
 pub use seal::{SealError, SegmentCipher};
 pub use segment::{EncodedSegment, LayoutError, ObjectCodec, SegmentError, SegmentLayout};
+pub use share::{Link, Manifest, ShareError, ShareKeys, SharedFile};
 pub use wrap::{KdfParams, WrapError, WrappedSecret};

@@ -56,7 +56,7 @@ impl KdfParams {
         p_cost: 16,
     };
 
-    fn argon2(&self) -> Result<argon2::Argon2<'static>, WrapError> {
+    pub(crate) fn argon2(&self) -> Result<argon2::Argon2<'static>, WrapError> {
         if self.m_cost > Self::MAX.m_cost
             || self.t_cost > Self::MAX.t_cost
             || self.p_cost > Self::MAX.p_cost
