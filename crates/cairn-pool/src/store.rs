@@ -3,7 +3,7 @@
 //! objects with their segments and pieces ([`ObjectStore`]), repair and migration
 //! ([`RepairStore`]), the queue of pieces peers should delete ([`DeletionStore`]), and what
 //! peers hold that the records do not place, for giving forgotten records back
-//! ([`RecoveryStore`]).
+//! ([`RecoveryStore`]), and shares left for links ([`ShareStore`]).
 //! The store stores and queries; judgements (how scores move, where they start) are the
 //! pool's, given to a backend as data (`scoring::PeerScoring`).
 //!
@@ -20,6 +20,7 @@ mod objects;
 mod recovery;
 mod registry;
 mod repair;
+mod shares;
 mod sqlite;
 
 // A test suite: a failed case panics, as a test does.
@@ -40,20 +41,21 @@ pub use objects::ObjectStore;
 pub use recovery::RecoveryStore;
 pub use registry::RegistryStore;
 pub use repair::RepairStore;
+pub use shares::{NewShare, ShareRecord, ShareState, ShareStore};
 pub use sqlite::SqliteStore;
 
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The pool's persistence: every area's trait. A backend implements the five; this trait
+/// The pool's persistence: every area's trait. A backend implements the six; this trait
 /// follows (a blanket implementation), so callers keep asking for `S: MetadataStore`. See
 /// the module documentation for the rules every backend keeps.
 pub trait MetadataStore:
-    RegistryStore + ObjectStore + RepairStore + DeletionStore + RecoveryStore
+    RegistryStore + ObjectStore + RepairStore + DeletionStore + RecoveryStore + ShareStore
 {
 }
 
-impl<T: RegistryStore + ObjectStore + RepairStore + DeletionStore + RecoveryStore> MetadataStore
-    for T
+impl<T> MetadataStore for T where
+    T: RegistryStore + ObjectStore + RepairStore + DeletionStore + RecoveryStore + ShareStore
 {
 }

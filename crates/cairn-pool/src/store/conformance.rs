@@ -9,7 +9,7 @@
 //! are derived from it.
 //!
 //! The cases are grouped by area, as the trait is: `registry`, `objects`, `deletions`,
-//! `repair`, `recovery`, and `races`, where concurrent calls must keep invariant 2 (no peer ever holds
+//! `repair`, `recovery`, `shares`, and `races`, where concurrent calls must keep invariant 2 (no peer ever holds
 //! two pieces of one segment) at whatever isolation level the backend runs.
 
 mod deletions;
@@ -18,6 +18,7 @@ mod races;
 mod recovery;
 mod registry;
 mod repair;
+mod shares;
 
 use cairn_core::{AccountId, PeerId, PieceHash, Redundancy};
 use ed25519_dalek::SigningKey;
@@ -252,6 +253,7 @@ macro_rules! __store_conformance_cases {
             races::a_repair_and_a_migration_racing_for_one_peer,
             races::racing_segment_commits_leave_one_of_them,
             recovery::records_given_back_find_their_pieces_and_wait_for_the_rest,
+            shares::shares_open_while_live_and_share_only_what_they_name,
         }
     };
 }

@@ -10,6 +10,7 @@ mod recovery;
 mod registry;
 mod repair;
 mod schema;
+mod shares;
 #[cfg(test)]
 mod tests;
 mod writer;

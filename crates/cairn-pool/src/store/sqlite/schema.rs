@@ -129,6 +129,29 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX awaited_by_object ON awaited(object);
     "#,
+    // 6: shares (issue 17): what an owner left for a link (the token's hash, the manifest
+    // and a label, both sealed elsewhere), its limits, and the objects it shares.
+    r#"
+    CREATE TABLE shares (
+        id BLOB PRIMARY KEY CHECK (length(id) = 16),
+        account BLOB NOT NULL REFERENCES accounts(id),
+        token_hash BLOB NOT NULL CHECK (length(token_hash) = 32),
+        manifest BLOB NOT NULL,
+        label BLOB NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER,
+        max_downloads INTEGER,
+        downloads INTEGER NOT NULL DEFAULT 0,
+        revoked_ms INTEGER
+    ) STRICT;
+    CREATE INDEX shares_by_account ON shares(account, created_ms);
+    CREATE TABLE share_objects (
+        share BLOB NOT NULL REFERENCES shares(id) ON DELETE CASCADE,
+        object BLOB NOT NULL,
+        PRIMARY KEY (share, object)
+    ) STRICT;
+    CREATE INDEX share_objects_by_object ON share_objects(object);
+    "#,
 ];
 
 /// The newest schema version this code knows.
