@@ -10,6 +10,7 @@ mod objects;
 mod peers;
 mod refusal;
 mod reports;
+mod shares;
 mod signed;
 mod status;
 #[cfg(test)]
@@ -27,6 +28,7 @@ use crate::app::App;
 use crate::store::MetadataStore;
 
 pub use in_flight::MAX_IN_FLIGHT_REQUESTS;
+pub use shares::MAX_PUBLIC_BODY;
 
 /// Every endpoint the router serves, as (method, path pattern). Keep it in step with
 /// [`router`]: `tests/authorization.rs` checks that each entry is served, that no other
@@ -60,6 +62,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", paths::RENAME),
     ("POST", paths::LEDGER_FIND),
     ("POST", paths::OBJECTS_IMPORT),
+    ("POST", paths::SHARES),
+    ("GET", paths::SHARES),
+    ("POST", paths::SHARE_REVOKE),
+    ("POST", paths::SHARE_OPEN),
+    ("POST", paths::SHARE_SOURCES),
 ];
 
 /// The router serving every endpoint. Every refusal, including an unknown route or a wrong
@@ -102,6 +109,13 @@ pub fn router<S: MetadataStore>(app: Arc<App<S>>) -> Router {
         .route(paths::RENAME, post(objects::rename::<S>))
         .route(paths::LEDGER_FIND, post(objects::find_ledger::<S>))
         .route(paths::OBJECTS_IMPORT, post(objects::import::<S>))
+        .route(
+            paths::SHARES,
+            post(shares::create::<S>).get(shares::list::<S>),
+        )
+        .route(paths::SHARE_REVOKE, post(shares::revoke::<S>))
+        .route(paths::SHARE_OPEN, post(shares::open::<S>))
+        .route(paths::SHARE_SOURCES, post(shares::sources::<S>))
         .fallback(limits::unknown_endpoint)
         .layer(DefaultBodyLimit::max(MAX_SIGNED_BODY))
         .layer(axum::middleware::from_fn(limits::refusals))

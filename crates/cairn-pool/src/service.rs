@@ -1,7 +1,8 @@
 //! The pool's services, free of HTTP: uploads (placement, quota, put orders, receipt
 //! checks, commits), objects (listing, sources with get orders, rename, delete, health,
-//! corruption reports), the peer registry (register, heartbeat, drain, repair reports) and
-//! recovery (an account's ledger found, its forgotten records given back).
+//! corruption reports), the peer registry (register, heartbeat, drain, repair reports),
+//! recovery (an account's ledger found, its forgotten records given back) and shares (left
+//! by owners, opened by whoever has a link).
 //!
 //! Each service is a view over the shared [`crate::app::App`] and answers with its own
 //! domain error; the HTTP layer ([`crate::api`]) only extracts a request, calls one method
@@ -11,6 +12,7 @@
 mod objects;
 mod peers;
 mod recovery;
+mod shares;
 #[cfg(test)]
 mod tests;
 mod uploads;
@@ -21,6 +23,7 @@ pub use cairn_proto::clock::duration_ms;
 pub use objects::{ObjectError, Objects};
 pub use peers::{PeerError, Registry};
 pub use recovery::Recovery;
+pub use shares::{SHARE_ORDER_TTL, ShareServiceError, Shares};
 pub use uploads::{CheckedBegin, Online, UploadError, Uploads};
 
 /// A request that does not fit the protocol; the message says how, for the user.

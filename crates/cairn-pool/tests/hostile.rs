@@ -35,6 +35,8 @@ enum Body {
     AnyJson,
     /// Signed; decoded as a typed request. The text has every field of the wrong type.
     Typed(&'static str),
+    /// A body no signature covers (whoever has a share link), checked like `Typed`.
+    Public(&'static str),
 }
 
 /// One endpoint: method, path (with a valid query where one is needed) and body kind.
@@ -135,6 +137,23 @@ fn routes() -> Vec<Route> {
             "POST",
             "/v1/objects/import",
             Typed(r#"{"objects":[{"object":"zz","segments":{}}]}"#),
+        ),
+        route(
+            "POST",
+            "/v1/shares",
+            Typed(r#"{"id":"zz","token_hash":1,"manifest":[],"objects":"x"}"#),
+        ),
+        route("GET", "/v1/shares", AnyJson),
+        route("POST", "/v1/shares/revoke", Typed(r#"{"id":7}"#)),
+        route(
+            "POST",
+            "/v1/public/shares/open",
+            Public(r#"{"id":"../..","token":["x"]}"#),
+        ),
+        route(
+            "POST",
+            "/v1/public/shares/sources",
+            Public(r#"{"id":"00","token":"x","objects":"all"}"#),
         ),
     ]
 }
@@ -250,7 +269,8 @@ async fn malformed_wrong_typed_empty_and_unsigned_bodies_are_refused() {
             continue;
         }
         let what = format!("{method} {path}");
-        // Unsigned, with a body that would be fine.
+        // Unsigned, with a body that would be fine (a public route reads it, and finds it
+        // lacking).
         let answer = raw(
             pool.addr,
             method,
@@ -261,25 +281,28 @@ async fn malformed_wrong_typed_empty_and_unsigned_bodies_are_refused() {
         )
         .await;
         let (status, error) = answer.refusal(&format!("{what} unsigned"));
-        assert_eq!(
-            (status, error.code.as_str()),
-            (401, codes::AUTH_MISSING),
-            "{what}"
-        );
+        let unsigned = match route.body {
+            Body::Public(_) => (400, codes::BAD_REQUEST),
+            _ => (401, codes::AUTH_MISSING),
+        };
+        assert_eq!((status, error.code.as_str()), unsigned, "{what}");
 
-        // Malformed JSON, and JSON nested far past any parser's patience.
+        // Malformed JSON, and JSON nested far past any parser's patience (past a public
+        // route's smaller body limit too).
         for body in [&b"{\"a\":"[..], b"\xff\xfe garbage", nested.as_bytes()] {
             let answer = signed(pool.addr, method, path, body).await;
             let (status, error) = answer.refusal(&format!("{what} malformed"));
-            assert_eq!(
-                (status, error.code.as_str()),
-                (400, codes::BAD_REQUEST),
-                "{what}"
-            );
+            let expected = match route.body {
+                Body::Public(_) if body.len() > cairn_pool::api::MAX_PUBLIC_BODY => {
+                    (413, codes::REQUEST_TOO_LARGE)
+                }
+                _ => (400, codes::BAD_REQUEST),
+            };
+            assert_eq!((status, error.code.as_str()), expected, "{what}");
             assert!(error.message.chars().count() < 500, "{what}: {error}");
         }
 
-        if let Body::Typed(wrong) = route.body {
+        if let Body::Typed(wrong) | Body::Public(wrong) = route.body {
             for body in [wrong, "", "null", "[]", "\"text\"", "-1", "{}", "1e999"] {
                 let answer = signed(pool.addr, method, path, body.as_bytes()).await;
                 let (status, error) = answer.refusal(&format!("{what} with {body:?}"));
@@ -504,11 +527,15 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
     }
     for route in routes() {
         let path = route.path.as_str();
-        let wrong = match route.method {
-            "GET" => "PUT",
-            "POST" => "GET",
-            _ => "POST",
-        };
+        // A method the path does not serve (`/v1/shares` serves both GET and POST).
+        let served: Vec<&str> = (cairn_pool::api::ROUTES.iter())
+            .filter(|(_, pattern)| instance_of(pattern, path))
+            .map(|(method, _)| *method)
+            .collect();
+        let wrong = ["PUT", "GET", "POST", "DELETE"]
+            .into_iter()
+            .find(|m| !served.contains(m))
+            .unwrap();
         for method in ["PATCH", wrong] {
             let answer = signed(pool.addr, method, path, b"{}").await;
             let (status, error) = answer.refusal(&format!("{method} {path}"));

@@ -5,7 +5,7 @@
 //! compares them but cannot read them. Binary blobs travel as unpadded base64url. Times are
 //! Unix milliseconds.
 
-use cairn_core::{AccountId, ObjectId, PeerId, PieceHash, PoolId};
+use cairn_core::{AccountId, ObjectId, PeerId, PieceHash, PoolId, ShareId};
 use serde::{Deserialize, Serialize};
 
 use crate::order::SignedOrder;
@@ -78,6 +78,18 @@ pub const OBJECTS_IMPORT: &str = "/v1/objects/import";
 pub const LEDGER_FOLDER: &str = "ledger";
 /// Ledger entries a client finds or imports at most per request.
 pub use crate::limits::MAX_IMPORT;
+/// `POST` (signed by the account): leave a share for a link ([`CreateShare`] →
+/// [`ShareCreated`]); `GET`: the account's shares ([`ShareList`]).
+pub const SHARES: &str = "/v1/shares";
+/// `POST` (signed by the account): revoke one of the account's shares ([`RevokeShare`] →
+/// [`ShareRevoked`]).
+pub const SHARE_REVOKE: &str = "/v1/shares/revoke";
+/// `POST`, unsigned (whoever has the link): open a share, counting one download
+/// ([`OpenShare`] → [`ShareOpened`]).
+pub const SHARE_OPEN: &str = "/v1/public/shares/open";
+/// `POST`, unsigned (whoever has the link): get orders for objects of a live share
+/// ([`ShareSourcesRequest`] → [`ShareSources`]).
+pub const SHARE_SOURCES: &str = "/v1/public/shares/sources";
 /// `GET`: Prometheus metrics.
 pub const METRICS: &str = "/metrics";
 
@@ -829,4 +841,118 @@ pub struct AccountHealth {
     pub degraded: Vec<String>,
     /// Encrypted paths of objects with a segment that cannot be read now (at most 1,000).
     pub unreadable: Vec<String>,
+}
+
+/// Body of [`SHARES`] (`POST`): what an owner's client leaves at the pool for a link. The
+/// pool never sees the link's key: the manifest is sealed under it, the label under the
+/// owner's keys, and the token a recipient will show is given only as its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateShare {
+    /// The share's id (from the link).
+    pub id: ShareId,
+    /// The hash of the token a recipient shows (64 hex digits).
+    pub token_hash: String,
+    /// The sealed manifest, unpadded base64url.
+    pub manifest: String,
+    /// The sealed label, unpadded base64url.
+    pub label: String,
+    /// The account's objects it shares.
+    pub objects: Vec<ObjectId>,
+    /// When it stops opening (Unix ms), if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<u64>,
+    /// How many times it may be opened, if limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_downloads: Option<u64>,
+}
+
+/// Answer to [`SHARES`] (`POST`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareCreated {
+    /// The share's id.
+    pub id: ShareId,
+    /// When the pool kept it (Unix ms).
+    pub created_ms: u64,
+}
+
+/// One of an account's shares, as [`SHARES`] (`GET`) lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareSummary {
+    /// Its id.
+    pub id: ShareId,
+    /// Its sealed label, unpadded base64url.
+    pub label: String,
+    /// When it was made (Unix ms).
+    pub created_ms: u64,
+    /// When it stops opening (Unix ms), if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<u64>,
+    /// How many times it may be opened, if limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_downloads: Option<u64>,
+    /// How many times it was opened.
+    pub downloads: u64,
+    /// How many objects it shares.
+    pub objects: u64,
+    /// `live`, `revoked`, `expired` or `exhausted`.
+    pub state: String,
+}
+
+/// Answer to [`SHARES`] (`GET`): the account's shares, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareList {
+    /// The shares.
+    pub shares: Vec<ShareSummary>,
+}
+
+/// Body of [`SHARE_REVOKE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeShare {
+    /// The share to revoke.
+    pub id: ShareId,
+}
+
+/// Answer to [`SHARE_REVOKE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareRevoked {
+    /// The share.
+    pub id: ShareId,
+}
+
+/// Body of [`SHARE_OPEN`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenShare {
+    /// The share's id.
+    pub id: ShareId,
+    /// The token derived from the link (and password), unpadded base64url.
+    pub token: String,
+}
+
+/// Answer to [`SHARE_OPEN`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareOpened {
+    /// The sealed manifest, unpadded base64url.
+    pub manifest: String,
+    /// When it stops opening (Unix ms), if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<u64>,
+}
+
+/// Body of [`SHARE_SOURCES`]: at most [`MAX_SOURCES`] objects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareSourcesRequest {
+    /// The share's id.
+    pub id: ShareId,
+    /// The token derived from the link (and password), unpadded base64url.
+    pub token: String,
+    /// Objects of the share.
+    pub objects: Vec<ObjectId>,
+}
+
+/// Answer to [`SHARE_SOURCES`]: each object's record with get orders, in the order asked
+/// (`None` for one the share no longer has).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareSources {
+    /// The objects.
+    pub objects: Vec<Option<ObjectSources>>,
 }

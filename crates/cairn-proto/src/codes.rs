@@ -124,6 +124,16 @@ codes! {
     ALREADY_EXISTS = "already_exists";
     /// `409`: the change conflicts with another one made meanwhile; retry.
     CONFLICT = "conflict";
+    /// `404`: no share has this id (for this account, when its owner asks).
+    SHARE_NOT_FOUND = "share_not_found";
+    /// `403`: the token does not open this share (the wrong link or password).
+    SHARE_WRONG_TOKEN = "share_wrong_token";
+    /// `410`: the share's owner revoked it.
+    SHARE_REVOKED = "share_revoked";
+    /// `410`: the share's time is over.
+    SHARE_EXPIRED = "share_expired";
+    /// `410`: the share was opened as many times as its owner allowed.
+    SHARE_EXHAUSTED = "share_exhausted";
 
     // A peer.
 

@@ -8,7 +8,7 @@ use cairn_proto::codes;
 use crate::app::SignError;
 use crate::error::ApiError;
 use crate::repair::RepairError;
-use crate::service::{Invalid, ObjectError, PeerError, UploadError};
+use crate::service::{Invalid, ObjectError, PeerError, ShareServiceError, UploadError};
 
 impl From<Invalid> for ApiError {
     fn from(error: Invalid) -> Self {
@@ -88,6 +88,36 @@ impl From<PeerError> for ApiError {
             PeerError::Repair(repair) => repair.into(),
             PeerError::Store(store) => store.into(),
             PeerError::Sign(sign) => sign.into(),
+        }
+    }
+}
+
+impl From<ShareServiceError> for ApiError {
+    fn from(error: ShareServiceError) -> Self {
+        let message = error.to_string();
+        match error {
+            ShareServiceError::Invalid(invalid) => invalid.into(),
+            ShareServiceError::NotFound(_) => Self::not_found(codes::SHARE_NOT_FOUND, message),
+            ShareServiceError::WrongToken(_) => {
+                Self::new(StatusCode::FORBIDDEN, codes::SHARE_WRONG_TOKEN, message)
+            }
+            ShareServiceError::Revoked(_) => {
+                Self::new(StatusCode::GONE, codes::SHARE_REVOKED, message)
+            }
+            ShareServiceError::Expired(_) => {
+                Self::new(StatusCode::GONE, codes::SHARE_EXPIRED, message)
+            }
+            ShareServiceError::Exhausted(_) => {
+                Self::new(StatusCode::GONE, codes::SHARE_EXHAUSTED, message)
+            }
+            ShareServiceError::AlreadyExists(_) => {
+                Self::new(StatusCode::CONFLICT, codes::ALREADY_EXISTS, message)
+            }
+            ShareServiceError::ObjectNotFound(_) => {
+                Self::not_found(codes::OBJECT_NOT_FOUND, message)
+            }
+            ShareServiceError::Store(store) => store.into(),
+            ShareServiceError::Sign(sign) => sign.into(),
         }
     }
 }

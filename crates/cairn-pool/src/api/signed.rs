@@ -70,7 +70,7 @@ where
 const MAX_DECODE_ERROR: usize = 300;
 
 /// Decodes a JSON body; an empty body decodes as `null`.
-fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+pub(super) fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     let text: &[u8] = if bytes.is_empty() { b"null" } else { bytes };
     serde_json::from_slice(text).map_err(|e| {
         let reason = cairn_net::http::bounded(&e.to_string(), MAX_DECODE_ERROR);

@@ -234,9 +234,22 @@ impl<'a, S: MetadataStore> Objects<'a, S> {
         peers: &[PeerRecord],
     ) -> Result<ObjectSources, ObjectError> {
         let app = self.app;
+        let expires_at = App::<S>::expiry(app.now_ms(), app.config.order_ttl);
+        self.sources_until(account, object, peers, expires_at)
+    }
+
+    /// [`Self::sources`] with orders that expire at `expires_at` (Unix seconds), charged to
+    /// `account`.
+    pub(crate) fn sources_until(
+        &self,
+        account: AccountId,
+        object: ObjectRecord,
+        peers: &[PeerRecord],
+        expires_at: u64,
+    ) -> Result<ObjectSources, ObjectError> {
+        let app = self.app;
         let peers: HashMap<PeerId, &PeerRecord> = peers.iter().map(|p| (p.id, p)).collect();
         let holder = Holder::Account(account);
-        let expires_at = App::<S>::expiry(app.now_ms(), app.config.order_ttl);
         let mut segments = Vec::with_capacity(object.segments.len());
         for segment in object.segments {
             let mut pieces = Vec::with_capacity(segment.pieces.len());

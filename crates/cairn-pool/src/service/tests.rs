@@ -456,3 +456,173 @@ async fn peers_are_told_the_index_and_a_generation_at_most_a_second_old() {
         .unwrap();
     assert_eq!(registered.index.unwrap().generation, now.generation);
 }
+
+/// A share opens for its token only, while live: revoked, expired and spent shares are
+/// refused (a spent one still serves those who opened it), and its orders are short-lived
+/// and never name the owner's path.
+#[tokio::test]
+async fn a_share_opens_for_its_token_only_while_live() {
+    use cairn_core::ShareId;
+    use cairn_core::share::ShareToken;
+    use cairn_proto::api::{CreateShare, OpenShare, RevokeShare, ShareSourcesRequest};
+
+    let pool = Pool::start(4, |_| {}).await;
+    let begun = (pool.uploads())
+        .begin(account(), begin(Some(segment(100))))
+        .await
+        .unwrap();
+    let placed = begun.placed.clone().unwrap();
+    (pool.uploads())
+        .commit(account(), &begun.upload, commit(receipts(&placed)))
+        .await
+        .unwrap();
+    let object: ObjectId = begun.upload.parse().unwrap();
+    let token: ShareToken = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"
+        .parse()
+        .unwrap();
+    let wrong = "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg";
+    let shares = Shares::new(&pool.app);
+    let create = |id: u8, expires_ms: Option<u64>, max_downloads: Option<u64>| CreateShare {
+        id: ShareId::from_bytes([id; 16]),
+        token_hash: data_encoding::HEXLOWER.encode(&token.hash()),
+        manifest: "c2VhbGVk".into(),
+        label: String::new(),
+        objects: vec![object],
+        expires_ms,
+        max_downloads,
+    };
+    let open = |id: u8, token: &str| OpenShare {
+        id: ShareId::from_bytes([id; 16]),
+        token: token.to_owned(),
+    };
+    let sources = |id: u8| ShareSourcesRequest {
+        id: ShareId::from_bytes([id; 16]),
+        token: token.to_string(),
+        objects: vec![object, ObjectId::from_bytes([9; 16])],
+    };
+
+    // Bad input changes nothing.
+    for bad in [
+        CreateShare {
+            token_hash: "xyz".into(),
+            ..create(1, None, None)
+        },
+        CreateShare {
+            manifest: String::new(),
+            ..create(1, None, None)
+        },
+        create(1, Some(START_MS), None),
+        create(1, None, Some(0)),
+    ] {
+        let refused = shares.create(account(), bad).await.unwrap_err();
+        assert!(
+            matches!(refused, ShareServiceError::Invalid(_)),
+            "{refused}"
+        );
+    }
+    let stranger = AccountId::from_verifying_key(&key(77).verifying_key());
+    let refused = shares
+        .create(stranger, create(1, None, None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ShareServiceError::ObjectNotFound(_)),
+        "{refused}"
+    );
+
+    shares
+        .create(account(), create(1, None, Some(1)))
+        .await
+        .unwrap();
+    shares
+        .create(account(), create(2, Some(START_MS + 60_000), None))
+        .await
+        .unwrap();
+    shares
+        .create(account(), create(3, None, None))
+        .await
+        .unwrap();
+    let refused = shares
+        .create(account(), create(3, None, None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ShareServiceError::AlreadyExists(_)),
+        "{refused}"
+    );
+
+    // The token, not the id, opens it.
+    let refused = shares.open(open(1, wrong)).await.unwrap_err();
+    assert!(
+        matches!(refused, ShareServiceError::WrongToken(_)),
+        "{refused}"
+    );
+    let refused = shares.open(open(9, &token.to_string())).await.unwrap_err();
+    assert!(
+        matches!(refused, ShareServiceError::NotFound(_)),
+        "{refused}"
+    );
+    let opened = shares.open(open(1, &token.to_string())).await.unwrap();
+    assert_eq!(opened.manifest, "c2VhbGVk");
+
+    // Spent: no second opening, but the one who opened it may still fetch.
+    let refused = shares.open(open(1, &token.to_string())).await.unwrap_err();
+    assert!(
+        matches!(refused, ShareServiceError::Exhausted(_)),
+        "{refused}"
+    );
+    let served = shares.sources(sources(1)).await.unwrap();
+    let first = served.objects[0].as_ref().unwrap();
+    assert_eq!(first.path, object.to_string(), "never the owner's path");
+    assert!(served.objects[1].is_none(), "not shared");
+    let lifetime = first.segments[0].pieces[0].order.order.expires_at - START_MS / 1000;
+    assert!(lifetime <= SHARE_ORDER_TTL.as_secs(), "{lifetime} s");
+
+    // Expired.
+    pool.clock.advance(60_000);
+    let refused = shares.open(open(2, &token.to_string())).await.unwrap_err();
+    assert!(
+        matches!(refused, ShareServiceError::Expired(_)),
+        "{refused}"
+    );
+    assert!(matches!(
+        shares.sources(sources(2)).await.unwrap_err(),
+        ShareServiceError::Expired(_)
+    ));
+
+    // Revoked by its owner only; then nothing is served.
+    let id = ShareId::from_bytes([3; 16]);
+    let refused = shares
+        .revoke(stranger, RevokeShare { id })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ShareServiceError::NotFound(_)),
+        "{refused}"
+    );
+    shares.sources(sources(3)).await.unwrap();
+    shares.revoke(account(), RevokeShare { id }).await.unwrap();
+    assert!(matches!(
+        shares.open(open(3, &token.to_string())).await.unwrap_err(),
+        ShareServiceError::Revoked(_)
+    ));
+    assert!(matches!(
+        shares.sources(sources(3)).await.unwrap_err(),
+        ShareServiceError::Revoked(_)
+    ));
+
+    // The owner's list says where each stands.
+    let listed = shares.list(account()).await.unwrap();
+    let states: Vec<(String, &str, u64)> = (listed.shares.iter())
+        .map(|s| (s.id.to_string(), s.state.as_str(), s.downloads))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (ShareId::from_bytes([1; 16]).to_string(), "exhausted", 1),
+            (ShareId::from_bytes([2; 16]).to_string(), "expired", 0),
+            (ShareId::from_bytes([3; 16]).to_string(), "revoked", 0),
+        ]
+    );
+    assert!(shares.list(stranger).await.unwrap().shares.is_empty());
+}

@@ -37,36 +37,21 @@ impl ShareStore for SqliteStore {
     async fn create_share(&self, share: NewShare) -> StoreResult<()> {
         self.write(move |tx| {
             let id = share.id.as_bytes().as_slice();
-            let inserted = exec(
-                tx,
-                "INSERT INTO shares (id, account, token_hash, manifest, label, created_ms, \
-                 expires_ms, max_downloads, downloads) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
-                params![
-                    id,
-                    share.account.as_bytes().as_slice(),
-                    share.token_hash.as_slice(),
-                    share.manifest,
-                    share.label,
-                    int(share.created_ms),
-                    share.expires_ms.map(int),
-                    share.max_downloads.map(int),
-                ],
-            );
-            match inserted {
-                Ok(_) => {}
-                Err(e) if is_constraint(&e) => {
-                    return Err(StoreError::AlreadyExists(format!("share {}", share.id)));
-                }
-                Err(e) => return Err(backend(e)),
+            let taken: Option<i64> =
+                query_one(tx, "SELECT 1 FROM shares WHERE id = ?1", [id], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .sql()?;
+            if taken.is_some() {
+                return Err(StoreError::AlreadyExists(format!("share {}", share.id)));
             }
+            let account = share.account.as_bytes().as_slice();
             for object in &share.objects {
                 let owned: Option<i64> = query_one(
                     tx,
                     "SELECT 1 FROM objects WHERE id = ?1 AND account = ?2 AND committed = 1",
-                    params![
-                        object.as_bytes().as_slice(),
-                        share.account.as_bytes().as_slice()
-                    ],
+                    params![object.as_bytes().as_slice(), account],
                     |row| row.get(0),
                 )
                 .optional()
@@ -74,6 +59,31 @@ impl ShareStore for SqliteStore {
                 if owned.is_none() {
                     return Err(StoreError::NotFound(format!("object {object}")));
                 }
+            }
+            exec(
+                tx,
+                "INSERT INTO shares (id, account, token_hash, manifest, label, created_ms, \
+                 expires_ms, max_downloads, downloads) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+                params![
+                    id,
+                    account,
+                    share.token_hash.as_slice(),
+                    share.manifest,
+                    share.label,
+                    int(share.created_ms),
+                    share.expires_ms.map(int),
+                    share.max_downloads.map(int),
+                ],
+            )
+            .map_err(|e| {
+                if is_constraint(&e) {
+                    // The owner's account is not open (a share of nothing, by a stranger).
+                    StoreError::NotFound(format!("account {}", share.account))
+                } else {
+                    backend(e)
+                }
+            })?;
+            for object in &share.objects {
                 exec(
                     tx,
                     "INSERT OR IGNORE INTO share_objects (share, object) VALUES (?1, ?2)",
