@@ -117,6 +117,14 @@ pub enum ClientError {
     /// A ledger entry could not be sealed or read.
     #[error(transparent)]
     Ledger(#[from] cairn_core::LedgerError),
+    /// A share link, or what it opens, cannot be used.
+    #[error(transparent)]
+    Share(#[from] cairn_core::ShareError),
+    /// The link needs a password and none was given.
+    #[error(
+        "this link needs a password: set CAIRN_SHARE_PASSWORD, or run on a terminal to be asked"
+    )]
+    SharePasswordNeeded,
     /// The pool refused a request.
     #[error("the pool refused: {message}")]
     Refused {

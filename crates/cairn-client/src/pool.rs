@@ -5,14 +5,15 @@ use cairn_proto::codes;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_core::{AccountKey, ObjectId, PeerId, PieceHash};
+use cairn_core::{AccountKey, ObjectId, PeerId, PieceHash, ShareId};
 use cairn_net::{ConnectError, PoolCallError, SignedClient};
 use cairn_proto::api::{
     self as paths, AccountHealth, AccountOpened, Answer, BeginMany, BeginUpload, CommitMany,
-    CommitOne, CommitSegment, CommitUpload, CorruptReport, FindLedger, FolderList, ImportObject,
-    ImportObjects, LedgerFound, ManyAnswers, ManySources, NetworkStatus, ObjectHealth, ObjectList,
-    ObjectSources, ObjectsImported, PlaceSegment, PoolInfo, Rename, Renamed, SegmentPlaced,
-    SourcesRequest, UploadBegun, UploadCommitted,
+    CommitOne, CommitSegment, CommitUpload, CorruptReport, CreateShare, FindLedger, FolderList,
+    ImportObject, ImportObjects, LedgerFound, ManyAnswers, ManySources, NetworkStatus,
+    ObjectHealth, ObjectList, ObjectSources, ObjectsImported, OpenShare, PlaceSegment, PoolInfo,
+    Rename, Renamed, RevokeShare, SegmentPlaced, ShareCreated, ShareList, ShareOpened,
+    ShareRevoked, ShareSources, ShareSourcesRequest, SourcesRequest, UploadBegun, UploadCommitted,
 };
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -34,6 +35,8 @@ struct Retry(Duration);
 /// A signed connection to one pool as one account.
 #[derive(Clone)]
 pub struct PoolClient {
+    /// The pool's address as given (with the identity it pins, on `https`).
+    address: String,
     /// Signs as the account; without a key for a client of the public endpoints only.
     api: SignedClient,
     /// Begins waiting to travel together.
@@ -93,6 +96,7 @@ impl PoolClient {
             },
         })?;
         Ok(Self {
+            address: address.trim_end_matches('/').to_owned(),
             api,
             begins: Together::new(|pool, calls| {
                 Box::pin(async move { pool.begin_many(calls).await })
@@ -106,6 +110,68 @@ impl PoolClient {
     /// The pool's URL.
     pub fn url(&self) -> &str {
         self.api.base()
+    }
+
+    /// The pool's address as given: its URL, and the identity it pins on `https`
+    /// (`https://HOST:PORT#ID`).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// `POST /v1/shares` (signed): leaves a share for a link.
+    pub async fn create_share(&self, body: &CreateShare) -> ClientResult<ShareCreated> {
+        self.call("share", reqwest::Method::POST, paths::SHARES, Some(body))
+            .await
+    }
+
+    /// `GET /v1/shares` (signed): the account's shares, newest first.
+    pub async fn shares(&self) -> ClientResult<ShareList> {
+        self.call::<(), _>("list shares", reqwest::Method::GET, paths::SHARES, None)
+            .await
+    }
+
+    /// `POST /v1/shares/revoke` (signed).
+    pub async fn revoke_share(&self, id: ShareId) -> ClientResult<ShareRevoked> {
+        let body = RevokeShare { id };
+        self.call(
+            "revoke share",
+            reqwest::Method::POST,
+            paths::SHARE_REVOKE,
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `POST /v1/public/shares/open` (unsigned: whoever has the link).
+    pub async fn open_share(&self, body: &OpenShare) -> ClientResult<ShareOpened> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::BadAnswer {
+            what: "open share",
+            reason: e.to_string(),
+        })?;
+        self.send(
+            "open share",
+            reqwest::Method::POST,
+            paths::SHARE_OPEN,
+            bytes,
+            false,
+        )
+        .await
+    }
+
+    /// `POST /v1/public/shares/sources` (unsigned: whoever has the link).
+    pub async fn share_sources(&self, body: &ShareSourcesRequest) -> ClientResult<ShareSources> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::BadAnswer {
+            what: "share sources",
+            reason: e.to_string(),
+        })?;
+        self.send(
+            "share sources",
+            reqwest::Method::POST,
+            paths::SHARE_SOURCES,
+            bytes,
+            false,
+        )
+        .await
     }
 
     /// Sends one request; a `429` (the pool's rate limit) is retried after the pool's
