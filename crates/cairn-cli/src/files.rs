@@ -32,7 +32,7 @@ pub struct PutArgs {
 /// Options of `cairn get`.
 #[derive(Debug, clap::Args)]
 pub struct GetArgs {
-    /// The file (or, with -r, folder) in the drive.
+    /// The file (or, with -r, folder) in the drive, or a share link (no client home needed).
     remote: String,
     /// Where to write it (default: its name in the current directory); `-` is standard
     /// output.
@@ -182,6 +182,9 @@ fn dir_size(dir: &Path) -> u64 {
 
 /// `cairn get`.
 pub fn get(global: &Global, args: GetArgs) -> anyhow::Result<()> {
+    if crate::share::is_link(&args.remote) {
+        return crate::share::get_link(&args.remote, args.local.as_deref());
+    }
     let drive = global.drive(|_| {})?;
     let path = remote(&args.remote)?;
     runtime()?.block_on(async {

@@ -19,6 +19,7 @@ mod report;
 mod selfcheck;
 mod serve;
 mod session;
+mod share;
 mod ui;
 
 use std::process::ExitCode;
@@ -56,6 +57,9 @@ enum Command {
     Mv(files::MvArgs),
     /// Remove a file (or, with -r, a folder and everything in it).
     Rm(files::RmArgs),
+    /// Make a link to a file or folder that opens without an account (`--list` the links,
+    /// `--revoke ID` one); whoever has it runs `cairn get LINK`.
+    Share(share::ShareArgs),
     /// Open the drive in a browser: served by this client on 127.0.0.1, encrypted here.
     Ui(ui::UiArgs),
     /// A file's redundancy and pieces, or the whole drive's health.
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         Command::Mkdir(args) => files::mkdir(&cli.global, args),
         Command::Mv(args) => files::mv(&cli.global, args),
         Command::Rm(args) => files::rm(&cli.global, args),
+        Command::Share(args) => share::share(&cli.global, args),
         Command::Ui(args) => ui::ui(&cli.global, args),
         Command::Status(args) => report::status(&cli.global, args),
         Command::Network(args) => report::network(&cli.global, args),
