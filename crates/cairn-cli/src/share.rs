@@ -153,7 +153,7 @@ fn print_list(shares: &[ShareInfo], json: bool) -> anyhow::Result<()> {
         let expires = s
             .expires_ms
             .and_then(rfc3339_ms)
-            .map_or_else(|| "never".to_owned(), |at| at);
+            .unwrap_or_else(|| "never".to_owned());
         let path = s
             .path
             .as_ref()
