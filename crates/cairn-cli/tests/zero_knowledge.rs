@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use cairn_testkit::wait_until;
-use data_encoding::{BASE64, BASE64URL, HEXLOWER};
+use data_encoding::{BASE64, BASE64URL, BASE64URL_NOPAD, HEXLOWER};
 use rand::Rng;
 
 mod common;
@@ -44,7 +44,11 @@ impl Canary {
     }
 
     fn new(text: &str) -> Self {
-        let bytes = text.as_bytes();
+        Self::of_bytes(text, text.as_bytes())
+    }
+
+    /// A canary of any bytes (a key), named `text` in reports.
+    fn of_bytes(text: &str, bytes: &[u8]) -> Self {
         let mut forms = vec![
             // Letter case ignored: catches the text lowercased or uppercased, and hex in
             // either case.
@@ -214,6 +218,14 @@ fn relay(mut from: TcpStream, mut to: TcpStream, mut record: std::fs::File) {
         }
     }
     let _ = to.shutdown(Shutdown::Write);
+}
+
+/// What the scan reads: the pool's directory, every log, every byte the relays saw, and
+/// every peer's directory.
+fn scanned_roots(root: &Path, logs: &Path, wire: &Path) -> Vec<PathBuf> {
+    let mut scanned: Vec<PathBuf> = vec![root.join("pool"), logs.to_owned(), wire.to_owned()];
+    scanned.extend((0..7).map(|i| root.join(format!("peer{i}"))));
+    scanned
 }
 
 /// Text of about `len` bytes that carries the canary every few dozen bytes, at every
@@ -427,8 +439,52 @@ async fn no_name_or_content_reaches_the_pool_or_a_peer() {
         std::fs::read(tree.join(format!("big-{c}.txt"))).unwrap()
     );
 
-    let mut scanned: Vec<PathBuf> = vec![root.join("pool"), logs.clone(), wire.clone()];
-    scanned.extend((0..7).map(|i| root.join(format!("peer{i}"))));
+    // ...and sharing: a link to a file, and one with a password (the canary in it too), each
+    // opened with no client home. The link's key, and the password, reach no one but the
+    // recipient.
+    let link = client.ok(&["share", &big]);
+    let key = link.trim().split_once('#').unwrap().1;
+    let link_canary = Canary::of_bytes(key, &BASE64URL_NOPAD.decode(key.as_bytes()).unwrap());
+    let nobody = Client::at(root.join("nobody"));
+    let shared = root.join("shared-copy");
+    nobody.ok(&["get", link.trim(), shared.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(&shared).unwrap(),
+        std::fs::read(tree.join(format!("big-{c}.txt"))).unwrap()
+    );
+    let password = format!("pw-{c}");
+    let guarded = (client.clone())
+        .with_env("CAIRN_SHARE_PASSWORD", &password)
+        .ok(&["share", &moved, "--password"]);
+    let guarded_key = guarded
+        .trim()
+        .split_once('#')
+        .unwrap()
+        .1
+        .trim_end_matches(".pw");
+    let guarded_canary = Canary::of_bytes(
+        guarded_key,
+        &BASE64URL_NOPAD.decode(guarded_key.as_bytes()).unwrap(),
+    );
+    (nobody.clone())
+        .with_env("CAIRN_SHARE_PASSWORD", &password)
+        .ok(&[
+            "get",
+            guarded.trim(),
+            root.join("shared-folder").to_str().unwrap(),
+        ]);
+    let keys_clean = |when: &str| {
+        for key in [&link_canary, &guarded_canary] {
+            let found = scan(&scanned_roots(&root, &logs, &wire), key);
+            assert!(
+                found.leaks.is_empty(),
+                "{when}: a link's key leaked: {:#?}",
+                found.leaks
+            );
+        }
+    };
+
+    let scanned = scanned_roots(&root, &logs, &wire);
     let assert_clean = |when: &str, found: &Scan| {
         assert!(
             found.leaks.is_empty(),
@@ -486,6 +542,7 @@ async fn no_name_or_content_reaches_the_pool_or_a_peer() {
     let pool_log = std::fs::read_to_string(logs.join("pool.log")).unwrap();
     assert!(pool_log.contains("DEBUG") || pool_log.contains("TRACE"));
     assert_clean("running", &found);
+    keys_clean("running");
     // ...and after a clean stop, with every shutdown line logged.
     assert!(pool.stop(Duration::from_secs(10)));
     for (i, (peer, _)) in peers.iter_mut().enumerate() {
@@ -495,6 +552,7 @@ async fn no_name_or_content_reaches_the_pool_or_a_peer() {
     }
     let found = scan(&scanned, &canary);
     assert_clean("stopped", &found);
+    keys_clean("stopped");
 
     // The scan would have caught a leak: each form planted in random bytes, deep in a
     // peer's piece tree, in a log and in the pool's directory, is found there.
