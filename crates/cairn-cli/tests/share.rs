@@ -129,11 +129,27 @@ async fn links_open_without_an_account_and_stop_when_they_should() {
     let err = nobody.fails(&["get", link.trim(), net.root.join("late").to_str().unwrap()]);
     assert!(err.contains("revoked"), "{err}");
 
+    // The owner deletes, then replaces, what a live link shares: it still serves the
+    // version it shared, and the owner's drive does not show what the pool keeps for it.
+    let kept = owner.ok(&["share", "/photo.jpg"]);
+    owner.ok(&["rm", "/photo.jpg"]);
+    owner.ok(&["put", trip.join("notes.txt").to_str().unwrap(), "/photo.jpg"]);
+    let after = net.root.join("after.jpg");
+    nobody.ok(&["get", kept.trim(), after.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&after).unwrap(), std::fs::read(&photo).unwrap());
+    let names: Vec<String> = owner.ls("/").into_iter().map(|(name, _, _)| name).collect();
+    assert!(
+        names.iter().all(|n| !n.contains("kept")),
+        "the drive shows what shares keep: {names:?}"
+    );
+    let health = owner.ok(&["status"]);
+    assert!(health.contains("0 degraded, 0 unreadable"), "{health}");
+
     // The owner's list.
     let listed: serde_json::Value =
         serde_json::from_str(&owner.ok(&["share", "--list", "--json"])).unwrap();
     let listed = listed.as_array().unwrap();
-    assert_eq!(listed.len(), 6);
+    assert_eq!(listed.len(), 7);
     let trip_link = listed.iter().find(|s| s["id"] == id).unwrap();
     assert_eq!(trip_link["path"], "/trip");
     assert_eq!(trip_link["state"], "revoked");
@@ -150,7 +166,7 @@ async fn links_open_without_an_account_and_stop_when_they_should() {
         assert!(states.contains(&state), "{states:?}");
     }
     let human = owner.ok(&["share", "--list"]);
-    assert_eq!(human.lines().count(), 6, "{human}");
+    assert_eq!(human.lines().count(), 7, "{human}");
     assert!(human.contains(id) && human.contains("/trip"), "{human}");
 
     // Bad input: clear errors, nothing made.
@@ -166,6 +182,6 @@ async fn links_open_without_an_account_and_stop_when_they_should() {
             .as_array()
             .unwrap()
             .len(),
-        6
+        7
     );
 }

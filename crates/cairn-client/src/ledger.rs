@@ -69,10 +69,15 @@ pub(crate) fn entry_path(object: ObjectId) -> String {
     format!("{LEDGER_FOLDER}/{object}")
 }
 
-/// Whether an encrypted path (or folder prefix) is the ledger's, which no listing shows.
+/// Whether an encrypted path (or folder prefix) is the ledger's, or what the pool keeps
+/// for shares after its owner removed it: no listing shows them.
 pub(crate) fn is_ledger(path: &str) -> bool {
-    path.strip_prefix(LEDGER_FOLDER)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    [LEDGER_FOLDER, cairn_proto::api::KEPT_FOLDER]
+        .iter()
+        .any(|folder| {
+            path.strip_prefix(folder)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
 }
 
 /// The pool metadata of a ledger object: nothing a reader needs (the entry is sealed in

@@ -291,7 +291,8 @@ async fn health_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receive
     .await;
 }
 
-/// Collects uploads left open past their expiry (their pieces are queued for deletion).
+/// Collects uploads left open past their expiry (their pieces are queued for deletion),
+/// and objects kept for shares that have ended.
 async fn collect_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiver<bool>) {
     let period =
         (app.config.upload_ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
@@ -302,6 +303,13 @@ async fn collect_loop<S: MetadataStore>(app: Arc<App<S>>, stopped: watch::Receiv
                 Ok(0) => {}
                 Ok(n) => tracing::info!(uploads = n, "collected abandoned uploads"),
                 Err(e) => tracing::error!("could not collect abandoned uploads: {e}"),
+            }
+            match app.store.sweep_kept(app.now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(objects = n, "let go of objects kept for shares that ended")
+                }
+                Err(e) => tracing::error!("could not let go of objects kept for shares: {e}"),
             }
         }
     })

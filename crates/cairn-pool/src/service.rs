@@ -38,14 +38,27 @@ impl Invalid {
     }
 }
 
-/// Refuses anything but a non-empty encrypted path.
+/// Refuses anything but a non-empty encrypted path of the account's own (objects the pool
+/// keeps for shares, under [`cairn_proto::api::KEPT_FOLDER`], are reached through their
+/// shares only).
 pub fn check_path(path: &str) -> Result<(), Invalid> {
     if path.is_empty() {
         return Err(Invalid::new("the path is empty"));
     }
+    if is_kept(path) {
+        return Err(Invalid::new(
+            "kept/ holds what the pool keeps for shares; revoke the share instead",
+        ));
+    }
     EncryptedPath::parse(path)
         .map(|_| ())
         .map_err(|e| Invalid(format!("the path is not an encrypted path: {e}")))
+}
+
+/// Whether `path` (or a prefix) is under the folder the pool keeps shared objects in.
+pub fn is_kept(path: &str) -> bool {
+    path.strip_prefix(cairn_proto::api::KEPT_FOLDER)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// A folder prefix: empty (everything) or an encrypted path followed by `/`.

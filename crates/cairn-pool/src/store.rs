@@ -41,7 +41,7 @@ pub use objects::ObjectStore;
 pub use recovery::RecoveryStore;
 pub use registry::RegistryStore;
 pub use repair::RepairStore;
-pub use shares::{NewShare, ShareRecord, ShareState, ShareStore};
+pub use shares::{KEPT_FOLDER, NewShare, ShareRecord, ShareState, ShareStore};
 pub use sqlite::SqliteStore;
 
 /// Result of a store operation.

@@ -76,6 +76,10 @@ pub const OBJECTS_IMPORT: &str = "/v1/objects/import";
 /// copy of the account's records on the peers. Shorter than any name's ciphertext, so it
 /// never names a file; clients leave it out of what they show.
 pub const LEDGER_FOLDER: &str = "ledger";
+/// The first component of the path of an object the pool keeps for a share after its
+/// owner deleted or replaced it (`kept/<object id>`): shorter than any name's ciphertext,
+/// so it never names a file; clients leave it out of what they show.
+pub const KEPT_FOLDER: &str = "kept";
 /// Ledger entries a client finds or imports at most per request.
 pub use crate::limits::MAX_IMPORT;
 /// `POST` (signed by the account): leave a share for a link ([`CreateShare`] →

@@ -404,8 +404,8 @@ impl<'a, S: MetadataStore> Objects<'a, S> {
                 .list_objects(account, String::new(), after.take(), HEALTH_PAGE)
                 .await?;
             for summary in &page {
-                // The account's ledger is not among its files.
-                if summary.path.starts_with(&ledger_prefix) {
+                // The account's ledger is not among its files, nor what shares keep.
+                if summary.path.starts_with(&ledger_prefix) || super::is_kept(&summary.path) {
                     continue;
                 }
                 let Some(object) = store.object(account, summary.path.clone()).await? else {

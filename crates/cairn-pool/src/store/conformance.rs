@@ -254,6 +254,7 @@ macro_rules! __store_conformance_cases {
             races::racing_segment_commits_leave_one_of_them,
             recovery::records_given_back_find_their_pieces_and_wait_for_the_rest,
             shares::shares_open_while_live_and_share_only_what_they_name,
+            shares::a_shared_object_its_owner_removes_is_kept_until_no_live_share_names_it,
         }
     };
 }

@@ -4,6 +4,15 @@
 //! recipient shows, the manifest sealed under the link's key (opaque here), a label sealed
 //! under the owner's keys (opaque here: the owner's client lists its shares by it), the
 //! objects it shares, and its limits. The pool never sees the link's key.
+//!
+//! An object its owner deletes or replaces while a share still opening (not revoked,
+//! expired or spent) names it is kept — charged to the owner, repaired as any other — at
+//! a path of its own under [`KEPT_FOLDER`], which no client lists, and removed once no
+//! such share names it ([`ShareStore::sweep_kept`], and at once on a revocation).
+
+/// The first component of the path of an object kept for shares after its owner removed
+/// it: `kept/<object id>`. Shorter than any name's ciphertext, so it never names a file.
+pub use cairn_proto::api::KEPT_FOLDER;
 
 use cairn_core::{AccountId, ObjectId, ShareId};
 
@@ -134,6 +143,10 @@ pub trait ShareStore: Send + Sync + 'static {
         id: ShareId,
         now: u64,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Removes the objects kept for shares (their owner removed or replaced them) that
+    /// no share still opening at `now` names; answers how many went.
+    fn sweep_kept(&self, now: u64) -> impl Future<Output = StoreResult<u64>> + Send;
 
     /// The record of `object` if share `id` shares it and it is still committed.
     fn shared_object(

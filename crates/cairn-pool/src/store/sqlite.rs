@@ -444,6 +444,17 @@ fn doubled_peer(
 /// Removes an object (committed or not) with its segments, pieces and placements, and
 /// queues what it occupied for deletion.
 fn remove_object(tx: &Transaction<'_>, object: &ObjectId, now: u64) -> rusqlite::Result<()> {
+    // A committed object a share still needs is kept under a path of its own, out of its
+    // owner's folders, until the last such share ends (see `shares.rs`).
+    if shares::needed(tx, object, now)? {
+        return shares::keep(tx, object);
+    }
+    drop_object(tx, object, now)
+}
+
+/// Removes `object` with its segments, pieces and placements, and queues for deletion the
+/// pieces nothing else references.
+fn drop_object(tx: &Transaction<'_>, object: &ObjectId, now: u64) -> rusqlite::Result<()> {
     let refs = object_refs(tx, object)?;
     let id = object.as_bytes().as_slice();
     exec(tx, "DELETE FROM pieces WHERE object = ?1", [id])?;

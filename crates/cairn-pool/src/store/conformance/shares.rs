@@ -111,10 +111,72 @@ pub(super) async fn shares_open_while_live_and_share_only_what_they_name<S: Meta
     assert_eq!(revoked.state(2_500), ShareState::Revoked);
     assert!(!store.count_download(share.id, 2_500).await.unwrap());
 
-    // A deleted object is no longer shared.
+    // Deleted once no share naming it still opens (revoked, spent, expired), it goes at
+    // once (the next case keeps one a live share names).
     store
-        .delete_object(alice, "a/b".into(), 4_000)
+        .delete_object(alice, "a/b".into(), 6_000)
         .await
         .unwrap();
     assert_eq!(store.shared_object(timed.id, object).await.unwrap(), None);
+}
+
+pub(super) async fn a_shared_object_its_owner_removes_is_kept_until_no_live_share_names_it<
+    S: MetadataStore,
+>(
+    store: S,
+) {
+    let (object, alice) = committed_object(&store).await;
+    let replaced = commit_at(&store, alice, "a/c", 30).await;
+    let lone = commit_at(&store, alice, "a/d", 30).await;
+    let mut share = new_share(1, alice, vec![object, replaced]);
+    share.expires_ms = Some(10_000);
+    store.create_share(share.clone()).await.unwrap();
+    let other = new_share(2, alice, vec![object]);
+    store.create_share(other.clone()).await.unwrap();
+
+    // Deleted and replaced by its owner: gone from the owner's folders, still shared.
+    store
+        .delete_object(alice, "a/b".into(), 1_000)
+        .await
+        .unwrap();
+    let newer = commit_at(&store, alice, "a/c", 1_000).await;
+    store
+        .delete_object(alice, "a/d".into(), 1_000)
+        .await
+        .unwrap();
+    let listed: Vec<String> = (store.list_objects(alice, "a/".into(), None, 10).await)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.path)
+        .collect();
+    assert_eq!(listed, vec!["a/c".to_owned()]);
+    assert_eq!(
+        store.object(alice, "a/c".into()).await.unwrap().unwrap().id,
+        newer
+    );
+    for kept in [object, replaced] {
+        let record = store.shared_object(share.id, kept).await.unwrap().unwrap();
+        assert_eq!(record.path, format!("{KEPT_FOLDER}/{kept}"));
+        assert_eq!(record.segments[0].pieces.len(), 4, "its pieces stay placed");
+    }
+    // An object no share named went at once.
+    assert_eq!(store.shared_object(share.id, lone).await.unwrap(), None);
+
+    // Nothing ends while a live share names them.
+    assert_eq!(store.sweep_kept(5_000).await.unwrap(), 0);
+    // Share 1 expires: `replaced` goes, `object` stays for share 2.
+    assert_eq!(store.sweep_kept(10_000).await.unwrap(), 1);
+    assert_eq!(store.shared_object(share.id, replaced).await.unwrap(), None);
+    assert!(
+        store
+            .shared_object(other.id, object)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Share 2 revoked: the last kept object goes with it.
+    store.revoke_share(alice, other.id, 11_000).await.unwrap();
+    assert_eq!(store.shared_object(other.id, object).await.unwrap(), None);
+    assert_eq!(store.sweep_kept(12_000).await.unwrap(), 0);
+    assert_eq!(store.stats().await.unwrap().objects, 1);
 }

@@ -1,9 +1,71 @@
-//! SQLite's shares: [`ShareStore`] for [`SqliteStore`].
+//! SQLite's shares: [`ShareStore`] for [`SqliteStore`], and the keeping of shared objects
+//! their owner removed: such an object moves to `kept/<id>` (a path no client lists) while
+//! a share that is neither revoked, expired nor spent names it, and goes once none does.
 
 use cairn_core::ShareId;
 
 use super::*;
-use crate::store::{NewShare, ShareRecord, ShareStore};
+use crate::store::{KEPT_FOLDER, NewShare, ShareRecord, ShareStore};
+
+/// The condition, on a `shares` row `h` at time `?2`, that it still opens.
+const LIVE: &str = "h.revoked_ms IS NULL AND (h.expires_ms IS NULL OR h.expires_ms > ?2) \
+     AND (h.max_downloads IS NULL OR h.downloads < h.max_downloads)";
+
+/// Whether a live share names committed object `object` at `now`.
+pub(super) fn needed(tx: &Connection, object: &ObjectId, now: u64) -> rusqlite::Result<bool> {
+    let found: Option<i64> = query_one(
+        tx,
+        &format!(
+            "SELECT 1 FROM share_objects s JOIN shares h ON h.id = s.share \
+             JOIN objects o ON o.id = s.object \
+             WHERE s.object = ?1 AND o.committed = 1 AND {LIVE} LIMIT 1"
+        ),
+        params![object.as_bytes().as_slice(), int(now)],
+        |row| row.get(0),
+    )
+    .optional()?;
+    Ok(found.is_some())
+}
+
+/// Moves `object` out of its owner's folders, to `kept/<id>`.
+pub(super) fn keep(tx: &Connection, object: &ObjectId) -> rusqlite::Result<()> {
+    exec(
+        tx,
+        "UPDATE objects SET path = ?2 WHERE id = ?1",
+        params![object.as_bytes().as_slice(), kept_path(object)],
+    )
+    .map(drop)
+}
+
+fn kept_path(object: &ObjectId) -> String {
+    format!("{KEPT_FOLDER}/{object}")
+}
+
+/// Removes the kept objects no live share names any more; answers how many.
+fn sweep(tx: &Transaction<'_>, now: u64) -> rusqlite::Result<u64> {
+    let kept: Vec<Vec<u8>> = {
+        let mut statement = tx.prepare_cached(
+            "SELECT id FROM objects WHERE committed = 1 AND path >= ?1 AND path < ?2",
+        )?;
+        let from = format!("{KEPT_FOLDER}/");
+        let to = format!("{KEPT_FOLDER}0");
+        statement
+            .query_map(params![from, to], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let mut removed = 0;
+    for id in kept {
+        let Ok(id) = <[u8; 16]>::try_from(id.as_slice()) else {
+            continue;
+        };
+        let object = ObjectId::from_bytes(id);
+        if !needed(tx, &object, now)? {
+            drop_object(tx, &object, now)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
 
 const SHARE_COLUMNS: &str = "id, account, token_hash, manifest, label, created_ms, expires_ms, \
      max_downloads, downloads, revoked_ms, \
@@ -144,6 +206,8 @@ impl ShareStore for SqliteStore {
             if found == 0 {
                 return Err(StoreError::NotFound(format!("share {id}")));
             }
+            // What only this share kept goes now.
+            sweep(tx, now).sql()?;
             Ok(())
         })
         .await
@@ -162,6 +226,10 @@ impl ShareStore for SqliteStore {
             Ok(counted == 1)
         })
         .await
+    }
+
+    async fn sweep_kept(&self, now: u64) -> StoreResult<u64> {
+        self.write(move |tx| sweep(tx, now).sql()).await
     }
 
     async fn shared_object(
