@@ -1399,6 +1399,56 @@ async fn a_key_past_its_rate_is_told_to_wait_while_others_are_served() {
     pool.stop().await;
 }
 
+/// A link's recipients are held to a rate per share: a share opened past its rate is told
+/// to wait, while another share and its owner are served.
+#[tokio::test]
+async fn a_share_past_its_rate_is_told_to_wait_while_others_are_served() {
+    let pool = Pool::start(|config| {
+        config.requests_per_second_per_key = 1;
+        // Alice's upload, two shares and a list fit in the burst.
+        config.request_burst_per_key = 8;
+    })
+    .await;
+    let alice = fresh_key();
+    let ((_, _), object) = pool
+        .upload_object(&alice, &path_of("alice", 1))
+        .await
+        .unwrap();
+    let (busy, calm) = (share_of(object), share_of(object));
+    for share in [&busy, &calm] {
+        let _: ShareCreated = pool.call(&alice, "POST", paths::SHARES, &json(share)).await;
+    }
+    let open = |id| {
+        json(&OpenShare {
+            id,
+            token: SHARE_TOKEN.to_owned(),
+        })
+    };
+    let mut limited = None;
+    for _ in 0..12 {
+        let answer = pool
+            .send("POST", paths::SHARE_OPEN, &open(busy.id), &[])
+            .await;
+        if answer.status != 200 {
+            limited = Some(answer);
+            break;
+        }
+    }
+    let limited = limited.expect("a share opened past its rate was never refused");
+    assert_eq!(
+        (limited.status, limited.code.as_deref()),
+        (429, Some(codes::RATE_LIMITED)),
+        "{limited:?}"
+    );
+    let answer = pool
+        .send("POST", paths::SHARE_OPEN, &open(calm.id), &[])
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let list = pool.signed(&alice, "GET", paths::SHARES, &[]).await;
+    assert_eq!(list.status, 200, "{list:?}");
+    pool.stop().await;
+}
+
 #[test]
 fn signed_bodies_are_capped() {
     // The cap on a signed body, documented in the threat model (hostile sizes themselves are
