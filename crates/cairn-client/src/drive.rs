@@ -18,7 +18,7 @@ use crate::entry::{self, FOLDER_MARKER};
 use crate::error::{ClientError, ClientResult};
 use crate::home::Home;
 use crate::intents::Intents;
-use crate::ledger::{Ledger, is_ledger};
+use crate::ledger::{Ledger, is_hidden};
 use crate::pool::PoolClient;
 use crate::progress::Progress;
 pub use crate::transfer::DriveOptions;
@@ -335,7 +335,7 @@ impl Drive {
                 .pool()
                 .list_page(prefix, after.as_deref(), None)
                 .await?;
-            all.extend(page.objects.into_iter().filter(|o| !is_ledger(&o.path)));
+            all.extend(page.objects.into_iter().filter(|o| !is_hidden(&o.path)));
             match page.next {
                 Some(next) => after = Some(next),
                 None => return Ok(all),
@@ -581,7 +581,7 @@ impl Drive {
         let decrypt = |paths: Vec<String>| -> ClientResult<Vec<RemotePath>> {
             paths
                 .iter()
-                .filter(|p| !is_ledger(p))
+                .filter(|p| !is_hidden(p))
                 .map(|p| Ok(self.paths.decrypt(&EncryptedPath::parse(p)?)?))
                 .collect()
         };

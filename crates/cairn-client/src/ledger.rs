@@ -71,7 +71,7 @@ pub(crate) fn entry_path(object: ObjectId) -> String {
 
 /// Whether an encrypted path (or folder prefix) is the ledger's, or what the pool keeps
 /// for shares after its owner removed it: no listing shows them.
-pub(crate) fn is_ledger(path: &str) -> bool {
+pub(crate) fn is_hidden(path: &str) -> bool {
     [LEDGER_FOLDER, cairn_proto::api::KEPT_FOLDER]
         .iter()
         .any(|folder| {

@@ -9,7 +9,7 @@ use cairn_proto::api::FolderList;
 use crate::drive::{Drive, Kind};
 use crate::entry::{self, Entry, FOLDER_MARKER};
 use crate::error::{ClientError, ClientResult};
-use crate::ledger::is_ledger;
+use crate::ledger::is_hidden;
 
 /// One entry of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,7 @@ impl Drive {
         let mut keyed: Vec<(String, ListEntry)> = Vec::new();
         for object in page.objects {
             let rest = object.path.get(prefix.len()..).unwrap_or_default();
-            if rest == FOLDER_MARKER || is_ledger(&object.path) {
+            if rest == FOLDER_MARKER || is_hidden(&object.path) {
                 continue;
             }
             let path = dir.join(self.paths.decrypt_name(rest)?)?;
@@ -91,7 +91,7 @@ impl Drive {
             }
         }
         for folder in page.folders {
-            if is_ledger(&folder.prefix) {
+            if is_hidden(&folder.prefix) {
                 continue;
             }
             let rest = folder.prefix.get(prefix.len()..).unwrap_or_default();
