@@ -4,6 +4,7 @@
 //! rule the pool and peers enforce is exercised over the wire.
 
 use cairn_proto::codes;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use cairn_core::{ErasureCodec, PieceHash};
@@ -752,6 +753,51 @@ async fn logs_written_to_a_file_carry_no_colour_codes() {
     }
 }
 
+/// An account with a history, made through the real binary: a folder tree put, an empty
+/// folder made, a file moved, one put and removed, one put.
+struct History {
+    client: Client,
+    phrase: String,
+    /// `/tree/inner/deep`.
+    deep: PathBuf,
+    /// `/tree/renamed` (put as `/tree/top`).
+    top: PathBuf,
+    /// `/photo`.
+    photo: PathBuf,
+}
+
+impl History {
+    fn make(net: &Network) -> Self {
+        let (client, phrase) = Client::init(net.root.join("home"), net.pool.url());
+        let tree = net.root.join("tree");
+        std::fs::create_dir_all(tree.join("inner")).unwrap();
+        let deep = random_file(&tree.join("inner"), "deep", 70_000);
+        let top = random_file(&tree, "top", 3_000);
+        let photo = random_file(&net.root, "photo", 300_000);
+        client.ok(&["put", "-r", tree.to_str().unwrap(), "/tree"]);
+        client.ok(&["mkdir", "/empty"]);
+        client.ok(&["mv", "/tree/top", "/tree/renamed"]);
+        client.ok(&["put", photo.to_str().unwrap(), "/gone"]);
+        client.ok(&["rm", "/gone"]);
+        client.ok(&["put", photo.to_str().unwrap(), "/photo"]);
+        Self {
+            client,
+            phrase,
+            deep,
+            top,
+            photo,
+        }
+    }
+}
+
+/// What `c` lists at `/`, `/tree` and `/tree/inner`.
+fn listing(c: &Client) -> Vec<(String, String, u64)> {
+    let mut all = c.ls("/");
+    all.extend(c.ls("/tree"));
+    all.extend(c.ls("/tree/inner"));
+    all
+}
+
 /// Issue 16: a peer whose pool is gone for good (its `pool.key` lost with its disk) joins a
 /// new pool only on the operator's word (`--join-new-pool`), keeping every piece it held;
 /// without it the peer refuses, says what to do, and changes nothing.
@@ -834,24 +880,13 @@ async fn a_peer_joins_a_new_pool_only_when_told_and_keeps_its_pieces() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_pool_store_is_recovered_by_its_owners() {
     let mut net = Network::start(6, &[]).await;
-    let (client, phrase) = Client::init(net.root.join("home"), net.pool.url());
-    let tree = net.root.join("tree");
-    std::fs::create_dir_all(tree.join("inner")).unwrap();
-    let deep = random_file(&tree.join("inner"), "deep", 70_000);
-    let top = random_file(&tree, "top", 3_000);
-    let photo = random_file(&net.root, "photo", 300_000);
-    client.ok(&["put", "-r", tree.to_str().unwrap(), "/tree"]);
-    client.ok(&["mkdir", "/empty"]);
-    client.ok(&["mv", "/tree/top", "/tree/renamed"]);
-    client.ok(&["put", photo.to_str().unwrap(), "/gone"]);
-    client.ok(&["rm", "/gone"]);
-    client.ok(&["put", photo.to_str().unwrap(), "/photo"]);
-    let listing = |c: &Client| {
-        let mut all = c.ls("/");
-        all.extend(c.ls("/tree"));
-        all.extend(c.ls("/tree/inner"));
-        all
-    };
+    let History {
+        client,
+        phrase,
+        deep,
+        top,
+        photo,
+    } = History::make(&net);
     let before = listing(&client);
 
     // The disk is lost; the operator kept pool.key and starts the pool on the same address.
@@ -908,24 +943,13 @@ async fn a_lost_pool_store_is_recovered_by_its_owners() {
 async fn a_pool_lost_with_its_key_is_replaced_and_owners_recover_on_the_new_one() {
     let mut net = Network::start(6, &[]).await;
     let old_pool = status(net.pool.url()).await.pool;
-    let (client, phrase) = Client::init(net.root.join("home"), net.pool.url());
-    let tree = net.root.join("tree");
-    std::fs::create_dir_all(tree.join("inner")).unwrap();
-    let deep = random_file(&tree.join("inner"), "deep", 70_000);
-    let top = random_file(&tree, "top", 3_000);
-    let photo = random_file(&net.root, "photo", 300_000);
-    client.ok(&["put", "-r", tree.to_str().unwrap(), "/tree"]);
-    client.ok(&["mkdir", "/empty"]);
-    client.ok(&["mv", "/tree/top", "/tree/renamed"]);
-    client.ok(&["put", photo.to_str().unwrap(), "/gone"]);
-    client.ok(&["rm", "/gone"]);
-    client.ok(&["put", photo.to_str().unwrap(), "/photo"]);
-    let listing = |c: &Client| {
-        let mut all = c.ls("/");
-        all.extend(c.ls("/tree"));
-        all.extend(c.ls("/tree/inner"));
-        all
-    };
+    let History {
+        client,
+        phrase,
+        deep,
+        top,
+        photo,
+    } = History::make(&net);
     let before = listing(&client);
     let mut peers_before: Vec<_> = status(net.pool.url())
         .await

@@ -133,10 +133,17 @@ async fn links_open_without_an_account_and_stop_when_they_should() {
     // version it shared, and the owner's drive does not show what the pool keeps for it.
     let kept = owner.ok(&["share", "/photo.jpg"]);
     owner.ok(&["rm", "/photo.jpg"]);
-    owner.ok(&["put", trip.join("notes.txt").to_str().unwrap(), "/photo.jpg"]);
+    owner.ok(&[
+        "put",
+        trip.join("notes.txt").to_str().unwrap(),
+        "/photo.jpg",
+    ]);
     let after = net.root.join("after.jpg");
     nobody.ok(&["get", kept.trim(), after.to_str().unwrap()]);
-    assert_eq!(std::fs::read(&after).unwrap(), std::fs::read(&photo).unwrap());
+    assert_eq!(
+        std::fs::read(&after).unwrap(),
+        std::fs::read(&photo).unwrap()
+    );
     let names: Vec<String> = owner.ls("/").into_iter().map(|(name, _, _)| name).collect();
     assert!(
         names.iter().all(|n| !n.contains("kept")),

@@ -452,6 +452,20 @@ fn remove_object(tx: &Transaction<'_>, object: &ObjectId, now: u64) -> rusqlite:
     drop_object(tx, object, now)
 }
 
+/// An object's row (`id`, `path`, `redundancy`, `metadata`, `size`, `committed_at`),
+/// without its segments.
+fn object_row(row: &Row<'_>) -> rusqlite::Result<ObjectRecord> {
+    Ok(ObjectRecord {
+        id: object_id(row, "id")?,
+        path: row.get("path")?,
+        redundancy: redundancy(row)?,
+        metadata: row.get("metadata")?,
+        size: uint(row, "size")?,
+        committed_at: uint(row, "committed_at")?,
+        segments: Vec::new(),
+    })
+}
+
 /// Removes `object` with its segments, pieces and placements, and queues for deletion the
 /// pieces nothing else references.
 fn drop_object(tx: &Transaction<'_>, object: &ObjectId, now: u64) -> rusqlite::Result<()> {

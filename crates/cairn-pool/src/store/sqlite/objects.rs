@@ -309,17 +309,7 @@ impl ObjectStore for SqliteStore {
                 "SELECT id, path, redundancy, metadata, size, committed_at FROM objects \
                      WHERE account = ?1 AND path = ?2 AND committed = 1",
                 params![account.as_bytes().as_slice(), path],
-                |row| {
-                    Ok(ObjectRecord {
-                        id: object_id(row, "id")?,
-                        path: row.get("path")?,
-                        redundancy: redundancy(row)?,
-                        metadata: row.get("metadata")?,
-                        size: uint(row, "size")?,
-                        committed_at: uint(row, "committed_at")?,
-                        segments: Vec::new(),
-                    })
-                },
+                object_row,
             )
             .optional()
             .sql()?;

@@ -244,17 +244,7 @@ impl ShareStore for SqliteStore {
                  FROM share_objects s JOIN objects o ON o.id = s.object \
                  WHERE s.share = ?1 AND s.object = ?2 AND o.committed = 1",
                 params![id.as_bytes().as_slice(), object.as_bytes().as_slice()],
-                |row| {
-                    Ok(ObjectRecord {
-                        id: object_id(row, "id")?,
-                        path: row.get("path")?,
-                        redundancy: redundancy(row)?,
-                        metadata: row.get("metadata")?,
-                        size: uint(row, "size")?,
-                        committed_at: uint(row, "committed_at")?,
-                        segments: Vec::new(),
-                    })
-                },
+                object_row,
             )
             .optional()
             .sql()?;
