@@ -217,6 +217,13 @@ impl Ledger {
     /// Adds `ops` to the changes waiting, for the next write (or a recovery) to take;
     /// `intent` (their journal record) is settled once they are written.
     pub(crate) fn enqueue(&self, ops: Vec<LedgerOp>, intent: Option<Intent>) -> u64 {
+        if ops.is_empty() {
+            // Nothing to write: nothing of it is outstanding.
+            if let Some(intent) = intent {
+                self.intents.settle(intent);
+            }
+            return self.lock_queue().next;
+        }
         let mut queue = self.lock_queue();
         for op in ops {
             queue.next += 1;
