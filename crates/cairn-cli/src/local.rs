@@ -205,6 +205,7 @@ fn print_tour(
     say!("  cairn ls                       # list the drive");
     say!("  cairn get /README.md copy.md   # fetch it back");
     say!("  cairn status /README.md        # where its pieces are");
+    say!("  cairn share /README.md         # a link anyone can open with `cairn get LINK`");
     say!("  cairn network                  # the peers");
     say!();
     say!("Ctrl-C stops everything; run `cairn local` again to carry on with the same files.");
