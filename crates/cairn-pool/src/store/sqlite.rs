@@ -452,6 +452,20 @@ fn remove_object(tx: &Transaction<'_>, object: &ObjectId, now: u64) -> rusqlite:
     drop_object(tx, object, now)
 }
 
+/// The one object `sql` selects (`id`, `path`, `redundancy`, `metadata`, `size`,
+/// `committed_at`) with its segments, if any.
+fn whole_object<P: rusqlite::Params>(
+    tx: &Connection,
+    sql: &str,
+    params: P,
+) -> StoreResult<Option<ObjectRecord>> {
+    let Some(mut object) = query_one(tx, sql, params, object_row).optional().sql()? else {
+        return Ok(None);
+    };
+    object.segments = load_segments(tx, &object.id, None).sql()?;
+    Ok(Some(object))
+}
+
 /// An object's row (`id`, `path`, `redundancy`, `metadata`, `size`, `committed_at`),
 /// without its segments.
 fn object_row(row: &Row<'_>) -> rusqlite::Result<ObjectRecord> {

@@ -304,20 +304,12 @@ impl ObjectStore for SqliteStore {
 
     async fn object(&self, account: AccountId, path: String) -> StoreResult<Option<ObjectRecord>> {
         self.write(move |tx| {
-            let found = query_one(
+            whole_object(
                 tx,
                 "SELECT id, path, redundancy, metadata, size, committed_at FROM objects \
                      WHERE account = ?1 AND path = ?2 AND committed = 1",
                 params![account.as_bytes().as_slice(), path],
-                object_row,
             )
-            .optional()
-            .sql()?;
-            let Some(mut object) = found else {
-                return Ok(None);
-            };
-            object.segments = load_segments(tx, &object.id, None).sql()?;
-            Ok(Some(object))
         })
         .await
     }

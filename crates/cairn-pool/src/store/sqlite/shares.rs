@@ -238,21 +238,13 @@ impl ShareStore for SqliteStore {
         object: ObjectId,
     ) -> StoreResult<Option<ObjectRecord>> {
         self.write(move |tx| {
-            let found = query_one(
+            whole_object(
                 tx,
                 "SELECT o.id, o.path, o.redundancy, o.metadata, o.size, o.committed_at \
                  FROM share_objects s JOIN objects o ON o.id = s.object \
                  WHERE s.share = ?1 AND s.object = ?2 AND o.committed = 1",
                 params![id.as_bytes().as_slice(), object.as_bytes().as_slice()],
-                object_row,
             )
-            .optional()
-            .sql()?;
-            let Some(mut object) = found else {
-                return Ok(None);
-            };
-            object.segments = load_segments(tx, &object.id, None).sql()?;
-            Ok(Some(object))
         })
         .await
     }
