@@ -172,62 +172,47 @@ impl FromStr for ContentHash {
     }
 }
 
-hex_id!(
+/// A 16-byte identifier a client picks at random: [`hex_id!`] with a random constructor,
+/// known bytes, and parsing from hex.
+macro_rules! random_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        hex_id!($(#[$doc])* $name, 16, $kind);
+
+        impl $name {
+            /// A fresh random identifier.
+            pub fn random(rng: &mut impl CryptoRng) -> Self {
+                let mut bytes = [0u8; 16];
+                rng.fill_bytes(&mut bytes);
+                Self(bytes)
+            }
+
+            /// Wraps known bytes (tests, decoding).
+            pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+                Self(bytes)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdParseError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                decode_hex::<16>($kind, s).map(Self)
+            }
+        }
+    };
+}
+
+random_id!(
     /// A stored object (one file), chosen at random by the client when the upload begins.
     ObjectId,
-    16,
     "object id"
 );
 
-impl ObjectId {
-    /// A fresh random object id.
-    pub fn random(rng: &mut impl CryptoRng) -> Self {
-        let mut bytes = [0u8; 16];
-        rng.fill_bytes(&mut bytes);
-        Self(bytes)
-    }
-
-    /// Wraps known bytes (tests, decoding).
-    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(bytes)
-    }
-}
-
-impl FromStr for ObjectId {
-    type Err = IdParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        decode_hex::<16>("object id", s).map(Self)
-    }
-}
-
-hex_id!(
+random_id!(
     /// A share link's name at the pool, chosen at random by the owner's client. The pool
     /// sees it; the key that opens the share travels only in the link.
     ShareId,
-    16,
     "share id"
 );
-
-impl ShareId {
-    /// A fresh random share id.
-    pub fn random(rng: &mut impl CryptoRng) -> Self {
-        let mut bytes = [0u8; 16];
-        rng.fill_bytes(&mut bytes);
-        Self(bytes)
-    }
-
-    /// Wraps known bytes (tests, decoding).
-    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(bytes)
-    }
-}
-
-impl FromStr for ShareId {
-    type Err = IdParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        decode_hex::<16>("share id", s).map(Self)
-    }
-}
 
 /// Why a signature did not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
