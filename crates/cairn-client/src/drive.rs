@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cairn_core::ledger::LedgerOp;
-use cairn_core::{EncryptedPath, MasterSecret, Name, ObjectId, PathCipher, RemotePath};
+use cairn_core::{EncryptedPath, LinkKey, MasterSecret, Name, ObjectId, PathCipher, RemotePath};
 use cairn_proto::api::{AccountOpened, NetworkStatus, ObjectEntry, SegmentHealth};
 use futures_util::stream::{self, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -89,6 +89,8 @@ pub struct Drive {
     pub(crate) paths: PathCipher,
     /// The copy of every change on the peers (see `ledger.rs`).
     pub(crate) ledger: Ledger,
+    /// Where the account's share links come from (see `share.rs`).
+    pub(crate) links: LinkKey,
 }
 
 impl Drive {
@@ -113,6 +115,7 @@ impl Drive {
             )?),
             paths: PathCipher::new(&secret.path_key()),
             ledger: Ledger::new(secret.ledger_key(), home, intents),
+            links: secret.link_key(),
         })
     }
 

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cairn_core::share::{Link, Manifest, PASSWORD_KDF, ShareKeys, SharedFile};
+use cairn_core::share::{Label, Link, Manifest, PASSWORD_KDF, ShareKeys, SharedFile};
 use cairn_core::{EncryptedPath, KdfParams, MasterSecret, RemotePath, ShareId, ShareSecret};
 use cairn_proto::api::{CreateShare, FOLDER_MARKER, ObjectSources, OpenShare, ShareSourcesRequest};
 use cairn_proto::limits::MAX_SOURCES;
@@ -42,6 +42,8 @@ pub struct ShareInfo {
     pub id: ShareId,
     /// What it shares (`None` if its label cannot be read: made by another version).
     pub path: Option<RemotePath>,
+    /// The link itself, given again (`None` if its label cannot be read).
+    pub link: Option<Link>,
     /// When it was made (Unix ms).
     pub created_ms: u64,
     /// When it stops opening (Unix ms), if ever.
@@ -76,17 +78,21 @@ impl Drive {
             Some(Kind::Folder) => self.folder_manifest(path).await?,
         };
         let id = ShareId::random(&mut rand::rng());
-        let secret = ShareSecret::generate(&mut rand::rng());
+        let link = self.link(id, options.password.is_some())?;
         let password = options.password.as_deref().map(str::as_bytes);
-        let keys = derive(id, &secret, password, params).await?;
+        let keys = derive(id, &link.secret, password, params).await?;
         let sealed = manifest.seal(id, &keys, &mut rand::rng())?;
+        let label = Label {
+            path: path.to_string(),
+            password: link.password,
+        };
         let now = cairn_proto::clock::now_ms();
         let body = CreateShare {
             id,
             token_hash: HEXLOWER.encode(&keys.token().hash()),
             manifest: BASE64URL_NOPAD.encode(&sealed),
-            // The owner's own name for it: the path, encrypted as the pool sees paths.
-            label: BASE64URL_NOPAD.encode(self.encrypt(path).as_str().as_bytes()),
+            // The owner's own note of it, sealed under the account's link key.
+            label: BASE64URL_NOPAD.encode(&label.seal(id, &self.links, &mut rand::rng())),
             objects: manifest.objects(),
             expires_ms: options
                 .expires
@@ -94,39 +100,50 @@ impl Drive {
             max_downloads: options.max_downloads,
         };
         self.pool().create_share(&body).await?;
+        Ok(link)
+    }
+
+    /// The account's link to share `id`: its secret comes from the account's link key.
+    fn link(&self, id: ShareId, password: bool) -> ClientResult<Link> {
         let endpoint = cairn_net::Endpoint::parse(self.pool().url())
             .map_err(|e| ClientError::PoolAddress(e.to_string()))?;
         Ok(Link {
             pool: endpoint.base,
             pool_id: endpoint.identity.map(|id| HEXLOWER.encode(&id)),
             id,
-            secret,
-            password: password.is_some(),
+            secret: self.links.secret_of(id),
+            password,
         })
     }
 
     /// The account's links, newest first.
     pub async fn shares(&self) -> ClientResult<Vec<ShareInfo>> {
         let listed = self.pool().shares().await?;
-        Ok(listed
+        listed
             .shares
             .into_iter()
-            .map(|s| ShareInfo {
-                id: s.id,
-                path: BASE64URL_NOPAD
+            .map(|s| {
+                let label = BASE64URL_NOPAD
                     .decode(s.label.as_bytes())
                     .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .and_then(|text| EncryptedPath::parse(&text).ok())
-                    .and_then(|e| self.paths.decrypt(&e).ok()),
-                created_ms: s.created_ms,
-                expires_ms: s.expires_ms,
-                downloads: s.downloads,
-                max_downloads: s.max_downloads,
-                files: s.objects,
-                state: s.state,
+                    .and_then(|sealed| Label::open(s.id, &self.links, &sealed).ok());
+                let link = label
+                    .as_ref()
+                    .map(|l| self.link(s.id, l.password))
+                    .transpose()?;
+                Ok(ShareInfo {
+                    id: s.id,
+                    path: label.and_then(|l| RemotePath::parse(&l.path).ok()),
+                    link,
+                    created_ms: s.created_ms,
+                    expires_ms: s.expires_ms,
+                    downloads: s.downloads,
+                    max_downloads: s.max_downloads,
+                    files: s.objects,
+                    state: s.state,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Revokes the account's link `id`: it opens no more, and its orders lapse within

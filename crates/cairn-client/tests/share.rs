@@ -110,6 +110,7 @@ async fn a_link_gives_a_file_and_a_folder_to_someone_without_an_account() {
     let wrong = receive(&link, Some("wrong horse")).await.err().unwrap();
     assert_eq!(code(&wrong), Some(codes::SHARE_WRONG_TOKEN), "{wrong}");
     receive(&link, Some("correct horse")).await.unwrap();
+    let guarded_link = link.clone();
 
     // A tampered link: another key opens nothing; another id names nothing.
     let mut tampered = link.clone();
@@ -177,6 +178,11 @@ async fn a_link_gives_a_file_and_a_folder_to_someone_without_an_account() {
     assert_eq!(listed[0].id, link.id);
     assert_eq!(listed[0].state, "revoked");
     assert_eq!(listed[0].path, Some(RemotePath::parse("/album").unwrap()));
+    // The owner's client gives each link again, password mark and all; no other does.
+    assert_eq!(listed[0].link.as_ref(), Some(&link));
+    let again = listed.iter().find(|s| s.id == guarded_link.id).unwrap();
+    assert_eq!(again.link.as_ref(), Some(&guarded_link));
+    assert!(again.link.as_ref().unwrap().to_string().ends_with(".pw"));
     let states: Vec<&str> = listed.iter().map(|s| s.state.as_str()).collect();
     assert_eq!(
         states,

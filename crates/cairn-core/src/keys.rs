@@ -28,6 +28,8 @@ pub const METADATA_KEY_CONTEXT: &str = "cairn 2026-11-25 metadata key v1";
 pub const PATH_KEY_CONTEXT: &str = "cairn 2026-11-25 path key v1";
 /// Derivation context of the ledger key.
 pub const LEDGER_KEY_CONTEXT: &str = "cairn 2026-12-04 ledger key v1";
+/// Derivation context of the link key.
+pub const LINK_KEY_CONTEXT: &str = "cairn 2026-12-05 share link key v1";
 
 /// Implements a zeroizing 32-byte secret that never prints its bytes.
 macro_rules! secret {
@@ -82,6 +84,13 @@ secret!(
     ShareSecret
 );
 
+secret!(
+    /// The account's key for its share links: each link's secret comes from it and the
+    /// share's id, so the owner can copy a link again, and it seals each link's label (what
+    /// it shares, whether it has a password) for the owner's list (`share.rs`).
+    LinkKey
+);
+
 impl ShareSecret {
     /// A fresh random link secret.
     pub fn generate(rng: &mut impl CryptoRng) -> Self {
@@ -126,6 +135,11 @@ impl MasterSecret {
     /// The key that seals the account's ledger.
     pub fn ledger_key(&self) -> LedgerKey {
         LedgerKey(blake3::derive_key(LEDGER_KEY_CONTEXT, &self.0))
+    }
+
+    /// The key the account's share links come from.
+    pub fn link_key(&self) -> LinkKey {
+        LinkKey(blake3::derive_key(LINK_KEY_CONTEXT, &self.0))
     }
 }
 
@@ -206,6 +220,8 @@ mod tests {
             account_seed,
             *master.metadata_key().as_bytes(),
             *master.path_key().as_bytes(),
+            *master.ledger_key().as_bytes(),
+            *master.link_key().as_bytes(),
             *master.as_bytes(),
         ];
         for (i, a) in keys.iter().enumerate() {

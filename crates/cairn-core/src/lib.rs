@@ -27,7 +27,9 @@ pub use id::{
     AccountId, ContentHash, FragmentIndex, IdParseError, ObjectId, PeerId, PieceHash, PoolId,
     SegmentIndex, ShareId,
 };
-pub use keys::{AccountKey, FileKey, LedgerKey, MasterSecret, MetadataKey, PathKey, ShareSecret};
+pub use keys::{
+    AccountKey, FileKey, LedgerKey, LinkKey, MasterSecret, MetadataKey, PathKey, ShareSecret,
+};
 pub use ledger::{LedgerEntry, LedgerError, LedgerOp, Locator};
 pub use metadata::{MetadataError, ObjectMetadata, SegmentRecord, Timestamp};
 pub use path::{EncryptedPath, Name, PathCipher, PathDecryptError, PathError, RemotePath};

@@ -10,6 +10,14 @@
 //! `https` (its id, which the connection pins, is not secret); `SECRET` is 43 characters of
 //! unpadded base64url, followed by `.pw` when the link needs a password.
 //!
+//! An owner's link secrets are not random: each is a keyed BLAKE3 of the share id under the
+//! account's [`LinkKey`], so the owner's client can give a link again (the pool cannot: it
+//! never holds that key). Each share also carries a label for the owner's list, sealed
+//! under the same key: what it shares and whether it has a password.
+//!
+//! Label (version 1): `"CSL" | version u8 | nonce[12] | sealed(path | password u8)`, with the
+//! magic, version and share id as associated data.
+//!
 //! Manifest (version 1): `"CSM" | version u8 | nonce[12] | sealed(body)`, with the magic,
 //! version and share id as associated data; body: `name | folder u8 | files u32 | (path |
 //! object[16] | metadata)* | folders u32 | path*`, every string and metadata `u32`-length
@@ -24,7 +32,7 @@ use zeroize::Zeroizing;
 use crate::aead::{AeadKey, NONCE_LEN};
 use crate::encoding::{DecodeError, Reader, Writer};
 use crate::id::{ObjectId, ShareId};
-use crate::keys::ShareSecret;
+use crate::keys::{LinkKey, ShareSecret};
 use crate::metadata::{MetadataError, ObjectMetadata};
 use crate::wrap::{KdfParams, WrapError};
 
@@ -33,6 +41,10 @@ const PASSWORD_CONTEXT: &str = "cairn 2026-12-04 share key with password v1";
 const MANIFEST_CONTEXT: &str = "cairn 2026-12-04 share manifest key v1";
 const TOKEN_CONTEXT: &str = "cairn 2026-12-04 share token v1";
 const TOKEN_HASH_CONTEXT: &str = "cairn 2026-12-04 share token hash v1";
+const LINK_SECRET_CONTEXT: &str = "cairn 2026-12-05 share link secret v1";
+const LABEL_CONTEXT: &str = "cairn 2026-12-05 share label key v1";
+
+const LABEL_MAGIC: &[u8; 3] = b"CSL";
 
 const MAGIC: &[u8; 3] = b"CSM";
 const VERSION: u8 = 1;
@@ -371,9 +383,81 @@ impl Manifest {
     }
 }
 
+impl LinkKey {
+    /// The secret of the account's link to share `id`.
+    pub fn secret_of(&self, id: ShareId) -> ShareSecret {
+        let key = blake3::derive_key(LINK_SECRET_CONTEXT, self.as_bytes());
+        ShareSecret::from_bytes(*blake3::keyed_hash(&key, id.as_bytes()).as_bytes())
+    }
+
+    fn label_key(&self) -> AeadKey {
+        AeadKey::new(&blake3::derive_key(LABEL_CONTEXT, self.as_bytes()))
+    }
+}
+
+/// What the owner's list says of one of its links, sealed under the account's [`LinkKey`]
+/// so the pool keeps it without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// The drive path shared, as the owner's client writes it.
+    pub path: String,
+    /// Whether the link needs a password.
+    pub password: bool,
+}
+
+impl Label {
+    /// Seals the label of share `id` under `key`.
+    pub fn seal(&self, id: ShareId, key: &LinkKey, rng: &mut impl CryptoRng) -> Vec<u8> {
+        let mut body = Writer::default();
+        text(&mut body, &self.path);
+        body.u8(u8::from(self.password));
+        let mut sealed = body.finish();
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        key.label_key()
+            .seal(nonce, &aad_of(LABEL_MAGIC, id), &mut sealed);
+        let mut out = Writer::with_capacity(LABEL_MAGIC.len() + 1 + NONCE_LEN + sealed.len());
+        out.bytes(LABEL_MAGIC)
+            .u8(VERSION)
+            .bytes(&nonce)
+            .bytes(&sealed);
+        out.finish()
+    }
+
+    /// Opens the sealed label of share `id` (untrusted bytes, from the pool).
+    pub fn open(id: ShareId, key: &LinkKey, bytes: &[u8]) -> Result<Self, ShareError> {
+        let mut reader = Reader::new(bytes);
+        if reader.take(LABEL_MAGIC.len()).ok() != Some(LABEL_MAGIC.as_slice()) {
+            return Err(ShareError::Malformed("not a Cairn share label".into()));
+        }
+        let version = reader.u8()?;
+        if version != VERSION {
+            return Err(ShareError::UnknownVersion(version));
+        }
+        let nonce: [u8; NONCE_LEN] = reader.array()?;
+        let mut body = reader.rest().to_vec();
+        key.label_key()
+            .open(nonce, &aad_of(LABEL_MAGIC, id), &mut body)
+            .map_err(|_| ShareError::WrongKey)?;
+        let mut r = Reader::new(&body);
+        let path = read_text(&mut r)?;
+        let password = match r.u8()? {
+            0 => false,
+            1 => true,
+            other => return Err(ShareError::Malformed(format!("password flag {other}"))),
+        };
+        r.finish()?;
+        Ok(Self { path, password })
+    }
+}
+
 fn aad(id: ShareId) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(MAGIC.len() + 1 + ShareId::LEN);
-    aad.extend_from_slice(MAGIC);
+    aad_of(MAGIC, id)
+}
+
+fn aad_of(magic: &[u8; 3], id: ShareId) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(magic.len() + 1 + ShareId::LEN);
+    aad.extend_from_slice(magic);
     aad.push(VERSION);
     aad.extend_from_slice(id.as_bytes());
     aad
@@ -459,6 +543,41 @@ mod tests {
     }
 
     const POOL_ID: &str = "5ffab182a0a31e961f1dfa472087c394db643d4fdaf209504225dce399d00b86";
+
+    #[test]
+    fn link_secrets_come_from_the_account_and_the_share() {
+        let key = LinkKey::from_bytes([3; 32]);
+        let (a, b) = (ShareId::random(&mut rng()), ShareId::random(&mut rng()));
+        assert_eq!(key.secret_of(a), key.secret_of(a));
+        assert_ne!(key.secret_of(a), key.secret_of(b));
+        assert_ne!(key.secret_of(a), LinkKey::from_bytes([4; 32]).secret_of(a));
+        assert_ne!(key.secret_of(a).as_bytes(), key.as_bytes());
+    }
+
+    #[test]
+    fn labels_open_only_under_their_key_and_share() {
+        let key = LinkKey::from_bytes([3; 32]);
+        let id = ShareId::random(&mut rng());
+        let label = Label {
+            path: "/Photos/ré sumé.pdf".into(),
+            password: true,
+        };
+        let sealed = label.seal(id, &key, &mut rng());
+        assert_eq!(Label::open(id, &key, &sealed).unwrap(), label);
+        assert!(!sealed.windows(6).any(|w| w == b"Photos"));
+        let other = ShareId::random(&mut rng());
+        assert_eq!(Label::open(other, &key, &sealed), Err(ShareError::WrongKey));
+        let stranger = LinkKey::from_bytes([4; 32]);
+        assert_eq!(
+            Label::open(id, &stranger, &sealed),
+            Err(ShareError::WrongKey)
+        );
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(Label::open(id, &key, &tampered), Err(ShareError::WrongKey));
+        assert!(Label::open(id, &key, b"CSL").is_err());
+        assert!(Label::open(id, &key, &sealed[..10]).is_err());
+    }
 
     #[test]
     fn links_read_back_as_written() {
