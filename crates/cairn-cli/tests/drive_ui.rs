@@ -613,6 +613,243 @@ async fn a_person_uses_the_drive_in_a_browser() {
     browser.close().await;
 }
 
+/// Types `text` into the field `css`, replacing what it held.
+async fn type_into(browser: &Browser, css: &str, text: &str) {
+    let field = browser.wait_for(css, SHORT).await;
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+/// The value of the field `css`.
+async fn value_of(browser: &Browser, css: &str) -> String {
+    let field = browser.wait_for(css, SHORT).await;
+    field.prop("value").await.unwrap().unwrap_or_default()
+}
+
+/// Sharing in the page: the owner makes links in the share dialog (copy, expiry, password,
+/// download limit) and finds them listed with their state; a second browser profile, on a
+/// `cairn ui` with no account at all, pastes each link and downloads what it shares; a
+/// revoked link, and a wrong password, open nothing there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_made_in_the_page_opens_in_another_browser() {
+    let world = world(6);
+    wait_online(world.pool.url(), 6).await;
+    let local = world.dir.path().join("local");
+    std::fs::create_dir_all(local.join("album/day 1")).unwrap();
+    std::fs::create_dir_all(local.join("album/empty")).unwrap();
+    std::fs::write(local.join("report.pdf"), pattern_bytes(700_000, 5)).unwrap();
+    std::fs::write(local.join("album/day 1/a.jpg"), pattern_bytes(120_000, 6)).unwrap();
+    std::fs::write(local.join("album/b.txt"), b"hello from the album").unwrap();
+    let client = &world.client;
+    client.ok(&[
+        "put",
+        local.join("report.pdf").to_str().unwrap(),
+        "/report.pdf",
+    ]);
+    client.ok(&["put", "-r", local.join("album").to_str().unwrap(), "/album"]);
+    let shots = world.dir.path().join("shots");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    // The owner, in the share dialog of a file: a link that expires in a week.
+    let ui = Ui::start(&client.home);
+    let base = ui.base().to_owned();
+    let owner = Browser::start(&world.dir.path().join("owner-downloads")).await;
+    owner.goto(&ui.url).await;
+    click(
+        &owner,
+        "tr[data-path=\"/report.pdf\"] a[href=\"/share/report.pdf\"]",
+    )
+    .await;
+    owner.wait_for("[data-shared=\"/report.pdf\"]", SHORT).await;
+    every_control_is_labelled(&owner).await;
+    owner
+        .wait_for("#share-expires", SHORT)
+        .await
+        .select_by_value("7d")
+        .await
+        .unwrap();
+    click(&owner, ".share-form button[type=submit]").await;
+    owner.wait_for("#share-link", SHORT).await;
+    let file_link = value_of(&owner, "#share-link").await;
+    assert!(
+        file_link.starts_with(&format!("{}/s/", world.pool.url())),
+        "{file_link}"
+    );
+    assert!(!file_link.ends_with(".pw"), "{file_link}");
+    click(&owner, "button[data-copy=\"share-link\"]").await;
+    wait_until("the link copied", SHORT, || async {
+        let copied = owner
+            .eval("return document.querySelector('button[data-copy=\"share-link\"]').dataset.copied || null;")
+            .await;
+        copied.as_str().map(str::to_owned)
+    })
+    .await
+    .map(|copied| assert_eq!(copied, "yes", "the browser refused the clipboard"))
+    .unwrap();
+    // What the clipboard holds, pasted as a person would (the page may not read it).
+    let search = owner.wait_for("#search-box", SHORT).await;
+    search
+        .send_keys(&format!("{}v", char::from(fantoccini::key::Key::Control)))
+        .await
+        .unwrap();
+    assert_eq!(value_of(&owner, "#search-box").await, file_link);
+    search.clear().await.unwrap();
+    screenshot(&owner, &shots, "share-dialog").await;
+    let file_id = file_link
+        .split("/s/")
+        .nth(1)
+        .unwrap()
+        .split(['#', '/'])
+        .next()
+        .unwrap()
+        .to_owned();
+    let listed: serde_json::Value =
+        serde_json::from_str(&client.ok(&["share", "--list", "--json"])).unwrap();
+    let expires = listed[0]["expires"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(listed[0]["id"], file_id.as_str(), "{listed}");
+    assert!(!expires.is_empty(), "the week's expiry is kept: {listed}");
+
+    // A folder's link, from the folder's page, with a password and one download.
+    owner.goto(&format!("{base}/drive/album/")).await;
+    click(&owner, "a[href=\"/share/album\"]").await;
+    owner.wait_for("[data-shared=\"/album\"]", SHORT).await;
+    type_into(&owner, "#share-password", "open sesame").await;
+    type_into(&owner, "#share-max", "1").await;
+    click(&owner, ".share-form button[type=submit]").await;
+    owner.wait_for("#share-link", SHORT).await;
+    let folder_link = value_of(&owner, "#share-link").await;
+    assert!(folder_link.ends_with(".pw"), "{folder_link}");
+
+    // Both listed, live, each with its link to copy again.
+    owner.goto(&format!("{base}/links")).await;
+    for link in [&file_link, &folder_link] {
+        let id = link
+            .split("/s/")
+            .nth(1)
+            .unwrap()
+            .split(['#', '/'])
+            .next()
+            .unwrap();
+        let row = format!("tr[data-share=\"{id}\"][data-state=\"live\"]");
+        owner.wait_for(&row, SHORT).await;
+        assert_eq!(&value_of(&owner, &format!("{row} input.link")).await, link);
+    }
+    every_control_is_labelled(&owner).await;
+    screenshot(&owner, &shots, "links").await;
+
+    // A second browser profile, on a drive with no account: it opens the file's link.
+    let stranger_home = world.dir.path().join("stranger");
+    let stranger_ui = Ui::start(&stranger_home);
+    let stranger_base = stranger_ui.base().to_owned();
+    let downloads = world.dir.path().join("stranger-downloads");
+    let stranger = Browser::start(&downloads).await;
+    stranger.goto(&stranger_ui.url).await;
+    click(&stranger, "a[href=\"/open\"]").await;
+    type_into(&stranger, "#open-link", &file_link).await;
+    click(&stranger, "form.open-link button[type=submit]").await;
+    stranger
+        .wait_for("[data-received=\"report.pdf\"]", SHORT)
+        .await;
+    screenshot(&stranger, &shots, "received-file").await;
+    click(&stranger, ".received a[download]").await;
+    let got = stranger.wait_download("report.pdf", SHORT).await;
+    assert_eq!(
+        std::fs::read(got).unwrap(),
+        std::fs::read(local.join("report.pdf")).unwrap()
+    );
+
+    // The folder's link: without its password, with a wrong one, then right.
+    stranger.goto(&format!("{stranger_base}/open")).await;
+    type_into(&stranger, "#open-link", &folder_link).await;
+    click(&stranger, "form.open-link button[type=submit]").await;
+    assert!(
+        text_of(&stranger, ".note.problem")
+            .await
+            .contains("password")
+    );
+    type_into(&stranger, "#open-password", "open says me").await;
+    click(&stranger, "form.open-link button[type=submit]").await;
+    assert!(
+        text_of(&stranger, ".note.problem")
+            .await
+            .contains("password"),
+        "{}",
+        text_of(&stranger, ".note.problem").await
+    );
+    type_into(&stranger, "#open-password", "open sesame").await;
+    click(&stranger, "form.open-link button[type=submit]").await;
+    stranger.wait_for("[data-received=\"album\"]", SHORT).await;
+    stranger
+        .wait_for("tr[data-shared-path=\"day 1/a.jpg\"]", SHORT)
+        .await;
+    screenshot(&stranger, &shots, "received-folder").await;
+    click(&stranger, ".received .toolbar a[download]").await;
+    let zipped = stranger.wait_download("album.zip", SHORT).await;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zipped).unwrap()).unwrap();
+    let mut bytes = Vec::new();
+    archive
+        .by_name("album/day 1/a.jpg")
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    assert_eq!(
+        bytes,
+        std::fs::read(local.join("album/day 1/a.jpg")).unwrap()
+    );
+    assert!(
+        archive.by_name("album/empty/").is_ok(),
+        "the empty folder is kept"
+    );
+    // One download allowed: the next opening is refused, the owner sees it used up.
+    stranger.goto(&format!("{stranger_base}/open")).await;
+    type_into(&stranger, "#open-link", &folder_link).await;
+    type_into(&stranger, "#open-password", "open sesame").await;
+    click(&stranger, "form.open-link button[type=submit]").await;
+    stranger.wait_for(".note.problem", SHORT).await;
+    let folder_id = folder_link
+        .split("/s/")
+        .nth(1)
+        .unwrap()
+        .split(['#', '/'])
+        .next()
+        .unwrap()
+        .to_owned();
+    owner.goto(&format!("{base}/links")).await;
+    owner
+        .wait_for(
+            &format!("tr[data-share=\"{folder_id}\"][data-state=\"exhausted\"]"),
+            SHORT,
+        )
+        .await;
+
+    // The owner revokes the file's link in the page: it opens no more.
+    owner
+        .eval("window.confirm = () => true; return true;")
+        .await;
+    click(
+        &owner,
+        &format!("tr[data-share=\"{file_id}\"] form[action=\"/do/revoke\"] button"),
+    )
+    .await;
+    owner
+        .wait_for(
+            &format!("tr[data-share=\"{file_id}\"][data-state=\"revoked\"]"),
+            SHORT,
+        )
+        .await;
+    assert!(text_of(&owner, ".note.done").await.contains("revoked"));
+    stranger.goto(&format!("{stranger_base}/open")).await;
+    type_into(&stranger, "#open-link", &file_link).await;
+    click(&stranger, "form.open-link button[type=submit]").await;
+    let refused = text_of(&stranger, ".note.problem").await;
+    assert!(refused.contains("revoked"), "{refused}");
+    // Nothing of any of it made the stranger an account.
+    assert!(!cairn_client::Home::exists(&stranger_home));
+
+    stranger.close().await;
+    owner.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_health_badge_follows_the_peers() {
     // Repairs wait 10 s after a peer is lost, so the page has time to show the loss.

@@ -340,11 +340,27 @@ impl Received {
         out: &mut W,
         progress: &Progress,
     ) -> ClientResult<u64> {
+        self.get_range_to(file, 0..u64::MAX, out, progress).await
+    }
+
+    /// Writes the bytes `range` of the shared file `file` to `out` (clipped to the file);
+    /// returns the bytes written.
+    pub async fn get_range_to<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        file: &SharedFile,
+        range: std::ops::Range<u64>,
+        out: &mut W,
+        progress: &Progress,
+    ) -> ClientResult<u64> {
+        let size = file.metadata.layout.size();
+        let range = range.start.min(size)..range.end.min(size);
+        if range.is_empty() {
+            return Ok(0);
+        }
         let sources = self.sources(&[file]).await?.remove(0);
         let readable = self.readable(file, sources)?;
-        let size = file.metadata.layout.size();
         self.transfers
-            .download(&readable, 0..size, out, progress)
+            .download(&readable, range, out, progress)
             .await
     }
 

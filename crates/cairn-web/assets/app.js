@@ -403,6 +403,27 @@ function fillMenu(menu) {
   body.dataset.filled = "1";
 }
 
+// ---- Copying a link -------------------------------------------------------------------
+
+// The clipboard where the browser allows it, else the link selected to copy by hand.
+async function copyField(button) {
+  const field = document.getElementById(button.dataset.copy);
+  if (!field) return;
+  field.focus();
+  field.select();
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(field.value);
+    copied = true;
+  } catch {
+    try { copied = document.execCommand("copy"); } catch { copied = false; }
+  }
+  button.dataset.copied = copied ? "yes" : "no";
+  if (!button.dataset.label) button.dataset.label = button.textContent;
+  button.textContent = copied ? "Copied" : "Press Ctrl+C to copy";
+  setTimeout(() => { button.textContent = button.dataset.label; }, 2500);
+}
+
 // ---- Health badges, asked for after the listing shows --------------------------------
 
 const HEALTH_EVERY = 5000;
@@ -502,6 +523,11 @@ document.addEventListener("DOMContentLoaded", () => {
       e.preventDefault();
       dropped(e.dataTransfer);
     }
+  });
+
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest && e.target.closest("button[data-copy]");
+    if (button) copyField(button);
   });
 
   // Buttons that destroy something ask first.

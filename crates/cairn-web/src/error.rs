@@ -60,6 +60,13 @@ impl From<ClientError> for Failure {
             E::WrongPassphrase | E::PassphraseNeeded => StatusCode::UNAUTHORIZED,
             E::Phrase(_) | E::Policy(_) | E::PoolAddress(_) => StatusCode::BAD_REQUEST,
             E::Cancelled => StatusCode::CONFLICT,
+            // A link that does not open says why with the pool's own status (404, 403, 410).
+            E::Refused { status, code, .. } if code.starts_with("share_") => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
+            E::SharePasswordNeeded => StatusCode::UNAUTHORIZED,
+            E::Share(cairn_core::ShareError::WrongKey) => StatusCode::FORBIDDEN,
+            E::Share(_) => StatusCode::BAD_REQUEST,
             E::Refused { status, .. } if *status == 409 => StatusCode::CONFLICT,
             E::Refused { status, .. } if *status == 404 => StatusCode::NOT_FOUND,
             E::PoolUnreachable { .. }
@@ -83,6 +90,12 @@ fn web_wording(error: &ClientError) -> String {
         ClientError::NotEmpty(path) => format!("{path} is not empty"),
         ClientError::NotFound(path) => {
             format!("{path} does not exist (it may have been moved or deleted); reload the folder")
+        }
+        ClientError::SharePasswordNeeded => {
+            "This link needs a password too; type the one its owner gave you.".into()
+        }
+        ClientError::Refused { code, message, .. } if code.starts_with("share_") => {
+            format!("The link does not open: {message}")
         }
         other => other.to_string(),
     }

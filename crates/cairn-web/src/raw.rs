@@ -69,7 +69,7 @@ fn inline_type(name: &str) -> Option<String> {
 }
 
 /// The policy of a user's file: a sandbox, no script, nothing loaded from anywhere.
-const FILE_POLICY: &str =
+pub(crate) const FILE_POLICY: &str =
     "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'";
 /// A PDF needs the browser's viewer, which a sandbox blocks; it still loads nothing else.
 const PDF_POLICY: &str = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; object-src 'self'; frame-ancestors 'self'";
@@ -124,8 +124,70 @@ pub(crate) fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<Range<
     Ok(Some(range))
 }
 
+/// The head of an answer with `size` bytes, whole or the one range `headers` ask for
+/// (unless `If-Range` names another `etag`): the bytes to send and the response so far
+/// (status, `Accept-Ranges`, `Content-Length`, `Content-Range`); or why it cannot be.
+pub(crate) fn ranged(
+    headers: &HeaderMap,
+    size: u64,
+    etag: Option<&str>,
+) -> Result<(Range<u64>, axum::http::response::Builder), Unsatisfiable> {
+    let mut range = byte_range(headers, size).map_err(|()| Unsatisfiable(size))?;
+    // A resumed download of a file that changed since gets the whole new file.
+    if let Some(if_range) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok())
+        && etag.is_none_or(|etag| if_range != etag)
+    {
+        range = None;
+    }
+    let bytes = range.clone().unwrap_or(0..size);
+    let mut response = Response::builder()
+        .status(if range.is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        })
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_LENGTH, bytes.end - bytes.start);
+    if range.is_some() {
+        response = response.header(
+            header::CONTENT_RANGE,
+            format!(
+                "bytes {}-{}/{size}",
+                bytes.start,
+                bytes.end.saturating_sub(1)
+            ),
+        );
+    }
+    Ok((bytes, response))
+}
+
+/// A range beyond a file of this many bytes: 416, with the size.
+pub(crate) struct Unsatisfiable(u64);
+
+impl IntoResponse for Unsatisfiable {
+    fn into_response(self) -> Response {
+        let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", self.0)) {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+        response
+    }
+}
+
+/// A body of the bytes `write` puts into its pipe on a task of its own: at most a few
+/// segments in memory, and a browser that stops reading stops the writing.
+pub(crate) fn piped<F, Fut>(write: F) -> Body
+where
+    F: FnOnce(tokio::io::DuplexStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (writer, reader) = tokio::io::duplex(256 * 1024);
+    tokio::spawn(write(writer));
+    Body::from_stream(ReaderStream::new(reader))
+}
+
 /// The `Content-Disposition` of a download named `name`.
-fn attachment(name: &str) -> String {
+pub(crate) fn attachment(name: &str) -> String {
     let ascii: String = name
         .chars()
         .map(|c| {
@@ -162,48 +224,17 @@ pub(crate) async fn serve(
         .unwrap_or_default();
     let modified = stat.modified.map_or(0, |t| t.secs);
     let etag = format!("\"{size:x}-{modified:x}\"");
-    let mut range = match byte_range(&headers, size) {
-        Ok(range) => range,
-        Err(()) => {
-            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
-                response.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return Ok(response);
-        }
+    let (bytes, mut response) = match ranged(&headers, size, Some(&etag)) {
+        Ok(head) => head,
+        Err(refused) => return Ok(refused.into_response()),
     };
-    // A resumed download of a file that changed since gets the whole new file.
-    if let Some(if_range) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok())
-        && if_range != etag
-    {
-        range = None;
-    }
     let download = query.download.is_some();
     let inline = if download { None } else { inline_type(&name) };
-    let bytes = range.clone().unwrap_or(0..size);
     let len = bytes.end - bytes.start;
-
-    let mut response = Response::builder()
-        .status(if range.is_some() {
-            StatusCode::PARTIAL_CONTENT
-        } else {
-            StatusCode::OK
-        })
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_LENGTH, len)
+    response = response
         .header(header::ETAG, &etag)
         .header(header::CACHE_CONTROL, "private, no-cache")
         .header(header::X_FRAME_OPTIONS, "SAMEORIGIN");
-    if range.is_some() {
-        response = response.header(
-            header::CONTENT_RANGE,
-            format!(
-                "bytes {}-{}/{size}",
-                bytes.start,
-                bytes.end.saturating_sub(1)
-            ),
-        );
-    }
     response = match &inline {
         Some(mime) => response
             .header(header::CONTENT_TYPE, mime)
@@ -226,31 +257,24 @@ pub(crate) async fn serve(
             .body(Body::empty())
             .map_err(|e| Failure::bad_request(e.to_string()).into());
     }
-    // The peers' bytes flow through a small pipe into the response: at most a few
-    // segments in memory, and a browser that stops reading stops the download.
-    let (mut writer, reader) = tokio::io::duplex(256 * 1024);
-    let progress = if download {
-        let transfer = state
+    let progress = download.then(|| {
+        state
             .transfers()
-            .begin(path.to_string(), Direction::Download, len);
-        Some(transfer)
-    } else {
-        None
-    };
-    tokio::spawn(async move {
-        let sink = progress
-            .as_ref()
-            .map_or_else(cairn_client::Progress::silent, |t| t.progress());
-        let result = drive.get_range_to(&path, bytes, &mut writer, &sink).await;
-        if let Some(transfer) = &progress {
-            transfer.finish(&result);
-        }
-        if let Err(error) = result {
-            tracing::warn!("serving {path} stopped: {error}");
-        }
+            .begin(path.to_string(), Direction::Download, len)
     });
     response
-        .body(Body::from_stream(ReaderStream::new(reader)))
+        .body(piped(|mut writer| async move {
+            let sink = progress
+                .as_ref()
+                .map_or_else(cairn_client::Progress::silent, |t| t.progress());
+            let result = drive.get_range_to(&path, bytes, &mut writer, &sink).await;
+            if let Some(transfer) = &progress {
+                transfer.finish(&result);
+            }
+            if let Err(error) = result {
+                tracing::warn!("serving {path} stopped: {error}");
+            }
+        }))
         .map_err(|e| Failure::bad_request(e.to_string()).into())
 }
 

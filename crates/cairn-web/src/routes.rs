@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::error::Failure;
 use crate::state::{AppState, Gate};
-use crate::{actions, assets, guard, pages, raw, setup, upload, zip};
+use crate::{actions, assets, guard, pages, raw, received, setup, shares, upload, zip};
 
 /// The whole site, behind the guard.
 pub(crate) fn router(state: AppState) -> Router {
@@ -30,6 +30,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/search", get(pages::search))
         .route("/trash", get(pages::trash))
         .route("/network", get(pages::network))
+        .route("/links", get(shares::list))
+        .route("/share/{*path}", get(shares::dialog))
+        .route("/open", get(received::form).post(received::open))
+        .route("/received/{handle}", get(received::show))
+        .route("/received/{handle}/zip", get(received::zip))
+        .route("/received/{handle}/file/{index}", get(received::file))
         .route("/setup", get(setup::setup))
         .route("/setup/create", post(setup::create))
         .route(
@@ -64,6 +70,8 @@ fn changes() -> Router<AppState> {
         .route("/do/restore", post(actions::restore))
         .route("/do/purge", post(actions::purge))
         .route("/do/empty-trash", post(actions::empty_trash))
+        .route("/do/share", post(shares::create))
+        .route("/do/revoke", post(shares::revoke))
         .route("/api/mkdir", post(actions::api_mkdir))
         .route("/api/move", post(actions::api_move))
         .route_layer(axum::middleware::from_fn(actions::to_the_end))

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use cairn_client::{ClientError, Drive, DriveOptions, Home};
+use cairn_client::{ClientError, Drive, DriveOptions, Home, Received};
 use data_encoding::BASE64URL_NOPAD;
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -35,6 +35,9 @@ pub(crate) enum Gate {
     Phrase,
 }
 
+/// How many opened links the page keeps at once.
+pub(crate) const KEPT_LINKS: usize = 32;
+
 struct Shared {
     home: PathBuf,
     addr: SocketAddr,
@@ -51,6 +54,8 @@ struct Shared {
     phrase: Mutex<Option<Zeroizing<String>>>,
     transfers: Registry,
     uploads: Sessions,
+    /// Links opened in the page, newest last, by the handle their pages are under.
+    received: Mutex<Vec<(String, Arc<Received>)>>,
     /// The account's last health check, shared by every page that asks within a moment.
     health: tokio::sync::Mutex<Option<(std::time::Instant, Arc<serde_json::Value>)>>,
 }
@@ -114,6 +119,7 @@ impl AppState {
             phrase: Mutex::new(None),
             transfers: Registry::default(),
             uploads: Sessions::default(),
+            received: Mutex::new(Vec::new()),
             health: tokio::sync::Mutex::new(None),
         })))
     }
@@ -172,6 +178,25 @@ impl AppState {
 
     pub fn uploads(&self) -> &Sessions {
         &self.0.uploads
+    }
+
+    /// Keeps an opened link for its pages; returns the handle they are under. The oldest
+    /// of more than [`KEPT_LINKS`] is let go (its page says to paste the link again).
+    pub fn keep_received(&self, received: Received) -> String {
+        let handle = secret();
+        let mut kept = lock(&self.0.received);
+        kept.push((handle.clone(), Arc::new(received)));
+        let over = kept.len().saturating_sub(KEPT_LINKS);
+        kept.drain(..over);
+        handle
+    }
+
+    /// The opened link under `handle`.
+    pub fn received(&self, handle: &str) -> Option<Arc<Received>> {
+        lock(&self.0.received)
+            .iter()
+            .find(|(h, _)| same(h.as_bytes(), handle.as_bytes()))
+            .map(|(_, r)| r.clone())
     }
 
     /// The account's health as the page's badges want it, checked at most once per

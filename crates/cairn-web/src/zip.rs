@@ -2,19 +2,22 @@
 //! are compressed already), zip64 so a folder over 4 GiB or 65,535 files opens, and never
 //! more than a few segments in memory.
 
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header;
-use axum::response::IntoResponse;
-use cairn_client::{ClientError, Kind};
+use axum::response::{IntoResponse, Response};
+use cairn_client::{ClientError, Kind, Progress};
 use cairn_core::RemotePath;
 use futures_util::{StreamExt, TryStreamExt};
+use tokio::io::DuplexStream;
 
+use crate::raw::attachment;
 use crate::routes::{Page, gate, remote_path};
 use crate::state::AppState;
-use crate::transfers::Direction;
+use crate::transfers::{Direction, Transfer};
 use crate::trash;
 use crate::zipstream::{ZipEntry, zip_stream};
 
@@ -88,29 +91,50 @@ pub(crate) async fn serve(State(state): State<AppState>, path: Option<Path<Strin
     let transfer = state
         .transfers()
         .begin(format!("{dir} (zip)"), Direction::Download, total);
-    let progress = transfer.progress();
-    let finish = transfer.clone();
-    let stream = zip_stream(entries, move |index| {
-        let drive = drive.clone();
-        let progress = progress.clone();
-        let path = by_entry.get(index).cloned().flatten();
-        async move {
-            let Some(path) = path else {
-                return Err(std::io::Error::other("a folder has no bytes"));
-            };
-            let (mut writer, reader) = tokio::io::duplex(256 * 1024);
-            tokio::spawn(async move {
+    Ok(respond(
+        &top,
+        entries,
+        transfer,
+        move |index, mut writer, progress| {
+            let drive = drive.clone();
+            let path = by_entry.get(index).cloned().flatten()?;
+            Some(async move {
                 if let Err(error) = drive
                     .get_range_to(&path, 0..u64::MAX, &mut writer, &progress)
                     .await
                 {
                     tracing::warn!("zip: {path} stopped: {error}");
                 }
-            });
+            })
+        },
+    ))
+}
+
+/// `{top}.zip` of `entries`, streamed, its bytes counted on `transfer`: each file's bytes
+/// are written into a pipe by the future `write(index, pipe, progress)` gives, on a task of
+/// its own (`None` for an entry with no bytes, a folder).
+pub(crate) fn respond<F, Fut>(
+    top: &str,
+    entries: Vec<ZipEntry>,
+    transfer: Arc<Transfer>,
+    write: F,
+) -> Response
+where
+    F: Fn(usize, DuplexStream, Progress) -> Option<Fut> + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let progress = transfer.progress();
+    let finish = transfer.clone();
+    let stream = zip_stream(entries, move |index| {
+        let (writer, reader) = tokio::io::duplex(256 * 1024);
+        let task = write(index, writer, progress.clone());
+        async move {
+            let task = task.ok_or_else(|| std::io::Error::other("a folder has no bytes"))?;
+            tokio::spawn(task);
             Ok(reader)
         }
     });
-    let done = transfer.clone();
+    let done = transfer;
     let stream = stream
         .inspect(move |item| {
             if let Err(error) = item {
@@ -126,18 +150,15 @@ pub(crate) async fn serve(State(state): State<AppState>, path: Option<Path<Strin
             })
             .filter_map(std::future::ready),
         );
-    let name = format!("{top}.zip");
-    let disposition = format!(
-        "attachment; filename=\"{}\"; filename*=UTF-8''{}",
-        name.replace(['"', '\\'], "_"),
-        percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC)
-    );
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "application/zip".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
+            (
+                header::CONTENT_DISPOSITION,
+                attachment(&format!("{top}.zip")),
+            ),
         ],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }

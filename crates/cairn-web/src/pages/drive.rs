@@ -170,6 +170,7 @@ fn row(entry: &ListEntry) -> Markup {
                             aria-label={ "Download " (name) " as a zip" } { "Zip" }
                     }
                 }
+                a class="button small" href=(href("/share", &entry.path)) aria-label={ "Share " (name) } { "Share" }
                 (actions(entry))
             }
         }
@@ -254,6 +255,9 @@ pub(crate) async fn folder(
                 }
                 @if !dir.is_root() || total > 0 {
                     a class="button" href=(href("/zip", &dir)) download={ (title) ".zip" } { "Download all (zip)" }
+                }
+                @if !dir.is_root() {
+                    a class="button" href=(href("/share", &dir)) { "Share this folder" }
                 }
             }
             div id="drop-zone" class="drop-zone" {

@@ -49,6 +49,7 @@ pub(crate) async fn file(State(state): State<AppState>, Path(path): Path<String>
             }
             div class="toolbar" {
                 a class="button primary" href={ (raw) "?download=1" } download=(name) { "Download" }
+                a class="button" href=(href("/share", &path)) { "Share" }
                 a class="button" href=(folder_href(&parent)) { "Back to folder" }
                 form method="post" action="/do/delete" {
                     input type="hidden" name="path" value=(path.to_string());

@@ -10,7 +10,7 @@ use cairn_core::RemotePath;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-pub(crate) use drive::{back_to, folder, search, trash};
+pub(crate) use drive::{back_to, breadcrumbs, folder, search, trash};
 pub(crate) use file::file;
 pub(crate) use network::network;
 pub(crate) use setup::{phrase_page, recover_page, setup_page, unlock_page};
@@ -118,6 +118,7 @@ fn civil(days: i64) -> (i64, u32, u32) {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Section {
     Drive,
+    Links,
     Trash,
     Network,
     /// Setup and unlock: no navigation yet.
@@ -158,6 +159,7 @@ pub(crate) fn layout(title: &str, section: Section, note: Option<&Note>, body: M
                         }
                         nav class="sections" aria-label="Sections" {
                             a href="/drive/" aria-current=[(section == Section::Drive).then_some("page")] { "My drive" }
+                            a href="/links" aria-current=[(section == Section::Links).then_some("page")] { "Shared links" }
                             a href="/trash" aria-current=[(section == Section::Trash).then_some("page")] { "Trash" }
                             a href="/network" aria-current=[(section == Section::Network).then_some("page")] { "Network" }
                         }

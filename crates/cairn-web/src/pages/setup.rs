@@ -30,6 +30,11 @@ pub(crate) fn setup_page(pool: &str, note: Option<&Note>) -> Markup {
                     p { "Restore it on this computer with the 24-word recovery phrase you wrote down when you made it." }
                     a class="button" href="/setup/recover" { "Restore from my recovery phrase" }
                 }
+                div class="card" {
+                    h2 { "Someone sent you a link?" }
+                    p { "Open it without an account: the files come straight from the peers and are decrypted on this computer." }
+                    a class="button" href="/open" { "Open a link" }
+                }
             }
         },
     )
