@@ -47,7 +47,9 @@ enum Command {
     Init(init::InitArgs),
     /// Upload a file (or, with -r, a folder): encrypted here, spread across peers.
     Put(files::PutArgs),
-    /// Download a file (or, with -r, a folder); `-` writes to standard output.
+    /// Download a file (or, with -r, a folder); `-` writes to standard output. A share
+    /// link instead of a path needs no account: `cairn get LINK [LOCAL|-]` (a folder to `-`
+    /// is one zip).
     Get(files::GetArgs),
     /// List a folder.
     Ls(files::LsArgs),

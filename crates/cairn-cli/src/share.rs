@@ -4,12 +4,16 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cairn_client::{DriveOptions, Progress, Received, ShareInfo, ShareOptions};
 use cairn_core::share::Link;
+use cairn_web::share_zip;
+use futures_util::StreamExt;
 use serde::Serialize;
+use tokio::io::AsyncWriteExt;
 
 use crate::session::{Bar, Global, human, runtime};
 
@@ -187,16 +191,23 @@ pub fn get_link(text: &str, local: Option<&Path>) -> anyhow::Result<()> {
         let received = Received::open(&link, password.as_deref(), DriveOptions::default()).await?;
         let manifest = &received.manifest;
         if local == Some(Path::new("-")) {
-            let [file] = manifest.files.as_slice() else {
-                bail!("a shared folder cannot go to standard output; give a local directory");
-            };
-            if manifest.folder {
-                bail!("a shared folder cannot go to standard output; give a local directory");
-            }
             let mut stdout = tokio::io::stdout();
-            received
-                .get_to(file, &mut stdout, &Progress::silent())
-                .await?;
+            match manifest.files.as_slice() {
+                [file] if !manifest.folder => {
+                    received
+                        .get_to(file, &mut stdout, &Progress::silent())
+                        .await?;
+                }
+                // A folder goes out as one zip, streamed as it is read.
+                _ => {
+                    let received = Arc::new(received);
+                    let mut zip = std::pin::pin!(share_zip(received, Progress::silent()));
+                    while let Some(chunk) = zip.next().await {
+                        stdout.write_all(&chunk?).await?;
+                    }
+                    stdout.flush().await?;
+                }
+            }
             return Ok(());
         }
         let dest = match local {

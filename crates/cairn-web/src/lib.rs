@@ -39,6 +39,7 @@ use zeroize::Zeroizing;
 
 pub use error::UiError;
 pub use open::open_browser;
+pub use received::share_zip;
 pub use trash::TRASH;
 
 /// How to serve the drive.

@@ -11,10 +11,14 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use cairn_client::Received;
-use cairn_core::share::Link;
+use bytes::Bytes;
+use cairn_client::{Progress, Received};
+use cairn_core::share::{Link, Manifest};
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
 use maud::{Markup, html};
 use serde::Deserialize;
+use tokio::io::DuplexStream;
 use zeroize::Zeroizing;
 
 use crate::error::Failure;
@@ -23,7 +27,7 @@ use crate::raw::{FILE_POLICY, attachment, piped, ranged};
 use crate::routes::Page;
 use crate::state::AppState;
 use crate::transfers::Direction;
-use crate::zip::respond;
+use crate::zip::{archive, respond};
 use crate::zipstream::ZipEntry;
 
 /// The form that opens a link: on the links page, and for a person with no account.
@@ -238,8 +242,20 @@ pub(crate) async fn file(
 /// `GET /received/{handle}/zip`: a shared folder as one streamed zip.
 pub(crate) async fn zip(State(state): State<AppState>, Path(handle): Path<String>) -> Page {
     let received = opened(&state, &handle)?;
-    let manifest = &received.manifest;
-    let top = manifest.name.clone();
+    let (entries, first_file) = share_entries(&received.manifest);
+    let total = entries.iter().map(|e| e.size).sum();
+    let top = received.manifest.name.clone();
+    let transfer =
+        state
+            .transfers()
+            .begin(format!("{top} (shared, zip)"), Direction::Download, total);
+    Ok(respond(&top, entries, transfer, share_writer(received, first_file)).into_response())
+}
+
+/// What a shared folder's zip holds: its folder, its sub-folders, its files (from the
+/// index returned on), all under the folder's name.
+fn share_entries(manifest: &Manifest) -> (Vec<ZipEntry>, usize) {
+    let top = &manifest.name;
     let mut entries = vec![ZipEntry {
         name: format!("{top}/"),
         modified: None,
@@ -255,40 +271,46 @@ pub(crate) async fn zip(State(state): State<AppState>, Path(handle): Path<String
         });
     }
     let first_file = entries.len();
-    let mut total = 0u64;
     for file in &manifest.files {
-        let size = file.metadata.layout.size();
-        total += size;
         entries.push(ZipEntry {
             name: format!("{top}/{}", file.path),
             modified: u64::try_from(file.metadata.modified.secs)
                 .ok()
                 .map(|secs| UNIX_EPOCH + Duration::from_secs(secs)),
-            size,
+            size: file.metadata.layout.size(),
         });
     }
-    let transfer =
-        state
-            .transfers()
-            .begin(format!("{top} (shared, zip)"), Direction::Download, total);
-    Ok(respond(
-        &top,
-        entries,
-        transfer,
-        move |index, mut writer, progress| {
-            let received = received.clone();
-            let at = index.checked_sub(first_file)?;
-            Some(async move {
-                let Some(file) = received.manifest.files.get(at) else {
-                    return;
-                };
-                if let Err(error) = received
-                    .get_range_to(file, 0..u64::MAX, &mut writer, &progress)
-                    .await
-                {
-                    tracing::warn!("zip of a share: {} stopped: {error}", file.path);
-                }
-            })
-        },
-    ))
+    (entries, first_file)
+}
+
+/// Writes entry `index` of a share's zip: file `index - first_file` of the share.
+fn share_writer(
+    received: Arc<Received>,
+    first_file: usize,
+) -> impl Fn(usize, DuplexStream, Progress) -> Option<BoxFuture<'static, ()>> + Send + 'static {
+    move |index, mut writer, progress| {
+        let received = received.clone();
+        let at = index.checked_sub(first_file)?;
+        Some(Box::pin(async move {
+            let Some(file) = received.manifest.files.get(at) else {
+                return;
+            };
+            if let Err(error) = received
+                .get_range_to(file, 0..u64::MAX, &mut writer, &progress)
+                .await
+            {
+                tracing::warn!("zip of a share: {} stopped: {error}", file.path);
+            }
+        }))
+    }
+}
+
+/// What an opened link shares, as one zip streamed as it is read from the peers (for
+/// `cairn get LINK -`); `progress` counts its files' bytes.
+pub fn share_zip(
+    received: Arc<Received>,
+    progress: Progress,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    let (entries, first_file) = share_entries(&received.manifest);
+    archive(entries, progress, share_writer(received, first_file))
 }

@@ -9,9 +9,10 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use cairn_client::{ClientError, Kind, Progress};
 use cairn_core::RemotePath;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use tokio::io::DuplexStream;
 
 use crate::raw::attachment;
@@ -123,17 +124,8 @@ where
     F: Fn(usize, DuplexStream, Progress) -> Option<Fut> + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let progress = transfer.progress();
+    let stream = archive(entries, transfer.progress(), write);
     let finish = transfer.clone();
-    let stream = zip_stream(entries, move |index| {
-        let (writer, reader) = tokio::io::duplex(256 * 1024);
-        let task = write(index, writer, progress.clone());
-        async move {
-            let task = task.ok_or_else(|| std::io::Error::other("a folder has no bytes"))?;
-            tokio::spawn(task);
-            Ok(reader)
-        }
-    });
     let done = transfer;
     let stream = stream
         .inspect(move |item| {
@@ -161,4 +153,27 @@ where
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+/// The zip of `entries`, streamed: each file's bytes are written into a pipe by the future
+/// `write(index, pipe, progress)` gives, on a task of its own (`None` for an entry with no
+/// bytes, a folder).
+pub(crate) fn archive<F, Fut>(
+    entries: Vec<ZipEntry>,
+    progress: Progress,
+    write: F,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static
+where
+    F: Fn(usize, DuplexStream, Progress) -> Option<Fut> + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    zip_stream(entries, move |index| {
+        let (writer, reader) = tokio::io::duplex(256 * 1024);
+        let task = write(index, writer, progress.clone());
+        async move {
+            let task = task.ok_or_else(|| std::io::Error::other("a folder has no bytes"))?;
+            tokio::spawn(task);
+            Ok(reader)
+        }
+    })
 }

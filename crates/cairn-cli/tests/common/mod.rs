@@ -146,6 +146,16 @@ impl Client {
 
     /// Runs `cairn args...` against this home with no terminal and no inherited secrets.
     pub fn run(&self, args: &[&str]) -> Run {
+        let output = self.output(args);
+        Run {
+            ok: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// [`Self::run`], its output as bytes.
+    pub fn output(&self, args: &[&str]) -> std::process::Output {
         let mut command = std::process::Command::new(cairn());
         command
             .args(args)
@@ -157,12 +167,7 @@ impl Client {
         for (name, value) in &self.env {
             command.env(name, value);
         }
-        let output = command.output().unwrap();
-        Run {
-            ok: output.status.success(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        command.output().unwrap()
     }
 
     /// Runs a command that must succeed; returns its standard output.
