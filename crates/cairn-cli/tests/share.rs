@@ -41,6 +41,26 @@ async fn links_open_without_an_account_and_stop_when_they_should() {
     assert!(out.contains("wrote"), "{out}");
     assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&photo).unwrap());
     assert!(!net.root.join("nobody").exists(), "no home was made");
+    // Opened in a browser, the link's address (the browser keeps the key) gets a page
+    // saying how to open it, the same for every id, with no script.
+    let page = |address: String| async move {
+        let answer = reqwest::get(address).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let header = |name: &str| answer.headers()[name].to_str().unwrap().to_owned();
+        assert!(header("content-type").starts_with("text/html"));
+        assert!(header("content-security-policy").starts_with("default-src 'none'"));
+        answer.text().await.unwrap()
+    };
+    let (address, _key) = link.split_once('#').unwrap();
+    let shown = page(address.to_owned()).await;
+    assert!(
+        shown.contains("cairn get") && shown.contains("Open a link"),
+        "{shown}"
+    );
+    assert!(!shown.contains("<script"));
+    let id = address.rsplit('/').next().unwrap();
+    let other = address.replace(id, &"0".repeat(32));
+    assert_eq!(page(other).await, shown, "no page tells which shares exist");
     // To standard output.
     let notes = owner.ok(&["share", "/notes.txt"]);
     let run = nobody.run(&["get", notes.trim(), "-"]);

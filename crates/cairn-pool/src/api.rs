@@ -5,6 +5,7 @@
 mod accounts;
 mod in_flight;
 mod limits;
+mod link_page;
 mod listing;
 mod objects;
 mod peers;
@@ -67,6 +68,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", paths::SHARE_REVOKE),
     ("POST", paths::SHARE_OPEN),
     ("POST", paths::SHARE_SOURCES),
+    ("GET", paths::LINK_PAGE),
+    ("GET", paths::LINK_PAGE_PINNED),
 ];
 
 /// The router serving every endpoint. Every refusal, including an unknown route or a wrong
@@ -116,6 +119,8 @@ pub fn router<S: MetadataStore>(app: Arc<App<S>>) -> Router {
         .route(paths::SHARE_REVOKE, post(shares::revoke::<S>))
         .route(paths::SHARE_OPEN, post(shares::open::<S>))
         .route(paths::SHARE_SOURCES, post(shares::sources::<S>))
+        .route(paths::LINK_PAGE, get(link_page::show))
+        .route(paths::LINK_PAGE_PINNED, get(link_page::show))
         .fallback(limits::unknown_endpoint)
         .layer(DefaultBodyLimit::max(MAX_SIGNED_BODY))
         .layer(axum::middleware::from_fn(limits::refusals))

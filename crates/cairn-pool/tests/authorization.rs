@@ -926,6 +926,19 @@ fn matrix() -> Vec<Row> {
             },
             access: Access::Public,
         },
+        Row {
+            method: "GET",
+            pattern: paths::LINK_PAGE,
+            request: |f| get(&format!("/s/{}", f.share)),
+            // A page saying how to open a link; the same for every id.
+            access: Access::Public,
+        },
+        Row {
+            method: "GET",
+            pattern: paths::LINK_PAGE_PINNED,
+            request: |f| get(&format!("/s/{}/{}", f.share, "ab".repeat(32))),
+            access: Access::Public,
+        },
     ]
 }
 

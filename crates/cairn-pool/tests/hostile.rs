@@ -155,6 +155,8 @@ fn routes() -> Vec<Route> {
             "/v1/public/shares/sources",
             Public(r#"{"id":"00","token":"x","objects":"all"}"#),
         ),
+        route("GET", "/s/..%2F..%2Fetc", Unread),
+        route("GET", "/s/%3Cscript%3E/zz", Unread),
     ]
 }
 

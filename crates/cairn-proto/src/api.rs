@@ -96,6 +96,11 @@ pub const SHARE_OPEN: &str = "/v1/public/shares/open";
 pub const SHARE_SOURCES: &str = "/v1/public/shares/sources";
 /// `GET`: Prometheus metrics.
 pub const METRICS: &str = "/metrics";
+/// `GET`, for a browser that opens a share link itself: a page saying how to open it
+/// (the key after `#` never reaches the pool, so the pool cannot open it for anyone).
+pub const LINK_PAGE: &str = "/s/{id}";
+/// [`LINK_PAGE`] of a link that names the pool's identity too.
+pub const LINK_PAGE_PINNED: &str = "/s/{id}/{pool}";
 
 /// `POST` path placing segment `index` of `upload`.
 pub fn place_segment_path(upload: &str, index: u32) -> String {
