@@ -21,6 +21,7 @@ mod serve;
 mod session;
 mod share;
 mod ui;
+mod webdav;
 
 use std::process::ExitCode;
 
@@ -64,6 +65,9 @@ enum Command {
     Share(share::ShareArgs),
     /// Open the drive in a browser: served by this client on 127.0.0.1, encrypted here.
     Ui(ui::UiArgs),
+    /// Serve the drive over WebDAV on 127.0.0.1, for file managers and rclone: mount the
+    /// address it prints.
+    Webdav(webdav::WebdavArgs),
     /// A file's redundancy and pieces, or the whole drive's health.
     Status(report::StatusArgs),
     /// The pool's peers, their states and space.
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
         Command::Rm(args) => files::rm(&cli.global, args),
         Command::Share(args) => share::share(&cli.global, args),
         Command::Ui(args) => ui::ui(&cli.global, args),
+        Command::Webdav(args) => webdav::webdav(&cli.global, args),
         Command::Status(args) => report::status(&cli.global, args),
         Command::Network(args) => report::network(&cli.global, args),
     };

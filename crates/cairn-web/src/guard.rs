@@ -31,12 +31,17 @@ pub const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 
     img-src 'self' blob:; media-src 'self'; frame-src 'self'; connect-src 'self'; \
     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The `Host` values that name this server.
+/// Whether the `Host` names this server.
 fn host_allowed(headers: &HeaderMap, state: &AppState) -> bool {
+    host_is_loopback(headers, state.addr().port())
+}
+
+/// Whether the `Host` names the loopback address at `port` (what DNS rebinding cannot
+/// forge: a rebound name arrives as its own name).
+pub(crate) fn host_is_loopback(headers: &HeaderMap, port: u16) -> bool {
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return false;
     };
-    let port = state.addr().port();
     let allowed = [
         format!("127.0.0.1:{port}"),
         format!("localhost:{port}"),

@@ -12,6 +12,7 @@
 
 mod actions;
 mod assets;
+mod dav;
 mod error;
 pub mod guard;
 mod open;
@@ -37,6 +38,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
+pub use dav::{DavConfig, RunningDav};
 pub use error::UiError;
 pub use open::open_browser;
 pub use received::share_zip;

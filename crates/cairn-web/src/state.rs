@@ -65,7 +65,7 @@ struct Shared {
 pub(crate) struct AppState(Arc<Shared>);
 
 /// A fresh 256-bit secret, base64url.
-fn secret() -> String {
+pub(crate) fn secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     BASE64URL_NOPAD.encode(&bytes)
