@@ -337,6 +337,29 @@ async fn bad_requests_change_nothing_and_junk_stays_local() {
     let names = world.client.ok(&["ls", "/docs"]);
     assert!(!names.contains("cut.bin"), "{names}");
 
+    // The account's quota, as file managers show free space.
+    let asked = br#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:quota-available-bytes/><D:quota-used-bytes/></D:prop></D:propfind>"#;
+    let answer = request(
+        &http,
+        "PROPFIND",
+        &url(""),
+        &[("Depth", "0")],
+        asked.to_vec(),
+    )
+    .await;
+    assert_eq!(answer.status(), 207);
+    let text = answer.text().await.unwrap();
+    let number = |name: &str| -> u64 {
+        let at = text
+            .find(&format!("{name}>"))
+            .unwrap_or_else(|| panic!("{name} in {text}"));
+        let rest = &text[at + name.len() + 1..];
+        rest[..rest.find('<').unwrap()].trim().parse().unwrap()
+    };
+    let (used, available) = (number("quota-used-bytes"), number("quota-available-bytes"));
+    assert!(used > 0, "{text}");
+    assert_eq!(used + available, 4 << 20, "{text}");
+
     // Over the account's quota: 507, and nothing listed.
     let big = request(&http, "PUT", &url("docs/big.bin"), &[], vec![1u8; 6 << 20]).await;
     assert_eq!(big.status(), 507);

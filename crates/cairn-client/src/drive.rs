@@ -578,6 +578,13 @@ impl Drive {
         })
     }
 
+    /// The space the account uses at the pool (every piece of its files, redundancy
+    /// included) and the most it may use: `(used, quota)`, bytes.
+    pub async fn usage(&self) -> ClientResult<(u64, u64)> {
+        let usage = self.pool().account_usage().await?;
+        Ok((usage.used, usage.quota))
+    }
+
     /// How healthy the account's files are.
     pub async fn health(&self) -> ClientResult<Health> {
         let health = self.pool().account_health().await?;

@@ -8,9 +8,9 @@ use std::time::Duration;
 use cairn_core::{AccountKey, ObjectId, PeerId, PieceHash, ShareId};
 use cairn_net::{ConnectError, PoolCallError, SignedClient};
 use cairn_proto::api::{
-    self as paths, AccountHealth, AccountOpened, Answer, BeginMany, BeginUpload, CommitMany,
-    CommitOne, CommitSegment, CommitUpload, CorruptReport, CreateShare, FindLedger, FolderList,
-    ImportObject, ImportObjects, LedgerFound, ManyAnswers, ManySources, NetworkStatus,
+    self as paths, AccountHealth, AccountOpened, AccountUsage, Answer, BeginMany, BeginUpload,
+    CommitMany, CommitOne, CommitSegment, CommitUpload, CorruptReport, CreateShare, FindLedger,
+    FolderList, ImportObject, ImportObjects, LedgerFound, ManyAnswers, ManySources, NetworkStatus,
     ObjectHealth, ObjectList, ObjectSources, ObjectsImported, OpenShare, PlaceSegment, PoolInfo,
     Rename, Renamed, RevokeShare, SegmentPlaced, ShareCreated, ShareList, ShareOpened,
     ShareRevoked, ShareSources, ShareSourcesRequest, SourcesRequest, UploadBegun, UploadCommitted,
@@ -300,6 +300,17 @@ impl PoolClient {
     pub async fn open_account(&self) -> ClientResult<AccountOpened> {
         self.call::<(), _>("account", reqwest::Method::POST, paths::ACCOUNT, None)
             .await
+    }
+
+    /// What the account uses against its quota, and the quota.
+    pub async fn account_usage(&self) -> ClientResult<AccountUsage> {
+        self.call::<(), _>(
+            "account usage",
+            reqwest::Method::GET,
+            paths::ACCOUNT_USAGE,
+            None,
+        )
+        .await
     }
 
     /// The health of the account's objects.

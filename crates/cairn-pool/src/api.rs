@@ -46,6 +46,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", paths::REPORT_CORRUPT),
     ("POST", paths::ACCOUNT),
     ("GET", paths::ACCOUNT_HEALTH),
+    ("GET", paths::ACCOUNT_USAGE),
     ("POST", paths::UPLOADS),
     ("POST", paths::UPLOADS_MANY),
     ("POST", paths::COMMITS_MANY),
@@ -87,6 +88,7 @@ pub fn router<S: MetadataStore>(app: Arc<App<S>>) -> Router {
         .route(paths::REPORT_CORRUPT, post(reports::corrupt::<S>))
         .route(paths::ACCOUNT, post(accounts::open::<S>))
         .route(paths::ACCOUNT_HEALTH, get(accounts::account_health::<S>))
+        .route(paths::ACCOUNT_USAGE, get(accounts::account_usage::<S>))
         .route(paths::UPLOADS, post(objects::begin::<S>))
         .route(paths::UPLOADS_MANY, post(objects::begin_many::<S>))
         .route(paths::COMMITS_MANY, post(objects::commit_many::<S>))

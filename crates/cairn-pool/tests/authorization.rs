@@ -611,6 +611,16 @@ fn matrix() -> Vec<Row> {
             },
         },
         Row {
+            method: "GET",
+            pattern: paths::ACCOUNT_USAGE,
+            request: |_| get(paths::ACCOUNT_USAGE),
+            access: Access::Signed {
+                owner: Who::Alice,
+                ok: 200,
+                others: OWN_ACCOUNT_ONLY,
+            },
+        },
+        Row {
             method: "POST",
             pattern: paths::UPLOADS,
             request: |f| {

@@ -85,6 +85,7 @@ fn routes() -> Vec<Route> {
         ),
         route("POST", "/v1/account", AnyJson),
         route("GET", "/v1/account/health", AnyJson),
+        route("GET", "/v1/account/usage", AnyJson),
         route(
             "POST",
             "/v1/uploads",

@@ -29,6 +29,8 @@ pub const REPORT_CORRUPT: &str = "/v1/reports/corrupt";
 pub const ACCOUNT: &str = "/v1/account";
 /// `GET` (signed by the account): how healthy the account's objects are.
 pub const ACCOUNT_HEALTH: &str = "/v1/account/health";
+/// `GET` (signed by the account): the space the account uses and may use ([`AccountUsage`]).
+pub const ACCOUNT_USAGE: &str = "/v1/account/usage";
 /// `POST` (signed by the account): begin an upload.
 pub const UPLOADS: &str = "/v1/uploads";
 /// `POST` (signed by the account): begin many uploads at once, as a client storing a folder
@@ -850,6 +852,16 @@ pub struct AccountHealth {
     pub degraded: Vec<String>,
     /// Encrypted paths of objects with a segment that cannot be read now (at most 1,000).
     pub unreadable: Vec<String>,
+}
+
+/// Answer to [`ACCOUNT_USAGE`]: what counts against the account's quota (every piece of its
+/// committed objects and of its uploads under way) and the quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountUsage {
+    /// Bytes of pieces the account stores or has orders to store.
+    pub used: u64,
+    /// Bytes it may store at most.
+    pub quota: u64,
 }
 
 /// Body of [`SHARES`] (`POST`): what an owner's client leaves at the pool for a link. The

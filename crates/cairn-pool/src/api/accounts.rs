@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use cairn_proto::api::{AccountHealth, AccountOpened, ObjectHealth};
+use cairn_proto::api::{AccountHealth, AccountOpened, AccountUsage, ObjectHealth};
 
 use super::objects::{PathQuery, account_id};
 use super::signed::Signed;
@@ -33,6 +33,16 @@ pub async fn object_health<S: MetadataStore>(
 ) -> Result<Json<ObjectHealth>, ApiError> {
     let account = account_id(request.signer)?;
     Ok(Json(Objects::new(&app).health(account, &query.path).await?))
+}
+
+/// `GET /v1/account/usage`: the space the account uses against its quota (one sum in the
+/// store, cheap enough for every WebDAV quota question).
+pub async fn account_usage<S: MetadataStore>(
+    State(app): State<Arc<App<S>>>,
+    request: Signed<Option<serde_json::Value>>,
+) -> Result<Json<AccountUsage>, ApiError> {
+    let account = account_id(request.signer)?;
+    Ok(Json(Objects::new(&app).account_usage(account).await?))
 }
 
 /// `GET /v1/account/health`: the account's committed objects counted by condition (see

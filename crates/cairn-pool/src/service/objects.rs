@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use cairn_core::{AccountId, PeerId, PieceHash};
 use cairn_proto::api::{
-    AccountHealth, AccountOpened, FOLDER_MARKER, FolderEntry, FolderList, GetTarget, LEDGER_FOLDER,
-    ObjectEntry, ObjectHealth, ObjectList, ObjectSources, SegmentSources,
+    AccountHealth, AccountOpened, AccountUsage, FOLDER_MARKER, FolderEntry, FolderList, GetTarget,
+    LEDGER_FOLDER, ObjectEntry, ObjectHealth, ObjectList, ObjectSources, SegmentSources,
 };
 use cairn_proto::limits::{DEFAULT_LIST_PAGE, MAX_HEALTH_PATHS, MAX_LIST_PAGE, MAX_SOURCES};
 use cairn_proto::{Holder, OrderAction, PeerAddr};
@@ -379,6 +379,14 @@ impl<'a, S: MetadataStore> Objects<'a, S> {
             segment.repairing = self.app.repairs.is_repairing(object.id, segment.index);
         }
         Ok(answer)
+    }
+
+    /// What the account uses against its quota, and the quota.
+    pub async fn account_usage(&self, account: AccountId) -> Result<AccountUsage, ObjectError> {
+        Ok(AccountUsage {
+            used: self.app.store.account_usage(account).await?,
+            quota: self.app.config.account_quota,
+        })
     }
 
     /// `account`'s committed objects counted by condition, naming (up to

@@ -106,7 +106,12 @@ pub(crate) struct DriveFs {
     since: SystemTime,
     /// Where a PUT of unknown length is spooled (the client home).
     spool: std::path::PathBuf,
+    /// The account's usage and quota as last asked, and when (file managers ask often).
+    quota: Arc<tokio::sync::Mutex<Option<(std::time::Instant, (u64, u64))>>>,
 }
+
+/// How long an answer about the quota is used again.
+const QUOTA_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What a client error is to WebDAV.
 pub(crate) fn fs_error(error: &ClientError) -> FsError {
@@ -141,6 +146,7 @@ impl DriveFs {
             props: Props::open(home),
             since: SystemTime::now(),
             spool: home.to_owned(),
+            quota: Arc::default(),
         }
     }
 
@@ -396,6 +402,21 @@ impl DavFileSystem for DriveFs {
 
     fn get_props<'a>(&'a self, path: &'a DavPath, do_content: bool) -> FsFuture<'a, Vec<DavProp>> {
         async move { Ok(self.props.all(&remote(path)?, do_content)) }.boxed()
+    }
+
+    fn get_quota(&self) -> FsFuture<'_, (u64, Option<u64>)> {
+        async move {
+            let mut cached = self.quota.lock().await;
+            if let Some((at, (used, quota))) = *cached
+                && at.elapsed() < QUOTA_FRESH
+            {
+                return Ok((used, Some(quota)));
+            }
+            let (used, quota) = self.drive.usage().await.map_err(|e| fs_error(&e))?;
+            *cached = Some((std::time::Instant::now(), (used, quota)));
+            Ok((used, Some(quota)))
+        }
+        .boxed()
     }
 
     fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
