@@ -1,8 +1,9 @@
 //! Runs the real `cairn` binary as a child process and watches its peak resident memory,
 //! which cannot be told apart from the pool's and the peers' inside this process.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -82,4 +83,87 @@ fn show(args: &[&std::ffi::OsStr]) -> String {
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A child process that is killed when dropped.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cairn ARGS` (with `CAIRN_HOME=home` if given) and returns it with what follows
+/// `prefix` on the first line that starts so (`drive at `, `webdav at `); the rest of its
+/// output is drained in the background.
+pub fn start_printing(
+    prefix: &str,
+    cairn: &Path,
+    args: &[&str],
+    home: Option<&Path>,
+) -> anyhow::Result<(Running, String)> {
+    let mut command = Command::new(cairn);
+    command
+        .args(args)
+        .env_remove("CAIRN_PASSPHRASE")
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(home) = home {
+        command.env("CAIRN_HOME", home);
+    }
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot run {}", cairn.display()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let running = Running(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let found = loop {
+        let Some(line) = lines.next() else {
+            bail!(
+                "`cairn {}` ended before printing `{prefix}…`",
+                args.join(" ")
+            );
+        };
+        if let Some(rest) = line?.strip_prefix(prefix) {
+            break rest.to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok((running, found))
+}
+
+/// The peak resident memory of process `pid` so far (0 where `/proc` is unavailable).
+pub fn peak_rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .as_deref()
+        .and_then(parse_vmhwm)
+        .unwrap_or(0)
+}
+
+/// Writes `len` pseudo-random bytes to `path`, from `seed`.
+pub fn write_random(path: &Path, len: u64, seed: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut stream = blake3::Hasher::new().update(seed).finalize_xof();
+    let mut block = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        stream.fill(&mut block[..n]);
+        out.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The BLAKE3 hash of a file's bytes.
+pub fn hash_file(path: &Path) -> anyhow::Result<blake3::Hash> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(std::fs::File::open(path)?)?;
+    Ok(hasher.finalize())
 }

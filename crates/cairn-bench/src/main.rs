@@ -5,6 +5,7 @@
 //!
 //! `cargo build --release && cargo run --release -p cairn-bench [-- --quick] [-- --json]`
 
+#[allow(dead_code)]
 mod child;
 mod floor;
 mod network;

@@ -16,9 +16,7 @@ mod child;
 #[path = "../../report.rs"]
 mod report;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -28,7 +26,7 @@ use cairn_testkit::browser::{self, Browser};
 use clap::Parser;
 use serde::Serialize;
 
-use crate::report::{format_ratio, format_seconds, format_size, mb_per_s, parse_vmhwm};
+use crate::report::{format_ratio, format_seconds, format_size, mb_per_s};
 
 /// Measure the web drive against the command line on this machine.
 #[derive(Debug, Parser)]
@@ -50,87 +48,6 @@ struct Args {
 const PATIENCE: Duration = Duration::from_secs(1800);
 /// Loads of the big folder whose median is reported.
 const TRIES: usize = 5;
-
-/// A child process that is killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `cairn ARGS` and returns it with the URL of its `drive at` line; the rest of its
-/// output is drained in the background.
-fn start_with_drive(
-    cairn: &Path,
-    args: &[&str],
-    home: Option<&Path>,
-) -> anyhow::Result<(Running, String)> {
-    let mut command = Command::new(cairn);
-    command
-        .args(args)
-        .env_remove("CAIRN_PASSPHRASE")
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    if let Some(home) = home {
-        command.env("CAIRN_HOME", home);
-    }
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("cannot run {}", cairn.display()))?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let running = Running(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let Some(line) = lines.next() else {
-            bail!(
-                "`cairn {}` ended before printing `drive at URL`",
-                args.join(" ")
-            );
-        };
-        if let Some(url) = line?.strip_prefix("drive at ") {
-            break url.to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Ok((running, url))
-}
-
-fn peak_rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .as_deref()
-        .and_then(parse_vmhwm)
-        .unwrap_or(0)
-}
-
-/// Writes `len` pseudo-random bytes to `path`.
-fn write_random(path: &Path, len: u64) -> anyhow::Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut stream = blake3::Hasher::new()
-        .update(b"drive-ui bench")
-        .finalize_xof();
-    let mut block = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(block.len() as u64) as usize;
-        stream.fill(&mut block[..n]);
-        out.write_all(&block[..n])?;
-        left -= n as u64;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-fn hash_file(path: &Path) -> anyhow::Result<blake3::Hash> {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(std::fs::File::open(path)?)?;
-    Ok(hasher.finalize())
-}
 
 /// CPU seconds (user + system) the browser's processes have used so far.
 fn browser_cpu(marker: &str) -> f64 {
@@ -342,18 +259,19 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
     };
 
     let local = dir.join("local");
-    let (_network, _) = start_with_drive(
+    let (_network, _) = child::start_printing(
+        "drive at ",
         &cairn,
         &["local", "--dir", &local.to_string_lossy(), "--no-open"],
         None,
     )?;
     let home = local.join("home");
-    let (ui, url) = start_with_drive(&cairn, &["ui", "--no-open"], Some(&home))?;
+    let (ui, url) = child::start_printing("drive at ", &cairn, &["ui", "--no-open"], Some(&home))?;
     let base = url.split("/login").next().unwrap_or(&url).to_owned();
     let ui_pid = ui.0.id();
 
     let big = dir.join("big.bin");
-    write_random(&big, size)?;
+    child::write_random(&big, size, b"drive-ui bench")?;
     eprintln!("cairn put and get of {}…", format_size(size));
     let put = tokio::task::block_in_place(|| {
         child::run_cairn(
@@ -375,7 +293,8 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
     eprintln!("the page's upload protocol without a browser…");
     let protocol_seconds = {
         // A server of its own: the first one's sign-in address is the browser's.
-        let (_plain, plain_url) = start_with_drive(&cairn, &["ui", "--no-open"], Some(&home))?;
+        let (_plain, plain_url) =
+            child::start_printing("drive at ", &cairn, &["ui", "--no-open"], Some(&home))?;
         upload_by_protocol(&plain_url, &big, "/protocol.bin").await?
     };
 
@@ -403,7 +322,7 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
     let up_seconds = started.elapsed().as_secs_f64();
     let up_browser_cpu = browser_cpu(&browser.marker()) - cpu_before;
     let up_browser = sampler.stop();
-    let up_ui = peak_rss(ui_pid);
+    let up_ui = child::peak_rss(ui_pid);
 
     browser.goto(&format!("{base}/drive/")).await;
     let link = browser
@@ -420,8 +339,8 @@ async fn run(args: &Args) -> anyhow::Result<Results> {
     let downloaded = browser.wait_download("big.bin", PATIENCE).await;
     let down_seconds = started.elapsed().as_secs_f64();
     let down_browser = sampler.stop();
-    let down_ui = peak_rss(ui_pid);
-    if hash_file(&downloaded)? != hash_file(&big)? {
+    let down_ui = child::peak_rss(ui_pid);
+    if child::hash_file(&downloaded)? != child::hash_file(&big)? {
         bail!("the page's download differs from the file uploaded");
     }
     std::fs::remove_file(&downloaded)?;
