@@ -316,6 +316,28 @@ async fn bad_requests_change_nothing_and_junk_stays_local() {
     assert_eq!(got.status(), 206);
     assert_eq!(got.bytes().await.unwrap().as_ref(), b"lph");
 
+    // A PUT of unknown length (chunked) is spooled in the home, stored, and the spool goes.
+    let parts = futures_util::stream::iter(
+        ["spooled ", "in ", "the ", "home"].map(|p| Ok::<_, std::io::Error>(p.as_bytes().to_vec())),
+    );
+    let chunked = http
+        .put(url("docs/chunked.txt"))
+        .body(reqwest::Body::wrap_stream(parts))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chunked.status(), 201);
+    assert_eq!(
+        world.client.ok(&["get", "/docs/chunked.txt", "-"]),
+        "spooled in the home"
+    );
+    let spooled: Vec<_> = std::fs::read_dir(&world.client.home)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".dav-put-"))
+        .collect();
+    assert!(spooled.is_empty(), "the spool file is gone");
+
     // A PUT cut short: nothing listed, nothing stored.
     {
         let mut socket = std::net::TcpStream::connect(&authority).unwrap();
