@@ -7,14 +7,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use cairn_testkit::browser::{self, Browser};
-use cairn_testkit::{Daemon, wait_until};
-use common::{Client, peer_info, start_peer, wait_online};
+use cairn_testkit::wait_until;
+use common::{World, peer_info, wait_online};
 use fantoccini::Locator;
 
 const SHORT: Duration = Duration::from_secs(30);
@@ -27,22 +27,7 @@ struct Ui {
 
 impl Ui {
     fn start(home: &Path) -> Self {
-        let mut child = Command::new(common::cairn())
-            .args(["ui", "--no-open"])
-            .env("CAIRN_HOME", home)
-            .env_remove("CAIRN_PASSPHRASE")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let line = lines.next().expect("cairn ui printed a line").unwrap();
-        let url = line
-            .strip_prefix("drive at ")
-            .unwrap_or_else(|| panic!("the first line is `drive at URL`, not {line:?}"))
-            .to_owned();
+        let (child, url) = common::start_printing(&["ui", "--no-open"], home, "drive at ");
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
         Self { child, url }
     }
@@ -55,17 +40,7 @@ impl Ui {
 
     /// Peak and current resident memory of the `cairn ui` process, bytes.
     fn memory(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap()
-                * 1024
-        };
-        (field("VmHWM:"), field("VmRSS:"))
+        common::memory(self.child.id())
     }
 }
 
@@ -76,16 +51,8 @@ impl Drop for Ui {
     }
 }
 
-/// A pool, `peers` peers and a client home with an account, all real processes.
-struct World {
-    dir: tempfile::TempDir,
-    pool: Daemon,
-    peers: Vec<Daemon>,
-    client: Client,
-}
-
 fn world(peers: usize) -> World {
-    world_with(peers, None)
+    World::start(peers, &[])
 }
 
 /// [`world`] with the test pool's repair delay set to `repair_after` instead.
@@ -95,32 +62,11 @@ fn world_with(peers: usize, repair_after: Option<&str>) -> World {
 
 /// [`world`] with the test pool's timers (`--offline-after`, `--repair-after`) set as given.
 fn world_timed(peers: usize, timers: &[(&str, Option<&str>)]) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = common::pool_args(&dir.path().join("pool"), "127.0.0.1:0", &[]);
-    for (flag, value) in timers {
-        if let Some(value) = value {
-            let at = args.iter().position(|a| a == flag).unwrap();
-            args[at + 1] = (*value).to_owned();
-        }
-    }
-    let pool = Daemon::start(&common::cairn(), &args, common::READY).unwrap();
-    let peers = (0..peers)
-        .map(|i| {
-            start_peer(
-                pool.url(),
-                &dir.path().join(format!("peer{i}")),
-                "4GiB",
-                None,
-            )
-        })
+    let set: Vec<(&str, &str)> = timers
+        .iter()
+        .filter_map(|(flag, value)| value.map(|v| (*flag, v)))
         .collect();
-    let (client, _) = Client::init(dir.path().join("home"), pool.url());
-    World {
-        dir,
-        pool,
-        peers,
-        client,
-    }
+    World::start(peers, &set)
 }
 
 async fn text_of(browser: &Browser, css: &str) -> String {
@@ -626,6 +572,12 @@ async fn value_of(browser: &Browser, css: &str) -> String {
     field.prop("value").await.unwrap().unwrap_or_default()
 }
 
+/// The share id in a link (`POOL/s/ID[/POOL_ID]#KEY`).
+fn share_id(link: &str) -> String {
+    let after = link.split("/s/").nth(1).unwrap();
+    after.split(['#', '/']).next().unwrap().to_owned()
+}
+
 /// Sharing in the page: the owner makes links in the share dialog (copy, expiry, password,
 /// download limit) and finds them listed with their state; a second browser profile, on a
 /// `cairn ui` with no account at all, pastes each link and downloads what it shares; a
@@ -695,14 +647,7 @@ async fn a_link_made_in_the_page_opens_in_another_browser() {
     assert_eq!(value_of(&owner, "#search-box").await, file_link);
     search.clear().await.unwrap();
     screenshot(&owner, &shots, "share-dialog").await;
-    let file_id = file_link
-        .split("/s/")
-        .nth(1)
-        .unwrap()
-        .split(['#', '/'])
-        .next()
-        .unwrap()
-        .to_owned();
+    let file_id = share_id(&file_link);
     let listed: serde_json::Value =
         serde_json::from_str(&client.ok(&["share", "--list", "--json"])).unwrap();
     let expires = listed[0]["expires"].as_str().unwrap_or_default().to_owned();
@@ -723,13 +668,7 @@ async fn a_link_made_in_the_page_opens_in_another_browser() {
     // Both listed, live, each with its link to copy again.
     owner.goto(&format!("{base}/links")).await;
     for link in [&file_link, &folder_link] {
-        let id = link
-            .split("/s/")
-            .nth(1)
-            .unwrap()
-            .split(['#', '/'])
-            .next()
-            .unwrap();
+        let id = share_id(link);
         let row = format!("tr[data-share=\"{id}\"][data-state=\"live\"]");
         owner.wait_for(&row, SHORT).await;
         assert_eq!(&value_of(&owner, &format!("{row} input.link")).await, link);
@@ -806,14 +745,7 @@ async fn a_link_made_in_the_page_opens_in_another_browser() {
     type_into(&stranger, "#open-password", "open sesame").await;
     click(&stranger, "form.open-link button[type=submit]").await;
     stranger.wait_for(".note.problem", SHORT).await;
-    let folder_id = folder_link
-        .split("/s/")
-        .nth(1)
-        .unwrap()
-        .split(['#', '/'])
-        .next()
-        .unwrap()
-        .to_owned();
+    let folder_id = share_id(&folder_link);
     owner.goto(&format!("{base}/links")).await;
     owner
         .wait_for(

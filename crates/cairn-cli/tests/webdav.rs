@@ -8,13 +8,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use cairn_testkit::{Daemon, wait_until};
-use common::{Client, start_peer, wait_online};
+use cairn_testkit::wait_until;
+use common::{World, wait_online};
 
 /// `cairn webdav` on a home, and the address it printed.
 struct Dav {
@@ -24,25 +24,7 @@ struct Dav {
 
 impl Dav {
     fn start(home: &Path) -> Self {
-        let mut child = Command::new(common::cairn())
-            .arg("webdav")
-            .env("CAIRN_HOME", home)
-            .env_remove("CAIRN_PASSPHRASE")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = BufReader::new(stdout)
-            .lines()
-            .next()
-            .expect("cairn webdav printed a line")
-            .unwrap();
-        let url = line
-            .strip_prefix("webdav at ")
-            .unwrap_or_else(|| panic!("the first line is `webdav at URL`, not {line:?}"))
-            .to_owned();
+        let (child, url) = common::start_printing(&["webdav"], home, "webdav at ");
         assert!(
             url.starts_with("http://127.0.0.1:") && url.ends_with('/'),
             "{url}"
@@ -61,14 +43,7 @@ impl Dav {
 
     /// Peak resident memory of the process, bytes.
     fn peak_memory(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap()
-            * 1024
+        common::memory(self.child.id()).0
     }
 }
 
@@ -79,42 +54,8 @@ impl Drop for Dav {
     }
 }
 
-/// A pool (its timers adjusted by `timers`), `peers` peers and a client home, all real
-/// processes.
-struct World {
-    dir: tempfile::TempDir,
-    pool: Daemon,
-    _peers: Vec<Daemon>,
-    client: Client,
-}
-
-fn world(peers: usize, timers: &[(&str, &str)]) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = common::pool_args(&dir.path().join("pool"), "127.0.0.1:0", &[]);
-    for (flag, value) in timers {
-        match args.iter().position(|a| a == flag) {
-            Some(at) => args[at + 1] = (*value).to_owned(),
-            None => args.extend([(*flag).to_owned(), (*value).to_owned()]),
-        }
-    }
-    let pool = Daemon::start(&common::cairn(), &args, common::READY).unwrap();
-    let peers = (0..peers)
-        .map(|i| {
-            start_peer(
-                pool.url(),
-                &dir.path().join(format!("peer{i}")),
-                "4GiB",
-                None,
-            )
-        })
-        .collect();
-    let (client, _) = Client::init(dir.path().join("home"), pool.url());
-    World {
-        dir,
-        pool,
-        _peers: peers,
-        client,
-    }
+fn world(peers: usize, flags: &[(&str, &str)]) -> World {
+    World::start(peers, flags)
 }
 
 /// Runs a tool the tests need, failing (never skipping) when it is missing.

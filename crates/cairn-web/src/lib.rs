@@ -20,6 +20,7 @@ mod pages;
 mod raw;
 mod received;
 mod routes;
+mod served;
 mod setup;
 mod shares;
 mod state;
@@ -33,10 +34,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use cairn_client::DriveOptions;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
+
+use crate::served::Served;
 
 pub use dav::{DavConfig, RunningDav};
 pub use error::UiError;
@@ -79,27 +80,14 @@ pub struct RunningUi {
     addr: SocketAddr,
     url: String,
     signed_in: watch::Receiver<bool>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    served: Served,
 }
 
 impl RunningUi {
     /// Binds `config.listen` (refusing anything but loopback) and serves until
     /// [`RunningUi::shutdown`].
     pub async fn start(config: UiConfig) -> Result<Self, UiError> {
-        if !config.listen.ip().is_loopback() {
-            return Err(UiError::NotLoopback(config.listen));
-        }
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| UiError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| UiError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, addr) = served::bind(config.listen).await?;
         let state = state::AppState::new(&config, addr).await?;
         let url = format!(
             "http://{addr}{}?secret={}",
@@ -107,22 +95,12 @@ impl RunningUi {
             state.login_secret()
         );
         let signed_in = state.sign_ins();
-        let app = routes::router(state);
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            });
-            if let Err(error) = serve.await {
-                tracing::warn!("the drive's web server stopped: {error}");
-            }
-        });
+        let served = Served::spawn(listener, routes::router(state), "drive's web server");
         Ok(Self {
             addr,
             url,
             signed_in,
-            stop,
-            task,
+            served,
         })
     }
 
@@ -148,14 +126,6 @@ impl RunningUi {
     /// Stops serving; transfers in progress are dropped (an unfinished upload stores
     /// nothing).
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let abort = self.task.abort_handle();
-        // Open downloads would hold a graceful stop forever: give them a moment, then cut.
-        if tokio::time::timeout(std::time::Duration::from_secs(3), self.task)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
+        self.served.shutdown().await;
     }
 }

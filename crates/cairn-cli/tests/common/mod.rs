@@ -338,3 +338,84 @@ pub fn all_pieces(peer_dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A pool (the tests' flags, with `flags` set or added), `peers` peers of 4 GiB and a
+/// client home with an account, all real processes.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub pool: Daemon,
+    pub peers: Vec<Daemon>,
+    pub client: Client,
+}
+
+impl World {
+    pub fn start(peers: usize, flags: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = pool_args(&dir.path().join("pool"), "127.0.0.1:0", &[]);
+        for (flag, value) in flags {
+            match args.iter().position(|a| a == flag) {
+                Some(at) => args[at + 1] = (*value).to_owned(),
+                None => args.extend([(*flag).to_owned(), (*value).to_owned()]),
+            }
+        }
+        let pool = Daemon::start(&cairn(), &args, READY).unwrap();
+        let peers = (0..peers)
+            .map(|i| {
+                start_peer(
+                    pool.url(),
+                    &dir.path().join(format!("peer{i}")),
+                    "4GiB",
+                    None,
+                )
+            })
+            .collect();
+        let (client, _) = Client::init(dir.path().join("home"), pool.url());
+        Self {
+            dir,
+            pool,
+            peers,
+            client,
+        }
+    }
+}
+
+/// `cairn ARGS` on `home` (no passphrase in its environment), and what follows `prefix`
+/// on the first line it prints (`drive at `, `webdav at `).
+pub fn start_printing(args: &[&str], home: &Path, prefix: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(cairn())
+        .args(args)
+        .env("CAIRN_HOME", home)
+        .env_remove("CAIRN_PASSPHRASE")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = std::io::BufReader::new(stdout)
+        .lines()
+        .next()
+        .expect("the command printed a line")
+        .unwrap();
+    let rest = line
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("the first line is `{prefix}…`, not {line:?}"))
+        .to_owned();
+    (child, rest)
+}
+
+/// Peak and current resident memory of process `pid`, bytes.
+pub fn memory(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap()
+            * 1024
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}

@@ -107,8 +107,11 @@ pub(crate) struct DriveFs {
     /// Where a PUT of unknown length is spooled (the client home).
     spool: std::path::PathBuf,
     /// The account's usage and quota as last asked, and when (file managers ask often).
-    quota: Arc<tokio::sync::Mutex<Option<(std::time::Instant, (u64, u64))>>>,
+    quota: Arc<tokio::sync::Mutex<Option<Asked>>>,
 }
+
+/// An answer about the quota (used, quota) and when it came.
+type Asked = (std::time::Instant, (u64, u64));
 
 /// How long an answer about the quota is used again.
 const QUOTA_FRESH: std::time::Duration = std::time::Duration::from_secs(5);

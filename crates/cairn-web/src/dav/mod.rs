@@ -22,12 +22,10 @@ use axum::response::{IntoResponse, Response};
 use cairn_client::Drive;
 use dav_server::DavHandler;
 use dav_server::memls::MemLs;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::error::UiError;
 use crate::guard::host_is_loopback;
+use crate::served::{self, Served};
 use crate::state::{same, secret};
 
 /// How `dav-server` reads a file for a GET: in pieces this big.
@@ -48,27 +46,14 @@ pub struct DavConfig {
 pub struct RunningDav {
     addr: SocketAddr,
     url: String,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    served: Served,
 }
 
 impl RunningDav {
     /// Binds `config.listen` (refusing anything but loopback) and serves until
     /// [`RunningDav::shutdown`].
     pub async fn start(config: DavConfig) -> Result<Self, UiError> {
-        if !config.listen.ip().is_loopback() {
-            return Err(UiError::NotLoopback(config.listen));
-        }
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| UiError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| UiError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, addr) = served::bind(config.listen).await?;
         let token = secret();
         let url = format!("http://{addr}/{token}/");
         let handler = DavHandler::builder()
@@ -82,20 +67,10 @@ impl RunningDav {
             let token = token.clone();
             async move { serve(handler, &token, addr.port(), request).await }
         });
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            });
-            if let Err(error) = serve.await {
-                tracing::warn!("the WebDAV server stopped: {error}");
-            }
-        });
         Ok(Self {
             addr,
             url,
-            stop,
-            task,
+            served: Served::spawn(listener, app, "WebDAV server"),
         })
     }
 
@@ -111,14 +86,7 @@ impl RunningDav {
 
     /// Stops serving; a PUT in progress stores nothing.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(std::time::Duration::from_secs(3), self.task)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
+        self.served.shutdown().await;
     }
 }
 
