@@ -268,9 +268,11 @@ async fn make(state: &AppState, form: &NewLink) -> Page {
     if trash::is_trash(&path) {
         return Err(Failure::bad_request("what is in the trash cannot be shared").into());
     }
-    let Some((_, _, expires)) = EXPIRIES.iter().find(|(value, _, _)| {
-        *value == form.expires.trim() || form.expires.trim().is_empty() && *value == "never"
-    }) else {
+    let chosen = match form.expires.trim() {
+        "" => "never",
+        other => other,
+    };
+    let Some((_, _, expires)) = EXPIRIES.iter().find(|(value, _, _)| *value == chosen) else {
         return Err(Failure::bad_request(format!(
             "“{}” is not one of the expiry choices",
             form.expires
