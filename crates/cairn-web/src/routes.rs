@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use cairn_client::{ClientError, Drive};
 use cairn_core::RemotePath;
 use serde_json::json;
@@ -52,6 +53,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/transfers/clear", post(actions::clear_transfers))
         .route("/api/transfers/{id}/cancel", post(actions::cancel_transfer))
         .route("/assets/{name}", get(assets::serve))
+        .route("/dav/{*rest}", any(dav_entry))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,
@@ -75,6 +77,19 @@ fn changes() -> Router<AppState> {
         .route("/api/mkdir", post(actions::api_mkdir))
         .route("/api/move", post(actions::api_move))
         .route_layer(axum::middleware::from_fn(actions::to_the_end))
+}
+
+/// `/dav/SECRET/…`: the drive over WebDAV, for file managers pointed at the address the
+/// Network page shows (the guard lets these through on the secret, not the cookie).
+async fn dav_entry(State(state): State<AppState>, request: Request) -> Response {
+    match state.dav() {
+        Some(mount) => mount.serve(state.addr().port(), request).await,
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the drive is not open yet: unlock it (or set it up) in the page first\n",
+        )
+            .into_response(),
+    }
 }
 
 /// What a page handler answers.

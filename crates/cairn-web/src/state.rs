@@ -11,6 +11,7 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use crate::UiConfig;
+use crate::dav::Mount;
 use crate::error::UiError;
 use crate::transfers::Registry;
 use crate::upload::Sessions;
@@ -35,6 +36,9 @@ pub(crate) enum Gate {
     Phrase,
 }
 
+/// Where `cairn ui` serves the drive over WebDAV.
+pub(crate) const DAV_PREFIX: &str = "/dav";
+
 /// How many opened links the page keeps at once.
 pub(crate) const KEPT_LINKS: usize = 32;
 
@@ -56,6 +60,10 @@ struct Shared {
     uploads: Sessions,
     /// Links opened in the page, newest last, by the handle their pages are under.
     received: Mutex<Vec<(String, Arc<Received>)>>,
+    /// The secret of the drive's WebDAV address (`/dav/SECRET/`), and its server once the
+    /// drive is open.
+    dav_token: String,
+    dav: std::sync::OnceLock<Mount>,
     /// The account's last health check, shared by every page that asks within a moment.
     health: tokio::sync::Mutex<Option<(std::time::Instant, Arc<serde_json::Value>)>>,
 }
@@ -120,6 +128,8 @@ impl AppState {
             transfers: Registry::default(),
             uploads: Sessions::default(),
             received: Mutex::new(Vec::new()),
+            dav_token: secret(),
+            dav: std::sync::OnceLock::new(),
             health: tokio::sync::Mutex::new(None),
         })))
     }
@@ -189,6 +199,19 @@ impl AppState {
         let over = kept.len().saturating_sub(KEPT_LINKS);
         kept.drain(..over);
         handle
+    }
+
+    /// The drive over WebDAV at `/dav/SECRET/`, once the drive is open.
+    pub fn dav(&self) -> Option<Mount> {
+        if let Some(mount) = self.0.dav.get() {
+            return Some(mount.clone());
+        }
+        let drive = self.drive().ok()?;
+        let mount = self
+            .0
+            .dav
+            .get_or_init(|| Mount::new(drive, &self.0.home, DAV_PREFIX, self.0.dav_token.clone()));
+        Some(mount.clone())
     }
 
     /// The opened link under `handle`.

@@ -56,16 +56,10 @@ impl RunningDav {
         let (listener, addr) = served::bind(config.listen).await?;
         let token = secret();
         let url = format!("http://{addr}/{token}/");
-        let handler = DavHandler::builder()
-            .filesystem(Box::new(fs::DriveFs::new(config.drive, &config.home)))
-            .locksystem(MemLs::new())
-            .strip_prefix(format!("/{token}"))
-            .read_buf_size(READ_BUF)
-            .build_handler();
+        let mount = Mount::new(config.drive, &config.home, "", token);
         let app = Router::new().fallback(move |request: Request| {
-            let handler = handler.clone();
-            let token = token.clone();
-            async move { serve(handler, &token, addr.port(), request).await }
+            let mount = mount.clone();
+            async move { mount.serve(addr.port(), request).await }
         });
         Ok(Self {
             addr,
@@ -90,26 +84,63 @@ impl RunningDav {
     }
 }
 
-/// One request: the `Host` and the secret checked, then WebDAV.
-async fn serve(handler: DavHandler, token: &str, port: u16, request: Request) -> Response {
-    if !host_is_loopback(request.headers(), port) {
-        return (
-            StatusCode::MISDIRECTED_REQUEST,
-            "this address is not the WebDAV server's; mount the address `cairn webdav` printed\n",
-        )
-            .into_response();
+/// The drive over WebDAV under `PREFIX/SECRET/`: `/SECRET/` for `cairn webdav`,
+/// `/dav/SECRET/` beside the drive's pages in `cairn ui`.
+#[derive(Clone)]
+pub(crate) struct Mount {
+    handler: DavHandler,
+    prefix: &'static str,
+    token: Arc<str>,
+}
+
+impl Mount {
+    pub fn new(
+        drive: Arc<Drive>,
+        home: &std::path::Path,
+        prefix: &'static str,
+        token: String,
+    ) -> Self {
+        let handler = DavHandler::builder()
+            .filesystem(Box::new(fs::DriveFs::new(drive, home)))
+            .locksystem(MemLs::new())
+            .strip_prefix(format!("{prefix}/{token}"))
+            .read_buf_size(READ_BUF)
+            .build_handler();
+        Self {
+            handler,
+            prefix,
+            token: token.into(),
+        }
     }
-    let path = request.uri().path();
-    let offered = path
-        .strip_prefix('/')
-        .map(|rest| rest.split('/').next().unwrap_or(""))
-        .unwrap_or("");
-    if !same(offered.as_bytes(), token.as_bytes()) {
-        return (
-            StatusCode::FORBIDDEN,
-            "mount the whole address `cairn webdav` printed; it carries this run's secret\n",
-        )
-            .into_response();
+
+    /// The path a WebDAV client mounts: `PREFIX/SECRET/`.
+    pub fn path(&self) -> String {
+        format!("{}/{}/", self.prefix, self.token)
     }
-    handler.handle(request).await.map(Body::new)
+
+    /// One request: the `Host` and the secret checked, then WebDAV.
+    pub async fn serve(&self, port: u16, request: Request) -> Response {
+        if !host_is_loopback(request.headers(), port) {
+            return (
+                StatusCode::MISDIRECTED_REQUEST,
+                "this address is not the WebDAV server's; mount the address Cairn printed\n",
+            )
+                .into_response();
+        }
+        let offered = request
+            .uri()
+            .path()
+            .strip_prefix(self.prefix)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .map(|rest| rest.split('/').next().unwrap_or(""))
+            .unwrap_or("");
+        if !same(offered.as_bytes(), self.token.as_bytes()) {
+            return (
+                StatusCode::FORBIDDEN,
+                "mount the whole address Cairn gave; it carries this run's secret\n",
+            )
+                .into_response();
+        }
+        self.handler.handle(request).await.map(Body::new)
+    }
 }

@@ -57,6 +57,21 @@ pub(crate) async fn network(State(state): State<AppState>) -> Page {
                 }
             }
         }
+        @if let Some(mount) = state.dav() {
+            section class="dav" aria-labelledby="dav-title" {
+                h2 id="dav-title" { "Your drive as a network folder" }
+                p {
+                    "Finder, Windows Explorer, GNOME Files and rclone can open your drive as a folder "
+                    "while Cairn runs: connect to this WebDAV address (its last part is this run's secret)."
+                }
+                div class="link-box" {
+                    label for="dav-address" { "WebDAV address" }
+                    input id="dav-address" class="link" type="text" readonly spellcheck="false"
+                        value={ "http://" (state.addr()) (mount.path()) };
+                    button type="button" data-copy="dav-address" { "Copy address" }
+                }
+            }
+        }
         section aria-labelledby="peers" {
             h2 id="peers" { "Peers" }
             p class="hint" { "Pool " code { (network.pool.to_string().get(..16).unwrap_or("")) } " — each peer lends disk and holds encrypted pieces it cannot read." }
