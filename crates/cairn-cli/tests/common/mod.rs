@@ -238,6 +238,8 @@ pub fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
 }
 
 /// A pool's arguments with fast test timers, plus `extra`.
+/// The tests' pool arguments; a flag in `extra` the tests already set (`--offline-after 60s`)
+/// replaces their value, any other is added.
 pub fn pool_args(dir: &Path, listen: &str, extra: &[&str]) -> Vec<String> {
     let mut a = args(&[
         "pool",
@@ -252,7 +254,15 @@ pub fn pool_args(dir: &Path, listen: &str, extra: &[&str]) -> Vec<String> {
         "--repair-after",
         "3s",
     ]);
-    a.extend(args(extra));
+    let mut rest = extra.iter();
+    while let Some(arg) = rest.next() {
+        match a.iter().position(|have| have == arg) {
+            Some(at) if at + 1 < a.len() && !a[at + 1].starts_with("--") => {
+                a[at + 1] = rest.next().map(|v| (*v).to_owned()).unwrap_or_default();
+            }
+            _ => a.push((*arg).to_owned()),
+        }
+    }
     a
 }
 
@@ -351,13 +361,11 @@ pub struct World {
 impl World {
     pub fn start(peers: usize, flags: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut args = pool_args(&dir.path().join("pool"), "127.0.0.1:0", &[]);
-        for (flag, value) in flags {
-            match args.iter().position(|a| a == flag) {
-                Some(at) => args[at + 1] = (*value).to_owned(),
-                None => args.extend([(*flag).to_owned(), (*value).to_owned()]),
-            }
-        }
+        let extra: Vec<&str> = flags
+            .iter()
+            .flat_map(|(flag, value)| [*flag, *value])
+            .collect();
+        let args = pool_args(&dir.path().join("pool"), "127.0.0.1:0", &extra);
         let pool = Daemon::start(&cairn(), &args, READY).unwrap();
         let peers = (0..peers)
             .map(|i| {
