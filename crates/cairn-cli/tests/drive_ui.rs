@@ -874,7 +874,7 @@ const GIB: u64 = 1 << 30;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gigabyte_goes_up_and_down_through_the_page_in_bounded_memory() {
     // A gigabyte through a debug build and a browser fills both cores for minutes: a peer's
-    // heartbeat may lag past the tests' usual 1.5 s, so no peer counts as gone here (this
+    // heartbeat may lag past the tests' usual 3 s, so no peer counts as gone here (this
     // test is about the page's memory and bytes, not about health).
     let world = world_timed(
         6,

@@ -249,10 +249,14 @@ pub fn pool_args(dir: &Path, listen: &str, extra: &[&str]) -> Vec<String> {
         listen,
         "--heartbeat-interval",
         "200ms",
+        // Fifteen heartbeats: two cores running a debug build's tests in parallel can
+        // starve a peer for more than a second (1.5 s here left a peer "offline" just
+        // after the network came up, in CI).
         "--offline-after",
-        "1500ms",
-        "--repair-after",
         "3s",
+        // Past offline, so a lost peer is seen offline first.
+        "--repair-after",
+        "5s",
     ]);
     let mut rest = extra.iter();
     while let Some(arg) = rest.next() {

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::io::StreamReader;
 
-use super::fs::{Meta, fs_error};
+use super::fs::{Meta, fs_error, system_time};
 
 /// How much one fetch from the peers reads ahead.
 const READ_AHEAD: usize = 4 << 20;
@@ -54,12 +54,9 @@ impl ReadFile {
     }
 
     fn meta(&self) -> Meta {
-        let t = self.modified;
         Meta {
             len: self.size,
-            modified: SystemTime::UNIX_EPOCH
-                + std::time::Duration::from_secs(u64::try_from(t.secs).unwrap_or(0))
-                + std::time::Duration::from_nanos(u64::from(t.nanos)),
+            modified: system_time(self.modified),
             dir: false,
         }
     }

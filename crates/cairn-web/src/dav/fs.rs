@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
-use cairn_client::{ClientError, Drive, Kind, ListEntry, Progress};
+use cairn_client::{ClientError, Drive, Kind, ListEntry, Progress, Stat};
 use cairn_core::RemotePath;
 use dav_server::davpath::DavPath;
 use dav_server::fs::{
@@ -61,15 +61,18 @@ impl Meta {
             Kind::Folder => Self::folder(since),
             Kind::File => Self {
                 len: size,
-                modified: modified.map_or(since, |t| {
-                    UNIX_EPOCH
-                        + std::time::Duration::from_secs(u64::try_from(t.secs).unwrap_or(0))
-                        + std::time::Duration::from_nanos(u64::from(t.nanos))
-                }),
+                modified: modified.map_or(since, system_time),
                 dir: false,
             },
         }
     }
+}
+
+/// A file's time as the system's (times before 1970 read as 1970).
+pub(crate) fn system_time(t: cairn_core::Timestamp) -> SystemTime {
+    UNIX_EPOCH
+        + std::time::Duration::from_secs(u64::try_from(t.secs).unwrap_or(0))
+        + std::time::Duration::from_nanos(u64::from(t.nanos))
 }
 
 /// One entry of a listing.
@@ -87,13 +90,6 @@ impl DavDirEntry for Entry {
         let meta = self.meta.clone();
         async move { Ok(Box::new(meta) as Box<dyn DavMetaData>) }.boxed()
     }
-}
-
-/// What is at a path of the drive.
-struct Found {
-    kind: Kind,
-    size: u64,
-    modified: Option<cairn_core::Timestamp>,
 }
 
 /// The drive's file system for `dav-server`.
@@ -153,20 +149,8 @@ impl DriveFs {
         }
     }
 
-    async fn stat(&self, path: &RemotePath) -> FsResult<Option<Found>> {
-        if path.is_root() {
-            return Ok(Some(Found {
-                kind: Kind::Folder,
-                size: 0,
-                modified: None,
-            }));
-        }
-        let stat = self.drive.stat(path).await.map_err(|e| fs_error(&e))?;
-        Ok(stat.map(|s| Found {
-            kind: s.kind,
-            size: s.size,
-            modified: s.modified,
-        }))
+    async fn stat(&self, path: &RemotePath) -> FsResult<Option<Stat>> {
+        self.drive.stat(path).await.map_err(|e| fs_error(&e))
     }
 
     async fn meta(&self, path: &RemotePath) -> FsResult<Meta> {
