@@ -212,15 +212,7 @@ pub(crate) struct Item {
 }
 
 fn to_trash(note: Note) -> axum::response::Response {
-    let (key, text) = match note {
-        Note::Done(t) => ("done", t),
-        Note::Problem(t) => ("problem", t),
-    };
-    Redirect::to(&format!(
-        "/trash?{key}={}",
-        crate::pages::query_value(&text)
-    ))
-    .into_response()
+    Redirect::to(&crate::pages::noted("/trash", &note)).into_response()
 }
 
 /// `POST /do/restore`.

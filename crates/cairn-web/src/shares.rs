@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::error::Failure;
-use crate::pages::{Note, Section, breadcrumbs, folder_href, href, layout, query_value, when};
+use crate::pages::{Note, Section, View, breadcrumbs, folder_href, href, layout, noted, when};
 use crate::routes::{Page, Stop, gate, remote_path};
 use crate::state::AppState;
 use crate::trash;
@@ -28,25 +28,11 @@ const EXPIRIES: [(&str, &str, Option<Duration>); 5] = [
     ("30d", "In 30 days", Some(Duration::from_secs(30 * 86_400))),
 ];
 
-/// What the dialog's address may add: the link just made, or a note.
+/// What the dialog's address may add besides a note: the link just made.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct Made {
     #[serde(default)]
     made: Option<String>,
-    #[serde(default)]
-    done: Option<String>,
-    #[serde(default)]
-    problem: Option<String>,
-}
-
-impl Made {
-    fn note(&self) -> Option<Note> {
-        match (&self.problem, &self.done) {
-            (Some(p), _) => Some(Note::Problem(p.clone())),
-            (None, Some(d)) => Some(Note::Done(d.clone())),
-            _ => None,
-        }
-    }
 }
 
 /// A link in a box with its copy button (the page's script copies it; without script it
@@ -150,6 +136,7 @@ pub(crate) async fn dialog(
     State(state): State<AppState>,
     Path(path): Path<String>,
     Query(made): Query<Made>,
+    Query(view): Query<View>,
 ) -> Page {
     let drive = gate(&state)?;
     let path = remote_path(Some(&path))?;
@@ -229,7 +216,7 @@ pub(crate) async fn dialog(
     Ok(layout(
         &format!("Share {name}"),
         Section::Links,
-        made.note().as_ref(),
+        view.note().as_ref(),
         body,
     )
     .into_response())
@@ -252,11 +239,9 @@ pub(crate) async fn create(State(state): State<AppState>, Form(form): Form<NewLi
         .map(|p| href("/share", &p))
         .unwrap_or_else(|_| "/links".into());
     match make(&state, &form).await {
-        Err(Stop::Fail(failure)) => Ok(Redirect::to(&format!(
-            "{back}?problem={}",
-            query_value(&failure.message)
-        ))
-        .into_response()),
+        Err(Stop::Fail(failure)) => {
+            Ok(Redirect::to(&noted(&back, &Note::Problem(failure.message))).into_response())
+        }
         other => other,
     }
 }
@@ -297,17 +282,12 @@ async fn make(state: &AppState, form: &NewLink) -> Page {
         max_downloads,
     };
     let link = drive.share(&path, &options).await?;
-    Ok(Redirect::to(&format!(
-        "{}?made={}&done={}",
-        href("/share", &path),
-        link.id,
-        query_value("Link created")
-    ))
-    .into_response())
+    let made = format!("{}?made={}", href("/share", &path), link.id);
+    Ok(Redirect::to(&noted(&made, &Note::Done("Link created".into()))).into_response())
 }
 
 /// `GET /links`: the account's links, and a field to open one someone sent.
-pub(crate) async fn list(State(state): State<AppState>, Query(made): Query<Made>) -> Page {
+pub(crate) async fn list(State(state): State<AppState>, Query(view): Query<View>) -> Page {
     let drive = gate(&state)?;
     let links = drive.shares().await?;
     let live = links.iter().filter(|s| s.state == "live").count();
@@ -326,7 +306,7 @@ pub(crate) async fn list(State(state): State<AppState>, Query(made): Query<Made>
         }
         (crate::received::open_form(None, None))
     };
-    Ok(layout("Shared links", Section::Links, made.note().as_ref(), body).into_response())
+    Ok(layout("Shared links", Section::Links, view.note().as_ref(), body).into_response())
 }
 
 #[derive(Deserialize)]
@@ -355,10 +335,10 @@ pub(crate) async fn revoke(State(state): State<AppState>, Form(form): Form<Revok
         Ok::<_, Stop>(())
     }
     .await;
-    let (key, text) = match outcome {
-        Ok(()) => ("done", "Link revoked; it opens no more".to_owned()),
-        Err(Stop::Fail(failure)) => ("problem", failure.message),
+    let note = match outcome {
+        Ok(()) => Note::Done("Link revoked; it opens no more".into()),
+        Err(Stop::Fail(failure)) => Note::Problem(failure.message),
         Err(Stop::Redirect(to)) => return Ok(Redirect::to(to).into_response()),
     };
-    Ok(Redirect::to(&format!("{back}?{key}={}", query_value(&text))).into_response())
+    Ok(Redirect::to(&noted(&back, &note)).into_response())
 }

@@ -429,9 +429,15 @@ pub(crate) async fn trash(State(state): State<AppState>, Query(view): Query<View
 
 /// An address back to a folder with a note.
 pub(crate) fn back_to(dir: &RemotePath, note: &Note) -> String {
+    noted(&folder_href(dir), note)
+}
+
+/// `address` with `note` for the page to show (`?done=` or `?problem=`).
+pub(crate) fn noted(address: &str, note: &Note) -> String {
     let (key, text) = match note {
         Note::Done(t) => ("done", t),
         Note::Problem(t) => ("problem", t),
     };
-    format!("{}?{key}={}", folder_href(dir), query_value(text))
+    let join = if address.contains('?') { '&' } else { '?' };
+    format!("{address}{join}{key}={}", query_value(text))
 }

@@ -10,7 +10,7 @@ use cairn_core::RemotePath;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-pub(crate) use drive::{back_to, breadcrumbs, folder, search, trash};
+pub(crate) use drive::{View, back_to, breadcrumbs, folder, noted, search, trash};
 pub(crate) use file::file;
 pub(crate) use network::network;
 pub(crate) use setup::{phrase_page, recover_page, setup_page, unlock_page};
