@@ -675,6 +675,19 @@ async fn a_link_made_in_the_page_opens_in_another_browser() {
     }
     every_control_is_labelled(&owner).await;
     screenshot(&owner, &shots, "links").await;
+    // On a phone, the links and their buttons fit the screen.
+    owner.set_viewport(390, 844).await;
+    owner.goto(&format!("{base}/links")).await;
+    owner.wait_for("tr.link-row", SHORT).await;
+    let overflow = owner
+        .eval("return document.documentElement.scrollWidth - window.innerWidth;")
+        .await;
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "no sideways scrolling: {overflow}"
+    );
+    screenshot(&owner, &shots, "links-phone").await;
+    owner.set_viewport(1280, 800).await;
 
     // A second browser profile, on a drive with no account: it opens the file's link.
     let stranger_home = world.dir.path().join("stranger");
