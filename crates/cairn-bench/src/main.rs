@@ -234,7 +234,7 @@ async fn measure(
         let path = remote(&format!("/{name}"))?;
         let label = format!("{} file", format_size(size));
         progress(&format!("put {label}"));
-        let ((), put) = timed(async { Ok(drive.put(&local, &path, &silent).await?) }).await?;
+        let (_, put) = timed(async { Ok(drive.put(&local, &path, &silent).await?) }).await?;
         put_total += put;
         transfers.push(Transfer::new(
             format!("put {label}"),

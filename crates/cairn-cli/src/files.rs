@@ -15,7 +15,9 @@ use crate::session::{Bar, Global, human, runtime};
 pub struct PutArgs {
     /// The local file (or, with -r, folder) to upload.
     local: PathBuf,
-    /// Where it goes in the drive (default: `/<its name>`; into it when it is a folder).
+    /// Where it goes in the drive (default: `/<its name>`). A file goes into REMOTE when
+    /// that is a folder; a folder (-r) becomes REMOTE, whether or not it exists, so running
+    /// the same command again finishes it. A trailing `/` means "into this folder" for both.
     remote: Option<String>,
     /// Redundancy: `auto` (the pool picks for its durability target), `ec:K+M` or `rep:KxR`.
     #[arg(long, default_value = "auto")]
@@ -129,6 +131,8 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
         let target = match &args.remote {
             // A trailing `/` means "into this folder", whether or not it exists yet.
             Some(text) if text.ends_with('/') => remote(text)?.join(name)?,
+            // A folder lands at REMOTE itself on the first run and every re-run.
+            Some(text) if info.is_dir() => remote(text)?,
             Some(text) => drive.target_for(&name, &remote(text)?).await?,
             None => RemotePath::root().join(name)?,
         };
@@ -137,17 +141,32 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
             let report = drive.put_tree(&args.local, &target, &bar.progress()).await;
             bar.finish();
             let report = report?.into_result()?;
-            say!(
-                "stored {} ({}) under {target}",
-                files(report.files),
-                human(report.bytes)
-            );
+            if report.already == 0 {
+                say!(
+                    "stored {} ({}) under {target}",
+                    files(report.files),
+                    human(report.bytes)
+                );
+            } else {
+                say!(
+                    "{} uploaded ({}), {} already there under {target}",
+                    count(report.files),
+                    human(report.bytes),
+                    count(report.already)
+                );
+            }
         } else {
             let bar = Bar::bytes(info.len(), "put", false);
             let result = drive.put(&args.local, &target, &bar.progress()).await;
             bar.finish();
-            result?;
-            say!("stored {target} ({})", human(info.len()));
+            match result? {
+                0 => say!("stored {target} ({})", human(info.len())),
+                resumed => say!(
+                    "stored {target} ({}; {} were already stored by the interrupted upload)",
+                    human(info.len()),
+                    human(resumed)
+                ),
+            }
         }
         Ok(())
     })
@@ -160,6 +179,19 @@ fn files(count: u64) -> String {
     } else {
         format!("{count} files")
     }
+}
+
+/// A count with thousands separated: "1,497".
+fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -214,12 +246,22 @@ pub fn get(global: &Global, args: GetArgs) -> anyhow::Result<()> {
             let report = drive.get_tree(&path, &local, &bar.progress()).await;
             bar.finish();
             let report = report?.into_result()?;
-            say!(
-                "wrote {} ({}) to {}",
-                files(report.files),
-                human(report.bytes),
-                local.display()
-            );
+            if report.already == 0 {
+                say!(
+                    "wrote {} ({}) to {}",
+                    files(report.files),
+                    human(report.bytes),
+                    local.display()
+                );
+            } else {
+                say!(
+                    "{} downloaded ({}), {} already there in {}",
+                    count(report.files),
+                    human(report.bytes),
+                    count(report.already),
+                    local.display()
+                );
+            }
         } else {
             let local = match &args.local {
                 Some(local) => local.clone(),

@@ -3,8 +3,9 @@
 //! two thousand files up, finds it identical byte for byte, and copies it back down; a
 //! gigabyte PUT keeps the client's memory bounded; bad requests (a wrong secret, a
 //! foreign host, a missing parent, a PUT cut short, a full quota) change nothing; desktop
-//! junk is never uploaded. `litmus` and `rclone` are Debian packages `.ci/run` installs: a
-//! missing one fails these tests, never skips them.
+//! junk is never uploaded; a PUT cut short is finished by the next PUT of the same file,
+//! which sends the peers only what they lack. `litmus` and `rclone` are Debian packages
+//! `.ci/run` installs: a missing one fails these tests, never skips them.
 
 mod common;
 
@@ -414,4 +415,82 @@ async fn a_gigabyte_put_and_get_keep_the_client_memory_bounded() {
         "cairn webdav grew by {} MiB",
         (peak - before) >> 20
     );
+}
+
+/// Piece bytes every peer of `world` took in since it started, summed.
+async fn received(world: &World) -> u64 {
+    let mut total = 0;
+    for peer in &world.peers {
+        total += common::peer_info(peer.url()).await.received;
+    }
+    total
+}
+
+/// PUT of `size` bytes (the gigabyte's first chunks) to `url`, the body failing after
+/// `cut_after` chunks when given.
+async fn put_chunks(url: &str, size: u64, cut_after: Option<u64>) -> Option<u16> {
+    let chunks = size >> 20;
+    let body = futures_util::stream::iter((0..chunks).map(move |i| match cut_after {
+        Some(cut) if i >= cut => Err(std::io::Error::other("the connection dropped")),
+        _ => Ok(chunk(i)),
+    }));
+    let sent = reqwest::Client::new()
+        .put(url)
+        .header("Content-Length", size)
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await;
+    sent.ok().map(|r| r.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_cut_short_is_finished_by_the_next_put_of_the_file() {
+    const SIZE: u64 = 256 << 20;
+    let world = world(6, &[("--offline-after", "60s"), ("--repair-after", "120s")]);
+    wait_online(world.pool.url(), 6).await;
+    let dav = Dav::start(&world.client.home);
+
+    // A whole PUT elsewhere: what one costs the peers.
+    let before = received(&world).await;
+    let whole_put = put_chunks(&format!("{}whole.bin", dav.url), SIZE, None).await;
+    assert_eq!(whole_put, Some(201));
+    let whole = received(&world).await - before;
+
+    // Cut at 75%, then sent again whole: the peers take only what they lacked (a
+    // quarter, and the segments in flight at the cut).
+    let before = received(&world).await;
+    let cut = put_chunks(
+        &format!("{}big.bin", dav.url),
+        SIZE,
+        Some(SIZE * 3 / 4 >> 20),
+    )
+    .await;
+    assert_ne!(cut, Some(201));
+    let first = received(&world).await - before;
+    let listed = listed(&reqwest::Client::new(), &dav.url).await;
+    assert!(!listed.contains("big.bin"), "a cut PUT is listed: {listed}");
+    let before = received(&world).await;
+    assert_eq!(
+        put_chunks(&format!("{}big.bin", dav.url), SIZE, None).await,
+        Some(201)
+    );
+    let second = received(&world).await - before;
+    eprintln!("PUT of 256 MiB: whole {whole}; cut {first}, then {second}");
+    assert!(
+        second < whole * 6 / 10,
+        "the PUT after a cut one sent {second} piece bytes; a whole one {whole}"
+    );
+    let mut got = reqwest::get(format!("{}big.bin", dav.url)).await.unwrap();
+    let mut index = 0;
+    let mut pending = Vec::new();
+    while let Some(data) = got.chunk().await.unwrap() {
+        pending.extend_from_slice(&data);
+        while pending.len() >= 1 << 20 {
+            let rest = pending.split_off(1 << 20);
+            assert!(pending == chunk(index), "chunk {index} differs");
+            pending = rest;
+            index += 1;
+        }
+    }
+    assert_eq!(index, SIZE >> 20);
 }

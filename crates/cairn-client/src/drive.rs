@@ -112,6 +112,7 @@ impl Drive {
                 secret,
                 options,
                 intents.clone(),
+                home,
             )?),
             paths: PathCipher::new(&secret.path_key()),
             ledger: Ledger::new(secret.ledger_key(), home, intents),
@@ -200,13 +201,15 @@ impl Drive {
         Ok(())
     }
 
-    /// Uploads the local file `local` to exactly `remote`, replacing a file there.
+    /// Uploads the local file `local` to exactly `remote`, replacing a file there. An
+    /// upload of it that was interrupted goes on where it stopped; returns the plaintext
+    /// bytes that upload had stored, not sent again (0 for a fresh one).
     pub async fn put(
         &self,
         local: &Path,
         remote: &RemotePath,
         progress: &Progress,
-    ) -> ClientResult<()> {
+    ) -> ClientResult<u64> {
         if remote.is_root() || self.kind(remote).await? == Some(Kind::Folder) {
             return Err(ClientError::IsFolder(remote.clone()));
         }
@@ -219,7 +222,8 @@ impl Drive {
             let committed = (self.transfers)
                 .upload_file(local, encrypted.as_str(), &progress)
                 .await?;
-            self.record_put(committed).await
+            let resumed = committed.resumed;
+            self.record_put(committed).await.map(|()| resumed)
         };
         progress.ended(put.await)
     }
@@ -407,6 +411,7 @@ impl Drive {
             size: 0,
             metadata: entry::seal_folder(),
             intent: None,
+            resumed: 0,
         };
         let commit = cairn_proto::api::CommitUpload {
             metadata: committed.metadata.clone(),

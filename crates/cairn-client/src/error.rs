@@ -186,6 +186,11 @@ pub enum ClientError {
     /// A local file changed size while it was being uploaded.
     #[error("{0} changed while it was being uploaded; nothing was stored, try again")]
     SourceChanged(PathBuf),
+    /// An interrupted upload's data is not what is being uploaded now.
+    #[error(
+        "{0} is not what its interrupted upload was sending (it changed since); upload it again to start over"
+    )]
+    ResumeDiffers(PathBuf),
     /// The caller cancelled the transfer.
     #[error("the transfer was cancelled")]
     Cancelled,

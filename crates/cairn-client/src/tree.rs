@@ -1,10 +1,16 @@
 //! Tree operations: a local folder put into the drive and a drive folder got onto the
 //! disk, many files at once in a shared memory budget (`flight.rs`). Each file that fails
 //! is reported with its error and the rest go on; cancellation stops the whole operation.
+//!
+//! Running one again finishes it: a file already at its target with the same size and
+//! content hash (the drive's from its sealed record, the disk's read locally) is left as it
+//! is and counted as already there, so an interrupted tree is completed, never copied twice.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use cairn_core::{EncryptedPath, Name, RemotePath};
+use cairn_core::{ContentHash, EncryptedPath, Name, RemotePath};
 use cairn_proto::api::MAX_SOURCES;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
@@ -28,6 +34,10 @@ pub struct TreeReport {
     pub bytes: u64,
     /// Folders made.
     pub folders: u64,
+    /// Files left as they were: already at their target, identical.
+    pub already: u64,
+    /// Plaintext bytes of those.
+    pub already_bytes: u64,
     /// Files that failed, each with why; the others moved all the same.
     pub failed: Vec<TreeFailure>,
 }
@@ -47,13 +57,17 @@ impl TreeReport {
     /// Counts each file's outcome.
     fn tally(
         &mut self,
-        results: impl IntoIterator<Item = (PathBuf, RemotePath, ClientResult<u64>)>,
+        results: impl IntoIterator<Item = (PathBuf, RemotePath, ClientResult<Moved>)>,
     ) {
         for (local, remote, result) in results {
             match result {
-                Ok(size) => {
+                Ok(Moved::Sent(size)) => {
                     self.files += 1;
                     self.bytes += size;
+                }
+                Ok(Moved::Already(size)) => {
+                    self.already += 1;
+                    self.already_bytes += size;
                 }
                 Err(error) => self.failed.push(TreeFailure {
                     local,
@@ -71,6 +85,61 @@ impl TreeReport {
             Ok(self)
         } else {
             Err(self.failed.swap_remove(0).error)
+        }
+    }
+}
+
+/// How one file of a tree went.
+enum Moved {
+    /// Its bytes moved.
+    Sent(u64),
+    /// It was already at its target, identical.
+    Already(u64),
+}
+
+/// The BLAKE3 hash of the local file `path` if it is `size` bytes long (the drive's content
+/// hash), else `None`; read on a blocking thread.
+async fn local_hash(path: PathBuf, size: u64) -> ClientResult<Option<ContentHash>> {
+    tokio::task::spawn_blocking(move || {
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ClientError::io(&path)(e)),
+        };
+        let info = file.metadata().map_err(ClientError::io(&path))?;
+        if !info.is_file() || info.len() != size {
+            return Ok(None);
+        }
+        let mut hasher = blake3::Hasher::new();
+        hasher
+            .update_reader(std::io::BufReader::with_capacity(1 << 20, file))
+            .map_err(ClientError::io(&path))?;
+        Ok(Some(ContentHash::from_bytes(*hasher.finalize().as_bytes())))
+    })
+    .await
+    .map_err(|e| ClientError::Local {
+        path: "hashing".into(),
+        reason: e.to_string(),
+    })?
+}
+
+/// Removes the partial files of small files a get killed half way left in `dir` (named
+/// `.NAME.cairn-partial-DIGITS`; a large file's, which a get continues, end in hex).
+fn forget_small_partials(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let small = name.starts_with('.')
+            && name
+                .rsplit_once(".cairn-partial-")
+                .is_some_and(|(_, tail)| {
+                    !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit())
+                });
+        if small {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
@@ -125,8 +194,10 @@ fn local_tree(local: &Path, remote: &RemotePath) -> ClientResult<LocalTree> {
 }
 
 impl Drive {
-    /// Uploads the local folder `local` and everything in it to `remote`, many files at
-    /// once; existing files there are replaced.
+    /// Uploads the local folder `local` and everything in it to `remote` (which becomes
+    /// that folder, whether or not it exists), many files at once. A file already there with
+    /// the same size and content is left as it is (see [`TreeReport::already`]); a
+    /// different one is replaced.
     pub async fn put_tree(
         &self,
         local: &Path,
@@ -138,13 +209,14 @@ impl Drive {
         }
         self.check_parent(remote).await?;
         let tree = local_tree(local, remote)?;
+        let stored = &self.stored_under(remote).await?;
         let mut report = TreeReport::default();
         for folder in &tree.empty_folders {
             self.make_marker(folder).await?;
             report.folders += 1;
         }
         let flight = &Flight::new(self.options());
-        let results: Vec<(&PathBuf, &RemotePath, ClientResult<u64>)> = stream::iter(&tree.files)
+        let results: Vec<(&PathBuf, &RemotePath, ClientResult<Moved>)> = stream::iter(&tree.files)
             .map(|(file, path)| async move {
                 let progress = progress.for_file(path);
                 let put = async {
@@ -154,13 +226,21 @@ impl Drive {
                     let size = std::fs::metadata(file)
                         .map_err(ClientError::io(file))?
                         .len();
+                    if let Some(&(there, hash)) = stored.get(path)
+                        && there == size
+                        && local_hash(file.clone(), size).await? == Some(hash)
+                    {
+                        progress.started(size);
+                        progress.advance(size);
+                        return Ok(Moved::Already(size));
+                    }
                     let _room = flight.room_for(size).await;
                     progress.started(size);
                     let committed = (self.transfers)
                         .upload_file(file, self.encrypt(path).as_str(), &progress)
                         .await?;
                     self.record_put(committed).await?;
-                    Ok(size)
+                    Ok(Moved::Sent(size))
                 };
                 (file, path, progress.ended(put.await))
             })
@@ -176,6 +256,32 @@ impl Drive {
             return Err(ClientError::Cancelled);
         }
         Ok(report)
+    }
+
+    /// Each file the drive holds under `dir` (nothing if it is not a folder) with its
+    /// plaintext size and content hash, from the sealed records (a pool request per
+    /// [`SOURCES_BATCH`] files; no piece is read).
+    async fn stored_under(
+        &self,
+        dir: &RemotePath,
+    ) -> ClientResult<HashMap<RemotePath, (u64, ContentHash)>> {
+        if self.kind(dir).await? != Some(Kind::Folder) {
+            return Ok(HashMap::new());
+        }
+        let walked = self.walk(dir).await?;
+        let batches: Vec<Vec<Readable>> = stream::iter(walked.files.chunks(SOURCES_BATCH))
+            .map(|chunk| self.readables(chunk))
+            .buffered(4)
+            .try_collect()
+            .await?;
+        Ok(batches
+            .into_iter()
+            .flatten()
+            .map(|file| {
+                let layout = file.metadata.layout;
+                (file.path, (layout.size(), file.metadata.content_hash))
+            })
+            .collect())
     }
 
     /// Opens many files for reading with one pool request (at most [`MAX_SOURCES`]).
@@ -201,7 +307,9 @@ impl Drive {
     }
 
     /// Downloads the folder at `remote` with everything in it into the local directory
-    /// `local` (created if missing), many files at once.
+    /// `local` (created if missing), many files at once. A file already there with the
+    /// same size and content is left as it is (see [`TreeReport::already`]); a large file
+    /// a get left partly written continues where it stopped (see `download.rs`).
     pub async fn get_tree(
         &self,
         remote: &RemotePath,
@@ -236,14 +344,32 @@ impl Drive {
             .collect();
         for dir in &parents {
             std::fs::create_dir_all(dir).map_err(ClientError::io(dir))?;
+            forget_small_partials(dir);
         }
         let flight = &Flight::new(self.options());
         let lander = &Lander::start()?;
+        let (already, already_bytes) = (&AtomicU64::new(0), &AtomicU64::new(0));
         // Records and orders come a batch of files per pool request, and small files'
-        // pieces a request per peer per batch, a batch ahead of the downloads.
+        // pieces a request per peer per batch, a batch ahead of the downloads; files
+        // already on the disk are left out first.
         let files = stream::iter(walked.files.chunks(SOURCES_BATCH))
             .map(|chunk| async move {
-                let mut files = self.readables(chunk).await?;
+                let mut files = Vec::with_capacity(chunk.len());
+                for file in self.readables(chunk).await? {
+                    let size = file.metadata.layout.size();
+                    if local_hash(local_of(&file.path), size).await?
+                        == Some(file.metadata.content_hash)
+                    {
+                        let progress = progress.for_file(&file.path);
+                        progress.started(size);
+                        progress.advance(size);
+                        progress.ended(Ok::<_, ClientError>(()))?;
+                        already.fetch_add(1, Ordering::Relaxed);
+                        already_bytes.fetch_add(size, Ordering::Relaxed);
+                    } else {
+                        files.push(file);
+                    }
+                }
                 self.transfers.prefetch(&mut files).await;
                 Ok::<_, ClientError>(files)
             })
@@ -252,7 +378,7 @@ impl Drive {
             .try_flatten();
         // A file that fails is reported and the rest go on; a batch's pool request that
         // fails ends the operation.
-        let results: Vec<(PathBuf, RemotePath, ClientResult<u64>)> = files
+        let results: Vec<(PathBuf, RemotePath, ClientResult<Moved>)> = files
             .map_ok(|file| async move {
                 let target = local_of(&file.path);
                 let progress = progress.for_file(&file.path);
@@ -266,7 +392,7 @@ impl Drive {
                         .download_to_file(&file, &target, Some(lander), &progress)
                         .await
                 };
-                let result = progress.ended(get.await);
+                let result = progress.ended(get.await).map(Moved::Sent);
                 Ok::<_, ClientError>((target, file.path, result))
             })
             .try_buffer_unordered(flight.files)
@@ -274,6 +400,8 @@ impl Drive {
             .await?;
         lander.finish().await?;
         report.tally(results);
+        report.already = already.load(Ordering::Relaxed);
+        report.already_bytes = already_bytes.load(Ordering::Relaxed);
         if progress.is_cancelled() {
             return Err(ClientError::Cancelled);
         }

@@ -30,6 +30,8 @@ pub const PATH_KEY_CONTEXT: &str = "cairn 2026-11-25 path key v1";
 pub const LEDGER_KEY_CONTEXT: &str = "cairn 2026-12-04 ledger key v1";
 /// Derivation context of the link key.
 pub const LINK_KEY_CONTEXT: &str = "cairn 2026-12-05 share link key v1";
+/// Derivation context of the journal key.
+pub const JOURNAL_KEY_CONTEXT: &str = "cairn 2026-12-06 home journal key v1";
 
 /// Implements a zeroizing 32-byte secret that never prints its bytes.
 macro_rules! secret {
@@ -91,6 +93,12 @@ secret!(
     LinkKey
 );
 
+secret!(
+    /// Seals what the client keeps in its home between runs, such as an interrupted
+    /// upload's journal (`journal.rs`): it holds file keys, so the disk never sees them bare.
+    JournalKey
+);
+
 impl ShareSecret {
     /// A fresh random link secret.
     pub fn generate(rng: &mut impl CryptoRng) -> Self {
@@ -140,6 +148,11 @@ impl MasterSecret {
     /// The key the account's share links come from.
     pub fn link_key(&self) -> LinkKey {
         LinkKey(blake3::derive_key(LINK_KEY_CONTEXT, &self.0))
+    }
+
+    /// The key that seals the client's journals in its home.
+    pub fn journal_key(&self) -> JournalKey {
+        JournalKey(blake3::derive_key(JOURNAL_KEY_CONTEXT, &self.0))
     }
 }
 

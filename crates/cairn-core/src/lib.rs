@@ -9,6 +9,7 @@ pub mod batch;
 mod encoding;
 pub mod erasure;
 pub mod id;
+pub mod journal;
 pub mod keys;
 pub mod ledger;
 pub mod metadata;
@@ -27,8 +28,10 @@ pub use id::{
     AccountId, ContentHash, FragmentIndex, IdParseError, ObjectId, PeerId, PieceHash, PoolId,
     SegmentIndex, ShareId,
 };
+pub use journal::JournalError;
 pub use keys::{
-    AccountKey, FileKey, LedgerKey, LinkKey, MasterSecret, MetadataKey, PathKey, ShareSecret,
+    AccountKey, FileKey, JournalKey, LedgerKey, LinkKey, MasterSecret, MetadataKey, PathKey,
+    ShareSecret,
 };
 pub use ledger::{LedgerEntry, LedgerError, LedgerOp, Locator};
 pub use metadata::{MetadataError, ObjectMetadata, SegmentRecord, Timestamp};

@@ -248,12 +248,15 @@ where
 async fn status(State(service): State<Arc<PeerService>>) -> Result<Json<PeerInfo>, Refusal> {
     let pool = service.pool().ok_or(ServiceError::PoolUnknown)?;
     let (used, piece_count) = service.store().usage();
+    let (received, served) = service.traffic();
     Ok(Json(PeerInfo {
         peer: service.id(),
         pool,
         capacity: service.store().capacity(),
         used,
         piece_count,
+        received,
+        served,
     }))
 }
 
@@ -283,7 +286,10 @@ async fn put_piece(
         slow.clone(),
     );
     match service.put(&order, hash, size, body).await {
-        Ok(receipt) => Ok((StatusCode::CREATED, Json(receipt)).into_response()),
+        Ok(receipt) => {
+            service.count_received(size);
+            Ok((StatusCode::CREATED, Json(receipt)).into_response())
+        }
         Err(_) if slow.load(Ordering::Relaxed) => Err(refuse(
             StatusCode::REQUEST_TIMEOUT,
             codes::REQUEST_TIMEOUT,
@@ -337,6 +343,7 @@ async fn get_piece(
     let io = |e: std::io::Error| Refusal::from(ServiceError::Store(StoreError::Io(e.to_string())));
     let range = range(&headers, total)?;
     let (start, len) = range.map_or((0, total), |(start, end)| (start, end - start + 1));
+    service.count_served(len);
     let body = match held {
         HeldPiece::Bytes(bytes) => {
             let within = usize::try_from(start)
@@ -391,6 +398,8 @@ async fn read_many(
         )
     })?;
     let answers = service.read_many(&asked.orders).await?;
+    let sent = answers.iter().flatten().map(|b| b.len() as u64).sum();
+    service.count_served(sent);
     Ok(framed(
         answers
             .into_iter()
@@ -457,6 +466,11 @@ async fn write_many(
         },
     ))
     .await;
+    let took = (writes.iter().zip(&stored))
+        .filter(|(_, stored)| stored.is_ok())
+        .map(|((_, piece), _)| piece.len() as u64)
+        .sum();
+    service.count_received(took);
     Ok(framed(stored.into_iter().map(|stored| {
         stored.map(|receipt| {
             let json = serde_json::to_vec(&receipt).unwrap_or_default();

@@ -2,7 +2,7 @@
 //! this peer, action, piece, size, serial) before a byte is stored, served or deleted.
 //! A different transport can call the same methods.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -47,6 +47,9 @@ pub struct PeerService {
     pool: Mutex<Option<PoolId>>,
     verifier: Mutex<Option<OrderVerifier>>,
     load: AtomicU32,
+    /// Piece bytes stored and sent since start (see [`PeerService::traffic`]).
+    received: AtomicU64,
+    served: AtomicU64,
 }
 
 /// Counts a request in flight while alive.
@@ -71,6 +74,8 @@ impl PeerService {
             pool: Mutex::new(None),
             verifier: Mutex::new(None),
             load: AtomicU32::new(0),
+            received: AtomicU64::new(0),
+            served: AtomicU64::new(0),
         }
     }
 
@@ -99,6 +104,24 @@ impl PeerService {
     /// The piece store.
     pub fn store(&self) -> &PieceStore {
         &self.store
+    }
+
+    /// Piece bytes stored and piece bytes sent out since start.
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.received.load(Ordering::Relaxed),
+            self.served.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Counts `bytes` of pieces stored.
+    pub(crate) fn count_received(&self, bytes: u64) {
+        self.received.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts `bytes` of pieces sent out.
+    pub(crate) fn count_served(&self, bytes: u64) {
+        self.served.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Requests in flight.

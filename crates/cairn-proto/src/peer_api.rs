@@ -44,6 +44,12 @@ pub struct PeerInfo {
     pub used: u64,
     /// Pieces held.
     pub piece_count: u64,
+    /// Piece bytes it took in (stored) since it started.
+    #[serde(default)]
+    pub received: u64,
+    /// Piece bytes it sent out (read) since it started.
+    #[serde(default)]
+    pub served: u64,
 }
 
 /// `POST` with a [`ReadMany`] body: many small pieces in one answer (a folder of small

@@ -118,12 +118,15 @@ async fn watch_idle(state: AppState, session: Arc<Session>, idle: Duration) {
         let sending = session.sender.try_lock().is_err();
         if now == last && !sending {
             session.transfer.fail(format!(
-                "the page stopped sending for {} s (was it closed?); nothing was stored, upload it again",
+                "the page stopped sending for {} s (was it closed?); nothing is listed yet: upload it again to go on where it stopped",
                 idle.as_secs()
             ));
-            session.transfer.cancel.cancel();
+            // The file ends short, which fails the put without cancelling it: the segments
+            // it stored stay journaled, and the next upload of the file goes on from them.
             if let Ok(mut sender) = session.sender.try_lock() {
                 *sender = None;
+            } else {
+                session.transfer.cancel.cancel();
             }
             break;
         }

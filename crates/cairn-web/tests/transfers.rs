@@ -406,3 +406,101 @@ async fn an_upload_whose_page_stops_sending_ends_and_stores_nothing() {
     );
     ui.shutdown().await;
 }
+
+/// Piece bytes the network's peers took in since they started, summed.
+async fn received(pool: &str) -> u64 {
+    let network = cairn_client::pool::PoolClient::anonymous(pool)
+        .unwrap()
+        .network()
+        .await
+        .unwrap();
+    let mut total = 0;
+    for peer in network.peers {
+        let info: cairn_proto::peer_api::PeerInfo =
+            reqwest::get(peer.address.url(cairn_proto::peer_api::PEER_STATUS))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        total += info.received;
+    }
+    total
+}
+
+#[tokio::test]
+async fn an_upload_given_up_goes_on_where_it_stopped_when_the_file_is_sent_again() {
+    let net = network().await;
+    let (home, drive) = net.home("home", None).await;
+    let idle = std::time::Duration::from_millis(300);
+    let (ui, mut browser) = serve_with(&home, |c| c.upload_idle = idle).await;
+    browser.sign_in().await;
+    // Sixteen 64 KiB segments under ec:2+2: two piece bytes per byte.
+    let bytes = pattern(1 << 20, 9);
+    let announce = serde_json::json!({ "path": "/resumed.bin", "size": 1 << 20 });
+    let id_of = |begun: serde_json::Value| begun["id"].as_u64().unwrap();
+    let before = received(&net.url).await;
+    let id = id_of(
+        (browser.post_json("/api/uploads", announce.clone()).await)
+            .json()
+            .await
+            .unwrap(),
+    );
+    let first = browser
+        .put(
+            &format!("/api/uploads/{id}?offset=0"),
+            bytes[..700_000].to_vec(),
+        )
+        .await;
+    assert_eq!(first.status(), 200);
+    // The tab is closed; the upload is given up, and nothing is listed.
+    cairn_testkit::wait_until(
+        "the upload given up",
+        std::time::Duration::from_secs(10),
+        || async {
+            let panel: serde_json::Value =
+                browser.get("/api/transfers").await.json().await.unwrap();
+            let running = panel["transfers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["id"] == id && r["state"] == "running");
+            (!running).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let path = RemotePath::parse("/resumed.bin").unwrap();
+    assert!(drive.stat(&path).await.unwrap().is_none());
+    let given_up = received(&net.url).await - before;
+
+    // Sent again whole (the panel's Retry): the peers take only what they lacked.
+    let before = received(&net.url).await;
+    let id = id_of(
+        (browser.post_json("/api/uploads", announce.clone()).await)
+            .json()
+            .await
+            .unwrap(),
+    );
+    let last = browser
+        .put(&format!("/api/uploads/{id}?offset=0"), bytes.clone())
+        .await;
+    assert_eq!(last.status(), 200);
+    let stored = cairn_testkit::wait_until(
+        "the file stored",
+        std::time::Duration::from_secs(20),
+        || async { drive.stat(&path).await.unwrap() },
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored.size, 1 << 20);
+    let again = received(&net.url).await - before;
+    let whole = 2 << 20;
+    eprintln!("given up after {given_up} piece bytes; then {again} of about {whole}");
+    assert!(
+        again < whole * 6 / 10,
+        "sent {again} piece bytes again of {whole}"
+    );
+    assert_eq!(drive.read_range(&path, 0..u64::MAX).await.unwrap(), bytes);
+    ui.shutdown().await;
+}

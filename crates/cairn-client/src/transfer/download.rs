@@ -2,6 +2,12 @@
 //! first, another copy or fragment when one fails or lags), verify each against the hash in
 //! the sealed metadata, decode and open on a blocking thread; a segment or two ahead of the
 //! writer. A range fetches only the segments it touches.
+//!
+//! A large file is written under a partial name of its own version (`.NAME.cairn-partial-
+//! vOBJECT`), with each segment's BLAKE3 appended to a `.sums` file beside it as it lands. A
+//! get that stops half way (a dropped connection, a killed process) leaves both; the next
+//! get of the same version keeps the segments whose bytes still hash as written, fetches the
+//! rest, and checks the whole file's content hash as ever.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -12,7 +18,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cairn_core::{
     ObjectCodec, ObjectId, ObjectMetadata, PeerId, PieceHash, Redundancy, RedundancyPolicy,
-    RemotePath, SegmentIndex,
+    RemotePath, SegmentIndex, SegmentLayout,
 };
 use cairn_proto::PeerState;
 use cairn_proto::api::{GetTarget, ObjectSources, SegmentSources};
@@ -349,23 +355,173 @@ impl Transfers {
                 reason: format!("writing stopped unexpectedly: {e}"),
             })?;
         }
-        let mut out = tokio::fs::File::create(&partial)
+        // The partial file of this version, which a get that stopped may have left.
+        let object = file.object.to_string();
+        let stem = format!(".{name}.cairn-partial-");
+        let partial = dir.join(format!("{stem}v{}", &object[..16]));
+        let sums = dir.join(format!("{stem}v{}.sums", &object[..16]));
+        let layout = file.metadata.layout;
+        let kept = {
+            let (dir, partial, sums) = (dir.clone(), partial.clone(), sums.clone());
+            tokio::task::spawn_blocking(move || {
+                forget_other_versions(&dir, &stem, &partial, &sums);
+                keep_verified(&partial, &sums, layout)
+            })
             .await
-            .map_err(ClientError::io(&partial))?;
-        let result = async {
-            let written = self.download(file, 0..u64::MAX, &mut out, progress).await?;
-            out.sync_all().await.map_err(ClientError::io(&partial))?;
-            drop(out);
-            tokio::fs::rename(&partial, target)
+            .map_err(|e| ClientError::Local {
+                path: target.to_owned(),
+                reason: format!("checking a partial download stopped: {e}"),
+            })??
+        };
+        let result = progress
+            .until_cancelled(self.download_rest(file, kept, &partial, &sums, progress))
+            .await;
+        let result = match result {
+            Ok(written) => tokio::fs::rename(&partial, target)
                 .await
-                .map_err(ClientError::io(target))?;
-            Ok(written)
-        }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&partial).await;
+                .map_err(ClientError::io(target))
+                .map(|()| written),
+            Err(e) => Err(e),
+        };
+        match &result {
+            // Kept for the next get, which continues from it.
+            Err(e) if resumable(e) => {}
+            _ => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                let _ = tokio::fs::remove_file(&sums).await;
+            }
         }
         result
+    }
+
+    /// Fetches `file`'s segments after those `kept` already holds into `partial`, appending
+    /// each one's hash to `sums`; checks the whole file's content hash and syncs it.
+    async fn download_rest(
+        &self,
+        file: &Readable,
+        kept: Kept,
+        partial: &Path,
+        sums: &Path,
+        progress: &Progress,
+    ) -> ClientResult<u64> {
+        let layout = file.metadata.layout;
+        check_redundancy(&file.sources, file.metadata.redundancy)?;
+        let codec = Arc::new(ObjectCodec::new(
+            &file.metadata.file_key,
+            file.object,
+            layout,
+            file.metadata.redundancy,
+        )?);
+        let append = |path: &Path| {
+            let path = path.to_owned();
+            async move {
+                tokio::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&path)
+                    .await
+                    .map_err(ClientError::io(&path))
+            }
+        };
+        let (mut out, mut sums_out) = (append(partial).await?, append(sums).await?);
+        progress.set_total(layout.size());
+        progress.advance(kept.bytes);
+        let mut hasher = kept.hasher;
+        let mut plaintexts = stream::iter(kept.segments..layout.count())
+            .map(|index| {
+                let codec = codec.clone();
+                async move { self.fetch_segment(file, &codec, index).await }
+            })
+            .buffered(SEGMENTS_IN_FLIGHT);
+        while let Some(plaintext) = plaintexts.try_next().await? {
+            hasher.update(&plaintext);
+            out.write_all(&plaintext)
+                .await
+                .map_err(ClientError::io(partial))?;
+            sums_out
+                .write_all(blake3::hash(&plaintext).as_bytes())
+                .await
+                .map_err(ClientError::io(sums))?;
+            progress.advance(plaintext.len() as u64);
+        }
+        if *hasher.finalize().as_bytes() != *file.metadata.content_hash.as_bytes() {
+            return Err(ClientError::ContentMismatch(file.path.clone()));
+        }
+        out.sync_all().await.map_err(ClientError::io(partial))?;
+        Ok(layout.size())
+    }
+}
+
+/// Whether a failed get's partial file is worth keeping for the next: not when the caller
+/// cancelled it or the bytes proved wrong.
+fn resumable(error: &ClientError) -> bool {
+    !matches!(
+        error,
+        ClientError::Cancelled | ClientError::ContentMismatch(_) | ClientError::Segment(_)
+    )
+}
+
+/// What a partial file holds that is still good: its first `segments` whole segments,
+/// `bytes` long, hashed into `hasher`.
+struct Kept {
+    segments: u32,
+    bytes: u64,
+    hasher: blake3::Hasher,
+}
+
+/// Keeps the leading segments of `partial` whose bytes hash as `sums` records (each
+/// segment's BLAKE3, in order) and cuts both files after them; nothing if there is none.
+fn keep_verified(partial: &Path, sums: &Path, layout: SegmentLayout) -> ClientResult<Kept> {
+    use std::io::Read;
+    let mut kept = Kept {
+        segments: 0,
+        bytes: 0,
+        hasher: blake3::Hasher::new(),
+    };
+    let (Ok(recorded), Ok(data)) = (std::fs::read(sums), std::fs::File::open(partial)) else {
+        let _ = std::fs::remove_file(partial);
+        let _ = std::fs::remove_file(sums);
+        return Ok(kept);
+    };
+    let mut data = std::io::BufReader::with_capacity(1 << 20, data);
+    let mut buf = Vec::new();
+    for sum in recorded.chunks_exact(32).take(layout.count() as usize) {
+        let len = layout.plaintext_len(SegmentIndex(kept.segments));
+        buf.clear();
+        let read = (&mut data)
+            .take(len as u64)
+            .read_to_end(&mut buf)
+            .map_err(ClientError::io(partial))?;
+        if read != len || blake3::hash(&buf).as_bytes() != sum {
+            break;
+        }
+        kept.hasher.update(&buf);
+        kept.segments += 1;
+        kept.bytes += len as u64;
+    }
+    let cut = |path: &Path, len: u64| -> ClientResult<()> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(len))
+            .map_err(ClientError::io(path))
+    };
+    cut(partial, kept.bytes)?;
+    cut(sums, u64::from(kept.segments) * 32)?;
+    Ok(kept)
+}
+
+/// Removes partial files an earlier get of another version of the same file left in `dir`.
+fn forget_other_versions(dir: &Path, stem: &str, partial: &Path, sums: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = path == partial || path == sums;
+        if !ours && entry.file_name().to_string_lossy().starts_with(stem) {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 

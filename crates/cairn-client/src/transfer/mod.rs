@@ -7,7 +7,8 @@
 //! - `download.rs`: a byte range of one object, the fastest `k` pieces per segment;
 //! - `handle.rs`: an open object for random reads, sources fetched per range and reused;
 //! - `prefetch.rs`: the first pieces of many small files, a request per peer;
-//! - `landing.rs`: small downloaded files made durable a group at a time.
+//! - `landing.rs`: small downloaded files made durable a group at a time;
+//! - `resume.rs`: an upload's journal in the home, so an interrupted one goes on.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +21,13 @@ use crate::error::{ClientError, ClientResult};
 use crate::intents::Intents;
 use crate::peer::{PeerClient, PeerTransport};
 use crate::pool::PoolClient;
+use resume::Journals;
 
 pub(crate) mod download;
 pub mod handle;
 pub(crate) mod landing;
 pub(crate) mod prefetch;
+pub(crate) mod resume;
 pub(crate) mod upload;
 
 pub(crate) use download::Readable;
@@ -67,21 +70,26 @@ pub struct Transfers {
     /// Where each commit is journaled before it is asked (`intents.rs`; a no-op without
     /// a home).
     intents: Arc<Intents>,
+    /// Where uploads of many segments keep their journals (`resume.rs`; none without a
+    /// home).
+    journals: Journals,
 }
 
 impl Transfers {
     /// Transfers on the pool at `pool` for the account of `secret`.
     pub fn new(pool: &str, secret: &MasterSecret, options: DriveOptions) -> ClientResult<Self> {
         let intents = Arc::new(Intents::new(secret.ledger_key(), None));
-        Self::journaling(pool, secret, options, intents)
+        Self::journaling(pool, secret, options, intents, None)
     }
 
-    /// Transfers that journal each commit in `intents` before asking it of the pool.
+    /// Transfers that journal each commit in `intents` before asking it of the pool, and
+    /// keep uploads' journals in `home`.
     pub(crate) fn journaling(
         pool: &str,
         secret: &MasterSecret,
         options: DriveOptions,
         intents: Arc<Intents>,
+        home: Option<&std::path::Path>,
     ) -> ClientResult<Self> {
         Ok(Self {
             pool: PoolClient::new(pool, secret.account_key())?,
@@ -92,6 +100,7 @@ impl Transfers {
             metadata_key: secret.metadata_key(),
             options,
             intents,
+            journals: Journals::new(home, secret.journal_key()),
         })
     }
 

@@ -1,12 +1,15 @@
 //! Putting one file: read → seal → erasure-code → hash on a blocking thread, a segment or
 //! two ahead of the network; each segment's pieces go to all its placed peers at once, a
 //! failed or lagging piece moves to a spare peer, the first receipts are kept and the slow
-//! rest cancelled; the object is committed only when every segment is.
+//! rest cancelled; the object is committed only when every segment is. An upload of many
+//! segments keeps a journal in the home and goes on from one an interrupted upload of the
+//! same path left (`resume.rs`).
 
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -26,6 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_util::io::SyncIoBridge;
 
 use super::Transfers;
+use super::resume::{Begun, Journal, Resumable};
 use crate::entry;
 use crate::error::{ClientError, ClientResult};
 use crate::intents::Intent;
@@ -119,8 +123,19 @@ impl Transfers {
         path: &str,
         progress: &Progress,
     ) -> ClientResult<Committed> {
-        self.upload(Source::file(local).await?, path, progress)
+        match self
+            .upload(Source::file(local).await?, path, progress)
             .await
+        {
+            // The interrupted upload cannot go on (the file changed, or the pool collected
+            // it); its journal is gone, so this starts afresh.
+            Err(e) if restarts(&e) => {
+                tracing::info!("{}: starting its upload over: {e}", local.display());
+                self.upload(Source::file(local).await?, path, progress)
+                    .await
+            }
+            result => result,
+        }
     }
 
     /// Uploads `source` to the encrypted path `path`, replacing what is there.
@@ -132,39 +147,94 @@ impl Transfers {
     ) -> ClientResult<Committed> {
         let layout = SegmentLayout::new(source.len, self.options.segment_size)?;
         let modified = source.modified;
-        // The object's one id: its segments and record are sealed to it, and the pool
-        // keeps the upload and the object under it.
-        let object = ObjectId::random(&mut rand::rng());
-        // Under a concrete redundancy the first segment is placed with `begin` itself;
-        // `auto` is resolved by the pool first.
-        let (redundancy, begun) = match self.options.redundancy {
-            RedundancyPolicy::Fixed(r) => (r, None),
-            policy => {
-                let begun = (self.pool)
-                    .begin(path, &policy.to_string(), None, Some(object))
-                    .await?;
-                (concrete(&begun.redundancy)?, Some(begun.upload))
+        // An upload of many segments is journaled, and goes on from what an interrupted
+        // one of the same path and size left.
+        let (journal, resume) = match layout.count() > 1 {
+            true => (self.journals.open(path).await).map_or((None, None), |(j, r)| (Some(j), r)),
+            false => (None, None),
+        };
+        let resume = resume.filter(|r| r.fits(layout, self.options.redundancy));
+        let (object, file_key, redundancy, begun) = match &resume {
+            Some(r) => (
+                r.object,
+                r.file_key.clone(),
+                r.redundancy,
+                Some(r.upload.clone()),
+            ),
+            None => {
+                // The object's one id: its segments and record are sealed to it, and the
+                // pool keeps the upload and the object under it. The thread's generator is
+                // not `Send`: taken only here, never across an await.
+                let object = ObjectId::random(&mut rand::rng());
+                let file_key = FileKey::generate(&mut rand::rng());
+                // Under a concrete redundancy the first segment is placed with `begin`
+                // itself; `auto` is resolved by the pool first.
+                match self.options.redundancy {
+                    RedundancyPolicy::Fixed(r) => (object, file_key, r, None),
+                    policy => {
+                        let begun = (self.pool)
+                            .begin(path, &policy.to_string(), None, Some(object))
+                            .await?;
+                        let redundancy = concrete(&begun.redundancy)?;
+                        if let Some(journal) = &journal {
+                            journal
+                                .begun(Begun {
+                                    path,
+                                    upload: &begun.upload,
+                                    object,
+                                    file_key: &file_key,
+                                    layout,
+                                    redundancy,
+                                })
+                                .await;
+                        }
+                        (object, file_key, redundancy, Some(begun.upload))
+                    }
+                }
             }
         };
+        if let Some(r) = &resume {
+            tracing::info!(
+                upload = %r.upload,
+                segments = r.committed.len(),
+                "going on with an interrupted upload"
+            );
+        }
         let (upload, _) = watch::channel(begun);
         let plan = UploadPlan {
             path,
             object,
+            file_key,
             layout,
             redundancy,
             modified,
+            journal: journal.as_ref(),
+            resume: resume.as_ref(),
         };
         let result = progress
             .until_cancelled(self.upload_segments(source, plan, &upload, progress))
             .await;
-        // A failed or cancelled upload is abandoned: nothing of it is ever listed.
         let begun = upload.borrow().clone();
-        if result.is_err()
-            && let Some(id) = begun
-        {
-            // Best effort: the pool also collects it when the upload expires.
-            if let Err(e) = self.pool.abort(&id).await {
-                tracing::warn!(upload = %id, "could not abandon the upload: {e}");
+        match &result {
+            Ok(_) => {
+                if let Some(journal) = &journal {
+                    journal.finish();
+                }
+            }
+            // Left for the next upload of the path to go on with; the pool collects it
+            // if none comes before it expires. Nothing of it is listed meanwhile.
+            Err(e) if journal.is_some() && begun.is_some() && goes_on(e) => {}
+            // Abandoned: nothing of it is ever listed.
+            Err(_) => {
+                if let Some(journal) = &journal {
+                    journal.finish();
+                }
+                // Best effort: the pool also collects it when the upload expires.
+                if let Some(id) = begun
+                    && let Err(e) = self.pool.abort(&id).await
+                {
+                    tracing::warn!(upload = %id, "could not abandon the upload: {e}");
+                }
             }
         }
         result
@@ -180,9 +250,12 @@ impl Transfers {
         let UploadPlan {
             path,
             object,
+            file_key,
             layout,
             redundancy,
             modified,
+            journal,
+            resume,
         } = plan;
         // The pool refuses a record over its limit at commit: refuse before a byte moves.
         let record = entry::file_entry_len(layout.count(), redundancy);
@@ -194,9 +267,6 @@ impl Transfers {
                 limit: MAX_METADATA,
             });
         }
-        // The thread's generator is not `Send`: take it only where it is used, never
-        // across an await, so an upload can run on any task.
-        let file_key = FileKey::generate(&mut rand::rng());
         let codec = Arc::new(ObjectCodec::new(&file_key, object, layout, redundancy)?);
         let (tx, rx) = mpsc::channel::<Produced>(1);
         let local = source.name.clone();
@@ -207,23 +277,59 @@ impl Transfers {
         // The first failure ends the stream, which drops the channel and stops the reader.
         // The last segment is committed with the object, in one call.
         let last = layout.count().checked_sub(1);
+        let resumed = &AtomicU64::new(0);
+        let local = &local;
+        let file_key = &file_key;
         let segments: ClientResult<Vec<Stored>> = tokio_stream_from(rx)
-            .map(|produced| async {
+            .map(|produced| async move {
                 let (index, segment) = produced?;
                 let len = layout.plaintext_len(SegmentIndex(index)) as u64;
                 let commit = Some(index) != last;
+                if let Some(sent) = resume.and_then(|r| r.sending.get(&index)) {
+                    // A segment whose pieces may be out already must code the same: other
+                    // bytes under its nonce would break the seal.
+                    if *sent != segment.hashes {
+                        return Err(ClientError::ResumeDiffers(local.clone()));
+                    }
+                    if let Some(&bytes) = resume.and_then(|r| r.committed.get(&index))
+                        && commit
+                    {
+                        resumed.fetch_add(len, Ordering::Relaxed);
+                        progress.advance(len);
+                        return Ok(Stored {
+                            record: SegmentRecord {
+                                fragments: segment.hashes,
+                            },
+                            bytes,
+                            uncommitted: None,
+                        });
+                    }
+                }
                 let begun = upload.borrow().clone();
                 let stored = match begun {
                     None if index == 0 => {
-                        self.begin_with_segment(path, object, upload, redundancy, segment, commit)
-                            .await?
+                        let journaled = journal.map(|journal| JournalStart {
+                            journal,
+                            file_key,
+                            layout,
+                        });
+                        self.begin_with_segment(
+                            path, object, upload, redundancy, segment, commit, journaled,
+                        )
+                        .await?
                     }
                     _ => {
                         let id = begun_upload(upload).await?;
+                        if let Some(journal) = journal {
+                            journal.sending(index, &segment.hashes).await;
+                        }
                         self.store_segment(&id, index, redundancy, segment, commit)
                             .await?
                     }
                 };
+                if commit && let Some(journal) = journal {
+                    journal.committed(index, stored.bytes).await;
+                }
                 progress.advance(len);
                 Ok(stored)
             })
@@ -231,7 +337,7 @@ impl Transfers {
             .try_collect()
             .await;
         let produced = producer.await.map_err(|e| ClientError::Local {
-            path: local.to_owned(),
+            path: local.clone(),
             reason: format!("reading stopped unexpectedly: {e}"),
         });
         let mut records = Vec::new();
@@ -252,7 +358,7 @@ impl Transfers {
             layout,
             modified,
             content_hash,
-            file_key,
+            file_key: file_key.clone(),
             redundancy,
             segments: records,
         };
@@ -270,6 +376,7 @@ impl Transfers {
             size,
             metadata: commit.metadata.clone(),
             intent: None,
+            resumed: resumed.load(Ordering::Relaxed),
         };
         // Journaled first: a process killed once the pool took it still gets it into the
         // ledger (see `intents.rs`).
@@ -295,7 +402,7 @@ impl Transfers {
         let (upload, _) = watch::channel(None);
         let result = async {
             let stored = self
-                .begin_with_segment(path, object, &upload, redundancy, segment, false)
+                .begin_with_segment(path, object, &upload, redundancy, segment, false, None)
                 .await?;
             let id = begun_upload(&upload).await?;
             let commit = CommitUpload {
@@ -319,7 +426,9 @@ impl Transfers {
         result
     }
 
-    /// Begins the upload with segment 0 placed in the same call, then stores it.
+    /// Begins the upload with segment 0 placed in the same call, then stores it (journaled
+    /// first, when `journaled`).
+    #[allow(clippy::too_many_arguments)]
     async fn begin_with_segment(
         &self,
         path: &str,
@@ -328,6 +437,7 @@ impl Transfers {
         redundancy: Redundancy,
         segment: EncodedSegment,
         commit: bool,
+        journaled: Option<JournalStart<'_>>,
     ) -> ClientResult<Stored> {
         let begun = self
             .pool()
@@ -338,6 +448,22 @@ impl Transfers {
                 Some(object),
             )
             .await?;
+        // Journaled before any other segment can be (they wait for the id) and before
+        // a piece goes out.
+        if let Some(start) = journaled {
+            start
+                .journal
+                .begun(Begun {
+                    path,
+                    upload: &begun.upload,
+                    object,
+                    file_key: start.file_key,
+                    layout: start.layout,
+                    redundancy,
+                })
+                .await;
+            start.journal.sending(0, &segment.hashes).await;
+        }
         upload.send_replace(Some(begun.upload.clone()));
         let placed = begun.placed.ok_or_else(|| ClientError::BadAnswer {
             what: "begin upload",
@@ -502,9 +628,47 @@ struct UploadPlan<'a> {
     path: &'a str,
     /// The object's id, the pool's and the seal's.
     object: ObjectId,
+    /// Seals its segments: fresh, or the interrupted upload's it goes on with.
+    file_key: FileKey,
     layout: SegmentLayout,
     redundancy: Redundancy,
     modified: Timestamp,
+    /// Its journal, for an upload of many segments in a home.
+    journal: Option<&'a Journal>,
+    /// What an interrupted upload of it left.
+    resume: Option<&'a Resumable>,
+}
+
+/// What segment 0's `begin` journals of a fresh upload.
+struct JournalStart<'a> {
+    journal: &'a Journal,
+    file_key: &'a FileKey,
+    layout: SegmentLayout,
+}
+
+/// Whether an upload that failed so is left for the next upload of its path to go on
+/// with: a network or peer failure, or a stream cut short (a WebDAV PUT or a page's upload
+/// whose connection dropped) — not a refusal or a cancel. (Data that differs next time is
+/// found by the journal's hashes.)
+fn goes_on(error: &ClientError) -> bool {
+    match error {
+        ClientError::UploadFailed { .. }
+        | ClientError::PoolUnreachable { .. }
+        | ClientError::SourceChanged(_)
+        | ClientError::Local { .. } => true,
+        ClientError::Refused { status, .. } => *status >= 500 || *status == 429,
+        _ => false,
+    }
+}
+
+/// Whether a failed upload of a file is tried once more from the start: the interrupted
+/// upload it went on with could not go on.
+fn restarts(error: &ClientError) -> bool {
+    match error {
+        ClientError::ResumeDiffers(_) => true,
+        ClientError::Refused { code, .. } => code == cairn_proto::codes::UPLOAD_NOT_FOUND,
+        _ => false,
+    }
 }
 
 /// The placement request for an encoded segment.
@@ -557,6 +721,8 @@ pub(crate) struct Committed {
     pub(crate) metadata: String,
     /// Its commit as journaled, settled once the ledger has it.
     pub(crate) intent: Option<Intent>,
+    /// Plaintext bytes an interrupted upload had stored, not sent again.
+    pub(crate) resumed: u64,
 }
 
 impl Committed {

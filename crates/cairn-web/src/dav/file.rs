@@ -256,6 +256,7 @@ impl WriteFile {
                     .drive
                     .put(&temp, &self.path, &Progress::silent())
                     .await
+                    .map(drop)
                     .map_err(|e| fs_error(&e));
                 drop(temp);
                 stored
