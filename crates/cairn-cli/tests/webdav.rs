@@ -462,7 +462,7 @@ async fn a_put_cut_short_is_finished_by_the_next_put_of_the_file() {
     let cut = put_chunks(
         &format!("{}big.bin", dav.url),
         SIZE,
-        Some(SIZE * 3 / 4 >> 20),
+        Some((SIZE * 3 / 4) >> 20),
     )
     .await;
     assert_ne!(cut, Some(201));

@@ -47,6 +47,9 @@ pub struct App<S> {
     /// Each account's usage bound, so concurrent placements cannot together pass the
     /// account's quota and a placement needs no scan of the account's pieces.
     pub quotas: Quotas,
+    /// Room promised on each peer that its last report may not count yet, so placement
+    /// never promises a peer more than it has.
+    pub reserved: crate::reserved::Reserved,
     /// The time every service and background loop reads ([`cairn_proto::clock::system`]
     /// outside tests).
     pub clock: SharedClock,

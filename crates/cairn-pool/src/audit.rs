@@ -485,6 +485,7 @@ mod tests {
             quotas: Default::default(),
             clock: cairn_proto::clock::system(),
             index_mark: Default::default(),
+            reserved: Default::default(),
         };
         (app, dir)
     }

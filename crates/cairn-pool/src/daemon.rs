@@ -124,6 +124,7 @@ impl RunningPool {
             quotas: Default::default(),
             clock: cairn_proto::clock::system(),
             index_mark: Default::default(),
+            reserved: Default::default(),
         });
         let pool = app.pool_id();
         let (stop, stopped) = watch::channel(false);

@@ -18,6 +18,7 @@ pub mod quota;
 pub mod rate;
 pub mod rebalance;
 pub mod repair;
+pub mod reserved;
 pub mod scoring;
 pub mod service;
 pub mod state;

@@ -59,6 +59,7 @@ impl TestPool {
             quotas: Default::default(),
             clock: cairn_proto::clock::system(),
             index_mark: Default::default(),
+            reserved: Default::default(),
         });
         let router = super::router(app);
         let server = tokio::spawn(async move {

@@ -183,6 +183,9 @@ impl<'a, S: MetadataStore> Registry<'a, S> {
             Err(StoreError::NotFound(_)) => return Err(PeerError::NotRegistered),
             Err(e) => return Err(e.into()),
         };
+        // What it reported includes every piece placed on it a beat or two ago.
+        let settle = 2 * duration_ms(app.config.timers.heartbeat_interval);
+        app.reserved.reported(id, now, settle);
         refuse_if_gone(record.state)?;
         if !body.deleted.is_empty() {
             app.store.ack_deletes(id, body.deleted).await?;

@@ -53,6 +53,7 @@ impl Pool {
             quotas: Default::default(),
             clock: clock.clone(),
             index_mark: Default::default(),
+            reserved: Default::default(),
         });
         for n in 1..=peers {
             let registration = PeerRegistration {
@@ -625,4 +626,63 @@ async fn a_share_opens_for_its_token_only_while_live() {
         ]
     );
     assert!(shares.list(stranger).await.unwrap().shares.is_empty());
+}
+
+#[tokio::test]
+async fn placement_counts_what_it_placed_since_each_peer_last_reported() {
+    // Four peers of 1 GiB; ec:2+2 puts a piece on each. Pieces of 200 MiB: five fit.
+    let pool = Pool::start(4, |_| {}).await;
+    let piece = 200 << 20;
+    let begun = pool.uploads().begin(account(), begin(None)).await.unwrap();
+    for index in 0..5 {
+        (pool.uploads())
+            .place(account(), &begun.upload, index, &segment(piece))
+            .await
+            .unwrap();
+    }
+    // No peer has reported a byte of it yet, and none has room for a sixth.
+    let refused = (pool.uploads())
+        .place(account(), &begun.upload, 5, &segment(piece))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, UploadError::NetworkTooSmall(_)),
+        "{refused}"
+    );
+    // A report right after the placements may not count them yet: still no room.
+    let registry = Registry::new(&pool.app);
+    let beat = |used: u64| Heartbeat {
+        used,
+        ..idle_beat()
+    };
+    for n in 1..=4 {
+        registry.heartbeat(peer(n), beat(0)).await.unwrap();
+    }
+    assert!(
+        (pool.uploads())
+            .place(account(), &begun.upload, 5, &segment(piece))
+            .await
+            .is_err()
+    );
+    // Reports some beats later are the truth: the pieces never arrived, so there is room.
+    let settle = 2 * duration_ms(pool.app.config.timers.heartbeat_interval);
+    pool.clock.advance(settle + 1);
+    for n in 1..=4 {
+        registry.heartbeat(peer(n), beat(0)).await.unwrap();
+    }
+    (pool.uploads())
+        .place(account(), &begun.upload, 5, &segment(piece))
+        .await
+        .unwrap();
+    // And once they report the five pieces stored, a sixth is refused again.
+    pool.clock.advance(settle + 1);
+    for n in 1..=4 {
+        registry.heartbeat(peer(n), beat(5 * piece)).await.unwrap();
+    }
+    assert!(
+        (pool.uploads())
+            .place(account(), &begun.upload, 6, &segment(piece))
+            .await
+            .is_err()
+    );
 }

@@ -271,8 +271,17 @@ impl<'a, S: MetadataStore> Uploads<'a, S> {
         let app = self.app;
         let fragments = usize::from(redundancy.fragments());
         let copies = usize::from(redundancy.r());
+        // Each peer's reported free space, less what was placed on it since it reported;
+        // what this placement takes is promised at once (no await in between), so
+        // placements running together see each other.
+        let candidates: Vec<Candidate> = (candidates.iter())
+            .map(|c| Candidate {
+                free: c.free.saturating_sub(app.reserved.pending(c.id)),
+                ..c.clone()
+            })
+            .collect();
         let chosen = placement::place(
-            candidates,
+            &candidates,
             &PlacementRequest {
                 pieces: fragments * copies,
                 piece_size: body.piece_size,
@@ -280,6 +289,10 @@ impl<'a, S: MetadataStore> Uploads<'a, S> {
             },
             &mut rand::rng(),
         )?;
+        let placed_at = app.now_ms();
+        for peer in &chosen.peers {
+            app.reserved.add(*peer, body.piece_size, placed_at);
+        }
         // Every put order handed out (spares included) lets the account store a piece, so all
         // of them count against its quota until the segment is committed.
         let orders = chosen.peers.len() + chosen.spares.len() * fragments;
