@@ -141,6 +141,7 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
             let report = drive.put_tree(&args.local, &target, &bar.progress()).await;
             bar.finish();
             let report = report?.into_result()?;
+            let short = report.below_target;
             if report.already == 0 {
                 say!(
                     "stored {} ({}) under {target}",
@@ -155,17 +156,24 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
                     count(report.already)
                 );
             }
+            if let Some(short) = short {
+                say!("{}", below_target(short));
+            }
         } else {
             let bar = Bar::bytes(info.len(), "put", false);
             let result = drive.put(&args.local, &target, &bar.progress()).await;
             bar.finish();
-            match result? {
+            let stored = result?;
+            match stored.resumed {
                 0 => say!("stored {target} ({})", human(info.len())),
                 resumed => say!(
                     "stored {target} ({}; {} were already stored by the interrupted upload)",
                     human(info.len()),
                     human(resumed)
                 ),
+            }
+            if let Some(short) = stored.below_target {
+                say!("{}", below_target(short));
             }
         }
         Ok(())
@@ -179,6 +187,16 @@ fn files(count: u64) -> String {
     } else {
         format!("{count} files")
     }
+}
+
+/// What a person is told when `auto` stored below the pool's durability target.
+fn below_target(short: cairn_client::BelowTarget) -> String {
+    use cairn_core::policy::percent;
+    format!(
+        "stored at {} — below this pool's target of {}: the network has too few peers for it yet; add peers",
+        percent(short.survival),
+        percent(short.target)
+    )
 }
 
 /// A count with thousands separated: "1,497".

@@ -312,14 +312,12 @@ async fn accounts_are_isolated_and_a_wrong_passphrase_is_refused() {
 }
 
 #[tokio::test]
-async fn a_policy_the_network_cannot_carry_is_refused_and_leaves_nothing() {
+async fn a_policy_the_network_cannot_carry_is_refused_and_auto_stores_below_target() {
     let net = Network::start(3, &[]).await;
     let (c, _) = Client::init(net.root.join("home"), net.pool.url());
     let f = random_file(&net.root, "f", 5000);
     let err = c.fails(&["put", f.to_str().unwrap(), "--redundancy", "ec:4+2"]);
     assert!(err.contains("peers"), "{err}");
-    let err = c.fails(&["put", f.to_str().unwrap()]);
-    assert!(err.contains("durability target"), "{err}");
     let err = c.fails(&["put", f.to_str().unwrap(), "--redundancy", "ec:1+1"]);
     assert!(err.contains("k must be at least 2"), "{err}");
     assert_eq!(c.ls("/"), vec![]);
@@ -328,6 +326,20 @@ async fn a_policy_the_network_cannot_carry_is_refused_and_leaves_nothing() {
     for peer in &net.peers {
         assert_eq!(peer_info(peer.url()).await.piece_count, 0);
     }
+    // Three peers cannot carry the pool's target under `auto`: not a dead end, the most
+    // durable redundancy they can, said plainly in percentages.
+    let out = c.ok(&["put", f.to_str().unwrap()]);
+    assert!(out.contains("stored /f (4.9 KiB)"), "{out}");
+    assert!(
+        out.contains("— below this pool's target of 99.9999%: the network has too few peers"),
+        "{out}"
+    );
+    let shown = out.split("stored at ").nth(1).unwrap();
+    assert!(shown.starts_with("99.") && !shown.contains("e-"), "{out}");
+    assert_eq!(c.ls("/").len(), 1);
+    let back = net.root.join("back");
+    c.ok(&["get", "/f", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&f).unwrap());
 }
 
 #[tokio::test]

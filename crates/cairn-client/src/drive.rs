@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use cairn_core::ledger::LedgerOp;
 use cairn_core::{EncryptedPath, LinkKey, MasterSecret, Name, ObjectId, PathCipher, RemotePath};
-use cairn_proto::api::{AccountOpened, NetworkStatus, ObjectEntry, SegmentHealth};
+use cairn_proto::api::{AccountOpened, BelowTarget, NetworkStatus, ObjectEntry, SegmentHealth};
 use futures_util::stream::{self, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -91,6 +91,17 @@ pub struct Drive {
     pub(crate) ledger: Ledger,
     /// Where the account's share links come from (see `share.rs`).
     pub(crate) links: LinkKey,
+}
+
+/// What a put did besides storing the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Plaintext bytes an interrupted upload of the file had stored, not sent again (0 for
+    /// a fresh upload).
+    pub resumed: u64,
+    /// Set when the pool's network was too small for its durability target: `auto` chose
+    /// the most durable redundancy it could carry, which falls short by this much.
+    pub below_target: Option<BelowTarget>,
 }
 
 impl Drive {
@@ -202,14 +213,13 @@ impl Drive {
     }
 
     /// Uploads the local file `local` to exactly `remote`, replacing a file there. An
-    /// upload of it that was interrupted goes on where it stopped; returns the plaintext
-    /// bytes that upload had stored, not sent again (0 for a fresh one).
+    /// upload of it that was interrupted goes on where it stopped.
     pub async fn put(
         &self,
         local: &Path,
         remote: &RemotePath,
         progress: &Progress,
-    ) -> ClientResult<u64> {
+    ) -> ClientResult<Stored> {
         if remote.is_root() || self.kind(remote).await? == Some(Kind::Folder) {
             return Err(ClientError::IsFolder(remote.clone()));
         }
@@ -222,8 +232,11 @@ impl Drive {
             let committed = (self.transfers)
                 .upload_file(local, encrypted.as_str(), &progress)
                 .await?;
-            let resumed = committed.resumed;
-            self.record_put(committed).await.map(|()| resumed)
+            let stored = Stored {
+                resumed: committed.resumed,
+                below_target: committed.below_target,
+            };
+            self.record_put(committed).await.map(|()| stored)
         };
         progress.ended(put.await)
     }
@@ -412,6 +425,7 @@ impl Drive {
             metadata: entry::seal_folder(),
             intent: None,
             resumed: 0,
+            below_target: None,
         };
         let commit = cairn_proto::api::CommitUpload {
             metadata: committed.metadata.clone(),

@@ -25,7 +25,8 @@ pub mod tree;
 /// Piece transfers to and from peers (shared with peers running repairs).
 pub use cairn_transfer as peer;
 
-pub use drive::{Drive, DriveOptions, FileStatus, Health, Kind};
+pub use cairn_proto::api::BelowTarget;
+pub use drive::{Drive, DriveOptions, FileStatus, Health, Kind, Stored};
 pub use error::{ClientError, ClientResult};
 pub use home::{Home, Protection};
 pub use listing::{ListEntry, ListPage, Stat};

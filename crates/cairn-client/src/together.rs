@@ -140,6 +140,7 @@ mod tests {
                             redundancy: body.redundancy.clone(),
                             expires_at_ms: 1,
                             placed: None,
+                            below_target: None,
                         })
                     }
                 }),

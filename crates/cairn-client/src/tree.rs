@@ -38,6 +38,9 @@ pub struct TreeReport {
     pub already: u64,
     /// Plaintext bytes of those.
     pub already_bytes: u64,
+    /// Set when the pool's network was too small for its durability target for some file
+    /// (see [`crate::Stored::below_target`]).
+    pub below_target: Option<cairn_proto::api::BelowTarget>,
     /// Files that failed, each with why; the others moved all the same.
     pub failed: Vec<TreeFailure>,
 }
@@ -216,6 +219,7 @@ impl Drive {
             report.folders += 1;
         }
         let flight = &Flight::new(self.options());
+        let below_target = &std::sync::Mutex::new(None);
         let results: Vec<(&PathBuf, &RemotePath, ClientResult<Moved>)> = stream::iter(&tree.files)
             .map(|(file, path)| async move {
                 let progress = progress.for_file(path);
@@ -239,6 +243,11 @@ impl Drive {
                     let committed = (self.transfers)
                         .upload_file(file, self.encrypt(path).as_str(), &progress)
                         .await?;
+                    if let Some(short) = committed.below_target
+                        && let Ok(mut worst) = below_target.lock()
+                    {
+                        worst.get_or_insert(short);
+                    }
                     self.record_put(committed).await?;
                     Ok(Moved::Sent(size))
                 };
@@ -252,6 +261,7 @@ impl Drive {
                 .into_iter()
                 .map(|(local, remote, result)| (local.clone(), remote.clone(), result)),
         );
+        report.below_target = below_target.lock().ok().and_then(|b| *b);
         if progress.is_cancelled() {
             return Err(ClientError::Cancelled);
         }

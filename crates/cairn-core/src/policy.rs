@@ -104,8 +104,10 @@ pub enum PolicyError {
     InvalidTarget(Float),
     /// No redundancy that fits on the available peers meets the durability target.
     #[error(
-        "no policy meets the durability target {target} with {peers} {} at availability {availability}; add peers or lower the target",
-        if *.peers == 1 { "peer" } else { "peers" }
+        "no redundancy reaches the durability target of {} with {peers} {} available {} of the time; add peers or lower the target",
+        percent(target.0),
+        if *.peers == 1 { "peer" } else { "peers" },
+        percent(availability.0)
     )]
     NoPolicyMeetsTarget {
         /// How many distinct peers were available.
@@ -322,6 +324,72 @@ pub fn segment_survival_probability(
     availability: f64,
 ) -> Result<f64, PolicyError> {
     segment_loss_probability(redundancy, availability).map(|loss| 1.0 - loss)
+}
+
+/// A probability as a person reads it: a percentage with as many decimals as it has
+/// leading nines, never rounded up (`0.999999` is "99.9999%", `0.99000001` "99%", `0.5`
+/// "50%"; only a certainty is "100%").
+pub fn percent(p: f64) -> String {
+    if p.is_nan() {
+        return "an unknown share".into();
+    }
+    let p = p.clamp(0.0, 1.0);
+    if p >= 1.0 {
+        return "100%".into();
+    }
+    // Worked from the complement, which keeps its precision however many nines there are:
+    // leading nines of p (0.999 has three), then the complement's percentage rounded up at
+    // that many decimals, so the survival shown is rounded down. A float's last bit is
+    // allowed for both ways.
+    let lost = 1.0 - p;
+    let nines = (-lost.log10() + 1e-9).floor().max(0.0) as i32;
+    let decimals = (nines - 2).clamp(1, 12);
+    let scale = 10f64.powi(decimals);
+    let shown = 100.0 - (lost * 100.0 * scale - 1e-6).ceil().max(0.0) / scale;
+    let text = format!("{shown:.*}", decimals as usize);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}%")
+}
+
+/// The most durable redundancy `peers` distinct peers, each reachable with probability
+/// `availability`, can carry, with its segment survival probability: for a network too
+/// small for a durability target, the best it can do now. Ties go to the lower expansion,
+/// then fewer pieces, then the smaller `(k, m, r)`. [`PolicyError::NoPolicyMeetsTarget`]
+/// (with `target`) when no redundancy fits at all (fewer than three peers).
+pub fn most_durable(
+    peers: usize,
+    availability: f64,
+    target: f64,
+) -> Result<(Redundancy, f64), PolicyError> {
+    check_availability(availability)?;
+    let mut best: Option<(Redundancy, f64)> = None;
+    for redundancy in all_redundancies() {
+        if usize::from(redundancy.pieces()) > peers {
+            continue;
+        }
+        let candidate = loss(redundancy, availability);
+        let better = match best {
+            None => true,
+            Some((current, current_loss)) => candidate
+                .total_cmp(&current_loss)
+                .then(cmp_expansion(redundancy, current))
+                .then(redundancy.pieces().cmp(&current.pieces()))
+                .then(
+                    (redundancy.k, redundancy.m, redundancy.r)
+                        .cmp(&(current.k, current.m, current.r)),
+                )
+                .is_lt(),
+        };
+        if better {
+            best = Some((redundancy, candidate));
+        }
+    }
+    best.map(|(redundancy, loss)| (redundancy, 1.0 - loss))
+        .ok_or(PolicyError::NoPolicyMeetsTarget {
+            peers,
+            availability: Float(availability),
+            target: Float(target),
+        })
 }
 
 /// The lower binomial tail, for an availability already known to be in `[0, 1]`.
@@ -550,10 +618,53 @@ mod tests {
         assert_eq!(parse(&long), Err(Unknown(shown)));
         assert_eq!(
             choose_policy(2, 0.5, 0.999999).unwrap_err().to_string(),
-            "no policy meets the durability target 0.999999 with 2 peers at availability 0.5; add peers or lower the target"
+            "no redundancy reaches the durability target of 99.9999% with 2 peers available 50% of the time; add peers or lower the target"
         );
         let one = choose_policy(1, 0.5, 0.9).unwrap_err().to_string();
-        assert!(one.contains("with 1 peer at"), "{one}");
+        assert!(one.contains("with 1 peer available"), "{one}");
+        let measured = choose_policy(4, 0.990_000_016_501_309_1, 0.999_999).unwrap_err();
+        assert!(
+            measured.to_string().contains("4 peers available 99% of"),
+            "{measured}"
+        );
+    }
+
+    #[test]
+    fn percentages_show_the_nines_and_never_round_up() {
+        assert_eq!(percent(0.999_999), "99.9999%");
+        assert_eq!(percent(0.999_999_9), "99.99999%");
+        assert_eq!(percent(0.990_000_016_5), "99%");
+        assert_eq!(percent(0.99), "99%");
+        assert_eq!(percent(0.9999), "99.99%");
+        assert_eq!(percent(0.999_95), "99.99%");
+        assert_eq!(percent(0.5), "50%");
+        assert_eq!(percent(0.123), "12.3%");
+        assert_eq!(percent(0.0), "0%");
+        assert_eq!(percent(1.0 - 1e-17), "100%");
+        assert_eq!(percent(1.0 - 1e-15), "99.999999999999%");
+        assert_eq!(percent(f64::NAN), "an unknown share");
+    }
+
+    #[test]
+    fn the_most_durable_redundancy_a_small_network_carries() {
+        // Four peers at 99%: nothing meets six nines, and four copies of one fragment
+        // (expansion 4, the lowest loss on four peers) is the best there is.
+        assert!(choose_policy(4, 0.99, 0.999_999).is_err());
+        let (best, survival) = most_durable(4, 0.99, 0.999_999).unwrap();
+        assert_eq!(survival, 1.0 - loss(best, 0.99));
+        assert!(best.pieces() <= 4, "{best}");
+        for other in all_redundancies().filter(|r| r.pieces() <= 4) {
+            assert!(
+                loss(other, 0.99) >= loss(best, 0.99),
+                "{other} beats {best}"
+            );
+        }
+        assert!(survival > 0.9999 && survival < 0.999_999, "{survival}");
+        // Below three peers nothing fits at all.
+        assert!(matches!(
+            most_durable(2, 0.99, 0.999_999),
+            Err(NoPolicyMeetsTarget { peers: 2, .. })
+        ));
     }
 
     #[test]

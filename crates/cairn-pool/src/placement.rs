@@ -15,7 +15,7 @@ use cairn_core::PeerId;
 use cairn_core::policy::Redundancy;
 
 pub use auto::{
-    ASSUMED_AVAILABILITY, DEFAULT_DURABILITY_TARGET, auto_redundancy, mean_availability,
+    ASSUMED_AVAILABILITY, DEFAULT_DURABILITY_TARGET, Resolved, auto_redundancy, mean_availability,
     resolve_policy,
 };
 pub use domain::failure_domain;

@@ -408,7 +408,30 @@ pub struct UploadBegun {
     /// Segment 0's placement, if the request carried it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placed: Option<SegmentPlaced>,
+    /// Set when `auto` met a network too small for the pool's durability target and chose
+    /// the most durable redundancy it can carry instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below_target: Option<BelowTarget>,
 }
+
+/// How far a redundancy falls short of the pool's durability target (probabilities that a
+/// segment is readable at a random moment).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct BelowTarget {
+    /// What the chosen redundancy reaches on the network as it is.
+    pub survival: f64,
+    /// The pool's target.
+    pub target: f64,
+}
+
+impl PartialEq for BelowTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.survival.to_bits() == other.survival.to_bits()
+            && self.target.to_bits() == other.target.to_bits()
+    }
+}
+
+impl Eq for BelowTarget {}
 
 /// One fragment of a segment, as the client computed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,8 +18,8 @@ use cairn_core::{
     Redundancy, RedundancyPolicy, SegmentIndex, SegmentLayout, SegmentRecord, Timestamp,
 };
 use cairn_proto::api::{
-    CommitSegment, CommitUpload, CommittedPiece, FragmentInfo, LastSegment, PlaceSegment,
-    SegmentPlaced, SpareTarget,
+    BelowTarget, CommitSegment, CommitUpload, CommittedPiece, FragmentInfo, LastSegment,
+    PlaceSegment, SegmentPlaced, SpareTarget,
 };
 use cairn_proto::limits::MAX_METADATA;
 use cairn_proto::{PeerAddr, SignedOrder};
@@ -154,6 +154,7 @@ impl Transfers {
             false => (None, None),
         };
         let resume = resume.filter(|r| r.fits(layout, self.options.redundancy));
+        let mut below_target = None;
         let (object, file_key, redundancy, begun) = match &resume {
             Some(r) => (
                 r.object,
@@ -176,6 +177,7 @@ impl Transfers {
                             .begin(path, &policy.to_string(), None, Some(object))
                             .await?;
                         let redundancy = concrete(&begun.redundancy)?;
+                        below_target = begun.below_target;
                         if let Some(journal) = &journal {
                             journal
                                 .begun(Begun {
@@ -213,7 +215,11 @@ impl Transfers {
         };
         let result = progress
             .until_cancelled(self.upload_segments(source, plan, &upload, progress))
-            .await;
+            .await
+            .map(|committed| Committed {
+                below_target,
+                ..committed
+            });
         let begun = upload.borrow().clone();
         match &result {
             Ok(_) => {
@@ -377,6 +383,7 @@ impl Transfers {
             metadata: commit.metadata.clone(),
             intent: None,
             resumed: resumed.load(Ordering::Relaxed),
+            below_target: None,
         };
         // Journaled first: a process killed once the pool took it still gets it into the
         // ledger (see `intents.rs`).
@@ -723,6 +730,8 @@ pub(crate) struct Committed {
     pub(crate) intent: Option<Intent>,
     /// Plaintext bytes an interrupted upload had stored, not sent again.
     pub(crate) resumed: u64,
+    /// Set when `auto` met a network too small for the pool's target.
+    pub(crate) below_target: Option<BelowTarget>,
 }
 
 impl Committed {

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use cairn_core::policy::{Redundancy, RedundancyPolicy, choose_policy};
+use cairn_core::policy::{PolicyError, Redundancy, RedundancyPolicy, choose_policy, most_durable};
 
 use super::{Candidate, PlacementError};
 
@@ -56,20 +56,49 @@ pub fn mean_availability(candidates: &[Candidate]) -> f64 {
     mean.clamp(0.0, 1.0)
 }
 
+/// What [`resolve_policy`] chose.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resolved {
+    /// The redundancy new segments get.
+    pub redundancy: Redundancy,
+    /// For `auto` on a network too small for the target: the segment survival probability
+    /// the chosen (most durable) redundancy reaches instead.
+    pub below_target: Option<f64>,
+}
+
 /// The redundancy to use for new segments on this network.
 ///
 /// `auto` becomes [`auto_redundancy`] over the distinct candidates with any free space and their
-/// [`mean_availability`]. A fixed redundancy passes through unchanged if that many distinct peers
-/// exist, else fails with [`PlacementError::PolicyTooWide`]. Whether each peer has room for a
-/// particular piece is [`super::place`]'s check, since piece size depends on the redundancy.
+/// [`mean_availability`]; when no redundancy they can carry meets the target, the most durable
+/// one they can ([`most_durable`], with [`Resolved::below_target`]) — never a dead end while
+/// three peers have room. A fixed redundancy passes through unchanged if that many distinct
+/// peers exist, else fails with [`PlacementError::PolicyTooWide`]. Whether each peer has room
+/// for a particular piece is [`super::place`]'s check, since piece size depends on the
+/// redundancy.
 pub fn resolve_policy(
     policy: RedundancyPolicy,
     candidates: &[Candidate],
     target: f64,
-) -> Result<Redundancy, PlacementError> {
+) -> Result<Resolved, PlacementError> {
     let available = with_room(candidates).len();
     match policy {
-        RedundancyPolicy::Auto => auto_redundancy(available, mean_availability(candidates), target),
+        RedundancyPolicy::Auto => {
+            let availability = mean_availability(candidates);
+            match auto_redundancy(available, availability, target) {
+                Ok(redundancy) => Ok(Resolved {
+                    redundancy,
+                    below_target: None,
+                }),
+                Err(PlacementError::Policy(PolicyError::NoPolicyMeetsTarget { .. })) => {
+                    let (redundancy, survival) = most_durable(available, availability, target)?;
+                    Ok(Resolved {
+                        redundancy,
+                        below_target: Some(survival),
+                    })
+                }
+                Err(e) => Err(e),
+            }
+        }
         RedundancyPolicy::Fixed(redundancy) => {
             let needed = usize::from(redundancy.pieces());
             if available < needed {
@@ -79,7 +108,10 @@ pub fn resolve_policy(
                     available,
                 });
             }
-            Ok(redundancy)
+            Ok(Resolved {
+                redundancy,
+                below_target: None,
+            })
         }
     }
 }

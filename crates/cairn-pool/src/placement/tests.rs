@@ -273,12 +273,12 @@ fn auto_and_fixed_policies() {
     let unmeasured = network(6, f64::NAN);
     assert_eq!(mean_availability(&unmeasured), ASSUMED_AVAILABILITY);
     assert_eq!(
-        resolve_policy(RedundancyPolicy::Auto, &unmeasured, target),
+        resolve_policy(RedundancyPolicy::Auto, &unmeasured, target).map(|r| r.redundancy),
         Ok(ec(3, 3))
     );
     let five = network(5, f64::NAN);
     assert_eq!(
-        resolve_policy(RedundancyPolicy::Auto, &five, target),
+        resolve_policy(RedundancyPolicy::Auto, &five, target).map(|r| r.redundancy),
         Ok(ec(2, 3))
     );
     assert_eq!(auto_redundancy(6, 0.99, target), Ok(ec(3, 3)));
@@ -287,13 +287,20 @@ fn auto_and_fixed_policies() {
     crowded[5].free = 0;
     crowded.push(crowded[0].clone());
     assert_eq!(
-        resolve_policy(RedundancyPolicy::Auto, &crowded, target),
+        resolve_policy(RedundancyPolicy::Auto, &crowded, target).map(|r| r.redundancy),
         Ok(ec(2, 3))
     );
+    // Four peers cannot meet the target: the most durable redundancy they carry, and how
+    // far it falls short. Two cannot carry any.
+    let small = resolve_policy(RedundancyPolicy::Auto, &network(4, 0.99), target).unwrap();
+    let (best, survival) = cairn_core::policy::most_durable(4, 0.99, target).unwrap();
+    assert_eq!(small.redundancy, best);
+    assert_eq!(small.below_target, Some(survival));
+    assert!(survival < target);
     assert_eq!(
-        resolve_policy(RedundancyPolicy::Auto, &network(4, 0.99), target),
+        resolve_policy(RedundancyPolicy::Auto, &network(2, 0.99), target),
         Err(PlacementError::Policy(PolicyError::NoPolicyMeetsTarget {
-            peers: 4,
+            peers: 2,
             availability: cairn_core::policy::Float(0.99),
             target: cairn_core::policy::Float(target),
         }))
@@ -316,7 +323,10 @@ fn auto_and_fixed_policies() {
     let redundancy = ec(4, 2);
     assert_eq!(
         resolve_policy(redundancy.into(), &network(6, 0.1), target),
-        Ok(redundancy)
+        Ok(Resolved {
+            redundancy,
+            below_target: None
+        })
     );
     assert_eq!(
         resolve_policy(redundancy.into(), &crowded, target),

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use cairn_core::{AccountId, PeerId, Redundancy, RedundancyPolicy};
 use cairn_proto::api::{
-    BeginUpload, CommitUpload, CommittedPiece, PlaceSegment, PutTarget, SegmentPlaced, SpareTarget,
-    UploadBegun, UploadCommitted,
+    BeginUpload, BelowTarget, CommitUpload, CommittedPiece, PlaceSegment, PutTarget, SegmentPlaced,
+    SpareTarget, UploadBegun, UploadCommitted,
 };
 use cairn_proto::limits::{MAX_METADATA, MAX_METADATA_TEXT, MAX_PIECE_SIZE, MAX_SEGMENTS};
 use cairn_proto::{Holder, OrderAction, PeerState, Receipt};
@@ -190,8 +190,8 @@ impl<'a, S: MetadataStore> Uploads<'a, S> {
         CheckedBegin { body, policy }: CheckedBegin,
     ) -> Result<UploadBegun, UploadError> {
         let app = self.app;
-        let redundancy =
-            placement::resolve_policy(policy, &online.0, app.config.durability_target)?;
+        let resolved = placement::resolve_policy(policy, &online.0, app.config.durability_target)?;
+        let redundancy = resolved.redundancy;
         let now = app.now_ms();
         app.store.ensure_account(account, now).await?;
         let id = body
@@ -224,6 +224,10 @@ impl<'a, S: MetadataStore> Uploads<'a, S> {
             redundancy: redundancy.to_string(),
             expires_at_ms: expires_at,
             placed,
+            below_target: resolved.below_target.map(|survival| BelowTarget {
+                survival,
+                target: app.config.durability_target,
+            }),
         })
     }
 
