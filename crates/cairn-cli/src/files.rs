@@ -157,7 +157,7 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
                 );
             }
             if let Some(short) = short {
-                say!("{}", below_target(short));
+                say!("{short}");
             }
         } else {
             let bar = Bar::bytes(info.len(), "put", false);
@@ -173,7 +173,7 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
                 ),
             }
             if let Some(short) = stored.below_target {
-                say!("{}", below_target(short));
+                say!("{short}");
             }
         }
         Ok(())
@@ -187,16 +187,6 @@ fn files(count: u64) -> String {
     } else {
         format!("{count} files")
     }
-}
-
-/// What a person is told when `auto` stored below the pool's durability target.
-fn below_target(short: cairn_client::BelowTarget) -> String {
-    use cairn_core::policy::percent;
-    format!(
-        "stored at {} — below this pool's target of {}: the network has too few peers for it yet; add peers",
-        percent(short.survival),
-        percent(short.target)
-    )
 }
 
 /// A count with thousands separated: "1,497".

@@ -243,14 +243,15 @@ impl Drive {
 
     /// Uploads exactly `len` bytes from `reader` to `remote`, replacing a file there, with
     /// the memory bound of a file put (a segment or two in flight). A reader that ends
-    /// early or runs on stores nothing.
+    /// early or runs on stores nothing listed; the same bytes sent again go on from the
+    /// segments it stored.
     pub async fn put_reader(
         &self,
         remote: &RemotePath,
         len: u64,
         reader: impl AsyncRead + Send + Unpin + 'static,
         progress: &Progress,
-    ) -> ClientResult<()> {
+    ) -> ClientResult<Stored> {
         if remote.is_root() || self.kind(remote).await? == Some(Kind::Folder) {
             return Err(ClientError::IsFolder(remote.clone()));
         }
@@ -263,7 +264,11 @@ impl Drive {
             let committed = (self.transfers)
                 .upload(source, encrypted.as_str(), &progress)
                 .await?;
-            self.record_put(committed).await
+            let stored = Stored {
+                resumed: committed.resumed,
+                below_target: committed.below_target,
+            };
+            self.record_put(committed).await.map(|()| stored)
         };
         progress.ended(put.await)
     }

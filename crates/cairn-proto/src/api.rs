@@ -433,6 +433,19 @@ impl PartialEq for BelowTarget {
 
 impl Eq for BelowTarget {}
 
+impl std::fmt::Display for BelowTarget {
+    /// What a person is told, in percentages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use cairn_core::policy::percent;
+        write!(
+            f,
+            "stored at {} — below this pool's target of {}: the network has too few peers for it yet; add peers",
+            percent(self.survival),
+            percent(self.target)
+        )
+    }
+}
+
 /// One fragment of a segment, as the client computed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FragmentInfo {

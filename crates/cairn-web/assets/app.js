@@ -56,7 +56,7 @@ function render() {
       done: job.state === "done" ? job.file.size : srv ? srv.done : 0,
       speed: srv ? srv.bytes_per_second : 0,
       state: job.state === "running" && srv ? srv.state : job.state,
-      error: job.error || (srv && srv.error), job,
+      error: job.error || (srv && srv.error), note: job.note, job,
     });
   }
   for (const r of serverRows) {
@@ -122,6 +122,7 @@ function row(r) {
   if (r.state === "running" && r.speed) text += ` · ${human(r.speed)}/s`;
   if (words[r.state]) text += ` · ${words[r.state]}`;
   if (r.error) text += ` — ${r.error}`;
+  if (r.note) text += ` — ${r.note}`;
   info.textContent = text;
   li.append(name, bar, info);
   if (r.state === "running" || r.state === "waiting") {
@@ -177,7 +178,7 @@ let active = 0;
 let uploadedSomething = false;
 
 function enqueue(file, path) {
-  const job = { id: ++localIds, file, path, state: "waiting", serverId: null, error: null };
+  const job = { id: ++localIds, file, path, state: "waiting", serverId: null, error: null, note: null };
   jobs.set(job.id, job);
   queue.push(job);
   pump();
@@ -282,7 +283,7 @@ async function sendFile(job) {
     }
     window.shift();
     const body = answer.body;
-    if (answer.status === 200 && body.stored) return;
+    if (answer.status === 200 && body.stored) { job.note = body.note || null; return; }
     if (answer.status === 200) { tries = 0; launch(); continue; }
     if (typeof body.expected === "number" && ++tries <= RETRIES) { restartAt(body.expected); continue; }
     abortAll(job);

@@ -40,8 +40,9 @@ pub(crate) struct Session {
     received: AtomicU64,
     /// The way in to `put_reader`; `None` once the whole file has been passed on.
     sender: tokio::sync::Mutex<Option<mpsc::Sender<Chunk>>>,
-    /// How the put ended, once it has.
-    outcome: watch::Receiver<Option<Result<(), String>>>,
+    /// How the put ended, once it has: stored (with a note for the person, if any), or why
+    /// not.
+    outcome: watch::Receiver<Option<Result<Option<String>, String>>>,
     /// Woken when a chunk has been passed on (or given up), for the chunks queued after it.
     moved: Notify,
 }
@@ -91,7 +92,10 @@ pub(crate) async fn begin(State(state): State<AppState>, Json(announce): Json<An
         let progress = task_transfer.progress();
         let result = drive.put_reader(&path, size, reader, &progress).await;
         task_transfer.finish(&result);
-        let _ = report.send(Some(result.map_err(|e| e.to_string())));
+        let outcome = result
+            .map(|stored| stored.below_target.map(|short| short.to_string()))
+            .map_err(|e| e.to_string());
+        let _ = report.send(Some(outcome));
     });
     let session = Arc::new(Session {
         transfer: transfer.clone(),
@@ -258,9 +262,9 @@ async fn finished(session: &Session) -> Response {
         Err(_) => Some(Err("the upload stopped unexpectedly; try again".into())),
     };
     match result {
-        Some(Ok(())) => (
+        Some(Ok(note)) => (
             StatusCode::OK,
-            Json(json!({ "received": session.transfer.size, "stored": true })),
+            Json(json!({ "received": session.transfer.size, "stored": true, "note": note })),
         )
             .into_response(),
         Some(Err(message)) if session.transfer.cancel.is_cancelled() => {

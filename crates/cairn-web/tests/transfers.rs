@@ -504,3 +504,40 @@ async fn an_upload_given_up_goes_on_where_it_stopped_when_the_file_is_sent_again
     assert_eq!(drive.read_range(&path, 0..u64::MAX).await.unwrap(), bytes);
     ui.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_upload_on_a_network_too_small_for_the_target_says_so() {
+    // Four new peers (at the assumed 99% availability) cannot carry six nines under `auto`.
+    let net = network().await;
+    let (home, drive) = net.home("home", None).await;
+    let (ui, mut browser) = serve_with(&home, |c| {
+        c.options.redundancy = cairn_core::RedundancyPolicy::Auto;
+    })
+    .await;
+    browser.sign_in().await;
+    let bytes = pattern(10_000, 3);
+    let begun: serde_json::Value = browser
+        .post_json(
+            "/api/uploads",
+            serde_json::json!({ "path": "/small.bin", "size": bytes.len() }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = begun["id"].as_u64().unwrap();
+    let last = browser
+        .put(&format!("/api/uploads/{id}?offset=0"), bytes.clone())
+        .await;
+    assert_eq!(last.status(), 200);
+    let body: serde_json::Value = last.json().await.unwrap();
+    assert_eq!(body["stored"], true);
+    let note = body["note"].as_str().unwrap_or_default();
+    assert!(
+        note.starts_with("stored at 99.") && note.contains("below this pool's target of 99.9999%"),
+        "{body}"
+    );
+    let path = RemotePath::parse("/small.bin").unwrap();
+    assert_eq!(drive.read_range(&path, 0..u64::MAX).await.unwrap(), bytes);
+    ui.shutdown().await;
+}

@@ -193,6 +193,7 @@ impl WriteFile {
                     drive
                         .put_reader(&target, len, reader, &Progress::silent())
                         .await
+                        .map(drop)
                         .map_err(|e| fs_error(&e))
                 });
                 Sink::Stream {
