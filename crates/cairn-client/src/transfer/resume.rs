@@ -34,6 +34,29 @@ pub(crate) const UPLOADS: &str = "uploads";
 /// How long an upload waits for another upload of its path to let go of the journal.
 const LOCK_WAIT: Duration = Duration::from_secs(3);
 
+/// A journal untouched this long is removed: a pool keeps an open upload for hours (six by
+/// default), not days.
+const FORGET_AFTER: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Removes journals in `dir` not written for [`FORGET_AFTER`] and held by no upload.
+fn forget_old(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = (entry.metadata().and_then(|m| m.modified()))
+            .ok()
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age > FORGET_AFTER);
+        if old
+            && let Ok(file) = File::open(entry.path())
+            && file.try_lock().is_ok()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// One line of a journal, before sealing.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
@@ -89,11 +112,14 @@ pub(crate) struct Journals {
 }
 
 impl Journals {
+    /// The journals in `home`; those no upload has touched for [`FORGET_AFTER`] (their
+    /// uploads expired at the pool long ago) are removed.
     pub(crate) fn new(home: Option<&Path>, key: JournalKey) -> Self {
-        Self {
-            dir: home.map(|h| h.join(UPLOADS)),
-            key,
+        let dir = home.map(|h| h.join(UPLOADS));
+        if let Some(dir) = &dir {
+            forget_old(dir);
         }
+        Self { dir, key }
     }
 
     /// The journal of uploads to the encrypted path `path`, with what an interrupted one
@@ -341,4 +367,90 @@ enum Durability {
     Synced,
     /// Appended.
     Plain,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::Redundancy;
+
+    fn key(byte: u8) -> JournalKey {
+        JournalKey::from_bytes([byte; 32])
+    }
+
+    #[tokio::test]
+    async fn a_journal_reads_back_until_a_torn_record_and_is_held_by_one_upload() {
+        let home = tempfile::tempdir().unwrap();
+        let journals = Journals::new(Some(home.path()), key(1));
+        let (journal, left) = journals.open("enc/path").await.unwrap();
+        assert!(left.is_none());
+        let layout = SegmentLayout::new(100 << 20, 16 << 20).unwrap();
+        let file_key = FileKey::from_bytes([9; 32]);
+        let object = ObjectId::random(&mut rand::rng());
+        journal
+            .begun(Begun {
+                path: "enc/path",
+                upload: "up-1",
+                object,
+                file_key: &file_key,
+                layout,
+                redundancy: Redundancy::ec(2, 1).unwrap(),
+            })
+            .await;
+        let hashes = vec![
+            PieceHash::of(b"a"),
+            PieceHash::of(b"b"),
+            PieceHash::of(b"c"),
+        ];
+        journal.sending(0, &hashes).await;
+        journal.committed(0, 300).await;
+        journal.sending(1, &hashes[..1]).await;
+        // Held: another upload of the path does not get it (after a short wait).
+        assert!(journals.open("enc/path").await.is_none());
+        drop(journal);
+
+        // A crash mid-append leaves a torn last record: ignored.
+        let file = std::fs::read_dir(home.path().join(UPLOADS))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes.extend_from_slice(&[0, 0, 1, 0, 42]);
+        std::fs::write(&file, &bytes).unwrap();
+
+        let (journal, left) = journals.open("enc/path").await.unwrap();
+        let left = left.unwrap();
+        assert_eq!((left.upload.as_str(), left.object), ("up-1", object));
+        assert_eq!(left.file_key, file_key);
+        assert_eq!(
+            (left.layout, left.redundancy),
+            (layout, Redundancy::ec(2, 1).unwrap())
+        );
+        assert_eq!(left.sending.get(&0), Some(&hashes));
+        assert_eq!(left.sending.get(&1).map(Vec::len), Some(1));
+        assert_eq!(left.committed, HashMap::from([(0, 300)]));
+        assert!(left.fits(layout, RedundancyPolicy::Auto));
+        assert!(!left.fits(
+            layout,
+            RedundancyPolicy::Fixed(Redundancy::ec(2, 2).unwrap())
+        ));
+        assert!(!left.fits(
+            SegmentLayout::new(99 << 20, 16 << 20).unwrap(),
+            RedundancyPolicy::Auto
+        ));
+        drop(journal);
+
+        // Another account's journals are named by its own key: it finds nothing of this
+        // one (whose records it could not open either, `cairn-core/src/journal.rs`).
+        // Finishing removes the journal.
+        let stranger = Journals::new(Some(home.path()), key(2));
+        let (_, left) = stranger.open("enc/path").await.unwrap();
+        assert!(left.is_none());
+        let (journal, _) = journals.open("enc/path").await.unwrap();
+        journal.finish();
+        assert!(!file.exists());
+        assert!(Journals::new(None, key(1)).open("enc/path").await.is_none());
+    }
 }

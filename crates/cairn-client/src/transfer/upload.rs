@@ -153,7 +153,17 @@ impl Transfers {
             true => (self.journals.open(path).await).map_or((None, None), |(j, r)| (Some(j), r)),
             false => (None, None),
         };
-        let resume = resume.filter(|r| r.fits(layout, self.options.redundancy));
+        let (resume, stale) = match resume {
+            Some(r) if r.fits(layout, self.options.redundancy) => (Some(r), None),
+            other => (None, other),
+        };
+        // An interrupted upload of another size or shape at this path will not go on: let
+        // the pool collect it now (best effort; it also expires).
+        if let Some(stale) = stale
+            && let Err(e) = self.pool.abort(&stale.upload).await
+        {
+            tracing::debug!(upload = %stale.upload, "could not abandon a stale upload: {e}");
+        }
         let mut below_target = None;
         let (object, file_key, redundancy, begun) = match &resume {
             Some(r) => (
