@@ -53,7 +53,18 @@ struct FileJson {
     size: u64,
     full_redundancy: bool,
     readable: bool,
+    /// How durable its redundancy is on the network now, against the pool's target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    durability: Option<DurabilityJson>,
     segments: Vec<SegmentJson>,
+}
+
+/// `durability` of `cairn status PATH --json`: probabilities that a segment is readable.
+#[derive(Debug, Serialize)]
+struct DurabilityJson {
+    survival: f64,
+    target: f64,
+    below_target: bool,
 }
 
 fn file_json(status: &FileStatus) -> FileJson {
@@ -63,6 +74,11 @@ fn file_json(status: &FileStatus) -> FileJson {
         size: status.size,
         full_redundancy: status.full_redundancy(),
         readable: status.readable(),
+        durability: status.durability.map(|d| DurabilityJson {
+            survival: d.survival,
+            target: d.target,
+            below_target: !d.meets_target(),
+        }),
         segments: status
             .segments
             .iter()
@@ -243,6 +259,9 @@ pub fn status(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
             human(status.size),
             status.redundancy
         );
+        if let Some(durability) = status.durability {
+            say!("  durable {durability}");
+        }
         for segment in &status.segments {
             let healthy = segment
                 .pieces

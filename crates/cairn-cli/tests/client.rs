@@ -337,6 +337,15 @@ async fn a_policy_the_network_cannot_carry_is_refused_and_auto_stores_below_targ
     let shown = out.split("stored at ").nth(1).unwrap();
     assert!(shown.starts_with("99.") && !shown.contains("e-"), "{out}");
     assert_eq!(c.ls("/").len(), 1);
+    // Its status says so too, for people and for scripts.
+    let status = c.ok(&["status", "/f"]);
+    assert!(
+        status.contains("durable 99.") && status.contains(", below this pool's target of 99.9999%"),
+        "{status}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&c.ok(&["status", "/f", "--json"])).unwrap();
+    assert_eq!(json["durability"]["below_target"], true, "{json}");
+    assert!(json["durability"]["survival"].as_f64().unwrap() < 0.999_999);
     let back = net.root.join("back");
     c.ok(&["get", "/f", back.to_str().unwrap()]);
     assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&f).unwrap());

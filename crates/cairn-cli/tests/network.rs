@@ -481,7 +481,24 @@ async fn abandoned_uploads_are_collected() {
 async fn a_network_too_small_for_the_policy_is_a_clear_error() {
     let net = Network::start(3, &[]).await;
     let alice = net.account(1);
-    for redundancy in ["ec:4+2", "auto", "rep:2x2"] {
+    // `auto` is never refused while three peers have room: it takes the most durable
+    // redundancy they carry and says how far it falls short of the target.
+    let begun = alice
+        .call::<_, UploadBegun>(
+            "POST",
+            api::UPLOADS,
+            Some(&BeginUpload {
+                path: enc("small"),
+                redundancy: "auto".to_owned(),
+                first_segment: None,
+                object: None,
+            }),
+        )
+        .await
+        .unwrap();
+    let short = begun.below_target.expect("below the target");
+    assert!(short.survival < short.target, "{short:?}");
+    for redundancy in ["ec:4+2", "rep:2x2"] {
         let err = alice
             .call::<_, UploadBegun>(
                 "POST",

@@ -55,6 +55,49 @@ pub struct FileStatus {
     pub size: u64,
     /// Per segment, its pieces and their states.
     pub segments: Vec<SegmentHealth>,
+    /// How durable its redundancy is on the network as it is now (`None` while the pool
+    /// has no online peer to count on).
+    pub durability: Option<Durability>,
+}
+
+/// How durable a redundancy is on the network as it is now: the probability that a segment
+/// is readable at a random moment (the pool's model, at the mean availability `auto` counts
+/// on), against the pool's durability target.
+#[derive(Debug, Clone, Copy)]
+pub struct Durability {
+    /// The probability a segment is readable.
+    pub survival: f64,
+    /// The pool's durability target.
+    pub target: f64,
+}
+
+impl Durability {
+    /// Whether it reaches the pool's target.
+    pub fn meets_target(&self) -> bool {
+        1.0 - self.survival <= 1.0 - self.target
+    }
+}
+
+impl PartialEq for Durability {
+    fn eq(&self, other: &Self) -> bool {
+        self.survival.to_bits() == other.survival.to_bits()
+            && self.target.to_bits() == other.target.to_bits()
+    }
+}
+
+impl Eq for Durability {}
+
+impl std::fmt::Display for Durability {
+    /// In percentages: "99.999%, below this pool's target of 99.9999%".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use cairn_core::policy::percent;
+        let (survival, target) = (percent(self.survival), percent(self.target));
+        if self.meets_target() {
+            write!(f, "{survival} (this pool's target: {target})")
+        } else {
+            write!(f, "{survival}, below this pool's target of {target}")
+        }
+    }
 }
 
 impl FileStatus {
@@ -594,11 +637,25 @@ impl Drive {
             .object_health(self.encrypt(path).as_str())
             .await?
             .ok_or_else(|| ClientError::NotFound(path.clone()))?;
+        let info = self.pool().info().await?;
+        let durability = match info.availability {
+            Some(availability) => cairn_core::policy::segment_survival_probability(
+                file.metadata.redundancy,
+                availability,
+            )
+            .ok()
+            .map(|survival| Durability {
+                survival,
+                target: info.durability_target,
+            }),
+            None => None,
+        };
         Ok(FileStatus {
             path: path.clone(),
             redundancy: health.redundancy,
             size: file.metadata.layout.size(),
             segments: health.segments,
+            durability,
         })
     }
 

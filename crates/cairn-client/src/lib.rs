@@ -26,7 +26,7 @@ pub mod tree;
 pub use cairn_transfer as peer;
 
 pub use cairn_proto::api::BelowTarget;
-pub use drive::{Drive, DriveOptions, FileStatus, Health, Kind, Stored};
+pub use drive::{Drive, DriveOptions, Durability, FileStatus, Health, Kind, Stored};
 pub use error::{ClientError, ClientResult};
 pub use home::{Home, Protection};
 pub use listing::{ListEntry, ListPage, Stat};

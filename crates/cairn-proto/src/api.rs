@@ -144,6 +144,10 @@ pub struct PoolInfo {
     pub heartbeat_interval_ms: u64,
     /// The durability target `auto` redundancy aims for (e.g. 0.999999).
     pub durability_target: f64,
+    /// The mean availability `auto` counts on now (online peers with room), from which a
+    /// client estimates how durable a file's redundancy is on the network as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<f64>,
     /// The pool's index of records (a second old at most): a client that last saw another
     /// identity knows the pool's store was made anew and gives back what it forgot.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -539,5 +539,13 @@ async fn an_upload_on_a_network_too_small_for_the_target_says_so() {
     );
     let path = RemotePath::parse("/small.bin").unwrap();
     assert_eq!(drive.read_range(&path, 0..u64::MAX).await.unwrap(), bytes);
+    // The file's page says the same, marked for a script.
+    let page = browser.get("/file/small.bin").await.text().await.unwrap();
+    assert!(page.contains("data-below-target"), "{page}");
+    assert!(
+        page.contains("below this pool&#39;s target of 99.9999%")
+            || page.contains("below this pool's target of 99.9999%"),
+        "{page}"
+    );
     ui.shutdown().await;
 }

@@ -19,12 +19,19 @@ use cairn_proto::clock::duration_ms;
 pub async fn info<S: MetadataStore>(State(app): State<Arc<App<S>>>) -> Json<PoolInfo> {
     // A store that cannot be read leaves the index out; clients then ask another time.
     let index = app.index_mark().await.ok().map(|mark| mark.to_wire());
+    let availability = match crate::service::Uploads::new(&app).candidates().await {
+        Ok((candidates, _)) if !candidates.is_empty() => {
+            Some(crate::placement::mean_availability(&candidates))
+        }
+        _ => None,
+    };
     Json(PoolInfo {
         index,
         pool: app.pool_id(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         heartbeat_interval_ms: duration_ms(app.config.timers.heartbeat_interval),
         durability_target: app.config.durability_target,
+        availability,
     })
 }
 

@@ -63,6 +63,12 @@ pub(crate) async fn file(State(state): State<AppState>, Path(path): Path<String>
                     dt { "Size" } dd { (human(stat.size)) " (" (stat.size) " bytes)" }
                     @if let Some(t) = stat.modified { dt { "Modified" } dd { (stamp(t)) } }
                     dt { "Redundancy" } dd { code { (status.redundancy) } " — " (redundancy_words(&status.redundancy)) }
+                    @if let Some(durability) = status.durability {
+                        dt { "Durability" } dd data-below-target[!durability.meets_target()] {
+                            (durability)
+                            @if !durability.meets_target() { " — the network has too few peers for it yet." }
+                        }
+                    }
                     dt { "Segments" } dd { (status.segments.len()) }
                     dt { "Health" } dd {
                         @if status.full_redundancy() { "Every piece of every segment is healthy." }
