@@ -150,10 +150,10 @@ pub fn put(global: &Global, args: PutArgs) -> anyhow::Result<()> {
                 );
             } else {
                 say!(
-                    "{} uploaded ({}), {} already there under {target}",
+                    "{} uploaded, {} already there under {target} ({} sent)",
                     count(report.files),
-                    human(report.bytes),
-                    count(report.already)
+                    count(report.already),
+                    human(report.bytes)
                 );
             }
             if let Some(short) = short {
@@ -263,11 +263,11 @@ pub fn get(global: &Global, args: GetArgs) -> anyhow::Result<()> {
                 );
             } else {
                 say!(
-                    "{} downloaded ({}), {} already there in {}",
+                    "{} downloaded, {} already there in {} ({} written)",
                     count(report.files),
-                    human(report.bytes),
                     count(report.already),
-                    local.display()
+                    local.display(),
+                    human(report.bytes)
                 );
             }
         } else {
