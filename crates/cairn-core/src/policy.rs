@@ -373,11 +373,7 @@ pub fn most_durable(
             Some((current, current_loss)) => candidate
                 .total_cmp(&current_loss)
                 .then(cmp_expansion(redundancy, current))
-                .then(redundancy.pieces().cmp(&current.pieces()))
-                .then(
-                    (redundancy.k, redundancy.m, redundancy.r)
-                        .cmp(&(current.k, current.m, current.r)),
-                )
+                .then(cmp_shape(redundancy, current))
                 .is_lt(),
         };
         if better {
@@ -417,6 +413,11 @@ fn all_redundancies() -> impl Iterator<Item = Redundancy> {
     let rep = (MIN_DATA..=MAX_DATA)
         .flat_map(|k| (MIN_COPIES..=MAX_COPIES).map(move |r| Redundancy { k, m: 0, r }));
     ec.chain(rep)
+}
+
+/// The last tie-breaks between redundancies: fewer pieces, then the smaller `(k, m, r)`.
+fn cmp_shape(a: Redundancy, b: Redundancy) -> std::cmp::Ordering {
+    (a.pieces().cmp(&b.pieces())).then((a.k, a.m, a.r).cmp(&(b.k, b.m, b.r)))
 }
 
 /// Compares expansions exactly, as the fractions `pieces / k`.
@@ -462,11 +463,7 @@ pub fn choose_policy(
             None => true,
             Some((current, current_loss)) => cmp_expansion(redundancy, current)
                 .then(candidate_loss.total_cmp(&current_loss))
-                .then(redundancy.pieces().cmp(&current.pieces()))
-                .then(
-                    (redundancy.k, redundancy.m, redundancy.r)
-                        .cmp(&(current.k, current.m, current.r)),
-                )
+                .then(cmp_shape(redundancy, current))
                 .is_lt(),
         };
         if better {

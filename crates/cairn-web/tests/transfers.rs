@@ -437,15 +437,8 @@ async fn an_upload_given_up_goes_on_where_it_stopped_when_the_file_is_sent_again
     browser.sign_in().await;
     // Sixteen 64 KiB segments under ec:2+2: two piece bytes per byte.
     let bytes = pattern(1 << 20, 9);
-    let announce = serde_json::json!({ "path": "/resumed.bin", "size": 1 << 20 });
-    let id_of = |begun: serde_json::Value| begun["id"].as_u64().unwrap();
     let before = received(&net.url).await;
-    let id = id_of(
-        (browser.post_json("/api/uploads", announce.clone()).await)
-            .json()
-            .await
-            .unwrap(),
-    );
+    let id = browser.announce("/resumed.bin", 1 << 20).await;
     let first = browser
         .put(
             &format!("/api/uploads/{id}?offset=0"),
@@ -476,12 +469,7 @@ async fn an_upload_given_up_goes_on_where_it_stopped_when_the_file_is_sent_again
 
     // Sent again whole (the panel's Retry): the peers take only what they lacked.
     let before = received(&net.url).await;
-    let id = id_of(
-        (browser.post_json("/api/uploads", announce.clone()).await)
-            .json()
-            .await
-            .unwrap(),
-    );
+    let id = browser.announce("/resumed.bin", 1 << 20).await;
     let last = browser
         .put(&format!("/api/uploads/{id}?offset=0"), bytes.clone())
         .await;
@@ -516,16 +504,7 @@ async fn an_upload_on_a_network_too_small_for_the_target_says_so() {
     .await;
     browser.sign_in().await;
     let bytes = pattern(10_000, 3);
-    let begun: serde_json::Value = browser
-        .post_json(
-            "/api/uploads",
-            serde_json::json!({ "path": "/small.bin", "size": bytes.len() }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = begun["id"].as_u64().unwrap();
+    let id = browser.announce("/small.bin", bytes.len()).await;
     let last = browser
         .put(&format!("/api/uploads/{id}?offset=0"), bytes.clone())
         .await;

@@ -221,6 +221,20 @@ impl Browser {
             .unwrap()
     }
 
+    /// Announces an upload of `size` bytes to `path` (`POST /api/uploads`); its id.
+    pub async fn announce(&self, path: &str, size: usize) -> u64 {
+        let begun: serde_json::Value = self
+            .post_json(
+                "/api/uploads",
+                serde_json::json!({ "path": path, "size": size }),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        begun["id"].as_u64().unwrap()
+    }
+
     pub async fn put(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
         self.http
             .put(format!("{}{path}", self.base))
