@@ -215,6 +215,11 @@ impl Drive {
         let stored = &self.stored_under(remote).await?;
         let mut report = TreeReport::default();
         for folder in &tree.empty_folders {
+            // Made by an earlier run: nothing to do (a marker again would be another
+            // commit and ledger entry).
+            if self.kind(folder).await? == Some(Kind::Folder) {
+                continue;
+            }
             self.make_marker(folder).await?;
             report.folders += 1;
         }
