@@ -1,7 +1,7 @@
 //! The client end to end through the real `cairn` binary: a real pool and real peers as
 //! processes, client homes in temp dirs, files compared byte for byte.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use cairn_testkit::{Daemon, wait_until};
@@ -15,25 +15,6 @@ const SEGMENT_ARG: &str = "64KiB";
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
-}
-
-/// Every regular file under `dir`, by path relative to it, with its bytes.
-fn tree_of(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
-                stack.push(entry.path());
-            } else {
-                let rel = entry.path().strip_prefix(dir).unwrap().to_owned();
-                out.push((rel, read(&entry.path())));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[tokio::test]
@@ -131,7 +112,7 @@ async fn a_tree_of_200_files_goes_up_and_comes_back() {
     );
     let back = net.root.join("back");
     client.ok(&["get", "-r", "/photos", back.to_str().unwrap()]);
-    assert_eq!(tree_of(&back), tree_of(&source));
+    assert_eq!(files_under(&back), files_under(&source));
     assert!(back.join("empty").is_dir(), "empty folders come back too");
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use cairn_testkit::browser::{self, Browser};
 use cairn_testkit::wait_until;
-use common::{World, peer_info, wait_online};
+use common::{World, hash_file, peer_info, wait_online};
 use fantoccini::Locator;
 
 const SHORT: Duration = Duration::from_secs(30);
@@ -868,14 +868,6 @@ fn write_random(path: &Path, len: u64, seed: &str) {
         left -= n as u64;
     }
     out.flush().unwrap();
-}
-
-fn hash_file(path: &Path) -> blake3::Hash {
-    let mut hasher = blake3::Hasher::new();
-    hasher
-        .update_reader(std::fs::File::open(path).unwrap())
-        .unwrap();
-    hasher.finalize()
 }
 
 /// The client's memory bound for a put or get, as the CLI's memory tests hold it.

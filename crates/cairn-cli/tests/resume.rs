@@ -7,12 +7,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cairn_testkit::wait_until;
-use common::{World, cairn, peer_info, wait_online};
+use common::{World, cairn, files_under, hash_file, wait_online};
 
 /// The policy of these tests: every piece byte counted is half a plaintext byte, 3 times.
 const POLICY: &str = "ec:2+1";
@@ -26,17 +26,6 @@ const PATIENT: &[(&str, &str)] = &[
     ("--offline-after", "60s"),
     ("--repair-after", "120s"),
 ];
-
-/// Piece bytes every peer took in and sent out since it started, summed.
-async fn traffic(world: &World) -> (u64, u64) {
-    let mut total = (0, 0);
-    for peer in &world.peers {
-        let info = peer_info(peer.url()).await;
-        total.0 += info.received;
-        total.1 += info.served;
-    }
-    total
-}
 
 /// `cairn ARGS` on the world's home, started in `dir` and left running.
 fn spawn(world: &World, dir: &Path, args: &[&str]) -> Child {
@@ -57,25 +46,6 @@ fn spawn(world: &World, dir: &Path, args: &[&str]) -> Child {
 fn kill_hard(child: &mut Child) {
     child.kill().unwrap();
     child.wait().unwrap();
-}
-
-/// Every file under `dir`, by path relative to it, with its bytes.
-fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(at) = stack.pop() {
-        for entry in std::fs::read_dir(&at).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
-                stack.push(entry.path());
-            } else {
-                let rel = entry.path().strip_prefix(dir).unwrap().to_owned();
-                out.push((rel, std::fs::read(entry.path()).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// How many files are under `dir` now (while a get writes there).
@@ -144,7 +114,7 @@ async fn a_killed_tree_put_and_get_finish_when_run_again() {
         "a third of the tree stored",
         Duration::from_secs(60),
         || async {
-            (traffic(&world).await.0 as f64 >= total as f64 * OVERHEAD / 3.0).then_some(())
+            (world.traffic().await.0 as f64 >= total as f64 * OVERHEAD / 3.0).then_some(())
         },
     )
     .await
@@ -174,9 +144,9 @@ async fn a_killed_tree_put_and_get_finish_when_run_again() {
             .map(|(_, bytes)| bytes.len() as u64)
             .sum::<u64>();
 
-    let (received, _) = traffic(&world).await;
+    let (received, _) = world.traffic().await;
     let out = world.client.ok(&put);
-    let sent = traffic(&world).await.0 - received;
+    let sent = world.traffic().await.0 - received;
     let already = done_before.len() - 1;
     let uploaded = 1000 - already;
     assert!(
@@ -201,14 +171,14 @@ async fn a_killed_tree_put_and_get_finish_when_run_again() {
     assert!(listed.iter().all(|(p, _)| !p.starts_with("/backup/tree")));
 
     // Run again once complete: not a piece moves.
-    let (received, _) = traffic(&world).await;
+    let (received, _) = world.traffic().await;
     let out = world.client.ok(&put);
     assert!(
         out.contains("0 uploaded, 1,000 already there under /backup"),
         "{out}"
     );
     assert_eq!(
-        traffic(&world).await.0,
+        world.traffic().await.0,
         received,
         "a completed put sent pieces"
     );
@@ -216,7 +186,7 @@ async fn a_killed_tree_put_and_get_finish_when_run_again() {
     // Down, killed part way, then run again: identical to the tree, only the rest fetched.
     let back = root.join("back");
     let get = ["get", "-r", "/backup", back.to_str().unwrap()];
-    let (_, served) = traffic(&world).await;
+    let (_, served) = world.traffic().await;
     let mut first = spawn(&world, root, &get);
     wait_until(
         "part of the tree written",
@@ -228,11 +198,11 @@ async fn a_killed_tree_put_and_get_finish_when_run_again() {
     kill_hard(&mut first);
     let written = count_files(&back);
     assert!(written < 1000, "the get finished before it was killed");
-    let (_, served_first) = traffic(&world).await;
+    let (_, served_first) = world.traffic().await;
     let out = world.client.ok(&get);
     assert!(out.contains("already there"), "{out}");
     eprintln!("get -r: {written} files before the kill; {out}");
-    let served_again = traffic(&world).await.1 - served_first;
+    let served_again = world.traffic().await.1 - served_first;
     eprintln!(
         "get -r: served {} then {served_again} for {total}",
         served_first - served
@@ -244,7 +214,7 @@ async fn a_killed_tree_put_and_get_finish_when_run_again() {
     );
     assert_eq!(files_under(&back), files_under(&tree));
     // A file changed on the disk is fetched again; the rest stay.
-    let (_, served) = traffic(&world).await;
+    let (_, served) = world.traffic().await;
     std::fs::write(
         back.join(changed_path.strip_prefix("/backup/").unwrap()),
         b"local edit",
@@ -252,7 +222,7 @@ async fn a_killed_tree_put_and_get_finish_when_run_again() {
     .unwrap();
     let out = world.client.ok(&get);
     assert!(out.contains("1 downloaded, 999 already there in "), "{out}");
-    assert!(traffic(&world).await.1 - served < 64 << 10);
+    assert!(world.traffic().await.1 - served < 64 << 10);
     assert_eq!(files_under(&back), files_under(&tree));
 }
 
@@ -288,14 +258,6 @@ fn size_before(out: &str, marker: &str) -> u64 {
     (number * scale as f64) as u64
 }
 
-fn hash_of(path: &Path) -> blake3::Hash {
-    let mut hasher = blake3::Hasher::new();
-    hasher
-        .update_reader(std::fs::File::open(path).unwrap())
-        .unwrap();
-    hasher.finalize()
-}
-
 /// The size of the partial file a get of `name` is writing in `dir`, if any.
 fn partial_len(dir: &Path, name: &str) -> u64 {
     std::fs::read_dir(dir)
@@ -329,19 +291,19 @@ async fn a_killed_gigabyte_put_and_get_go_on_from_where_they_stopped() {
     wait_until(
         "40% of the file stored",
         Duration::from_secs(120),
-        || async { (traffic(&world).await.0 as f64 >= SIZE as f64 * OVERHEAD * 0.4).then_some(()) },
+        || async { (world.traffic().await.0 as f64 >= SIZE as f64 * OVERHEAD * 0.4).then_some(()) },
     )
     .await
     .unwrap();
     kill_hard(&mut first);
-    let (sent_first, _) = traffic(&world).await;
+    let (sent_first, _) = world.traffic().await;
     assert!(
         listed_files(&world, "/").is_empty(),
         "a half upload is listed"
     );
 
     let out = world.client.ok(&put);
-    let sent_again = traffic(&world).await.0 - sent_first;
+    let sent_again = world.traffic().await.0 - sent_first;
     assert!(
         out.contains("were already stored by the interrupted upload"),
         "{out}"
@@ -370,7 +332,7 @@ async fn a_killed_gigabyte_put_and_get_go_on_from_where_they_stopped() {
     let down = root.join("down");
     std::fs::create_dir(&down).unwrap();
     let get = ["get", "/big.bin", "copy.bin"];
-    let (_, served) = traffic(&world).await;
+    let (_, served) = world.traffic().await;
     let mut first = spawn(&world, &down, &get);
     wait_until(
         "half the file written",
@@ -382,7 +344,7 @@ async fn a_killed_gigabyte_put_and_get_go_on_from_where_they_stopped() {
     kill_hard(&mut first);
     // The whole segments written before the kill (the last may not be hashed yet).
     let written = partial_len(&down, "copy.bin") / SEGMENT * SEGMENT;
-    let (_, served_first) = traffic(&world).await;
+    let (_, served_first) = world.traffic().await;
     let out = Command::new(cairn())
         .args(get)
         .current_dir(&down)
@@ -395,7 +357,7 @@ async fn a_killed_gigabyte_put_and_get_go_on_from_where_they_stopped() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let served_again = traffic(&world).await.1 - served_first;
+    let served_again = world.traffic().await.1 - served_first;
     eprintln!(
         "get: served {} then {served_again} of {SIZE}",
         served_first - served
@@ -409,7 +371,7 @@ async fn a_killed_gigabyte_put_and_get_go_on_from_where_they_stopped() {
         "{} + {served_again} piece bytes read for {SIZE}",
         served_first - served
     );
-    assert_eq!(hash_of(&down.join("copy.bin")), hash_of(&big));
+    assert_eq!(hash_file(&down.join("copy.bin")), hash_file(&big));
     assert_eq!(partial_len(&down, "copy.bin"), 0, "a partial file is left");
 
     // Changed after an interrupted upload: the second run starts over, and stores the
@@ -425,11 +387,11 @@ async fn a_killed_gigabyte_put_and_get_go_on_from_where_they_stopped() {
             POLICY,
         ],
     );
-    let (received, _) = traffic(&world).await;
+    let (received, _) = world.traffic().await;
     wait_until(
         "a fifth of the file stored",
         Duration::from_secs(120),
-        || async { (traffic(&world).await.0 - received >= SIZE * 3 / 10).then_some(()) },
+        || async { (world.traffic().await.0 - received >= SIZE * 3 / 10).then_some(()) },
     )
     .await
     .unwrap();
@@ -453,5 +415,5 @@ async fn a_killed_gigabyte_put_and_get_go_on_from_where_they_stopped() {
         "/again.bin",
         down.join("again.bin").to_str().unwrap(),
     ]);
-    assert_eq!(hash_of(&down.join("again.bin")), hash_of(&big));
+    assert_eq!(hash_file(&down.join("again.bin")), hash_file(&big));
 }

@@ -417,15 +417,6 @@ async fn a_gigabyte_put_and_get_keep_the_client_memory_bounded() {
     );
 }
 
-/// Piece bytes every peer of `world` took in since it started, summed.
-async fn received(world: &World) -> u64 {
-    let mut total = 0;
-    for peer in &world.peers {
-        total += common::peer_info(peer.url()).await.received;
-    }
-    total
-}
-
 /// PUT of `size` bytes (the gigabyte's first chunks) to `url`, the body failing after
 /// `cut_after` chunks when given.
 async fn put_chunks(url: &str, size: u64, cut_after: Option<u64>) -> Option<u16> {
@@ -451,14 +442,14 @@ async fn a_put_cut_short_is_finished_by_the_next_put_of_the_file() {
     let dav = Dav::start(&world.client.home);
 
     // A whole PUT elsewhere: what one costs the peers.
-    let before = received(&world).await;
+    let before = world.traffic().await.0;
     let whole_put = put_chunks(&format!("{}whole.bin", dav.url), SIZE, None).await;
     assert_eq!(whole_put, Some(201));
-    let whole = received(&world).await - before;
+    let whole = world.traffic().await.0 - before;
 
     // Cut at 75%, then sent again whole: the peers take only what they lacked (a
     // quarter, and the segments in flight at the cut).
-    let before = received(&world).await;
+    let before = world.traffic().await.0;
     let cut = put_chunks(
         &format!("{}big.bin", dav.url),
         SIZE,
@@ -466,15 +457,15 @@ async fn a_put_cut_short_is_finished_by_the_next_put_of_the_file() {
     )
     .await;
     assert_ne!(cut, Some(201));
-    let first = received(&world).await - before;
+    let first = world.traffic().await.0 - before;
     let listed = listed(&reqwest::Client::new(), &dav.url).await;
     assert!(!listed.contains("big.bin"), "a cut PUT is listed: {listed}");
-    let before = received(&world).await;
+    let before = world.traffic().await.0;
     assert_eq!(
         put_chunks(&format!("{}big.bin", dav.url), SIZE, None).await,
         Some(201)
     );
-    let second = received(&world).await - before;
+    let second = world.traffic().await.0 - before;
     eprintln!("PUT of 256 MiB: whole {whole}; cut {first}, then {second}");
     assert!(
         second < whole * 6 / 10,

@@ -391,6 +391,47 @@ impl World {
     }
 }
 
+impl World {
+    /// Piece bytes every peer took in and sent out since it started, summed: what moved.
+    pub async fn traffic(&self) -> (u64, u64) {
+        let mut total = (0, 0);
+        for peer in &self.peers {
+            let info = peer_info(peer.url()).await;
+            total.0 += info.received;
+            total.1 += info.served;
+        }
+        total
+    }
+}
+
+/// Every regular file under `dir`, by path relative to it, with its bytes, in path order.
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                let rel = entry.path().strip_prefix(dir).unwrap().to_owned();
+                out.push((rel, std::fs::read(entry.path()).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The BLAKE3 hash of the file at `path`, read in a stream.
+pub fn hash_file(path: &Path) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_reader(std::fs::File::open(path).unwrap())
+        .unwrap();
+    hasher.finalize()
+}
+
 /// `cairn ARGS` on `home` (no passphrase in its environment), and what follows `prefix`
 /// on the first line it prints (`drive at `, `webdav at `).
 pub fn start_printing(args: &[&str], home: &Path, prefix: &str) -> (std::process::Child, String) {

@@ -46,6 +46,21 @@ pub(crate) struct Readable {
     pub(crate) prefetched: Prefetched,
 }
 
+impl Readable {
+    /// The codec that opens its segments, once its record is found to agree with its
+    /// sealed metadata.
+    fn codec(&self) -> ClientResult<Arc<ObjectCodec>> {
+        let metadata = &self.metadata;
+        check_redundancy(&self.sources, metadata.redundancy)?;
+        Ok(Arc::new(ObjectCodec::new(
+            &metadata.file_key,
+            self.object,
+            metadata.layout,
+            metadata.redundancy,
+        )?))
+    }
+}
+
 impl Transfers {
     /// Writes bytes `range` of `file` to `out`, in order; returns how many were written.
     /// The whole file's content hash is checked when the range covers it. Stops when the
@@ -73,14 +88,7 @@ impl Transfers {
         let end = range.end.min(layout.size());
         let start = range.start.min(end);
         let whole = start == 0 && end == layout.size();
-        let redundancy = file.metadata.redundancy;
-        check_redundancy(&file.sources, redundancy)?;
-        let codec = Arc::new(ObjectCodec::new(
-            &file.metadata.file_key,
-            file.object,
-            layout,
-            redundancy,
-        )?);
+        let codec = file.codec()?;
         let segments = if whole {
             // An empty file still has one (empty) segment whose seal must open.
             0..layout.count()
@@ -405,13 +413,7 @@ impl Transfers {
         progress: &Progress,
     ) -> ClientResult<u64> {
         let layout = file.metadata.layout;
-        check_redundancy(&file.sources, file.metadata.redundancy)?;
-        let codec = Arc::new(ObjectCodec::new(
-            &file.metadata.file_key,
-            file.object,
-            layout,
-            file.metadata.redundancy,
-        )?);
+        let codec = file.codec()?;
         let append = |path: &Path| {
             let path = path.to_owned();
             async move {
